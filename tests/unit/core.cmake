@@ -1,0 +1,5 @@
+ferry_add_check_test(core_err_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_err_test.c LIBS ferry_core)
+ferry_add_check_test(core_encoding_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_encoding_test.c LIBS ferry_core)
+ferry_add_check_test(core_fs_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_fs_test.c LIBS ferry_core)
+ferry_add_check_test(core_log_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_log_test.c LIBS ferry_core)
+ferry_add_check_test(rpc_common_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/rpc_common_test.c LIBS ferry_rpc)
