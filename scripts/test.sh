@@ -24,6 +24,7 @@ if [ "${1:-}" != "--quick" ]; then
   cmake --build build-asan -j"$JOBS"
   echo "== tests under ASan + UBSan (unit, integration, fuzz corpus replay)"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
     ctest --output-on-failure -j"$JOBS" --timeout 1800 -L 'unit|integration|fuzz-replay' -LE 'slow|interop')
 fi
 echo "== all tests passed"

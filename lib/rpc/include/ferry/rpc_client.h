@@ -2,12 +2,39 @@
  * @file rpc_client.h
  * The RPC client runtime over libcurl (HTTP/2 via nghttp2): one client object holds
  * one multiplexed connection to one server and may be used from several threads at
- * once. Calls block the calling thread; server-streaming messages are delivered to a
- * callback on the calling thread as they arrive.
+ * once.
  *
- * Protocols: Connect with binary proto (default) or JSON, or gRPC-Web. TLS with a CA
- * file and optional certificate pinning; cleartext uses HTTP/1.1 Upgrade to h2c (not
- * prior knowledge: see shared/notes/platform-facts.md) or plain HTTP/1.1.
+ * Threading: each client runs one I/O thread driving a libcurl multi handle; a call
+ * is queued to it and the calling thread blocks until the call ends. Server-streaming
+ * messages are decoded on the I/O thread as their bytes arrive, queued, and handed to
+ * the callback ON THE CALLING THREAD, in order; a slow callback pauses the transfer
+ * (HTTP/2 flow control) instead of buffering without bound.
+ *
+ * Protocols: Connect with binary proto (default) or JSON, or gRPC-Web (+proto/+json).
+ * TLS negotiates h2 by ALPN (CA file, optional SPKI pin); cleartext uses HTTP/1.1
+ * Upgrade to h2c (not prior knowledge: see shared/notes/platform-facts.md) or plain
+ * HTTP/1.1 (FERRY_RPC_HTTP_1_1, one connection per concurrent call).
+ *
+ * Deadlines: the per-call timeout is sent (connect-timeout-ms / grpc-timeout) and also
+ * enforced locally: when it passes, the call is abandoned (HTTP/2 stream reset) and
+ * returns FERRY_RPC_DEADLINE_EXCEEDED. Cancellation (opts->cancel, or a stream callback
+ * returning non-zero) does the same with FERRY_RPC_CANCELED. The server learns of it
+ * through the reset stream or, when no other call shares the connection, the closed
+ * connection (libcurl 7.88 delays a lone RST_STREAM). Over HTTP/1.1 the connection is
+ * closed; h2o 2.2.5 notices that only when it writes the reply.
+ *
+ * Retries: methods marked NO_SIDE_EFFECTS or IDEMPOTENT are retried on `unavailable`
+ * (server status or transport failure other than TLS verification) with capped
+ * exponential backoff and full jitter, within the call's deadline; a stream is retried
+ * only before its first message. Other methods are never retried.
+ *
+ * Errors: every failure is a ferry_rpc_status_t with one of the 16 codes. A Connect
+ * error body / end-stream error or gRPC-Web grpc-status is used when present, the
+ * application code from the google.rpc.ErrorInfo detail or the ferry-error-code
+ * header/trailer/metadata; otherwise the HTTP status is mapped (404 -> unimplemented,
+ * 503 -> unavailable...). Transport failures are `unavailable`.
+ *
+ * The bearer token is never logged.
  */
 #ifndef FERRY_RPC_CLIENT_H
 #define FERRY_RPC_CLIENT_H
@@ -60,7 +87,8 @@ typedef struct ferry_rpc_client_config {
 typedef struct ferry_rpc_call_opts {
     uint32_t timeout_ms;        /**< 0 = the client's default_timeout_ms */
     const char *const *headers; /**< extra request headers, "name: value", NULL-terminated; may be NULL */
-    volatile int *cancel;       /**< if non-NULL, setting *cancel = 1 from any thread cancels the call */
+    volatile int *cancel;       /**< if non-NULL, setting *cancel = 1 from any thread cancels the call
+                                     (noticed within ~20 ms) */
 } ferry_rpc_call_opts_t;
 
 /** Creates a client. Returns NULL and fills |err| on bad config. */
@@ -71,6 +99,13 @@ void ferry_rpc_client_free(ferry_rpc_client_t *c);
 
 /** Replaces the bearer token (e.g. after binding). Thread-safe. */
 void ferry_rpc_client_set_token(ferry_rpc_client_t *c, const char *bearer_token);
+
+/**
+ * Registers the JSON name tables of |svc| (ferry_json_register_file for each of its
+ * files) so FERRY_RPC_CODEC_JSON uses protoc's json_names and map entries. Idempotent,
+ * process-wide; generated client stubs may call it once per service.
+ */
+void ferry_rpc_client_register_service(const ferry_rpc_service_desc_t *svc);
 
 /**
  * Unary call. On FERRY_RPC_OK *resp owns the response: free it with

@@ -76,6 +76,25 @@ typedef struct ferry_rpc_interceptor {
  */
 typedef int (*ferry_http_handler_fn)(void *h2o_req, void *user);
 
+/** A read-only view of a plain HTTP request (strings are not NUL-terminated). */
+typedef struct ferry_http_req_view {
+    const char *method;
+    size_t method_len;
+    const char *path; /**< without the query */
+    size_t path_len;
+    const char *query; /**< after '?', or NULL */
+    size_t query_len;
+} ferry_http_req_view_t;
+
+/** Fills |out| from the h2o request handed to a ferry_http_handler_fn. */
+void ferry_http_req_view(void *h2o_req, ferry_http_req_view_t *out);
+
+/** A request header by lower-case name (first value, *len set), or NULL. */
+const char *ferry_http_req_header(void *h2o_req, const char *name, size_t *len);
+
+/** Answers a plain HTTP request with |status| and a body (copied). Loop thread only. */
+void ferry_http_reply(void *h2o_req, int status, const char *content_type, const void *body, size_t len);
+
 /** Creates a server (nothing is bound yet). Returns NULL and fills |err| on bad config. */
 ferry_rpc_server_t *ferry_rpc_server_new(const ferry_rpc_server_config_t *cfg, ferry_err_t *err);
 

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# RPC runtime benchmark (not a timed test): h2load on loopback (h2c) against one
+# rpc_test_server, comparing a unary RPC (Connect+proto, Connect+JSON, gRPC-Web) with
+# a plain inline reply (GET /inline, h2o_send_inline) in the same run. For each it
+# prints req/s and the server's CPU microseconds per request, measured from
+# /proc/PID/stat (utime+stime) around the load, and the ratio to the inline reply.
+# Targets (issue 2 §9): Connect+proto <= 1.5x inline, Connect+JSON <= 2x.
+#
+# Usage: bench/rpc_bench.sh [BUILD_DIR]   (default: build)
+# Env:   N=200000 requests per case, C=8 connections, M=16 streams per connection,
+#        THREADS=1 server loop threads, ROUNDS=3 (the best round of each case is kept).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$ROOT/build}
+SRV=$BUILD/tests/rpc_test_server
+N=${N:-200000}
+C=${C:-8}
+M=${M:-16}
+THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-3}
+command -v h2load >/dev/null || { echo "h2load not found (apt-get install nghttp2-client)"; exit 1; }
+[ -x "$SRV" ] || { echo "$SRV not built (cmake --build $BUILD --target rpc_test_server)"; exit 1; }
+
+T=$(mktemp -d)
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$T"' EXIT
+"$SRV" --port 0 --port-file "$T/port" --threads "$THREADS" >"$T/out" 2>"$T/log" &
+PID=$!
+for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
+PORT=$(cat "$T/port")
+U=http://127.0.0.1:$PORT
+TCK=$(getconf CLK_TCK)
+
+# Request bodies: EchoRequest{payload{text:"hello bench"}}.
+PB=$(printf '\x0a\x0d\x0a\x0bhello bench')
+printf '%s' "$PB" >"$T/echo.pb"
+printf '{"payload":{"text":"hello bench"}}' >"$T/echo.json"
+python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); open(sys.argv[2],"wb").write(b"\0"+len(d).to_bytes(4,"big")+d)' \
+    "$T/echo.pb" "$T/echo.gw"
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+
+# run NAME h2load-args... -> prints "reqs/s us/req" of the best round
+run() {
+    local name=$1; shift
+    local best_us="" best_rps=""
+    h2load -n 2000 -c "$C" -m "$M" -t 1 "$@" >/dev/null # warm-up
+    for _ in $(seq "$ROUNDS"); do
+        local t0 t1 out rps ok us
+        t0=$(cpu_ticks)
+        out=$(h2load -n "$N" -c "$C" -m "$M" -t 1 "$@")
+        t1=$(cpu_ticks)
+        ok=$(sed -n 's/.*status codes: \([0-9]*\) 2xx.*/\1/p' <<<"$out")
+        [ "$ok" = "$N" ] || { echo "$name: only $ok of $N requests got 2xx"; echo "$out" | tail -5; exit 1; }
+        rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
+        us=$(awk -v d=$((t1 - t0)) -v tck="$TCK" -v n="$N" 'BEGIN{printf "%.3f", d / tck * 1e6 / n}')
+        if [ -z "$best_us" ] || awk -v a="$us" -v b="$best_us" 'BEGIN{exit !(a < b)}'; then
+            best_us=$us
+            best_rps=$rps
+        fi
+    done
+    echo "$best_rps $best_us"
+}
+
+echo "rpc_bench: n=$N c=$C m=$M server threads=$THREADS rounds=$ROUNDS (best round kept), h2c loopback"
+read -r inline_rps inline_us < <(run inline "$U/inline")
+read -r proto_rps proto_us < <(run proto -d "$T/echo.pb" -H 'content-type: application/proto' \
+    "$U/ferrytest.v1.TestService/Echo")
+read -r json_rps json_us < <(run json -d "$T/echo.json" -H 'content-type: application/json' \
+    "$U/ferrytest.v1.TestService/Echo")
+read -r gw_rps gw_us < <(run grpcweb -d "$T/echo.gw" -H 'content-type: application/grpc-web+proto' \
+    "$U/ferrytest.v1.TestService/Echo")
+
+ratio() { awk -v a="$1" -v b="$inline_us" 'BEGIN{printf "%.2f", a / b}'; }
+printf '%-22s %12s %14s %8s %8s\n' case req/s "cpu us/req" ratio target
+printf '%-22s %12s %14s %8s %8s\n' "inline reply" "$inline_rps" "$inline_us" 1.00 -
+printf '%-22s %12s %14s %8s %8s\n' "Connect+proto Echo" "$proto_rps" "$proto_us" "$(ratio "$proto_us")" "<=1.5"
+printf '%-22s %12s %14s %8s %8s\n' "Connect+JSON Echo" "$json_rps" "$json_us" "$(ratio "$json_us")" "<=2.0"
+printf '%-22s %12s %14s %8s %8s\n' "gRPC-Web+proto Echo" "$gw_rps" "$gw_us" "$(ratio "$gw_us")" -

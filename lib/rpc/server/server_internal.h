@@ -1,0 +1,216 @@
+/**
+ * @file server_internal.h
+ * Shared structures of the h2o adapter: server.c (lifecycle, loop threads,
+ * listeners, timers, shutdown) and call.c (request dispatch, calls, responses).
+ *
+ * Threads: every field of a loop_thread_t and the loop-only fields of a call are
+ * touched by that loop's thread only. Fields under call->mu may be touched by any
+ * thread. A call is freed when call->refs drops to zero.
+ */
+#ifndef FERRY_RPC_SERVER_INTERNAL_H
+#define FERRY_RPC_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include <h2o.h>
+
+#include "ferry/rpc_server.h"
+#include "wire_internal.h"
+#include "workers_internal.h"
+
+#define MAX_INTERCEPTORS    16
+#define MAX_HTTP_ROUTES     32
+#define MAX_SERVICES        64
+#define MAX_METHODS         4096
+#define MAX_CALL_HEADERS    64         /* request headers kept per call */
+#define MAX_CALL_HEADER_MEM (32 << 10) /* bytes of request headers kept per call */
+#define MAX_RESP_HEADERS    32
+#define MAX_RESP_HEADER_MEM (16 << 10)
+#define MAX_CANCEL_CBS      4
+#define MAX_DATA_SLOTS      4
+#define MAX_CLIENT_MSGS     100000
+#define MAX_INFLIGHT_BUFS   64
+#define MAX_WORKER_QUEUE    65536
+#define GZIP_MIN_BYTES      1024 /* smaller responses are never compressed */
+#define TIMER_HEAP_MAX      (1u << 22)
+
+typedef struct route {
+    const ferry_rpc_method_t *method;
+    ferry_rpc_handler_fn fn; /* NULL = unimplemented */
+    void *user;
+} route_t;
+
+typedef struct http_route {
+    char *prefix; /* owned */
+    size_t len;
+    ferry_http_handler_fn fn;
+    void *user;
+} http_route_t;
+
+typedef struct loop_thread loop_thread_t;
+
+struct loop_thread {
+    ferry_rpc_server_t *srv;
+    unsigned index;
+    pthread_t tid;
+    bool running; /* thread created */
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    bool ctx_ready;
+    h2o_accept_ctx_t accept_ctx;
+    int listen_fd;
+    h2o_socket_t *listener;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t receiver; /* call kicks from other threads */
+    int timer_fd;
+    h2o_socket_t *timer_sock;
+    uint64_t timer_armed_ns; /* 0 = disarmed */
+    int shutdown_pipe[2];    /* ferry_rpc_server_shutdown() writes one byte */
+    h2o_socket_t *shutdown_sock;
+    /* deadline min-heap of calls (owned array, borrowed calls) */
+    ferry_rpc_call_t **heap;
+    size_t heap_len, heap_cap;
+    h2o_linklist_t calls; /* live calls of this thread */
+    size_t n_calls;
+    bool shutting_down;
+    bool forced;
+    uint64_t force_at_ns;
+    uint64_t rng;
+};
+
+struct ferry_rpc_server {
+    ferry_rpc_server_config_t cfg; /* defaults applied; strings below owned */
+    char *host, *tls_cert, *tls_key;
+    h2o_globalconf_t globalconf;
+    bool globalconf_ready;
+    SSL_CTX *ssl_ctx;
+    /* method lookup: open addressing over routes (power-of-two size) */
+    route_t *routes;
+    size_t n_routes;
+    route_t **route_index;
+    size_t route_index_size;
+    ferry_rpc_interceptor_t interceptors[MAX_INTERCEPTORS];
+    size_t n_interceptors;
+    http_route_t http_routes[MAX_HTTP_ROUTES];
+    size_t n_http_routes;
+    loop_thread_t *threads;
+    unsigned n_threads;
+    ferry_workers_t *workers;
+    uint16_t port;
+    bool started;
+    atomic_bool shutdown_requested;
+};
+
+/* Kinds of calls, by the protocol and method kind. */
+typedef enum call_style {
+    STYLE_UNARY = 0,      /* Connect unary (POST or GET): status + body */
+    STYLE_CONNECT_STREAM, /* Connect envelopes + end-stream */
+    STYLE_GRPC_WEB,       /* gRPC-Web frames + trailer frame */
+} call_style_t;
+
+typedef struct outbuf {
+    struct outbuf *next;
+    size_t len;
+    uint8_t data[];
+} outbuf_t;
+
+typedef struct resp_header {
+    char *name; /* in call->resp_mem */
+    char *value;
+} resp_header_t;
+
+typedef struct req_header {
+    const char *name; /* lower-case, NUL-terminated, in call->hdr_mem */
+    const char *value;
+} req_header_t;
+
+typedef enum cancel_reason {
+    CANCEL_NONE = 0,
+    CANCEL_PEER,
+    CANCEL_DEADLINE,
+    CANCEL_SHUTDOWN,
+} cancel_reason_t;
+
+struct ferry_rpc_call {
+    loop_thread_t *lt;
+    const route_t *route;
+    atomic_int refs;
+    /* ---- loop thread only ---- */
+    h2o_req_t *req; /* NULL once h2o disposed the request */
+    h2o_generator_t gen;
+    h2o_linklist_t link; /* in lt->calls */
+    size_t heap_idx;     /* SIZE_MAX when not in the heap */
+    call_style_t style;
+    ferry_wire_codec_t codec;
+    const char *content_type; /* static string echoed on success */
+    bool resp_gzip;           /* peer accepts gzip responses */
+    bool started;             /* h2o_start_response done */
+    bool sending;             /* an h2o_send is in flight (streams) */
+    bool stopped;             /* generator stop() ran */
+    bool responded;           /* final bytes handed to h2o, or the peer is gone */
+    bool completion_done;     /* the completion was processed on the loop */
+    bool any_message_sent;
+    bool final_sent; /* the FINAL h2o_send was made */
+    bool final_gzip; /* final_body is gzip-compressed (unary) */
+    ferry_rpc_code_t sent_code;
+    uint8_t *end_frame;  /* owned: the last frame of a stream */
+    outbuf_t **inflight; /* owned array of MAX_INFLIGHT_BUFS (streams only) */
+    size_t n_inflight;
+    uint8_t *final_body; /* unary response bytes, owned */
+    size_t final_len;
+    uint64_t start_ns;
+    uint64_t deadline_ns;
+    h2o_multithread_message_t kick_msg;
+    atomic_bool kick_pending;
+    /* ---- any thread ---- */
+    atomic_bool completed; /* reply/fail/finish was called */
+    atomic_bool canceled;
+    atomic_int cancel_reason;
+    pthread_mutex_t mu; /* guards everything below */
+    outbuf_t *outq_head, *outq_tail;
+    size_t queued_bytes; /* queued + in flight */
+    bool end_queued;     /* the end-of-stream frame is in outq */
+    ferry_rpc_code_t final_code;
+    char app_code[48];
+    char *message;               /* owned, NULL = empty (errors only) */
+    resp_header_t *resp_headers; /* owned array of MAX_RESP_HEADERS, allocated on first use */
+    size_t n_resp_headers;
+    size_t resp_mem_used;
+    struct {
+        void (*fn)(ferry_rpc_call_t *, void *);
+        void *arg;
+    } cancel_cbs[MAX_CANCEL_CBS];
+    size_t n_cancel_cbs;
+    struct {
+        const void *key;
+        void *data;
+        void (*free_fn)(void *);
+    } data[MAX_DATA_SLOTS];
+    char peer[56];
+    bool peer_done;
+    /* ---- immutable after creation ---- */
+    struct sockaddr_in6 peer_sa; /* or a sockaddr_in */
+    char request_id[17];
+    req_header_t *headers; /* owned: one block with the copied names and values */
+    size_t n_headers;
+    ProtobufCMessage **reqs; /* owned messages */
+    size_t n_reqs;
+};
+
+/* server.c */
+extern _Thread_local loop_thread_t *ferry_tls_loop;
+uint64_t ferry_now_ns(void);
+void ferry_timer_add(loop_thread_t *lt, ferry_rpc_call_t *call);
+void ferry_timer_remove(loop_thread_t *lt, ferry_rpc_call_t *call);
+const route_t *ferry_server_find_route(const ferry_rpc_server_t *srv, const char *path, size_t len);
+
+/* call.c */
+int ferry_call_on_req(ferry_rpc_server_t *srv, h2o_req_t *req);
+void ferry_call_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+void ferry_call_expire(ferry_rpc_call_t *call);
+void ferry_call_shutdown(ferry_rpc_call_t *call, bool force);
+
+#endif
