@@ -42,6 +42,14 @@ static ferry_err_code_t add_text(zip_t *z, const char *name, char *text, ferry_e
     if (text == NULL)
         return ferry_err_set(err, FERRY_E_NOMEM, "diagnostic %s: out of memory", name);
     size_t len = ferry_log_mask_secrets(text);
+    if (len == 0) {
+        /* libzip does not take ownership of a zero-length buffer, and an empty entry
+         * tells the reader less than saying so. */
+        free(text);
+        if ((text = xasprintf("(empty)\n")) == NULL)
+            return ferry_err_set(err, FERRY_E_NOMEM, "diagnostic %s: out of memory", name);
+        len = strlen(text);
+    }
     zip_source_t *src = zip_source_buffer(z, text, len, 1);
     if (src == NULL) {
         free(text);

@@ -1,0 +1,68 @@
+/**
+ * @file steps.h
+ * Private to the engine: the step table the pipeline drives. Each state that does work
+ * has one entry with three operations in the manner of SWUpdate's handlers:
+ *   prepare  - checks that change nothing (inputs present, free space);
+ *   apply    - does the state's work; idempotent, because after a crash it may run again;
+ *   rollback - undoes what apply may have changed, used by the Rollbacking step, which
+ *              calls them in reverse table order.
+ * Steps do I/O; the decisions stay in states.c and the records in journal.c.
+ */
+#ifndef FERRY_ENGINE_STEPS_H
+#define FERRY_ENGINE_STEPS_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "ferry/engine/backup.h"
+#include "ferry/engine/config.h"
+#include "ferry/engine/journal.h"
+#include "ferry/engine/pipeline.h"
+#include "ferry/engine/states.h"
+#include "ferry/engine/svcctl.h"
+#include "ferry/engine/zipsafe.h"
+#include "ferry/err.h"
+
+/** Everything one run of the pipeline works with. Owned by pipeline.c. */
+typedef struct ferry_run {
+    const ferry_node_config_t *cfg; /**< borrowed */
+    const char *agent_log;          /**< borrowed, may be NULL */
+    ferry_journal_t *journal;       /**< borrowed */
+    ferry_task_t *task;             /**< borrowed: the journal's view of the task */
+    ferry_pipeline_event_fn on_event;
+    void *user;
+    ferry_svcctl_t *svc;     /**< owned, created on first use */
+    ferry_zip_t *pkg;        /**< owned, opened (and validated) on first use */
+    bool ensure_stopped;     /**< stop the service before the next step (resume after reboot) */
+    char work_dir[PATH_MAX]; /**< {tempDir}/ferry-task-{id}: scripts, zip temporaries */
+    ferry_backup_stats_t server_stats, client_stats;
+} ferry_run_t;
+
+typedef ferry_err_code_t (*ferry_step_fn)(ferry_run_t *r, ferry_err_t *err);
+
+typedef struct ferry_step {
+    ferry_state_t state;
+    ferry_step_fn prepare;  /**< may be NULL */
+    ferry_step_fn apply;    /**< may be NULL: nothing to do */
+    ferry_step_fn rollback; /**< may be NULL: nothing to undo */
+} ferry_step_t;
+
+/** The entry for |s|, or NULL for states without work (terminal ones). */
+const ferry_step_t *ferry_steps_find(ferry_state_t s);
+
+/** Stops the service (idempotent); used before redoing a step after a crash. */
+ferry_err_code_t ferry_steps_ensure_stopped(ferry_run_t *r, ferry_err_t *err);
+
+/** Best-effort start of the service after a failure that left it stopped; logs failures. */
+void ferry_steps_restart_service(ferry_run_t *r);
+
+/** Keeps the newest retentionN backups (never the task's own); logs failures, never fails. */
+void ferry_steps_retention(ferry_run_t *r);
+
+/** Sends a progress event for the current state. */
+void ferry_run_emit(ferry_run_t *r, bool transition, uint64_t done, uint64_t total, const char *message);
+
+/** Releases what the run opened (package, service handle) and, if |finished|, removes work_dir. */
+void ferry_run_release(ferry_run_t *r, bool finished);
+
+#endif
