@@ -4,6 +4,7 @@
  * land. Logic lives in lib/ and server/health.c; this file only parses the command
  * line and runs the lifecycle.
  *
+ *   ferryd init --data-dir DIR [--json]
  *   ferryd serve --data-dir DIR --listen HOST:PORT [--tls-cert F --tls-key F] [--threads N]
  *   ferryd --version | --help
  */
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "ferry/fs.h"
+#include "ferry/hub.h"
 #include "ferry/log.h"
 #include "ferry/rpc_server.h"
 #include "health.h"
@@ -25,20 +27,101 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ferryd serve --data-dir DIR --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
-               "                    [--threads N]\n"
-               "       ferryd --version\n"
-               "\n"
-               "serve    runs the server until SIGTERM or SIGINT (graceful: in-flight calls finish,\n"
-               "         streams end with `unavailable`, then the process exits)\n"
-               "  --data-dir DIR       state directory (created if missing)\n"
-               "  --listen HOST:PORT   address to listen on, e.g. 127.0.0.1:8443 or [::1]:8443;\n"
-               "                       port 0 picks a free port (logged)\n"
-               "  --tls-cert FILE      PEM certificate chain; with --tls-key serves HTTPS (h2 via ALPN)\n"
-               "  --tls-key FILE       PEM private key\n"
-               "  --threads N          event-loop threads (default 2)\n"
-               "Without TLS files the server speaks cleartext HTTP/2 (h2c) and HTTP/1.1; a warning is\n"
-               "logged unless the address is loopback.\n");
+    fprintf(f,
+            "usage: ferryd init --data-dir DIR [--json]\n"
+            "       ferryd serve --data-dir DIR --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
+            "                    [--threads N] [--public-url URL] [--poll-interval S] [--offline-after S]\n"
+            "       ferryd --version\n"
+            "\n"
+            "init     creates the data dir: database, URL-signing secret, Ed25519 package-signing\n"
+            "         key and the first system-administrator token, printed once (JSON key\n"
+            "         `adminToken` with --json). Refuses an already initialised dir.\n"
+            "serve    runs the server until SIGTERM or SIGINT (graceful: in-flight calls finish,\n"
+            "         streams end with `unavailable`, then the process exits)\n"
+            "  --data-dir DIR       data directory made by `ferryd init`\n"
+            "  --listen HOST:PORT   address to listen on, e.g. 127.0.0.1:8443 or [::1]:8443;\n"
+            "                       port 0 picks a free port (logged)\n"
+            "  --tls-cert FILE      PEM certificate chain; with --tls-key serves HTTPS (h2 via ALPN)\n"
+            "  --tls-key FILE       PEM private key\n"
+            "  --threads N          event-loop threads (default 2)\n"
+            "  --public-url URL     base of the signed download/upload URLs handed to agents and the\n"
+            "                       CLI (default http://127.0.0.1:<port>)\n"
+            "  --poll-interval S    agents' check-in interval in seconds (default 60)\n"
+            "  --offline-after S    a node is offline after S seconds without a check-in\n"
+            "                       (default 3 x poll interval)\n"
+            "Without TLS files the server speaks cleartext HTTP/2 (h2c) and HTTP/1.1; a warning is\n"
+            "logged unless the address is loopback.\n");
+}
+
+/* Prints |s| as a JSON string (quotes, backslashes and control bytes escaped). */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static int init_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {{"data-dir", required_argument, NULL, 'd'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *data_dir = NULL;
+    int json = 0, c;
+    char token[FERRY_HUB_TOKEN_MAX];
+    ferry_err_t err = {0};
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (data_dir == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (ferry_hub_init(data_dir, token, sizeof(token), &err) != FERRY_OK) {
+        if (json) {
+            printf("{\"error\":{\"errorCode\":\"%s\",\"message\":", ferry_err_name(err.code));
+            json_str(stdout, err.msg);
+            printf("}}\n");
+        }
+        fprintf(stderr, "ferryd init: %s (%s)\n", err.msg, ferry_err_name(err.code));
+        return 1;
+    }
+    if (json) {
+        printf("{\"adminToken\":");
+        json_str(stdout, token);
+        printf(",\"dataDir\":");
+        json_str(stdout, data_dir);
+        printf("}\n");
+    } else {
+        printf("Initialised %s.\n"
+               "System administrator token (shown once; store it safely):\n\n  %s\n\n"
+               "Start the server with: ferryd serve --data-dir %s --listen 127.0.0.1:8443\n",
+               data_dir, token, data_dir);
+    }
+    memset(token, 0, sizeof(token));
+    return 0;
 }
 
 /* Splits HOST:PORT / [V6]:PORT. Returns 0 or -1. */
@@ -84,6 +167,9 @@ static int serve(int argc, char **argv)
                                          {"tls-cert", required_argument, NULL, 'c'},
                                          {"tls-key", required_argument, NULL, 'k'},
                                          {"threads", required_argument, NULL, 't'},
+                                         {"public-url", required_argument, NULL, 'u'},
+                                         {"poll-interval", required_argument, NULL, 'p'},
+                                         {"offline-after", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *data_dir = NULL, *listen = NULL;
@@ -94,6 +180,8 @@ static int serve(int argc, char **argv)
     ferry_err_t err = {0};
     ferry_rpc_server_t *srv = NULL;
     ferry_health_t *health = NULL;
+    ferry_hub_t *hub = NULL;
+    ferry_hub_config_t hcfg = {0};
     sigset_t sigs;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -117,6 +205,24 @@ static int serve(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'u':
+            hcfg.public_base_url = optarg;
+            break;
+        case 'p':
+        case 'o': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end != '\0' || v == 0 || v > 86400) {
+                fprintf(stderr, "ferryd: --%s must be 1..86400 seconds\n",
+                        c == 'p' ? "poll-interval" : "offline-after");
+                return 2;
+            }
+            if (c == 'p')
+                hcfg.poll_interval_s = (uint32_t)v;
+            else
+                hcfg.offline_after_s = (uint32_t)v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -139,8 +245,9 @@ static int serve(int argc, char **argv)
     }
     cfg.host = host;
     cfg.port = (uint16_t)port;
-    if (ferry_fs_mkdir_p(data_dir, 0700, &err) != FERRY_OK) {
-        FERRY_ERROR("data dir: %s", err.msg);
+    hcfg.data_dir = data_dir;
+    if ((hub = ferry_hub_open(&hcfg, &err)) == NULL) {
+        FERRY_ERROR("ferryd: %s", err.msg);
         goto out;
     }
     if (cfg.tls_cert_file == NULL && !is_loopback(host))
@@ -159,10 +266,11 @@ static int serve(int argc, char **argv)
 
     if ((srv = ferry_rpc_server_new(&cfg, &err)) == NULL || (health = ferry_health_new()) == NULL ||
         ferry_health_register(health, srv, &err) != FERRY_OK ||
-        ferry_rpc_server_start(srv, &err) != FERRY_OK) {
+        ferry_hub_attach(hub, srv, &err) != FERRY_OK || ferry_rpc_server_start(srv, &err) != FERRY_OK) {
         FERRY_ERROR("ferryd: %s", err.msg[0] ? err.msg : "out of memory");
         goto out;
     }
+    ferry_hub_set_port(hub, ferry_rpc_server_port(srv));
     FERRY_INFO("ferryd %s serving on %s:%u (data dir %s)", FERRY_VERSION, host, ferry_rpc_server_port(srv),
                data_dir);
     int sig = 0;
@@ -176,6 +284,7 @@ static int serve(int argc, char **argv)
 out:
     ferry_rpc_server_free(srv);
     ferry_health_free(health);
+    ferry_hub_free(hub);
     return rc;
 }
 
@@ -192,6 +301,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
         return serve(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "init") == 0)
+        return init_cmd(argc - 1, argv + 1);
     usage(stderr);
     return 2;
 }

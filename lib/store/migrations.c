@@ -12,22 +12,26 @@ static const char m0001_initial[] =
     "  disabled INTEGER NOT NULL DEFAULT 0,"
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
+    /* Store and node codes are unique server-wide (the IDL addresses them by code
+     * alone). A disabled store's nodes keep working (they may be mid-update) but get
+     * no new tasks; a disabled customer's nodes are refused at auth. */
     "CREATE TABLE store ("
     "  id INTEGER PRIMARY KEY,"
     "  customer_id INTEGER NOT NULL REFERENCES customer(id),"
-    "  code TEXT NOT NULL,"
+    "  code TEXT NOT NULL UNIQUE,"
     "  name TEXT NOT NULL,"
     "  disabled INTEGER NOT NULL DEFAULT 0,"
     "  created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL,"
-    "  UNIQUE (customer_id, code));"
-    /* A node binds with code + environment + token, so that pair is unique. The token
-     * is stored only as SHA-256 of its secret part; token_id is the public prefix
-     * used to find the row before the constant-time comparison. */
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX store_customer ON store(customer_id);"
+    /* A node binds with code + environment + token. The token is stored only as
+     * SHA-256 of the whole token string; token_id is its public prefix, used to find
+     * the row before the constant-time comparison. host_json: the HostInfo of the
+     * last check-in as proto3 JSON ('' = none). */
     "CREATE TABLE node ("
     "  id INTEGER PRIMARY KEY,"
     "  store_id INTEGER NOT NULL REFERENCES store(id),"
-    "  code TEXT NOT NULL,"
+    "  code TEXT NOT NULL UNIQUE,"
     "  environment INTEGER NOT NULL CHECK (environment BETWEEN 1 AND 4),"
     "  name TEXT NOT NULL DEFAULT '',"
     "  token_id TEXT NOT NULL UNIQUE,"
@@ -39,9 +43,10 @@ static const char m0001_initial[] =
     "  installed_version TEXT NOT NULL DEFAULT '',"
     "  free_disk_bytes INTEGER NOT NULL DEFAULT 0,"
     "  current_task_id INTEGER,"
+    "  host_json TEXT NOT NULL DEFAULT '',"
+    "  token_issued_at INTEGER NOT NULL,"
     "  created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL,"
-    "  UNIQUE (code, environment));"
+    "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX node_store ON node(store_id);"
     "CREATE TABLE admin_token ("
     "  id INTEGER PRIMARY KEY,"
@@ -51,6 +56,7 @@ static const char m0001_initial[] =
     "  name TEXT NOT NULL DEFAULT '',"
     "  created_at INTEGER NOT NULL,"
     "  created_by INTEGER REFERENCES admin_token(id),"
+    "  expires_at INTEGER,"
     "  revoked_at INTEGER,"
     "  last_used_at INTEGER);"
     /* Global storage config has customer_id NULL; a customer's own overrides it for
@@ -64,31 +70,57 @@ static const char m0001_initial[] =
     "  updated_by INTEGER REFERENCES admin_token(id));"
     "CREATE UNIQUE INDEX storage_config_global ON storage_config((customer_id IS NULL)) WHERE customer_id IS "
     "NULL;"
-    /* Resumable chunked uploads land here until committed. */
+    /* Resumable chunked uploads (packages.c, report.c) land in the blob store's upload
+     * area until committed. The bytes received so far are the partial file's size
+     * (ferry_blob_upload_offset), never a column: the PUT route writes no row.
+     * purpose: 'package' (admin upload) or 'node_file' (report.c); node_id set for the
+     * latter. expected_sha256: '' or the hash the client announced (checked at commit).
+     * status: 'open' -> 'committed' (or 'aborted'); blob_sha256 set once committed. */
     "CREATE TABLE upload ("
     "  id TEXT PRIMARY KEY,"
     "  purpose TEXT NOT NULL,"
     "  node_id INTEGER REFERENCES node(id),"
+    "  file_name TEXT NOT NULL DEFAULT '',"
     "  expected_size INTEGER NOT NULL,"
-    "  received INTEGER NOT NULL DEFAULT 0,"
+    "  expected_sha256 TEXT NOT NULL DEFAULT '',"
     "  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'committed', 'aborted')),"
+    "  blob_sha256 TEXT NOT NULL DEFAULT '',"
+    "  created_by INTEGER REFERENCES admin_token(id),"
+    /* node_file uploads (report.c): FileKind, the task it belongs to (NULL: none),
+     * the MIME type the node announced, and the report_file row once committed. */
+    "  file_kind INTEGER NOT NULL DEFAULT 0,"
+    "  task_id INTEGER REFERENCES update_task(id),"
+    "  content_type TEXT NOT NULL DEFAULT '',"
+    "  report_file_id INTEGER,"
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL);"
+    /* A package (packages.c). v_* order versions numerically. type: PackageType enum
+     * (1 full, 2 incremental). manifest: the serialized ferry.v1.PackageManifest exactly
+     * as signed; signature: Ed25519 over those bytes; key_id: the signing key's id. The
+     * zip itself is the blob sha256 (content-addressed). */
     "CREATE TABLE package ("
     "  id INTEGER PRIMARY KEY,"
     "  version TEXT NOT NULL UNIQUE,"
     "  v_major INTEGER NOT NULL, v_minor INTEGER NOT NULL, v_patch INTEGER NOT NULL,"
     "  v_revision INTEGER NOT NULL, v_build INTEGER NOT NULL,"
     "  description TEXT NOT NULL DEFAULT '',"
-    "  type TEXT NOT NULL DEFAULT 'full',"
+    "  type INTEGER NOT NULL DEFAULT 1 CHECK (type IN (1, 2)),"
     "  size INTEGER NOT NULL,"
     "  sha256 TEXT NOT NULL,"
     "  has_server INTEGER NOT NULL, has_client INTEGER NOT NULL,"
     "  has_schema_sql INTEGER NOT NULL, has_data_sql INTEGER NOT NULL,"
-    "  manifest_json TEXT NOT NULL,"
+    "  manifest BLOB NOT NULL,"
     "  signature BLOB NOT NULL,"
+    "  key_id TEXT NOT NULL,"
     "  created_by INTEGER REFERENCES admin_token(id),"
     "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX package_order ON package(v_major, v_minor, v_patch, v_revision, v_build);"
+    /* A release (releases.c). status: ReleaseState (1 active, 2 paused, 3 canceled); 4
+     * completed is derived when reading (no task left in a non-final state). policy:
+     * ReleasePolicy as requested (1 forced, 2 optional); an optional release with a
+     * deadline is effectively forced once deadline_at has passed (decided when read,
+     * see hub_effective_policy). kind/rollback_of: reserved (rollback tasks live in the
+     * release they roll back, update_task.kind = 2). */
     "CREATE TABLE release ("
     "  id INTEGER PRIMARY KEY,"
     "  package_id INTEGER NOT NULL REFERENCES package(id),"
@@ -96,12 +128,14 @@ static const char m0001_initial[] =
     "  environment INTEGER NOT NULL CHECK (environment BETWEEN 1 AND 4),"
     "  policy INTEGER NOT NULL CHECK (policy IN (1, 2)),"
     "  deadline_at INTEGER,"
-    "  status INTEGER NOT NULL DEFAULT 1,"
+    "  status INTEGER NOT NULL DEFAULT 1 CHECK (status IN (1, 2, 3)),"
     "  kind INTEGER NOT NULL DEFAULT 1,"
     "  rollback_of INTEGER REFERENCES release(id),"
+    "  description TEXT NOT NULL DEFAULT '',"
     "  created_by INTEGER REFERENCES admin_token(id),"
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX release_customer ON release(customer_id, environment);"
     /* Scope rows: none = the whole customer in that environment; otherwise stores
      * and/or nodes. Resolved to tasks at publish time. */
     "CREATE TABLE release_target ("
@@ -111,30 +145,54 @@ static const char m0001_initial[] =
     "  node_id INTEGER REFERENCES node(id),"
     "  CHECK ((store_id IS NULL) <> (node_id IS NULL)));"
     "CREATE INDEX release_target_release ON release_target(release_id);"
-    /* One task per node per release (seed 000 §7.2 adds BackupLocalPath, ServerDir,
-     * ClientDir, ReportFilesJson). last_seq makes reports idempotent. */
+    /* One UPDATE task (kind 1) per node per release, plus at most one ROLLBACK task
+     * (kind 2, rollback_of_task_id = the update task whose backup it restores). Seed 000
+     * §7.2 adds BackupLocalPath, ServerDir, ClientDir, ReportFilesJson.
+     *   state: seed 000 §8.2 code; error_code: seed §8.3 name or '' (a task canceled
+     *     before it touched the node ends 110 with 'E_CANCELED').
+     *   last_seq: highest agent report sequence accepted (report.c; idempotency).
+     *   bytes / bytes_total: progress of the current step.
+     *   halted: 1 while the release is paused (tasks in 10..40 are not handed out /
+     *     must not proceed) or after a cancel; agent.c must not offer halted tasks.
+     *   attempt: (re)starts (crash resume, admin retry). checkpoint: seed 002 resume
+     *     point, free-form.
+     *   report_files_json / timings_json / hooks_json: proto3 JSON arrays of
+     *     ferry.v1.ReportFileRef / StepTiming / HookReport (exactly what the
+     *     UpdateTask fields report_files / timings / hooks hold). */
     "CREATE TABLE update_task ("
     "  id INTEGER PRIMARY KEY,"
     "  release_id INTEGER NOT NULL REFERENCES release(id),"
     "  node_id INTEGER NOT NULL REFERENCES node(id),"
-    "  kind INTEGER NOT NULL DEFAULT 1,"
+    "  kind INTEGER NOT NULL DEFAULT 1 CHECK (kind IN (1, 2)),"
     "  state INTEGER NOT NULL DEFAULT 10,"
     "  error_code TEXT NOT NULL DEFAULT '',"
     "  message TEXT NOT NULL DEFAULT '',"
     "  percent INTEGER NOT NULL DEFAULT 0,"
     "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_total INTEGER NOT NULL DEFAULT 0,"
     "  last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  halted INTEGER NOT NULL DEFAULT 0,"
+    "  attempt INTEGER NOT NULL DEFAULT 0,"
+    "  checkpoint TEXT NOT NULL DEFAULT '',"
+    "  rollback_of_task_id INTEGER REFERENCES update_task(id),"
     "  backup_local_path TEXT NOT NULL DEFAULT '',"
     "  server_dir TEXT NOT NULL DEFAULT '',"
     "  client_dir TEXT NOT NULL DEFAULT '',"
     "  report_files_json TEXT NOT NULL DEFAULT '[]',"
+    "  timings_json TEXT NOT NULL DEFAULT '[]',"
+    "  hooks_json TEXT NOT NULL DEFAULT '[]',"
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL,"
     "  started_at INTEGER,"
     "  finished_at INTEGER,"
-    "  UNIQUE (release_id, node_id));"
+    "  UNIQUE (release_id, node_id, kind));"
     "CREATE INDEX update_task_node_state ON update_task(node_id, state);"
     "CREATE INDEX update_task_state ON update_task(state);"
+    /* A task's history. seq: the agent's report sequence (> 0), or 0 for server-side
+     * events (creation, pause, cancel...), which are not deduplicated (the UNIQUE
+     * index is partial). source: 'agent', 'server' or 'admin:<token id>'.
+     * reported_at: agent clock (NULL for server events); at: server receive time.
+     * hook_json: a ferry.v1.HookReport as proto3 JSON, or ''. */
     "CREATE TABLE task_event ("
     "  id INTEGER PRIMARY KEY,"
     "  task_id INTEGER NOT NULL REFERENCES update_task(id),"
@@ -144,8 +202,16 @@ static const char m0001_initial[] =
     "  message TEXT NOT NULL DEFAULT '',"
     "  percent INTEGER NOT NULL DEFAULT 0,"
     "  bytes INTEGER NOT NULL DEFAULT 0,"
-    "  at INTEGER NOT NULL,"
-    "  UNIQUE (task_id, seq));"
+    "  bytes_total INTEGER NOT NULL DEFAULT 0,"
+    "  source TEXT NOT NULL DEFAULT 'agent',"
+    "  hook_json TEXT NOT NULL DEFAULT '',"
+    "  reported_at INTEGER,"
+    "  at INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX task_event_seq ON task_event(task_id, seq) WHERE seq > 0;"
+    "CREATE INDEX task_event_task ON task_event(task_id, id);"
+    /* Files nodes upload (report.c writes, tasks.c reads). kind: FileKind (1 node
+     * config, 2 log, 3 diagnostic, 4 sql log). blob_sha256: the content in the blob
+     * store. task_id NULL for files not tied to a task (NODE_CONFIG). */
     "CREATE TABLE report_file ("
     "  id INTEGER PRIMARY KEY,"
     "  node_id INTEGER NOT NULL REFERENCES node(id),"
@@ -155,27 +221,47 @@ static const char m0001_initial[] =
     "  blob_sha256 TEXT NOT NULL,"
     "  size INTEGER NOT NULL,"
     "  summary TEXT NOT NULL DEFAULT '',"
+    "  content_type TEXT NOT NULL DEFAULT '',"
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX report_file_task ON report_file(task_id);"
-    /* Read-only for admins: the tray uploads, the server indexes (seed 000 §5.2). */
+    "CREATE INDEX report_file_node ON report_file(node_id, id);"
+    /* Read-only for admins: the tray uploads, the server indexes (seed 000 §5.2); one
+     * row per node, replaced by each NODE_CONFIG commit (report.c). file_id: the
+     * report_file row. summary_json: the parsed ferry.v1.NodeConfig as proto3 JSON with
+     * secrets masked ("***"), or '' when the file did not parse. */
     "CREATE TABLE node_config_index ("
     "  node_id INTEGER PRIMARY KEY REFERENCES node(id),"
     "  config_version INTEGER NOT NULL,"
+    "  file_id INTEGER REFERENCES report_file(id),"
     "  blob_sha256 TEXT NOT NULL,"
     "  size INTEGER NOT NULL,"
     "  summary_json TEXT NOT NULL,"
     "  uploaded_at INTEGER NOT NULL);"
+    /* One row per mutating admin call (audit.c). outcome: AuditOutcome (1 success,
+     * 2 failure, 3 denied); error_code: the Ferry error name or the RPC code name.
+     * target: the targets as written ("customer:ACME,store:S1"); audit_target holds
+     * them split, for filtering. */
     "CREATE TABLE audit_log ("
     "  id INTEGER PRIMARY KEY,"
     "  at INTEGER NOT NULL,"
     "  actor_token_id TEXT NOT NULL,"
+    "  actor_name TEXT NOT NULL DEFAULT '',"
     "  actor_role INTEGER NOT NULL,"
     "  method TEXT NOT NULL,"
     "  target TEXT NOT NULL DEFAULT '',"
     "  request_id TEXT NOT NULL DEFAULT '',"
-    "  outcome TEXT NOT NULL,"
+    "  outcome INTEGER NOT NULL CHECK (outcome BETWEEN 1 AND 3),"
+    "  error_code TEXT NOT NULL DEFAULT '',"
+    "  remote_addr TEXT NOT NULL DEFAULT '',"
     "  detail TEXT NOT NULL DEFAULT '');"
-    "CREATE INDEX audit_log_at ON audit_log(at);";
+    "CREATE INDEX audit_log_at ON audit_log(at);"
+    "CREATE INDEX audit_log_actor ON audit_log(actor_token_id);"
+    "CREATE TABLE audit_target ("
+    "  audit_id INTEGER NOT NULL REFERENCES audit_log(id),"
+    "  kind TEXT NOT NULL,"
+    "  target_id TEXT NOT NULL);"
+    "CREATE INDEX audit_target_kind_id ON audit_target(kind, target_id);"
+    "CREATE INDEX audit_target_audit ON audit_target(audit_id);";
 
 static const ferry_db_migration_t migrations[] = {
     {1, "initial schema", m0001_initial},

@@ -376,6 +376,9 @@ check "idle server exits 0 on SIGTERM" [ $? = 0 ]
 if [ -n "$FERRYD" ] && [ -x "$FERRYD" ]; then
     check "ferryd --version" bash -c "$FERRYD --version | grep -Eq '^ferryd [0-9]+\\.[0-9]+\\.[0-9]+'"
     check "ferryd --help" bash -c "$FERRYD --help | grep -q -- '--data-dir'"
+    # `serve` needs a data dir made by `ferryd init`.
+    "$FERRYD" init --data-dir "$T/data" >"$T/ferryd-init.log" 2>&1
+    "$FERRYD" init --data-dir "$T/data2" >"$T/ferryd-init2.log" 2>&1
     "$FERRYD" serve --data-dir "$T/data" --listen 127.0.0.1:0 2>"$T/ferryd.log" &
     fp=$!
     PIDS+=("$fp")

@@ -27,8 +27,9 @@ START_TEST(masks_json_members_and_bearer)
 {
     masked("{\"token\": \"abcdef\", \"name\": \"x\"}", "{\"token\": \"***\", \"name\": \"x\"}");
     masked("{\"password\":\"p\\\"q\"}", "{\"password\":\"***\"}");
-    masked("authorization: Bearer fy_abcdefgh more", "authorization: Bearer *** more");
+    masked("authorization: Bearer fya_0123456789abcdef_secret more", "authorization: Bearer *** more");
     masked("nothing secret here", "nothing secret here");
+    masked("refused: missing bearer token", "refused: missing bearer token");
 }
 END_TEST
 

@@ -1,0 +1,415 @@
+/* `ferry task ...`, `ferry report-file ...`, `ferry node-config ...`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define FREE_RESP(r)                                                                                         \
+    do {                                                                                                     \
+        if ((r) != NULL)                                                                                     \
+            protobuf_c_message_free_unpacked(&(r)->base, NULL);                                              \
+    } while (0)
+
+#define MAX_STATES 16
+
+static int task_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__ListTasksRequest req = FERRY__V1__LIST_TASKS_REQUEST__INIT;
+    Ferry__V1__ListTasksResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    static const char *head[] = {"TASK",  "RELEASE", "NODE",  "KIND",   "VERSION",
+                                 "STATE", "%",       "ERROR", "UPDATED"};
+    Ferry__V1__TaskState states[MAX_STATES];
+    const char *const *sv;
+    size_t ns = 0;
+    ferry_cli_table_t t;
+    int rc;
+    const char *kind;
+    json_t *obj, *arr;
+
+    if ((rc = ferry_cli_paging(cli, a, &req.page_size, &req.page_token)) != 0)
+        return rc;
+    sv = ferry_cli_arg_multi(a, "state", &ns);
+    if (ns > MAX_STATES)
+        return ferry_cli_fail(cli, FERRY_CLI_EXIT_USAGE, NULL, "at most %d --state flags", MAX_STATES);
+    for (size_t i = 0; i < ns; i++) {
+        int s = ferry_cli_parse_task_state(sv[i]);
+        if (s < 0)
+            return ferry_cli_fail(
+                cli, FERRY_CLI_EXIT_USAGE, NULL,
+                "unknown task state '%s' (a seed code such as 10, or a name such as PENDING)", sv[i]);
+        states[i] = (Ferry__V1__TaskState)s;
+    }
+    req.states = states;
+    req.n_states = ns;
+    if ((kind = ferry_cli_arg(a, "kind")) != NULL) {
+        if (strcmp(kind, "update") == 0)
+            req.kind = FERRY__V1__TASK_KIND__TASK_KIND_UPDATE;
+        else if (strcmp(kind, "rollback") == 0)
+            req.kind = FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK;
+        else
+            return ferry_cli_fail(cli, FERRY_CLI_EXIT_USAGE, NULL, "--kind must be update or rollback");
+    }
+    req.release_id = ferry_cli_s(ferry_cli_arg(a, "release"));
+    req.node_code = ferry_cli_s(ferry_cli_arg(a, "node"));
+    req.customer_code = ferry_cli_s(ferry_cli_arg(a, "customer"));
+    req.store_code = ferry_cli_s(ferry_cli_arg(a, "store"));
+    req.error_code = ferry_cli_s(ferry_cli_arg(a, "error-code"));
+    if (ferry_v1_admin_service_list_tasks(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "list tasks", &st);
+        goto out;
+    }
+    if (cli->g.json) {
+        obj = json_object();
+        arr = json_array();
+        for (size_t i = 0; i < resp->n_tasks; i++)
+            json_array_append_new(arr, ferry_cli_task_json(resp->tasks[i]));
+        json_object_set_new(obj, "tasks", arr);
+        json_object_set_new(obj, "nextPageToken", json_string(resp->next_page_token));
+        rc = ferry_cli_emit(cli, obj);
+        goto out;
+    }
+    ferry_cli_table_init(&t, 9, head);
+    for (size_t i = 0; i < resp->n_tasks; i++) {
+        const Ferry__V1__UpdateTask *k = resp->tasks[i];
+        char state[48], pct[8], upd[40];
+        snprintf(state, sizeof(state), "%d %s", (int)k->state, ferry_cli_task_state_name((int)k->state));
+        snprintf(pct, sizeof(pct), "%u", k->percent);
+        const char *cells[9] = {k->id,
+                                k->release_id,
+                                k->node_code,
+                                k->kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK ? "rollback" : "update",
+                                k->package_version,
+                                state,
+                                pct,
+                                k->error_code,
+                                ferry_cli_fmt_time(k->updated_at, upd, sizeof(upd))};
+        ferry_cli_table_row(&t, cells);
+    }
+    ferry_cli_table_print(&t, cli->out);
+    ferry_cli_table_free(&t);
+    ferry_cli_next_page(cli, resp->next_page_token);
+out:
+    FREE_RESP(resp);
+    return rc;
+}
+
+static int task_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__GetTaskRequest req = FERRY__V1__GET_TASK_REQUEST__INIT;
+    Ferry__V1__GetTaskResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    int rc;
+    json_t *obj;
+
+    req.id = (char *)a->pos[0];
+    if (ferry_v1_admin_service_get_task(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "get task", &st);
+        goto out;
+    }
+    if (resp->task == NULL) {
+        rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_RPC, "E_PROTOCOL", "server returned no task");
+        goto out;
+    }
+    obj = ferry_cli_task_json(resp->task);
+    if (cli->g.json) {
+        rc = ferry_cli_emit(cli, json_pack("{s:o}", "task", obj));
+        goto out;
+    }
+    ferry_cli_print_kv(cli->out, obj, NULL);
+    json_decref(obj);
+    rc = FERRY_CLI_EXIT_OK;
+out:
+    FREE_RESP(resp);
+    return rc;
+}
+
+static int task_events(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__ListTaskEventsRequest req = FERRY__V1__LIST_TASK_EVENTS_REQUEST__INIT;
+    Ferry__V1__ListTaskEventsResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    static const char *head[] = {"SEQ", "RECEIVED", "STATE", "%", "ERROR", "SOURCE", "MESSAGE"};
+    ferry_cli_table_t t;
+    int rc;
+    json_t *obj, *arr;
+
+    if ((rc = ferry_cli_paging(cli, a, &req.page_size, &req.page_token)) != 0)
+        return rc;
+    req.task_id = (char *)a->pos[0];
+    if (ferry_v1_admin_service_list_task_events(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "task events", &st);
+        goto out;
+    }
+    if (cli->g.json) {
+        obj = ferry_cli_msg_json(&resp->base);
+        arr = obj ? json_object_get(obj, "events") : NULL;
+        for (size_t i = 0; arr && i < resp->n_events && i < json_array_size(arr); i++) {
+            json_object_set_new(json_array_get(arr, i), "state",
+                                json_integer((json_int_t)resp->events[i]->state));
+            json_object_set_new(json_array_get(arr, i), "stateName",
+                                json_string(ferry_cli_task_state_name((int)resp->events[i]->state)));
+        }
+        rc = ferry_cli_emit(cli, obj);
+        goto out;
+    }
+    ferry_cli_table_init(&t, 7, head);
+    for (size_t i = 0; i < resp->n_events; i++) {
+        const Ferry__V1__TaskEvent *e = resp->events[i];
+        char seq[24], recv[40], state[48], pct[8];
+        snprintf(seq, sizeof(seq), "%llu", (unsigned long long)e->sequence);
+        snprintf(state, sizeof(state), "%d %s", (int)e->state, ferry_cli_task_state_name((int)e->state));
+        snprintf(pct, sizeof(pct), "%u", e->percent);
+        const char *cells[7] = {seq,           ferry_cli_fmt_time(e->received_at, recv, sizeof(recv)),
+                                state,         pct,
+                                e->error_code, e->source,
+                                e->message};
+        ferry_cli_table_row(&t, cells);
+    }
+    ferry_cli_table_print(&t, cli->out);
+    ferry_cli_table_free(&t);
+    ferry_cli_next_page(cli, resp->next_page_token);
+out:
+    FREE_RESP(resp);
+    return rc;
+}
+
+static int task_retry(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__RetryTaskRequest req = FERRY__V1__RETRY_TASK_REQUEST__INIT;
+    Ferry__V1__RetryTaskResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    int rc;
+
+    req.id = (char *)a->pos[0];
+    req.skip_failed_hook = ferry_cli_arg_set(a, "skip-failed-hook");
+    req.reason = ferry_cli_s(ferry_cli_arg(a, "reason"));
+    if (ferry_v1_admin_service_retry_task(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "retry task", &st);
+        goto out;
+    }
+    if (cli->g.json && resp->task != NULL) {
+        rc = ferry_cli_emit(cli, json_pack("{s:o}", "task", ferry_cli_task_json(resp->task)));
+        goto out;
+    }
+    rc = ferry_cli_show(cli, &resp->base, resp->task ? &resp->task->base : NULL, "Retry requested.");
+out:
+    FREE_RESP(resp);
+    return rc;
+}
+
+static const ferry_cli_flag_t LIST_FLAGS[] = {
+    {"release", FERRY_CLI_FLAG_STR, "ID", "only tasks of this release", false},
+    {"node", FERRY_CLI_FLAG_STR, "CODE", "only tasks of this node", false},
+    {"state", FERRY_CLI_FLAG_MULTI, "S", "only tasks in this state (seed code like 10, or PENDING)", false},
+    {"customer", FERRY_CLI_FLAG_STR, "CODE", "only tasks of this customer", false},
+    {"store", FERRY_CLI_FLAG_STR, "CODE", "only tasks of this store", false},
+    {"error-code", FERRY_CLI_FLAG_STR, "E_...", "only tasks that failed with this error code", false},
+    {"kind", FERRY_CLI_FLAG_STR, "KIND", "update or rollback", false},
+    FERRY_CLI_PAGE_FLAGS,
+    {NULL, 0, NULL, NULL, false},
+};
+static const ferry_cli_flag_t EVENTS_FLAGS[] = {FERRY_CLI_PAGE_FLAGS, {NULL, 0, NULL, NULL, false}};
+static const ferry_cli_flag_t RETRY_FLAGS[] = {
+    {"skip-failed-hook", FERRY_CLI_FLAG_BOOL, NULL, "skip the upgrade hook that failed", false},
+    {"reason", FERRY_CLI_FLAG_STR, "TEXT", "reason, kept in the audit log", false},
+    {NULL, 0, NULL, NULL, false},
+};
+static const ferry_cli_flag_t NO_FLAGS[] = {{NULL, 0, NULL, NULL, false}};
+
+const ferry_cli_cmd_t ferry_cli_task_cmds[] = {
+    {"list", "list tasks with filters", NULL, 0, LIST_FLAGS,
+     "JSON: {\"tasks\": [...]} where each task has \"node\", \"state\" (the seed's number, e.g. 10)\n"
+     "and \"errorCode\" besides the canonical fields.",
+     task_list, false},
+    {"get", "show one task", "ID", 1, NO_FLAGS, NULL, task_get, false},
+    {"events", "show a task's history", "ID", 1, EVENTS_FLAGS, NULL, task_events, false},
+    {"retry", "resume a failed task from its last checkpoint", "ID", 1, RETRY_FLAGS, NULL, task_retry, false},
+    {NULL, NULL, NULL, 0, NULL, NULL, NULL, false},
+};
+
+/* ---- report files ------------------------------------------------------- */
+
+static const char *file_kind_name(int k)
+{
+    switch (k) {
+    case 1:
+        return "node-config";
+    case 2:
+        return "log";
+    case 3:
+        return "diagnostic";
+    case 4:
+        return "sql-log";
+    default:
+        return "-";
+    }
+}
+
+static int report_file_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__ListReportFilesRequest req = FERRY__V1__LIST_REPORT_FILES_REQUEST__INIT;
+    Ferry__V1__ListReportFilesResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    static const char *head[] = {"ID", "KIND", "NODE", "TASK", "NAME", "SIZE", "CREATED"};
+    ferry_cli_table_t t;
+    const char *kind;
+    int rc;
+
+    if ((rc = ferry_cli_paging(cli, a, &req.page_size, &req.page_token)) != 0)
+        return rc;
+    if ((kind = ferry_cli_arg(a, "kind")) != NULL) {
+        for (int k = 1; k <= 4; k++)
+            if (strcmp(kind, file_kind_name(k)) == 0)
+                req.kind = (Ferry__V1__FileKind)k;
+        if (req.kind == 0)
+            return ferry_cli_fail(cli, FERRY_CLI_EXIT_USAGE, NULL,
+                                  "--kind must be node-config, log, diagnostic or sql-log");
+    }
+    req.node_code = ferry_cli_s(ferry_cli_arg(a, "node"));
+    req.task_id = ferry_cli_s(ferry_cli_arg(a, "task"));
+    req.release_id = ferry_cli_s(ferry_cli_arg(a, "release"));
+    if (ferry_v1_admin_service_list_report_files(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "list report files", &st);
+        goto out;
+    }
+    if (cli->g.json) {
+        rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
+        goto out;
+    }
+    ferry_cli_table_init(&t, 7, head);
+    for (size_t i = 0; i < resp->n_files; i++) {
+        const Ferry__V1__ReportFile *f = resp->files[i];
+        char size[32], created[40];
+        const char *cells[7] = {f->id,
+                                file_kind_name((int)f->kind),
+                                f->node_code,
+                                f->task_id,
+                                f->file_name,
+                                ferry_cli_fmt_bytes(f->size, size, sizeof(size)),
+                                ferry_cli_fmt_time(f->created_at, created, sizeof(created))};
+        ferry_cli_table_row(&t, cells);
+    }
+    ferry_cli_table_print(&t, cli->out);
+    ferry_cli_table_free(&t);
+    ferry_cli_next_page(cli, resp->next_page_token);
+    if (resp->n_files > 0)
+        fprintf(cli->out, "(download links: ferry report-file get ID)\n");
+out:
+    FREE_RESP(resp);
+    return rc;
+}
+
+static int report_file_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__GetReportFileRequest req = FERRY__V1__GET_REPORT_FILE_REQUEST__INIT;
+    Ferry__V1__GetReportFileResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    int rc;
+
+    req.id = (char *)a->pos[0];
+    if (ferry_v1_admin_service_get_report_file(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "get report file", &st);
+        goto out;
+    }
+    rc = ferry_cli_show(cli, &resp->base, resp->file ? &resp->file->base : NULL, NULL);
+out:
+    FREE_RESP(resp);
+    return rc;
+}
+
+static const ferry_cli_flag_t RF_LIST_FLAGS[] = {
+    {"node", FERRY_CLI_FLAG_STR, "CODE", "only files of this node", false},
+    {"task", FERRY_CLI_FLAG_STR, "ID", "only files of this task", false},
+    {"release", FERRY_CLI_FLAG_STR, "ID", "only files of this release's tasks", false},
+    {"kind", FERRY_CLI_FLAG_STR, "KIND", "node-config, log, diagnostic or sql-log", false},
+    FERRY_CLI_PAGE_FLAGS,
+    {NULL, 0, NULL, NULL, false},
+};
+
+const ferry_cli_cmd_t ferry_cli_report_file_cmds[] = {
+    {"list", "list files uploaded by nodes", NULL, 0, RF_LIST_FLAGS, NULL, report_file_list, false},
+    {"get", "show one file with a fresh download link", "ID", 1, NO_FLAGS, NULL, report_file_get, false},
+    {NULL, NULL, NULL, 0, NULL, NULL, NULL, false},
+};
+
+/* ---- node configurations ------------------------------------------------ */
+
+static int node_config_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__GetNodeConfigRequest req = FERRY__V1__GET_NODE_CONFIG_REQUEST__INIT;
+    Ferry__V1__GetNodeConfigResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    int rc;
+
+    req.node_code = (char *)a->pos[0];
+    if (ferry_v1_admin_service_get_node_config(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "get node config", &st);
+        goto out;
+    }
+    rc = ferry_cli_show(cli, &resp->base, resp->summary ? &resp->summary->base : NULL, NULL);
+out:
+    FREE_RESP(resp);
+    return rc;
+}
+
+static int node_config_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__ListNodeConfigsRequest req = FERRY__V1__LIST_NODE_CONFIGS_REQUEST__INIT;
+    Ferry__V1__ListNodeConfigsResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    static const char *head[] = {"NODE", "CONFIG VERSION", "UPLOADED", "SIZE", "SHA256"};
+    ferry_cli_table_t t;
+    int rc;
+
+    if ((rc = ferry_cli_paging(cli, a, &req.page_size, &req.page_token)) != 0)
+        return rc;
+    req.customer_code = ferry_cli_s(ferry_cli_arg(a, "customer"));
+    req.store_code = ferry_cli_s(ferry_cli_arg(a, "store"));
+    if (ferry_v1_admin_service_list_node_configs(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "list node configs", &st);
+        goto out;
+    }
+    if (cli->g.json) {
+        rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
+        goto out;
+    }
+    ferry_cli_table_init(&t, 5, head);
+    for (size_t i = 0; i < resp->n_summaries; i++) {
+        const Ferry__V1__NodeConfigSummary *s = resp->summaries[i];
+        char ver[24], up[40], size[32];
+        snprintf(ver, sizeof(ver), "%lld", (long long)s->config_version);
+        const char *cells[5] = {s->node_code, ver, ferry_cli_fmt_time(s->uploaded_at, up, sizeof(up)),
+                                ferry_cli_fmt_bytes(s->size, size, sizeof(size)), s->sha256};
+        ferry_cli_table_row(&t, cells);
+    }
+    ferry_cli_table_print(&t, cli->out);
+    ferry_cli_table_free(&t);
+    ferry_cli_next_page(cli, resp->next_page_token);
+out:
+    FREE_RESP(resp);
+    return rc;
+}
+
+static const ferry_cli_flag_t NC_LIST_FLAGS[] = {
+    {"customer", FERRY_CLI_FLAG_STR, "CODE", "only nodes of this customer", false},
+    {"store", FERRY_CLI_FLAG_STR, "CODE", "only nodes of this store", false},
+    FERRY_CLI_PAGE_FLAGS,
+    {NULL, 0, NULL, NULL, false},
+};
+
+const ferry_cli_cmd_t ferry_cli_node_config_cmds[] = {
+    {"get", "show a node's latest uploaded configuration (secrets masked)", "NODE", 1, NO_FLAGS, NULL,
+     node_config_get, false},
+    {"list", "list the node configuration index", NULL, 0, NC_LIST_FLAGS, NULL, node_config_list, false},
+    {NULL, NULL, NULL, 0, NULL, NULL, NULL, false},
+};

@@ -1,0 +1,925 @@
+/*
+ * The hub's AgentService (Bind, CheckIn, GetAssignment, GetDownload,
+ * GetLicenseStatus) and node presence (last-seen, online/offline).
+ *
+ * Presence: a check-in must not cost an fsync (target: >= 20,000 CheckIn/s on two
+ * cores). Last-seen times and agent facts live in an in-memory table; a background
+ * thread writes the changed rows to `node` every HUB_PRESENCE_FLUSH_MS in ONE
+ * transaction. A crash loses at most that window of last-seen history, which only
+ * shifts the online/offline display. The table also keeps a per-node "may have work"
+ * hint so an idle node's CheckIn answers from memory: the hint is set by the bus on
+ * every new assignment and cleared only by a CheckIn that found nothing open while no
+ * new assignment arrived meanwhile (generation counter), so no task is ever missed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth_internal.h"
+#include "ferry/db.h"
+#include "ferry/log.h"
+#include "hub_agent.h"
+
+/* ---- pure ------------------------------------------------------------------------ */
+
+int hub_connectivity(int64_t last_seen_ms, int64_t now_ms, uint32_t offline_after_s)
+{
+    if (last_seen_ms <= 0)
+        return FERRY__V1__CONNECTIVITY__CONNECTIVITY_NEVER_SEEN;
+    if (now_ms - last_seen_ms <= (int64_t)offline_after_s * 1000)
+        return FERRY__V1__CONNECTIVITY__CONNECTIVITY_ONLINE;
+    return FERRY__V1__CONNECTIVITY__CONNECTIVITY_OFFLINE;
+}
+
+/* ---- presence ----------------------------------------------------------------------- */
+
+typedef struct pres_entry {
+    int64_t node_id; /* 0 = empty slot */
+    int64_t last_seen_ms;
+    int64_t current_task_id;
+    uint64_t free_disk;
+    uint32_t work_gen; /* bumped on every new assignment */
+    uint8_t dirty;     /* last-seen changed since the last flush */
+    uint8_t has_facts; /* the agent facts below are set and must be written */
+    uint8_t work_hint; /* 1: the node may have open tasks, CheckIn must query */
+    char agent_version[24];
+    char installed_version[32];
+} pres_entry_t;
+
+struct hub_presence {
+    pthread_mutex_t mu;
+    pres_entry_t *slots;
+    size_t cap, used;
+    pthread_cond_t cv;
+    int stop;
+    int started;
+    pthread_t thread;
+    ferry_hub_t *hub;
+};
+
+static struct hub_presence *presence_of(ferry_hub_t *hub)
+{
+    return hub->bus != NULL ? *hub_bus_presence_slot(hub) : NULL;
+}
+
+static size_t slot_of(int64_t id, size_t cap)
+{
+    return (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+/* Doubles the table. mu held. */
+static int grow(struct hub_presence *pr)
+{
+    size_t ncap = pr->cap ? pr->cap * 2 : 1024;
+    pres_entry_t *ns = calloc(ncap, sizeof(*ns));
+    if (ns == NULL)
+        return -1;
+    for (size_t i = 0; i < pr->cap; i++) {
+        if (pr->slots[i].node_id == 0)
+            continue;
+        size_t j = slot_of(pr->slots[i].node_id, ncap);
+        while (ns[j].node_id != 0)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = pr->slots[i];
+    }
+    free(pr->slots);
+    pr->slots = ns;
+    pr->cap = ncap;
+    return 0;
+}
+
+/* The entry of |id|, created (work_hint = 1: unknown) if |create|. mu held. */
+static pres_entry_t *find(struct hub_presence *pr, int64_t id, int create)
+{
+    if (id <= 0)
+        return NULL;
+    if (pr->cap > 0) {
+        size_t j = slot_of(id, pr->cap);
+        while (pr->slots[j].node_id != 0) {
+            if (pr->slots[j].node_id == id)
+                return &pr->slots[j];
+            j = (j + 1) & (pr->cap - 1);
+        }
+    }
+    if (!create)
+        return NULL;
+    if ((pr->used + 1) * 10 > pr->cap * 7 && grow(pr) != 0)
+        return NULL;
+    size_t j = slot_of(id, pr->cap);
+    while (pr->slots[j].node_id != 0)
+        j = (j + 1) & (pr->cap - 1);
+    memset(&pr->slots[j], 0, sizeof(pr->slots[j]));
+    pr->slots[j].node_id = id;
+    pr->slots[j].work_hint = 1;
+    pr->used++;
+    return &pr->slots[j];
+}
+
+void hub_presence_touch(ferry_hub_t *hub, int64_t node_id, const hub_agent_facts_t *facts)
+{
+    struct hub_presence *pr = presence_of(hub);
+    if (pr == NULL)
+        return;
+    int64_t now = hub_now_ms();
+    pthread_mutex_lock(&pr->mu);
+    pres_entry_t *e = find(pr, node_id, 1);
+    if (e != NULL) {
+        e->last_seen_ms = now;
+        e->dirty = 1;
+        if (facts != NULL && facts->has_facts) {
+            if (facts->agent_version != NULL)
+                snprintf(e->agent_version, sizeof(e->agent_version), "%s", facts->agent_version);
+            if (facts->installed_version != NULL)
+                snprintf(e->installed_version, sizeof(e->installed_version), "%s", facts->installed_version);
+            e->free_disk = facts->free_disk_bytes;
+            e->current_task_id = facts->current_task_id;
+            e->has_facts = 1;
+        }
+    }
+    pthread_mutex_unlock(&pr->mu);
+}
+
+void hub_presence_note_work(ferry_hub_t *hub, int64_t node_id)
+{
+    struct hub_presence *pr = presence_of(hub);
+    if (pr == NULL)
+        return;
+    pthread_mutex_lock(&pr->mu);
+    pres_entry_t *e = find(pr, node_id, 1);
+    if (e != NULL) {
+        e->work_hint = 1;
+        e->work_gen++;
+    } else {
+        /* Out of memory: make every node look again rather than miss a task. */
+        for (size_t i = 0; i < pr->cap; i++)
+            pr->slots[i].work_hint = 1;
+    }
+    pthread_mutex_unlock(&pr->mu);
+}
+
+/* 1 if |node_id| may have work (and *gen = its generation). */
+static int presence_work_hint(ferry_hub_t *hub, int64_t node_id, uint32_t *gen)
+{
+    struct hub_presence *pr = presence_of(hub);
+    int hint = 1;
+    *gen = 0;
+    if (pr == NULL)
+        return 1;
+    pthread_mutex_lock(&pr->mu);
+    pres_entry_t *e = find(pr, node_id, 1);
+    if (e != NULL) {
+        hint = e->work_hint;
+        *gen = e->work_gen;
+    }
+    pthread_mutex_unlock(&pr->mu);
+    return hint;
+}
+
+/* The node had nothing open at generation |gen|: idle until the next offer. */
+static void presence_clear_hint(ferry_hub_t *hub, int64_t node_id, uint32_t gen)
+{
+    struct hub_presence *pr = presence_of(hub);
+    if (pr == NULL)
+        return;
+    pthread_mutex_lock(&pr->mu);
+    pres_entry_t *e = find(pr, node_id, 0);
+    if (e != NULL && e->work_gen == gen)
+        e->work_hint = 0;
+    pthread_mutex_unlock(&pr->mu);
+}
+
+int64_t hub_presence_last_seen(ferry_hub_t *hub, int64_t node_id)
+{
+    struct hub_presence *pr = presence_of(hub);
+    int64_t v = 0;
+    if (pr == NULL)
+        return 0;
+    pthread_mutex_lock(&pr->mu);
+    pres_entry_t *e = find(pr, node_id, 0);
+    if (e != NULL)
+        v = e->last_seen_ms;
+    pthread_mutex_unlock(&pr->mu);
+    return v;
+}
+
+uint64_t hub_presence_count_online(ferry_hub_t *hub)
+{
+    struct hub_presence *pr = presence_of(hub);
+    uint64_t n = 0;
+    int64_t now = hub_now_ms();
+    if (pr == NULL)
+        return 0;
+    pthread_mutex_lock(&pr->mu);
+    for (size_t i = 0; i < pr->cap; i++) {
+        const pres_entry_t *e = &pr->slots[i];
+        if (e->node_id != 0 && hub_connectivity(e->last_seen_ms, now, hub->cfg.offline_after_s) ==
+                                   FERRY__V1__CONNECTIVITY__CONNECTIVITY_ONLINE)
+            n++;
+    }
+    pthread_mutex_unlock(&pr->mu);
+    return n;
+}
+
+ferry_err_code_t hub_presence_flush(ferry_hub_t *hub, ferry_err_t *err)
+{
+    struct hub_presence *pr = presence_of(hub);
+    ferry_err_code_t rc = FERRY_OK;
+    pres_entry_t *batch = NULL;
+    size_t n = 0;
+    sqlite3_stmt *st = NULL;
+    int locked = 0, in_tx = 0;
+
+    if (pr == NULL || hub->db == NULL)
+        return FERRY_OK;
+    pthread_mutex_lock(&pr->mu);
+    for (size_t i = 0; i < pr->cap; i++)
+        n += pr->slots[i].dirty;
+    if (n > 0 && (batch = malloc(n * sizeof(*batch))) != NULL) {
+        size_t k = 0;
+        for (size_t i = 0; i < pr->cap; i++) {
+            if (!pr->slots[i].dirty)
+                continue;
+            batch[k++] = pr->slots[i];
+            pr->slots[i].dirty = 0;
+        }
+    }
+    pthread_mutex_unlock(&pr->mu);
+    if (n == 0)
+        goto out;
+    if (batch == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "presence flush: out of memory");
+        goto out;
+    }
+    hub_db_lock(hub);
+    locked = 1;
+    if ((rc = ferry_db_exec(hub->db, "BEGIN IMMEDIATE", "presence flush", err)) != FERRY_OK)
+        goto out;
+    in_tx = 1;
+    /* Facts are written only when a check-in carried them (keep-alives do not). */
+    if (sqlite3_prepare_v2(hub->db,
+                           "UPDATE node SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2),"
+                           " agent_version = CASE WHEN ?3 THEN ?4 ELSE agent_version END,"
+                           " installed_version = CASE WHEN ?3 THEN ?5 ELSE installed_version END,"
+                           " free_disk_bytes = CASE WHEN ?3 THEN ?6 ELSE free_disk_bytes END,"
+                           " current_task_id = CASE WHEN ?3 THEN"
+                           "   (SELECT id FROM update_task WHERE id = ?7 AND node_id = ?1)"
+                           "   ELSE current_task_id END"
+                           " WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = hub_sql_err(hub->db, "presence flush", err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, batch[i].node_id);
+        sqlite3_bind_int64(st, 2, batch[i].last_seen_ms);
+        sqlite3_bind_int(st, 3, batch[i].has_facts);
+        sqlite3_bind_text(st, 4, batch[i].agent_version, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, batch[i].installed_version, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)batch[i].free_disk);
+        sqlite3_bind_int64(st, 7, batch[i].current_task_id);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = hub_sql_err(hub->db, "presence flush", err);
+            goto out;
+        }
+    }
+    if ((rc = ferry_db_exec(hub->db, "COMMIT", "presence flush", err)) == FERRY_OK)
+        in_tx = 0;
+out:
+    sqlite3_finalize(st);
+    if (in_tx)
+        ferry_db_exec(hub->db, "ROLLBACK", "presence flush", NULL);
+    if (locked)
+        hub_db_unlock(hub);
+    if (rc != FERRY_OK && batch != NULL) {
+        /* Mark them dirty again so the next flush retries. */
+        pthread_mutex_lock(&pr->mu);
+        for (size_t i = 0; i < n; i++) {
+            pres_entry_t *e = find(pr, batch[i].node_id, 0);
+            if (e != NULL)
+                e->dirty = 1;
+        }
+        pthread_mutex_unlock(&pr->mu);
+    }
+    free(batch);
+    return rc;
+}
+
+static void *flusher(void *arg)
+{
+    struct hub_presence *pr = arg;
+    pthread_mutex_lock(&pr->mu);
+    while (!pr->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += HUB_PRESENCE_FLUSH_MS / 1000;
+        ts.tv_nsec += (HUB_PRESENCE_FLUSH_MS % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pr->cv, &pr->mu, &ts);
+        if (pr->stop)
+            break;
+        pthread_mutex_unlock(&pr->mu);
+        ferry_err_t err = {0};
+        if (hub_presence_flush(pr->hub, &err) != FERRY_OK)
+            FERRY_WARN("presence flush failed (will retry): %s", err.msg);
+        pthread_mutex_lock(&pr->mu);
+    }
+    pthread_mutex_unlock(&pr->mu);
+    return NULL;
+}
+
+ferry_err_code_t hub_presence_init(ferry_hub_t *hub, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    struct hub_presence *pr = calloc(1, sizeof(*pr));
+    if (pr == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "presence: out of memory");
+    pthread_mutex_init(&pr->mu, NULL);
+    pthread_cond_init(&pr->cv, NULL);
+    pr->hub = hub;
+    *hub_bus_presence_slot(hub) = pr;
+    if (grow(pr) != 0) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "presence: out of memory");
+        goto out;
+    }
+    /* Nodes seen recently before a restart still count as online. The DB is opened
+     * after the bus by ferry_hub_open(), so this may find no connection yet. */
+    if (hub->db != NULL) {
+        hub_db_lock(hub);
+        if (sqlite3_prepare_v2(hub->db, "SELECT id, last_seen_at FROM node WHERE last_seen_at >= ?1", -1, &st,
+                               NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, hub_now_ms() - (int64_t)hub->cfg.offline_after_s * 1000);
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                pres_entry_t *e = find(pr, sqlite3_column_int64(st, 0), 1);
+                if (e != NULL)
+                    e->last_seen_ms = sqlite3_column_int64(st, 1);
+            }
+        }
+        sqlite3_finalize(st);
+        hub_db_unlock(hub);
+    }
+    if (pthread_create(&pr->thread, NULL, flusher, pr) != 0) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "presence: cannot start the flush thread");
+        goto out;
+    }
+    pr->started = 1;
+out:
+    return rc;
+}
+
+void hub_presence_free(ferry_hub_t *hub)
+{
+    struct hub_presence *pr = presence_of(hub);
+    if (pr == NULL)
+        return;
+    if (pr->started) {
+        pthread_mutex_lock(&pr->mu);
+        pr->stop = 1;
+        pthread_cond_signal(&pr->cv);
+        pthread_mutex_unlock(&pr->mu);
+        pthread_join(pr->thread, NULL);
+    }
+    ferry_err_t err = {0};
+    if (hub_presence_flush(hub, &err) != FERRY_OK)
+        FERRY_WARN("final presence flush failed: %s", err.msg);
+    *hub_bus_presence_slot(hub) = NULL;
+    pthread_cond_destroy(&pr->cv);
+    pthread_mutex_destroy(&pr->mu);
+    free(pr->slots);
+    free(pr);
+}
+
+/* ---- assignments -------------------------------------------------------------------- */
+
+/* Fills a PackageManifest (the facts; the signed form comes with GetDownload). */
+static Ferry__V1__PackageManifest *manifest_of(hub_arena_t *a, const Ferry__V1__Package *pkg)
+{
+    Ferry__V1__PackageManifest *m = hub_arena_alloc(a, sizeof(*m));
+    if (m == NULL)
+        return NULL;
+    ferry__v1__package_manifest__init(m);
+    m->version = pkg->version;
+    m->version_info = pkg->version_info;
+    m->size = pkg->size;
+    m->sha256 = pkg->sha256;
+    m->n_parts = pkg->n_parts;
+    m->parts = pkg->parts;
+    m->type = pkg->type;
+    return m;
+}
+
+ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id,
+                                            int64_t only_task, Ferry__V1__Assignment ***out, size_t *n,
+                                            char ***halted, size_t *n_halted, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    int64_t ids[256];
+    int halt[256];
+    size_t n_ids = 0;
+    int64_t now = hub_now_ms();
+
+    *out = NULL;
+    *n = 0;
+    if (halted != NULL) {
+        *halted = NULL;
+        *n_halted = 0;
+    }
+    hub_db_lock(hub);
+    /* Open tasks, oldest first; capped (an agent runs one at a time; the rest come
+     * on the next check-in). */
+    const char *sql = only_task > 0
+                          ? "SELECT t.id, t.halted OR r.status IN (2, 3) FROM update_task t"
+                            " JOIN release r ON r.id = t.release_id WHERE t.id = ?2 AND t.node_id = ?1"
+                          : "SELECT t.id, t.halted OR r.status IN (2, 3) FROM update_task t"
+                            " JOIN release r ON r.id = t.release_id"
+                            " WHERE t.node_id = ?1 AND t.state NOT IN (100, 110, 130)"
+                            " ORDER BY t.id LIMIT 256";
+    if (sqlite3_prepare_v2(hub->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = hub_sql_err(hub->db, "load assignments", err);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, node_id);
+    if (only_task > 0)
+        sqlite3_bind_int64(st, 2, only_task);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW && n_ids < 256) {
+        ids[n_ids] = sqlite3_column_int64(st, 0);
+        halt[n_ids++] = sqlite3_column_int(st, 1);
+    }
+    if (s != SQLITE_ROW && s != SQLITE_DONE) {
+        rc = hub_sql_err(hub->db, "load assignments", err);
+        goto out;
+    }
+    if (n_ids == 0)
+        goto out;
+    *out = hub_arena_alloc(a, n_ids * sizeof(**out));
+    if (halted != NULL)
+        *halted = hub_arena_alloc(a, n_ids * sizeof(**halted));
+    if (*out == NULL || (halted != NULL && *halted == NULL)) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "load assignments: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        if (halt[i] && halted != NULL && only_task <= 0) {
+            (*halted)[(*n_halted)++] = hub_arena_printf(a, "%" PRId64, ids[i]);
+            continue;
+        }
+        Ferry__V1__Assignment *as = hub_arena_alloc(a, sizeof(*as));
+        Ferry__V1__UpdateTask *t = hub_arena_alloc(a, sizeof(*t));
+        Ferry__V1__Package pkg;
+        if (as == NULL || t == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "load assignments: out of memory");
+            goto out;
+        }
+        ferry__v1__assignment__init(as);
+        ferry__v1__update_task__init(t);
+        ferry__v1__package__init(&pkg);
+        if ((rc = hub_task_load(hub, a, ids[i], now, t, err)) != FERRY_OK)
+            goto out;
+        t->halted = t->halted || halt[i];
+        as->task = t;
+        if (t->package_version != NULL && t->package_version[0] != '\0' &&
+            hub_package_load(hub, a, t->package_version, &pkg, NULL, NULL, err) == FERRY_OK)
+            as->manifest = manifest_of(a, &pkg);
+        as->forced_now = t->policy == FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_FORCED;
+        as->resume_checkpoint = t->checkpoint != NULL ? t->checkpoint : (char *)"";
+        if (t->kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK) {
+            sqlite3_stmt *rb = NULL;
+            if (sqlite3_prepare_v2(hub->db,
+                                   "SELECT o.backup_local_path FROM update_task t JOIN update_task o"
+                                   " ON o.id = t.rollback_of_task_id WHERE t.id = ?1",
+                                   -1, &rb, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(rb, 1, ids[i]);
+                if (sqlite3_step(rb) == SQLITE_ROW)
+                    as->rollback_backup_path = hub_arena_strdup(a, (const char *)sqlite3_column_text(rb, 0));
+            }
+            sqlite3_finalize(rb);
+        }
+        (*out)[(*n)++] = as;
+    }
+out:
+    sqlite3_finalize(st);
+    hub_db_unlock(hub);
+    return rc;
+}
+
+ferry_err_code_t hub_agent_load_tasks(ferry_hub_t *hub, hub_arena_t *a, int64_t release_id, int64_t task_id,
+                                      Ferry__V1__UpdateTask ***out, size_t *n, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    int64_t now = hub_now_ms();
+    int64_t *ids = NULL;
+    size_t n_ids = 0, cap = 0;
+
+    *out = NULL;
+    *n = 0;
+    hub_db_lock(hub);
+    if (task_id <= 0) {
+        if (sqlite3_prepare_v2(hub->db, "SELECT 1 FROM release WHERE id = ?1", -1, &st, NULL) != SQLITE_OK) {
+            rc = hub_sql_err(hub->db, "load release tasks", err);
+            goto out;
+        }
+        sqlite3_bind_int64(st, 1, release_id);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "release %" PRId64 " not found", release_id);
+            goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (sqlite3_prepare_v2(hub->db,
+                           task_id > 0 ? "SELECT id FROM update_task WHERE id = ?2"
+                                       : "SELECT id FROM update_task WHERE release_id = ?1 ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = hub_sql_err(hub->db, "load release tasks", err);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, release_id);
+    if (task_id > 0)
+        sqlite3_bind_int64(st, 2, task_id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n_ids == cap) {
+            cap = cap ? cap * 2 : 64;
+            int64_t *nids = realloc(ids, cap * sizeof(*ids));
+            if (nids == NULL) {
+                rc = ferry_err_set(err, FERRY_E_NOMEM, "load release tasks: out of memory");
+                goto out;
+            }
+            ids = nids;
+        }
+        ids[n_ids++] = sqlite3_column_int64(st, 0);
+    }
+    if (task_id > 0 && n_ids == 0) {
+        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "task %" PRId64 " not found", task_id);
+        goto out;
+    }
+    if (n_ids == 0)
+        goto out;
+    if ((*out = hub_arena_alloc(a, n_ids * sizeof(**out))) == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "load release tasks: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        Ferry__V1__UpdateTask *t = hub_arena_alloc(a, sizeof(*t));
+        if (t == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "load release tasks: out of memory");
+            goto out;
+        }
+        ferry__v1__update_task__init(t);
+        if ((rc = hub_task_load(hub, a, ids[i], now, t, err)) != FERRY_OK)
+            goto out;
+        (*out)[(*n)++] = t;
+    }
+out:
+    sqlite3_finalize(st);
+    hub_db_unlock(hub);
+    free(ids);
+    return rc;
+}
+
+/* ---- handlers ------------------------------------------------------------------------ */
+
+/* The calling node, or NULL after failing |call| (the auth interceptor normally
+ * refuses non-node tokens before we get here; this is the second line). */
+static const hub_principal_t *node_principal(ferry_rpc_call_t *call)
+{
+    const hub_principal_t *p = hub_principal(call);
+    if (p == NULL || p->kind != HUB_PRINCIPAL_NODE || p->node_id <= 0) {
+        ferry_rpc_call_fail(call, FERRY_RPC_UNAUTHENTICATED, "E_AUTH_INVALID", "a node token is required");
+        return NULL;
+    }
+    return p;
+}
+
+static void fill_keys(ferry_hub_t *hub, hub_arena_t *a, Ferry__V1__SigningKey ***out, size_t *n)
+{
+    Ferry__V1__SigningKey **keys = hub_arena_alloc(a, sizeof(*keys));
+    Ferry__V1__SigningKey *k = hub_arena_alloc(a, sizeof(*k));
+    char id[17];
+    *n = 0;
+    if (keys == NULL || k == NULL)
+        return;
+    ferry__v1__signing_key__init(k);
+    hub_signing_key_id(hub, id);
+    k->key_id = hub_arena_strdup(a, id);
+    k->algorithm = (char *)"ed25519";
+    k->public_key.data = hub->signing_pub;
+    k->public_key.len = sizeof(hub->signing_pub);
+    keys[0] = k;
+    *out = keys;
+    *n = 1;
+}
+
+static Google__Protobuf__Duration *poll_duration(ferry_hub_t *hub, hub_arena_t *a)
+{
+    Google__Protobuf__Duration *d = hub_arena_alloc(a, sizeof(*d));
+    if (d != NULL) {
+        google__protobuf__duration__init(d);
+        d->seconds = hub->cfg.poll_interval_s;
+    }
+    return d;
+}
+
+/* Bind: everything is checked before anything is said; every refusal reads the same. */
+static void bind_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+{
+    const Ferry__V1__BindRequest *req = vreq;
+    hub_arena_t a = {0};
+    sqlite3_stmt *st = NULL;
+    char tok_id[HUB_TOKEN_ID_LEN + 1];
+    uint8_t hash[FERRY_SHA256_LEN];
+    int ok = 0, locked = 0;
+    int64_t node_id = 0, now = hub_now_ms();
+    Ferry__V1__BindResponse resp = FERRY__V1__BIND_RESPONSE__INIT;
+    Ferry__V1__Node node = FERRY__V1__NODE__INIT;
+
+    const char *token = req->token != NULL ? req->token : "";
+    if (hub_token_parse(token, strlen(token), tok_id, hash) != HUB_TOKEN_NODE)
+        goto out;
+    hub_db_lock(hub);
+    locked = 1;
+    if (sqlite3_prepare_v2(
+            hub->db,
+            "SELECT n.id, n.code, n.environment, n.token_hash, n.disabled OR s.disabled OR c.disabled,"
+            " s.code, c.code, n.name, n.bound_at, n.created_at, n.updated_at"
+            " FROM node n JOIN store s ON s.id = n.store_id JOIN customer c ON c.id = s.customer_id"
+            " WHERE n.token_id = ?1",
+            -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, tok_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    /* Compare everything, then decide once (no early exit that times differently). */
+    int hash_ok = hub_token_hash_equal(sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), hash);
+    int code_ok =
+        req->node_code != NULL && strcmp((const char *)sqlite3_column_text(st, 1), req->node_code) == 0;
+    int env_ok = (int)req->environment == sqlite3_column_int(st, 2);
+    int enabled = sqlite3_column_int(st, 4) == 0;
+    if (!(hash_ok && code_ok && env_ok && enabled))
+        goto out;
+    node_id = sqlite3_column_int64(st, 0);
+    node.code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 1));
+    node.environment = (Ferry__V1__Environment)sqlite3_column_int(st, 2);
+    node.store_code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 5));
+    node.customer_code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 6));
+    node.name = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 7));
+    int64_t bound_at = sqlite3_column_type(st, 8) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 8);
+    node.created_at = hub_arena_ts(&a, sqlite3_column_int64(st, 9));
+    node.updated_at = hub_arena_ts(&a, sqlite3_column_int64(st, 10));
+    sqlite3_finalize(st);
+    st = NULL;
+    if (bound_at <= 0) {
+        /* First bind: recorded durably (a single-statement autocommit, synchronous=FULL). */
+        if (sqlite3_prepare_v2(hub->db, "UPDATE node SET bound_at = ?2 WHERE id = ?1 AND bound_at IS NULL",
+                               -1, &st, NULL) != SQLITE_OK)
+            goto out;
+        sqlite3_bind_int64(st, 1, node_id);
+        sqlite3_bind_int64(st, 2, now);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            goto out;
+        bound_at = now;
+    }
+    node.bound_at = hub_arena_ts(&a, bound_at);
+    ok = 1;
+out:
+    sqlite3_finalize(st);
+    if (locked)
+        hub_db_unlock(hub);
+    if (!ok) {
+        ferry_rpc_call_fail(
+            call, FERRY_RPC_UNAUTHENTICATED, "E_AUTH_INVALID",
+            "bind refused: the node code, environment and token do not match an enabled node");
+    } else {
+        hub_agent_facts_t f = {0};
+        if (req->agent != NULL) {
+            f.has_facts = true;
+            f.agent_version = req->agent->agent_version;
+            f.installed_version = req->agent->installed_version;
+            f.free_disk_bytes = req->agent->free_disk_bytes;
+        }
+        hub_presence_touch(hub, node_id, &f);
+        node.connectivity = FERRY__V1__CONNECTIVITY__CONNECTIVITY_ONLINE;
+        node.last_seen_at = hub_arena_ts(&a, now);
+        resp.node = &node;
+        fill_keys(hub, &a, &resp.signing_keys, &resp.n_signing_keys);
+        resp.poll_interval = poll_duration(hub, &a);
+        resp.server_time = hub_arena_ts(&a, now);
+        if (a.failed)
+            ferry_rpc_call_fail(call, FERRY_RPC_RESOURCE_EXHAUSTED, "E_NOMEM", "bind: out of memory");
+        else
+            ferry_v1_agent_service_bind_reply(call, &resp);
+    }
+    hub_arena_free(&a);
+}
+
+static void bind_h(ferry_rpc_call_t *call, const Ferry__V1__BindRequest *req, void *user)
+{
+    hub_offload(call, user, req, bind_work);
+}
+
+/* CheckIn with possible work: the DB part, on a worker. */
+static void check_in_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+{
+    (void)vreq;
+    const hub_principal_t *p = hub_principal(call);
+    hub_arena_t a = {0};
+    ferry_err_t err = {0};
+    uint32_t gen = 0;
+    Ferry__V1__CheckInResponse resp = FERRY__V1__CHECK_IN_RESPONSE__INIT;
+
+    presence_work_hint(hub, p->node_id, &gen);
+    if (hub_agent_load_assignments(hub, &a, p->node_id, 0, &resp.assignments, &resp.n_assignments,
+                                   &resp.halted_task_ids, &resp.n_halted_task_ids, &err) != FERRY_OK) {
+        hub_fail(call, &err);
+        goto out;
+    }
+    if (resp.n_assignments == 0 && resp.n_halted_task_ids == 0)
+        presence_clear_hint(hub, p->node_id, gen);
+    resp.poll_interval = poll_duration(hub, &a);
+    resp.server_time = hub_arena_ts(&a, hub_now_ms());
+    ferry_v1_agent_service_check_in_reply(call, &resp);
+out:
+    hub_arena_free(&a);
+}
+
+static void check_in_h(ferry_rpc_call_t *call, const Ferry__V1__CheckInRequest *req, void *user)
+{
+    ferry_hub_t *hub = user;
+    const hub_principal_t *p = node_principal(call);
+    hub_agent_facts_t f = {0};
+    uint32_t gen;
+    int64_t task_id = 0;
+    if (p == NULL)
+        return;
+    if (req->agent != NULL) {
+        f.has_facts = true;
+        f.agent_version = req->agent->agent_version;
+        f.installed_version = req->agent->installed_version;
+        f.free_disk_bytes = req->agent->free_disk_bytes;
+    }
+    if (req->current_task_id != NULL && req->current_task_id[0] != '\0' &&
+        hub_parse_id(req->current_task_id, "current_task_id", &task_id, NULL) != FERRY_OK)
+        task_id = 0; /* informational only: a bad id is ignored, never stored */
+    f.current_task_id = task_id;
+    hub_presence_touch(hub, p->node_id, &f);
+    if (presence_work_hint(hub, p->node_id, &gen)) {
+        hub_offload(call, hub, req, check_in_work);
+        return;
+    }
+    /* Idle node: answered from memory on the loop (no DB, no allocation). */
+    Ferry__V1__CheckInResponse resp = FERRY__V1__CHECK_IN_RESPONSE__INIT;
+    Google__Protobuf__Duration poll = GOOGLE__PROTOBUF__DURATION__INIT;
+    Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    int64_t ms = hub_now_ms();
+    poll.seconds = hub->cfg.poll_interval_s;
+    now.seconds = ms / 1000;
+    now.nanos = (int32_t)(ms % 1000) * 1000000;
+    resp.poll_interval = &poll;
+    resp.server_time = &now;
+    ferry_v1_agent_service_check_in_reply(call, &resp);
+}
+
+/* Loads the caller's task |id| or fails: not_found when it does not exist,
+ * permission_denied when it is another node's. */
+static int own_task(ferry_rpc_call_t *call, ferry_hub_t *hub, const hub_principal_t *p, const char *id_str,
+                    int64_t *task_id)
+{
+    ferry_err_t err = {0};
+    sqlite3_stmt *st = NULL;
+    int ok = 0;
+    int64_t owner = 0;
+    if (hub_parse_id(id_str, "task_id", task_id, &err) != FERRY_OK) {
+        hub_fail(call, &err);
+        return 0;
+    }
+    hub_db_lock(hub);
+    if (sqlite3_prepare_v2(hub->db, "SELECT node_id FROM update_task WHERE id = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, *task_id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            owner = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    hub_db_unlock(hub);
+    if (owner == 0)
+        ferry_rpc_call_fail(call, FERRY_RPC_NOT_FOUND, "E_NOT_FOUND", "task %s not found", id_str);
+    else if (owner != p->node_id)
+        ferry_rpc_call_fail(call, FERRY_RPC_PERMISSION_DENIED, "E_PERMISSION",
+                            "task %s belongs to another node", id_str);
+    else
+        ok = 1;
+    return ok;
+}
+
+static void get_assignment_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+{
+    const Ferry__V1__GetAssignmentRequest *req = vreq;
+    const hub_principal_t *p = hub_principal(call);
+    hub_arena_t a = {0};
+    ferry_err_t err = {0};
+    int64_t id;
+    Ferry__V1__Assignment **as = NULL;
+    size_t n = 0;
+    Ferry__V1__GetAssignmentResponse resp = FERRY__V1__GET_ASSIGNMENT_RESPONSE__INIT;
+
+    if (!own_task(call, hub, p, req->task_id, &id))
+        goto out;
+    if (hub_agent_load_assignments(hub, &a, p->node_id, id, &as, &n, NULL, NULL, &err) != FERRY_OK) {
+        hub_fail(call, &err);
+        goto out;
+    }
+    if (n == 0) {
+        ferry_rpc_call_fail(call, FERRY_RPC_NOT_FOUND, "E_NOT_FOUND", "task %s not found", req->task_id);
+        goto out;
+    }
+    resp.assignment = as[0];
+    ferry_v1_agent_service_get_assignment_reply(call, &resp);
+out:
+    hub_arena_free(&a);
+}
+
+static void get_assignment_h(ferry_rpc_call_t *call, const Ferry__V1__GetAssignmentRequest *req, void *user)
+{
+    if (node_principal(call) != NULL)
+        hub_offload(call, user, req, get_assignment_work);
+}
+
+static void get_download_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+{
+    const Ferry__V1__GetDownloadRequest *req = vreq;
+    const hub_principal_t *p = hub_principal(call);
+    hub_arena_t a = {0};
+    ferry_err_t err = {0};
+    int64_t id;
+    char blob_sha[65] = "";
+    Ferry__V1__UpdateTask task = FERRY__V1__UPDATE_TASK__INIT;
+    Ferry__V1__Package pkg = FERRY__V1__PACKAGE__INIT;
+    Ferry__V1__DownloadLink *link = NULL;
+    Ferry__V1__DownloadSource src = FERRY__V1__DOWNLOAD_SOURCE__INIT;
+    Ferry__V1__DownloadSource *srcs[1] = {&src};
+    Ferry__V1__GetDownloadResponse resp = FERRY__V1__GET_DOWNLOAD_RESPONSE__INIT;
+    ferry_err_code_t rc;
+
+    if (!own_task(call, hub, p, req->task_id, &id))
+        goto out;
+    hub_db_lock(hub);
+    rc = hub_task_load(hub, &a, id, hub_now_ms(), &task, &err);
+    if (rc == FERRY_OK)
+        rc = hub_package_load(hub, &a, task.package_version, &pkg, NULL, blob_sha, &err);
+    hub_db_unlock(hub);
+    /* The node's customer picks the storage (a customer override serves its nodes). */
+    if (rc == FERRY_OK)
+        rc = hub_blob_download_link(hub, &a, p->customer_id, blob_sha, &link, &err);
+    if (rc != FERRY_OK) {
+        hub_fail(call, &err);
+        goto out;
+    }
+    src.name = (char *)"primary";
+    src.url = link->url;
+    src.expires_at = link->expires_at;
+    src.priority = 0;
+    resp.package_version = pkg.version;
+    resp.sources = srcs;
+    resp.n_sources = 1;
+    resp.size = pkg.size;
+    resp.sha256 = pkg.sha256;
+    resp.signed_manifest = pkg.signed_manifest;
+    ferry_v1_agent_service_get_download_reply(call, &resp);
+out:
+    hub_arena_free(&a);
+}
+
+static void get_download_h(ferry_rpc_call_t *call, const Ferry__V1__GetDownloadRequest *req, void *user)
+{
+    if (node_principal(call) != NULL)
+        hub_offload(call, user, req, get_download_work);
+}
+
+static void get_license_status_h(ferry_rpc_call_t *call, const Ferry__V1__GetLicenseStatusRequest *req,
+                                 void *user)
+{
+    (void)req;
+    (void)user;
+    if (node_principal(call) == NULL)
+        return;
+    ferry_rpc_call_fail(call, FERRY_RPC_UNIMPLEMENTED, "E_UNSUPPORTED",
+                        "licences are not managed by this server yet (seed 001 licence model pending)");
+}
+
+void hub_agent_bind(ferry_hub_t *hub)
+{
+    hub->agent.bind = bind_h;
+    hub->agent.check_in = check_in_h;
+    hub->agent.get_assignment = get_assignment_h;
+    hub->agent.get_download = get_download_h;
+    hub->agent.get_license_status = get_license_status_h;
+    /* watch_assignments: watch.c */
+}

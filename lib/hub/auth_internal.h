@@ -1,0 +1,164 @@
+/*
+ * Private to the hub's admin modules (init.c, auth.c, audit.c, tree.c, tokens.c,
+ * storage.c): token format, the role policy, the principal cache, the read-only
+ * side connection, and helpers shared by the handlers.
+ *
+ * Token format (both kinds, 64 characters):
+ *
+ *     fya_<16 hex id>_<43 base64url secret>     admin tokens
+ *     fyn_<16 hex id>_<43 base64url secret>     node tokens
+ *
+ * The secret is 256 random bits. The public id ("fya_<16 hex>", 20 chars) is stored
+ * in clear and names the token in audit rows; only SHA-256 of the WHOLE token string
+ * is stored, and compared in constant time.
+ */
+#ifndef FERRY_HUB_AUTH_INTERNAL_H
+#define FERRY_HUB_AUTH_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "hub_internal.h"
+
+#define HUB_TOKEN_LEN        64
+#define HUB_TOKEN_ID_LEN     20
+#define HUB_TOKEN_SECRET_LEN 43
+
+typedef enum hub_token_kind {
+    HUB_TOKEN_INVALID = 0,
+    HUB_TOKEN_ADMIN = 1, /* "fya_" */
+    HUB_TOKEN_NODE = 2   /* "fyn_" */
+} hub_token_kind_t;
+
+/** A freshly issued token: the clear text (shown once), its public id and hash. */
+typedef struct hub_token {
+    char token[HUB_TOKEN_LEN + 1];
+    char id[HUB_TOKEN_ID_LEN + 1];
+    uint8_t hash[FERRY_SHA256_LEN];
+} hub_token_t;
+
+/** Issues a new random token of |kind|. */
+ferry_err_code_t hub_token_new(hub_token_kind_t kind, hub_token_t *out, ferry_err_t *err);
+
+/**
+ * Checks the shape of |s| (|len| bytes, not NUL-terminated) and, when well formed,
+ * writes its public id and SHA-256. Returns its kind, or HUB_TOKEN_INVALID.
+ */
+hub_token_kind_t hub_token_parse(const char *s, size_t len, char id[HUB_TOKEN_ID_LEN + 1],
+                                 uint8_t hash[FERRY_SHA256_LEN]);
+
+/** Constant-time comparison of a stored hash (|stored_len| bytes from the DB) with |hash|. */
+bool hub_token_hash_equal(const void *stored, size_t stored_len, const uint8_t hash[FERRY_SHA256_LEN]);
+
+/* ---- policy ------------------------------------------------------------------ */
+
+/** Who may call a method. */
+typedef enum hub_access {
+    HUB_ACCESS_DENY = 0,     /* unknown service: nobody */
+    HUB_ACCESS_PUBLIC = 1,   /* no token needed (grpc.health.v1.Health) */
+    HUB_ACCESS_SYSADMIN = 2, /* admin token with role SYSADMIN */
+    HUB_ACCESS_ADMIN = 3,    /* admin token, SYSADMIN or IMPLEMENTER */
+    HUB_ACCESS_NODE = 4      /* node token (the handler checks "its own" data) */
+} hub_access_t;
+
+/** The policy entry of |service| ("ferry.v1.AdminService") / |method| ("CreateCustomer"). */
+hub_access_t hub_auth_access(const char *service, const char *method);
+
+/**
+ * Applies |access| to |p| (NULL = no valid token). FERRY_RPC_OK, UNAUTHENTICATED (no
+ * principal where one is needed) or PERMISSION_DENIED (wrong kind or role).
+ */
+ferry_rpc_code_t hub_auth_decide(hub_access_t access, const hub_principal_t *p);
+
+/* ---- per-call context ------------------------------------------------------- */
+
+/** Stored on each authenticated call (ferry_rpc_call_set_data); principal first. */
+typedef struct hub_call_ctx {
+    hub_principal_t p;
+    char name[64];       /* admin token name (audit actor_name, WhoAmI) */
+    bool has_principal;  /* false: anonymous (public method) */
+    bool audited;        /* a handler wrote the audit row (the after hook must not) */
+    bool mutating_admin; /* an AdminService method with side effects */
+    char error_code[48]; /* set by hub_call_fail() so the after hook can record it */
+} hub_call_ctx_t;
+
+/** The call's context (NULL when the interceptor did not run, e.g. unknown routes). */
+hub_call_ctx_t *hub_call_ctx(const ferry_rpc_call_t *call);
+
+/** Fails |call| from |err| and remembers the error name for the audit row. */
+void hub_call_fail(ferry_rpc_call_t *call, const ferry_err_t *err);
+
+/* ---- cache and side connection ------------------------------------------------- */
+
+/**
+ * Verified tokens are cached for HUB_AUTH_CACHE_MS so a CheckIn does not hit the DB.
+ * Changes made through the hub (revoke, rotate, disable) evict at once; a change made
+ * behind the hub's back (manual SQL) takes effect within this bound.
+ */
+#define HUB_AUTH_CACHE_MS 5000
+
+/** Evicts one token id from the cache. */
+void hub_auth_forget(ferry_hub_t *hub, const char *token_id);
+
+/** Evicts every cached token (e.g. after disabling a customer). */
+void hub_auth_forget_all(ferry_hub_t *hub);
+
+/**
+ * A second, read-only SQLite connection (WAL readers never wait for the writer),
+ * serialized by its own mutex: for token lookups on the event loop and for reads
+ * that may happen while a handler holds hub_db_lock (storage selection). Pair with
+ * hub_ro_release(). NULL with |err| set on failure.
+ */
+sqlite3 *hub_ro_acquire(ferry_hub_t *hub, ferry_err_t *err);
+void hub_ro_release(ferry_hub_t *hub);
+
+/* ---- helpers shared by the handlers ------------------------------------------------ */
+
+/** Page size from a request: 0 -> 100, capped at 1000, negative -> 100. */
+int hub_page_limit(int32_t requested);
+
+/** Decodes a page token produced by hub_page_token_make ("" -> 0). -1 on a bad token. */
+int64_t hub_page_token_parse(const char *token);
+
+/** Encodes an offset/key as a page token. */
+void hub_page_token_make(int64_t v, char *out, size_t size);
+
+/**
+ * Validates a customer/store/node code: 1..64 of [A-Za-z0-9_-]. FERRY_E_INVALID_ARG
+ * naming |field| otherwise.
+ */
+ferry_err_code_t hub_check_code(const char *field, const char *code, ferry_err_t *err);
+
+/** Begins / commits / rolls back a write transaction on hub->db (hold hub_db_lock). */
+ferry_err_code_t hub_tx_begin(ferry_hub_t *hub, ferry_err_t *err);
+ferry_err_code_t hub_tx_commit(ferry_hub_t *hub, ferry_err_t *err);
+void hub_tx_rollback(ferry_hub_t *hub);
+
+/** FERRY_E_IO "<what>: <sqlite message>" from hub->db or |db|. */
+ferry_err_code_t hub_sql_err(sqlite3 *db, const char *what, ferry_err_t *err);
+
+/** Binds |s| (NULL -> "") as text at |i|. */
+int hub_bind_text(sqlite3_stmt *st, int i, const char *s);
+
+/** A Timestamp for unix ms |ms| (malloc'd; NULL for ms <= 0). */
+struct Google__Protobuf__Timestamp *hub_ts_new(int64_t ms);
+
+/** Unix ms of |ts| (0 for NULL). */
+int64_t hub_ts_ms(const struct Google__Protobuf__Timestamp *ts);
+
+/** strdup that never returns NULL for NULL input ("") — aborts on OOM like protobuf-c would fail. */
+char *hub_strdup(const char *s);
+
+/**
+ * Runs |fn(call, hub, req)| on the worker pool (mutating handlers: they fsync). On
+ * failure to queue, fails the call. |req| stays valid until the call completes.
+ */
+typedef void (*hub_work_fn)(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req);
+void hub_call_offload(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req, hub_work_fn fn);
+
+/** Announces the call's audit target(s) ("customer:ACME") before the outcome is known. */
+void hub_audit_target(ferry_rpc_call_t *call, const char *target);
+
+/** Text of column |i| ("" for NULL), heap copy. */
+char *hub_col_str(sqlite3_stmt *st, int i);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * The hub's assembly: opening the data dir and wiring the modules onto the RPC
+ * server. Module map (one file each, all using hub_internal.h):
+ *
+ *   init.c        ferryd init: data dir, database, keys, first admin token
+ *   auth.c        token checks (constant time), principals, role policy, interceptor
+ *   audit.c       audit rows for mutating admin calls; ListAuditLogs
+ *   tree.c        customers, stores, nodes; node tokens shown once
+ *   tokens.c      WhoAmI; admin tokens
+ *   storage.c     storage configuration (global + per customer); signed URLs
+ *   blobs_http.c  the signed-URL HTTP routes: GET with Range, chunked resumable PUT
+ *   packages.c    package uploads, validation (zip manifest), signing
+ *   releases.c    releases: scope -> tasks, pause/resume/cancel, rollback, summary
+ *   tasks.c       task queries, history, report files, node configuration index
+ *   agent.c       AgentService: Bind, CheckIn, GetAssignment, GetDownload
+ *   report.c      ReportService: progress (idempotent, validated), file uploads
+ *   bus.c         in-process pub/sub of task events for the streams
+ *   watch.c       WatchRelease and WatchAssignments streams
+ *   metrics.c     /metrics (Prometheus text) and the metrics interceptor
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ferry/db.h"
+#include "ferry/fs.h"
+#include "hub_internal.h"
+
+int64_t hub_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void hub_db_lock(ferry_hub_t *hub)
+{
+    pthread_mutex_lock(&hub->db_mu);
+}
+
+void hub_db_unlock(ferry_hub_t *hub)
+{
+    pthread_mutex_unlock(&hub->db_mu);
+}
+
+static ferry_err_code_t data_path(const ferry_hub_t *hub, const char *name, char *buf, size_t size,
+                                  ferry_err_t *err)
+{
+    if (ferry_fs_join(buf, size, hub->data_dir, name) != FERRY_OK)
+        return ferry_err_set(err, FERRY_E_TOO_LARGE, "data dir path too long");
+    return FERRY_OK;
+}
+
+ferry_hub_t *ferry_hub_open(const ferry_hub_config_t *cfg, ferry_err_t *err)
+{
+    ferry_hub_t *hub = NULL;
+    char path[PATH_MAX];
+    char *key = NULL;
+    size_t key_len = 0;
+
+    if (cfg == NULL || cfg->data_dir == NULL) {
+        ferry_err_set(err, FERRY_E_INVALID_ARG, "hub: data dir is required");
+        return NULL;
+    }
+    hub = calloc(1, sizeof(*hub));
+    if (hub == NULL) {
+        ferry_err_set(err, FERRY_E_NOMEM, "hub: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&hub->db_mu, NULL);
+    hub->cfg = *cfg;
+    if (hub->cfg.poll_interval_s == 0)
+        hub->cfg.poll_interval_s = 60;
+    if (hub->cfg.offline_after_s == 0)
+        hub->cfg.offline_after_s = 3 * hub->cfg.poll_interval_s;
+    if (hub->cfg.url_ttl_s == 0)
+        hub->cfg.url_ttl_s = 900;
+    if (hub->cfg.keepalive_s == 0)
+        hub->cfg.keepalive_s = 25;
+    if (strlen(cfg->data_dir) >= sizeof(hub->data_dir)) {
+        ferry_err_set(err, FERRY_E_INVALID_ARG, "hub: data dir path too long");
+        goto fail;
+    }
+    strcpy(hub->data_dir, cfg->data_dir);
+    hub->cfg.data_dir = hub->data_dir;
+    if (cfg->public_base_url != NULL)
+        snprintf(hub->base_url, sizeof(hub->base_url), "%s", cfg->public_base_url);
+    hub->cfg.public_base_url = NULL; /* not owned; base_url holds the copy */
+
+    if (data_path(hub, HUB_URL_KEY_FILE, path, sizeof(path), err) != FERRY_OK)
+        goto fail;
+    if (!ferry_fs_exists(path)) {
+        ferry_err_set(err, FERRY_E_PRECONDITION,
+                      "'%s' is not an initialised Ferry data dir: run `ferryd init --data-dir %s`",
+                      hub->data_dir, hub->data_dir);
+        goto fail;
+    }
+    if (ferry_fs_read_file(path, 64, &key, &key_len, err) != FERRY_OK)
+        goto fail;
+    if (key_len != sizeof(hub->url_key)) {
+        ferry_err_set(err, FERRY_E_CORRUPT, "'%s' must hold exactly %zu bytes", path, sizeof(hub->url_key));
+        goto fail;
+    }
+    memcpy(hub->url_key, key, sizeof(hub->url_key));
+
+    if (data_path(hub, HUB_SIGNING_KEY_FILE, path, sizeof(path), err) != FERRY_OK)
+        goto fail;
+    if ((hub->signer = ferry_signer_load(path, err)) == NULL)
+        goto fail;
+    ferry_signer_public_key(hub->signer, hub->signing_pub);
+
+    if (data_path(hub, HUB_DB_FILE, path, sizeof(path), err) != FERRY_OK ||
+        ferry_db_open(path, &hub->db, err) != FERRY_OK)
+        goto fail;
+    if (data_path(hub, HUB_BLOB_DIR, path, sizeof(path), err) != FERRY_OK ||
+        (hub->blobs = ferry_blob_store_open(path, err)) == NULL)
+        goto fail;
+    if (hub_bus_init(hub, err) != FERRY_OK)
+        goto fail;
+    goto out;
+fail:
+    ferry_hub_free(hub);
+    hub = NULL;
+out:
+    if (key != NULL) {
+        memset(key, 0, key_len);
+        free(key);
+    }
+    return hub;
+}
+
+void ferry_hub_set_port(ferry_hub_t *hub, uint16_t port)
+{
+    if (hub->base_url[0] == '\0')
+        snprintf(hub->base_url, sizeof(hub->base_url), "http://127.0.0.1:%u", (unsigned)port);
+}
+
+ferry_err_code_t ferry_hub_attach(ferry_hub_t *hub, ferry_rpc_server_t *srv, ferry_err_t *err)
+{
+    ferry_err_code_t rc;
+    hub->admin.user = hub;
+    hub->agent.user = hub;
+    hub->report.user = hub;
+    hub_tree_bind(hub);
+    hub_tokens_bind(hub);
+    hub_audit_bind(hub);
+    hub_storage_bind(hub);
+    hub_packages_bind(hub);
+    hub_releases_bind(hub);
+    hub_tasks_bind(hub);
+    hub_agent_bind(hub);
+    hub_report_bind(hub);
+    hub_watch_bind(hub);
+    if ((rc = hub_auth_attach(hub, srv, err)) != FERRY_OK ||
+        (rc = hub_metrics_attach(hub, srv, err)) != FERRY_OK ||
+        (rc = hub_blobs_attach(hub, srv, err)) != FERRY_OK ||
+        (rc = ferry_v1_admin_service_server_register(srv, &hub->admin, err)) != FERRY_OK ||
+        (rc = ferry_v1_agent_service_server_register(srv, &hub->agent, err)) != FERRY_OK ||
+        (rc = ferry_v1_report_service_server_register(srv, &hub->report, err)) != FERRY_OK)
+        return ferry_err_prefix(err, "attach hub");
+    return FERRY_OK;
+}
+
+void ferry_hub_free(ferry_hub_t *hub)
+{
+    if (hub == NULL)
+        return;
+    hub_bus_free(hub);
+    hub_metrics_free(hub);
+    hub_auth_free(hub);
+    ferry_blob_store_free(hub->blobs);
+    ferry_db_close(hub->db);
+    ferry_signer_free(hub->signer);
+    memset(hub->url_key, 0, sizeof(hub->url_key));
+    pthread_mutex_destroy(&hub->db_mu);
+    free(hub);
+}

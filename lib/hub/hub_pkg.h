@@ -1,0 +1,191 @@
+/*
+ * Private interface of the package / release / task modules (packages.c, releases.c,
+ * tasks.c, blobs_http.c), also for agent.c, report.c and watch.c, which hand the same
+ * objects to nodes and streams:
+ *   - a response arena (every string and sub-message of a reply, freed at once);
+ *   - running a handler body on the worker pool;
+ *   - building ferry.v1.UpdateTask / Release / Package / SignedManifest from the rows;
+ *   - the pure decisions: effective policy, HTTP Range / Content-Range parsing,
+ *     release scope selection, incremental UTF-8 validation.
+ */
+#ifndef FERRY_HUB_PKG_H
+#define FERRY_HUB_PKG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/db.h"
+#include "hub_internal.h"
+
+/* ---- caps ------------------------------------------------------------------------ */
+
+#define HUB_PAGE_DEFAULT    50                   /**< page size when the request says 0 */
+#define HUB_PAGE_MAX        500                  /**< largest page a list returns */
+#define HUB_CHUNK_MAX       (8u << 20)           /**< largest upload chunk (one PUT body) */
+#define HUB_MANIFEST_MAX    (64u << 10)          /**< largest serialized PackageManifest */
+#define HUB_SCOPE_CODES_MAX 1000                 /**< stores or nodes named in one release scope */
+#define HUB_UPLOAD_TTL_MS   (24ll * 3600 * 1000) /**< an upload may be resumed for a day */
+
+/* ---- arena ----------------------------------------------------------------------- */
+
+/** Owns every allocation of one reply. Zero-initialise; hub_arena_free() releases all. */
+typedef struct hub_arena {
+    struct hub_arena_block *head;
+    bool failed; /**< an allocation failed: the reply is incomplete, answer NOMEM */
+} hub_arena_t;
+
+/** Zeroed memory owned by |a|, or NULL (and a->failed) when out of memory. */
+void *hub_arena_alloc(hub_arena_t *a, size_t n);
+/** A copy of |s| (NULL -> ""), owned by |a|; "" (static) when out of memory. */
+char *hub_arena_strdup(hub_arena_t *a, const char *s);
+/** printf into arena memory; "" when out of memory. */
+char *hub_arena_printf(hub_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** A Timestamp for unix milliseconds |ms|, or NULL when |ms| <= 0 (unset). */
+Google__Protobuf__Timestamp *hub_arena_ts(hub_arena_t *a, int64_t ms);
+/** Hands an unpacked protobuf-c message to |a| (freed with it; on OOM freed at once). */
+void hub_arena_own(hub_arena_t *a, ProtobufCMessage *m);
+void hub_arena_free(hub_arena_t *a);
+
+/* ---- offload --------------------------------------------------------------------- */
+
+/** A handler body run on a worker thread; it must complete |call|. */
+typedef void (*hub_work_fn)(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req);
+
+/**
+ * Runs |fn(call, hub, req)| on the worker pool (DB writes, hashing, zip parsing never
+ * block an event loop). If the pool refuses, the call fails with `unavailable`.
+ */
+void hub_offload(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req, hub_work_fn fn);
+
+/** Fails |call| from |err| (seed error names travel as the app code). */
+void hub_fail(ferry_rpc_call_t *call, const ferry_err_t *err);
+
+/** Page size from a request value: 0 -> default, capped at HUB_PAGE_MAX. */
+int hub_page_size(int32_t requested);
+/** Offset from a page token ("" = 0). FERRY_E_INVALID_ARG for anything but digits. */
+ferry_err_code_t hub_page_offset(const char *token, int64_t *out, ferry_err_t *err);
+
+/* ---- pure decisions ---------------------------------------------------------------- */
+
+/**
+ * The policy in effect at |now_ms|: an OPTIONAL release whose deadline (> 0) has passed
+ * is FORCED (hawkBit's "time forced"); otherwise |policy| unchanged.
+ */
+int hub_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms);
+
+/** Result of hub_parse_range(). */
+typedef enum hub_range_kind {
+    HUB_RANGE_NONE = 0,         /**< no (usable) Range header: send everything, 200 */
+    HUB_RANGE_PARTIAL = 1,      /**< send [*first, *last], 206 */
+    HUB_RANGE_UNSATISFIABLE = 2 /**< 416 with `Content-Range: bytes * / size` */
+} hub_range_kind_t;
+
+/**
+ * Parses one `Range: bytes=a-b` / `bytes=a-` / `bytes=-n` header (|hdr| may be NULL)
+ * against a resource of |size| bytes. Syntax we do not serve (several ranges, other
+ * units, garbage) is ignored (HUB_RANGE_NONE), as RFC 9110 allows; a well-formed
+ * range starting at or past the end is UNSATISFIABLE. |last| is clamped to size-1.
+ */
+hub_range_kind_t hub_parse_range(const char *hdr, size_t len, uint64_t size, uint64_t *first, uint64_t *last);
+
+/**
+ * Parses `Content-Range: bytes a-b/total` of an upload chunk. FERRY_E_INVALID_ARG for
+ * anything else (also `*` forms, b < a, b >= total).
+ */
+ferry_err_code_t hub_parse_content_range(const char *hdr, size_t len, uint64_t *first, uint64_t *last,
+                                         uint64_t *total, ferry_err_t *err);
+
+/** Incremental UTF-8 validator (streams of any chunking). Zero-initialise. */
+typedef struct hub_utf8 {
+    uint32_t need;   /**< continuation bytes still expected */
+    uint32_t cp;     /**< code point so far */
+    uint32_t min;    /**< smallest legal value for this length (overlong check) */
+    uint64_t offset; /**< bytes consumed */
+    bool bad;
+    uint64_t bad_at; /**< offset of the first bad byte */
+} hub_utf8_t;
+
+/** Feeds bytes; false once invalid (then bad_at says where). */
+bool hub_utf8_feed(hub_utf8_t *u, const void *data, size_t len);
+/** True when everything fed was valid and no sequence is left open. */
+bool hub_utf8_finish(hub_utf8_t *u);
+
+/** A node considered by a release scope. */
+typedef struct hub_scope_node {
+    int64_t id;
+    const char *code;
+    const char *store_code;
+    bool disabled; /**< the node, or its store, is disabled */
+} hub_scope_node_t;
+
+/**
+ * Selects the nodes of a scope among |cands| (all nodes of the customer in the
+ * release environment): none named = every enabled candidate; otherwise the enabled
+ * nodes of the named stores plus the named nodes. |known_stores| are the customer's
+ * store codes. A named store not in |known_stores|, or a named node not among the
+ * candidates, is FERRY_E_NOT_FOUND; a named node that is disabled is
+ * FERRY_E_PRECONDITION (the admin asked for it explicitly); both name the culprit.
+ * Sets selected[i] for each chosen candidate; *count = how many.
+ */
+ferry_err_code_t hub_scope_select(const hub_scope_node_t *cands, size_t n, const char *const *known_stores,
+                                  size_t n_known, const char *const *stores, size_t n_stores,
+                                  const char *const *nodes, size_t n_nodes, bool *selected, size_t *count,
+                                  ferry_err_t *err);
+
+/* ---- objects ------------------------------------------------------------------------- */
+
+/** Final task states (100, 110, 130). */
+bool hub_task_state_final(int state);
+
+/**
+ * Loads task |task_id| as a ferry.v1.UpdateTask into |out| (strings in |a|). Caller
+ * holds the DB lock. FERRY_E_NOT_FOUND if there is no such task. The policy shown is
+ * the effective one at |now_ms|.
+ */
+ferry_err_code_t hub_task_load(ferry_hub_t *hub, hub_arena_t *a, int64_t task_id, int64_t now_ms,
+                               Ferry__V1__UpdateTask *out, ferry_err_t *err);
+
+/** Loads release |id| (DB lock held). FERRY_E_NOT_FOUND otherwise. */
+ferry_err_code_t hub_release_load(ferry_hub_t *hub, hub_arena_t *a, int64_t id, Ferry__V1__Release *out,
+                                  ferry_err_t *err);
+
+/**
+ * Loads package |version| (DB lock held) with its signed manifest; *package_id and
+ * *blob_sha (65 bytes, may be NULL) receive its row id and content hash.
+ */
+ferry_err_code_t hub_package_load(ferry_hub_t *hub, hub_arena_t *a, const char *version,
+                                  Ferry__V1__Package *out, int64_t *package_id, char *blob_sha,
+                                  ferry_err_t *err);
+
+/** The signing key's id: hex of the first 8 bytes of SHA-256 of the raw public key. */
+void hub_signing_key_id(const ferry_hub_t *hub, char out[17]);
+
+/** Blob URL path for |sha256_hex| ("/blobs/sha256/<hex>"). */
+void hub_blob_url_path(const char *sha256_hex, char *buf, size_t size);
+
+/** A signed GET link for blob |sha256_hex| from the storage of |customer_id| (0 = global). */
+ferry_err_code_t hub_blob_download_link(ferry_hub_t *hub, hub_arena_t *a, int64_t customer_id,
+                                        const char *sha256_hex, Ferry__V1__DownloadLink **out,
+                                        ferry_err_t *err);
+
+/**
+ * One writer per upload id at a time (a chunk PUT or a commit): claim before touching
+ * the partial file, release after. false = someone else holds it.
+ */
+bool hub_upload_claim(const char *id);
+void hub_upload_release(const char *id);
+
+/**
+ * hub_storage_signed_url() reports expiry as unix seconds or milliseconds depending
+ * on the storage kind's convention; this normalises to milliseconds.
+ */
+static inline int64_t hub_expiry_ms(int64_t v)
+{
+    return v < 100000000000ll ? v * 1000 : v;
+}
+
+/** Parses a decimal id string ("12"); FERRY_E_INVALID_ARG naming |what| otherwise. */
+ferry_err_code_t hub_parse_id(const char *s, const char *what, int64_t *out, ferry_err_t *err);
+
+#endif

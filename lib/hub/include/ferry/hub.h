@@ -1,0 +1,58 @@
+/**
+ * @file hub.h
+ * The central server's domain logic ("the hub"): the customer/store/node tree, tokens,
+ * storage configuration, packages, releases, tasks, audit, the agent and report
+ * services, signed blob URLs, metrics. ferryd is a thin program around it: it parses
+ * flags, creates the RPC server, calls ferry_hub_attach() and runs.
+ */
+#ifndef FERRY_HUB_H
+#define FERRY_HUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/err.h"
+#include "ferry/rpc_server.h"
+
+typedef struct ferry_hub ferry_hub_t;
+
+/** Settings; zero values mean the documented defaults. */
+typedef struct ferry_hub_config {
+    const char *data_dir; /**< required: created by ferry_hub_init() */
+    const char
+        *public_base_url;     /**< base of signed URLs handed to clients, e.g. "https://ferry.example:8443";
+                                   default "http://127.0.0.1:<port>" of the attached server */
+    uint32_t poll_interval_s; /**< agents' check-in interval, default 60 */
+    uint32_t offline_after_s; /**< no check-in for this long = offline, default 3 x poll interval */
+    uint32_t url_ttl_s;       /**< lifetime of signed URLs, default 900 */
+    uint32_t keepalive_s;     /**< keep-alive period on WatchAssignments / WatchRelease streams, default 25 */
+} ferry_hub_config_t;
+
+/** Longest token ferry_hub_init() prints (plus NUL). */
+#define FERRY_HUB_TOKEN_MAX 128
+
+/**
+ * `ferryd init`: creates |data_dir| (0700), the database, the URL-signing secret, the
+ * Ed25519 package-signing key and the first system-administrator token, which is
+ * written to |admin_token| (size >= FERRY_HUB_TOKEN_MAX) and never stored in clear.
+ * Refuses (FERRY_E_EXISTS) when |data_dir| is already initialised: nothing changes.
+ */
+ferry_err_code_t ferry_hub_init(const char *data_dir, char *admin_token, size_t size, ferry_err_t *err);
+
+/** Opens an initialised data dir (FERRY_E_PRECONDITION with a hint to run `ferryd init` otherwise). */
+ferry_hub_t *ferry_hub_open(const ferry_hub_config_t *cfg, ferry_err_t *err);
+
+/**
+ * Registers every Ferry service (admin, agent, report), the authentication /
+ * audit / metrics interceptors and the HTTP routes (/metrics, signed blob URLs) on
+ * |srv|. Call before ferry_rpc_server_start(); |hub| must outlive |srv|.
+ */
+ferry_err_code_t ferry_hub_attach(ferry_hub_t *hub, ferry_rpc_server_t *srv, ferry_err_t *err);
+
+/** Tells the hub the server's bound port (for the default public_base_url). */
+void ferry_hub_set_port(ferry_hub_t *hub, uint16_t port);
+
+/** Stops background work and frees the hub (after the server has stopped). NULL is a no-op. */
+void ferry_hub_free(ferry_hub_t *hub);
+
+#endif

@@ -1,0 +1,747 @@
+/*
+ * Storage configuration: one global configuration plus optional per-customer
+ * overrides (seed 000 decision 10), and hub_storage_signed_url(), which picks the
+ * one that applies and signs a URL with it.
+ *
+ * Kinds:
+ *   LOCAL_DIR (the embedded default, always available): ferryd's own blob store
+ *     serves the signed URLs. `public_base_url` lets an override hand out a
+ *     different host (e.g. a customer-side name for the same server); `root` must be
+ *     "" in this version (only the data dir's blob store is served).
+ *   S3: stored and validated (secret write-only, never returned: has_secret says
+ *     whether one is set), but blobs still live in the local store, so signed URLs
+ *     for an S3 configuration are, for now, those of the local store (the contract of
+ *     hub_storage_signed_url); TestStorageConfig answers `unimplemented` for it.
+ * No stored global row = the embedded default (LOCAL_DIR, the hub's base URL, the
+ * hub's URL TTL). Settings are kept as JSON text in storage_config.settings_json.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "auth_internal.h"
+#include "ferry/fs.h"
+
+#define URL_MAX   200
+#define TTL_MIN_S 60
+#define TTL_MAX_S (7 * 86400)
+#define TEXT_MAX  256
+
+/* A configuration as stored (or the default). Strings are owned (malloc). */
+typedef struct stcfg {
+    int kind; /* Ferry__V1__StorageKind */
+    char *root, *public_base_url;
+    char *endpoint, *region, *bucket, *prefix, *access_key_id, *secret;
+    bool path_style;
+    int64_t url_ttl_s; /* 0 = the hub's default */
+    char *customer_code;
+    int64_t updated_at;
+    char *updated_by;
+    bool stored;
+} stcfg_t;
+
+static void stcfg_free(stcfg_t *c)
+{
+    free(c->root);
+    free(c->public_base_url);
+    free(c->endpoint);
+    free(c->region);
+    free(c->bucket);
+    free(c->prefix);
+    free(c->access_key_id);
+    if (c->secret != NULL)
+        memset(c->secret, 0, strlen(c->secret));
+    free(c->secret);
+    free(c->customer_code);
+    free(c->updated_by);
+    memset(c, 0, sizeof(*c));
+}
+
+static char *jstr(json_t *o, const char *k)
+{
+    return hub_strdup(json_string_value(json_object_get(o, k)));
+}
+
+static void stcfg_default(stcfg_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->kind = FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR;
+    c->root = hub_strdup("");
+    c->public_base_url = hub_strdup("");
+    c->customer_code = hub_strdup("");
+    c->updated_by = hub_strdup("");
+}
+
+/* Fills |c| from a row: kind, settings_json, updated_at, updated_by token id, customer code. */
+static void stcfg_from_row(stcfg_t *c, sqlite3_stmt *st)
+{
+    const char *kind = (const char *)sqlite3_column_text(st, 0);
+    json_t *j = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+
+    memset(c, 0, sizeof(*c));
+    c->kind = kind != NULL && strcmp(kind, "s3") == 0 ? FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3
+                                                      : FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR;
+    c->root = jstr(j, "root");
+    c->public_base_url = jstr(j, "public_base_url");
+    c->endpoint = jstr(j, "endpoint");
+    c->region = jstr(j, "region");
+    c->bucket = jstr(j, "bucket");
+    c->prefix = jstr(j, "prefix");
+    c->access_key_id = jstr(j, "access_key_id");
+    c->secret = jstr(j, "secret_access_key");
+    c->path_style = json_is_true(json_object_get(j, "path_style"));
+    c->url_ttl_s = json_integer_value(json_object_get(j, "url_ttl_s"));
+    c->updated_at = sqlite3_column_int64(st, 2);
+    c->updated_by = hub_col_str(st, 3);
+    c->customer_code = hub_col_str(st, 4);
+    c->stored = true;
+    json_decref(j);
+}
+
+static const char cfg_cols[] = "SELECT sc.kind, sc.settings_json, sc.updated_at, COALESCE(t.token_id, ''), "
+                               "COALESCE(c.code, ''), sc.customer_id FROM storage_config sc "
+                               "LEFT JOIN admin_token t ON t.id = sc.updated_by "
+                               "LEFT JOIN customer c ON c.id = sc.customer_id";
+
+/* Loads the config of |customer_id| (0 = global). *found = false leaves the default in |c|. */
+static ferry_err_code_t load_cfg(sqlite3 *db, int64_t customer_id, stcfg_t *c, bool *found, ferry_err_t *err)
+{
+    char sql[512];
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    int step;
+
+    *found = false;
+    stcfg_default(c);
+    snprintf(sql, sizeof(sql), "%s WHERE sc.customer_id IS ?", cfg_cols);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = hub_sql_err(db, "storage config", err);
+        goto out;
+    }
+    if (customer_id > 0)
+        sqlite3_bind_int64(st, 1, customer_id);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        stcfg_free(c);
+        stcfg_from_row(c, st);
+        *found = true;
+    } else if (step != SQLITE_DONE) {
+        rc = hub_sql_err(db, "storage config", err);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The message form; the secret is never copied (has_secret only). */
+static Ferry__V1__StorageConfig *to_msg(const stcfg_t *c)
+{
+    Ferry__V1__StorageConfig *m = malloc(sizeof(*m));
+    if (m == NULL)
+        return NULL;
+    ferry__v1__storage_config__init(m);
+    m->customer_code = hub_strdup(c->customer_code);
+    m->kind = (Ferry__V1__StorageKind)c->kind;
+    if (c->kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3) {
+        Ferry__V1__S3Storage *s = malloc(sizeof(*s));
+        if (s != NULL) {
+            ferry__v1__s3_storage__init(s);
+            s->endpoint = hub_strdup(c->endpoint);
+            s->region = hub_strdup(c->region);
+            s->bucket = hub_strdup(c->bucket);
+            s->prefix = hub_strdup(c->prefix);
+            s->access_key_id = hub_strdup(c->access_key_id);
+            s->secret_access_key = hub_strdup("");
+            s->path_style = c->path_style;
+            m->settings_case = FERRY__V1__STORAGE_CONFIG__SETTINGS_S3;
+            m->s3 = s;
+        }
+    } else {
+        Ferry__V1__LocalDirStorage *l = malloc(sizeof(*l));
+        if (l != NULL) {
+            ferry__v1__local_dir_storage__init(l);
+            l->root = hub_strdup(c->root);
+            l->public_base_url = hub_strdup(c->public_base_url);
+            m->settings_case = FERRY__V1__STORAGE_CONFIG__SETTINGS_LOCAL_DIR;
+            m->local_dir = l;
+        }
+    }
+    if (c->url_ttl_s > 0 && (m->url_ttl = malloc(sizeof(*m->url_ttl))) != NULL) {
+        google__protobuf__duration__init(m->url_ttl);
+        m->url_ttl->seconds = c->url_ttl_s;
+    }
+    m->updated_at = hub_ts_new(c->updated_at);
+    m->updated_by = hub_strdup(c->updated_by);
+    m->has_secret = c->secret != NULL && c->secret[0] != '\0';
+    return m;
+}
+
+/* ---- validation --------------------------------------------------------------------------- */
+
+static ferry_err_code_t check_url(const char *field, const char *u, bool required, ferry_err_t *err)
+{
+    size_t n = strlen(u);
+    if (n == 0)
+        return required ? ferry_err_set(err, FERRY_E_INVALID_ARG, "%s: required", field) : FERRY_OK;
+    if (n > URL_MAX)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s: at most %d characters", field, URL_MAX);
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s '%s': must start with http:// or https://", field,
+                             u);
+    for (size_t i = 0; i < n; i++)
+        if (u[i] == '?' || u[i] == '#' || u[i] <= ' ' || u[i] == 0x7f)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG,
+                                 "%s '%s': no query, fragment, spaces or control characters", field, u);
+    return FERRY_OK;
+}
+
+static ferry_err_code_t check_text(const char *field, const char *s, bool required, ferry_err_t *err)
+{
+    if (required && s[0] == '\0')
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s: required", field);
+    if (strlen(s) > TEXT_MAX)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s: at most %d characters", field, TEXT_MAX);
+    return FERRY_OK;
+}
+
+/* Validates |m| into |c| (strings copied). |prev_secret|: the stored one, kept when none is given. */
+static ferry_err_code_t from_msg(const Ferry__V1__StorageConfig *m, const char *prev_secret, stcfg_t *c,
+                                 ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+
+    stcfg_default(c);
+    if (m == NULL)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "config: required");
+    c->kind = m->kind;
+    if (m->url_ttl != NULL) {
+        if (m->url_ttl->seconds < TTL_MIN_S || m->url_ttl->seconds > TTL_MAX_S)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "url_ttl: between %d s and %d s (got %lld s)",
+                                 TTL_MIN_S, TTL_MAX_S, (long long)m->url_ttl->seconds);
+        c->url_ttl_s = m->url_ttl->seconds;
+    }
+    if (m->kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR) {
+        const Ferry__V1__LocalDirStorage *l =
+            m->settings_case == FERRY__V1__STORAGE_CONFIG__SETTINGS_LOCAL_DIR ? m->local_dir : NULL;
+        if (m->settings_case == FERRY__V1__STORAGE_CONFIG__SETTINGS_S3)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "config: kind LOCAL_DIR with s3 settings");
+        if (l != NULL && l->root[0] != '\0')
+            return ferry_err_set(
+                err, FERRY_E_INVALID_ARG,
+                "local_dir.root '%.100s': only the data dir's blob store ('') is served by this "
+                "version",
+                l->root);
+        if (l != NULL &&
+            (rc = check_url("local_dir.public_base_url", l->public_base_url, false, err)) != FERRY_OK)
+            return rc;
+        free(c->public_base_url);
+        c->public_base_url = hub_strdup(l != NULL ? l->public_base_url : "");
+        /* stored without a trailing '/': paths start with one */
+        size_t n = strlen(c->public_base_url);
+        while (n > 0 && c->public_base_url[n - 1] == '/')
+            c->public_base_url[--n] = '\0';
+        return FERRY_OK;
+    }
+    if (m->kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3) {
+        const Ferry__V1__S3Storage *s =
+            m->settings_case == FERRY__V1__STORAGE_CONFIG__SETTINGS_S3 ? m->s3 : NULL;
+        if (s == NULL)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "config: kind S3 needs s3 settings");
+        if ((rc = check_url("s3.endpoint", s->endpoint, true, err)) != FERRY_OK ||
+            (rc = check_text("s3.region", s->region, false, err)) != FERRY_OK ||
+            (rc = check_text("s3.bucket", s->bucket, true, err)) != FERRY_OK ||
+            (rc = check_text("s3.prefix", s->prefix, false, err)) != FERRY_OK ||
+            (rc = check_text("s3.access_key_id", s->access_key_id, true, err)) != FERRY_OK ||
+            (rc = check_text("s3.secret_access_key", s->secret_access_key, false, err)) != FERRY_OK)
+            return rc;
+        if (s->secret_access_key[0] == '\0' && (prev_secret == NULL || prev_secret[0] == '\0'))
+            return ferry_err_set(err, FERRY_E_INVALID_ARG,
+                                 "s3.secret_access_key: required (none is stored yet)");
+        c->endpoint = hub_strdup(s->endpoint);
+        c->region = hub_strdup(s->region);
+        c->bucket = hub_strdup(s->bucket);
+        c->prefix = hub_strdup(s->prefix);
+        c->access_key_id = hub_strdup(s->access_key_id);
+        c->secret = hub_strdup(s->secret_access_key[0] != '\0' ? s->secret_access_key : prev_secret);
+        c->path_style = s->path_style;
+        return FERRY_OK;
+    }
+    return ferry_err_set(err, FERRY_E_INVALID_ARG, "kind: required, LOCAL_DIR or S3 (got %d)", (int)m->kind);
+}
+
+static char *settings_json(const stcfg_t *c)
+{
+    json_t *j = json_object();
+    char *out;
+    if (c->kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3) {
+        json_object_set_new(j, "endpoint", json_string(c->endpoint));
+        json_object_set_new(j, "region", json_string(c->region));
+        json_object_set_new(j, "bucket", json_string(c->bucket));
+        json_object_set_new(j, "prefix", json_string(c->prefix));
+        json_object_set_new(j, "access_key_id", json_string(c->access_key_id));
+        json_object_set_new(j, "secret_access_key", json_string(c->secret));
+        json_object_set_new(j, "path_style", json_boolean(c->path_style));
+    } else {
+        json_object_set_new(j, "root", json_string(c->root));
+        json_object_set_new(j, "public_base_url", json_string(c->public_base_url));
+    }
+    if (c->url_ttl_s > 0)
+        json_object_set_new(j, "url_ttl_s", json_integer(c->url_ttl_s));
+    out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    return out;
+}
+
+/* customer code -> id (0 for ""). */
+static ferry_err_code_t customer_id_of(sqlite3 *db, const char *code, int64_t *id, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+
+    *id = 0;
+    if (code == NULL || code[0] == '\0')
+        return FERRY_OK;
+    if ((rc = hub_check_code("customer_code", code, err)) != FERRY_OK)
+        return rc;
+    if (sqlite3_prepare_v2(db, "SELECT id FROM customer WHERE code = ?", -1, &st, NULL) != SQLITE_OK)
+        return hub_sql_err(db, "customer", err);
+    hub_bind_text(st, 1, code);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else
+        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "customer '%s' not found", code);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- handlers ------------------------------------------------------------------------------ */
+
+static void set_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+{
+    const Ferry__V1__SetStorageConfigRequest *req = vreq;
+    Ferry__V1__SetStorageConfigResponse resp = FERRY__V1__SET_STORAGE_CONFIG_RESPONSE__INIT;
+    const hub_principal_t *me = hub_principal(call);
+    const char *code = req->config != NULL ? req->config->customer_code : "";
+    ferry_err_t err = {0};
+    stcfg_t prev, next;
+    sqlite3_stmt *st = NULL;
+    int64_t customer_id = 0, now = hub_now_ms();
+    char target[96], *json = NULL;
+    bool locked = false, found = false;
+
+    stcfg_default(&prev);
+    stcfg_default(&next);
+    snprintf(target, sizeof(target), "storage:%.64s", code[0] != '\0' ? code : "global");
+    hub_audit_target(call, target);
+    hub_db_lock(hub);
+    locked = true;
+    if (hub_tx_begin(hub, &err) != FERRY_OK || customer_id_of(hub->db, code, &customer_id, &err) != FERRY_OK)
+        goto fail;
+    stcfg_free(&prev);
+    if (load_cfg(hub->db, customer_id, &prev, &found, &err) != FERRY_OK)
+        goto fail;
+    stcfg_free(&next);
+    if (from_msg(req->config, prev.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? prev.secret : NULL,
+                 &next, &err) != FERRY_OK)
+        goto fail;
+    if ((json = settings_json(&next)) == NULL) {
+        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (sqlite3_prepare_v2(hub->db,
+                           found ? "UPDATE storage_config SET kind = ?, settings_json = ?, updated_at = ?, "
+                                   "updated_by = ? WHERE customer_id IS ?"
+                                 : "INSERT INTO storage_config (kind, settings_json, updated_at, updated_by, "
+                                   "customer_id) VALUES (?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        hub_sql_err(hub->db, "set storage config", &err);
+        goto fail;
+    }
+    hub_bind_text(st, 1, next.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? "s3" : "local_dir");
+    hub_bind_text(st, 2, json);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int64(st, 4, me->row_id);
+    if (customer_id > 0)
+        sqlite3_bind_int64(st, 5, customer_id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        hub_sql_err(hub->db, "set storage config", &err);
+        goto fail;
+    }
+    stcfg_free(&next);
+    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
+        load_cfg(hub->db, customer_id, &next, &found, &err) != FERRY_OK ||
+        hub_tx_commit(hub, &err) != FERRY_OK)
+        goto fail;
+    hub_db_unlock(hub);
+    locked = false;
+    resp.config = to_msg(&next);
+    ferry_v1_admin_service_set_storage_config_reply(call, &resp);
+    goto out;
+fail:
+    if (locked) {
+        hub_tx_rollback(hub);
+        hub_db_unlock(hub);
+    }
+    hub_call_fail(call, &err);
+out:
+    sqlite3_finalize(st);
+    if (json != NULL) {
+        memset(json, 0, strlen(json));
+        free(json);
+    }
+    stcfg_free(&prev);
+    stcfg_free(&next);
+    if (resp.config != NULL)
+        protobuf_c_message_free_unpacked(&resp.config->base, NULL);
+}
+
+static void set_storage_config(ferry_rpc_call_t *call, const Ferry__V1__SetStorageConfigRequest *req,
+                               void *user)
+{
+    hub_call_offload(call, user, req, set_storage_config_work);
+}
+
+static void get_storage_config(ferry_rpc_call_t *call, const Ferry__V1__GetStorageConfigRequest *req,
+                               void *user)
+{
+    ferry_hub_t *hub = user;
+    Ferry__V1__GetStorageConfigResponse resp = FERRY__V1__GET_STORAGE_CONFIG_RESPONSE__INIT;
+    ferry_err_t err = {0};
+    stcfg_t c;
+    sqlite3 *db;
+    int64_t customer_id = 0;
+    bool found = false;
+
+    stcfg_default(&c);
+    if ((db = hub_ro_acquire(hub, &err)) == NULL)
+        goto fail;
+    if (customer_id_of(db, req->customer_code, &customer_id, &err) == FERRY_OK) {
+        stcfg_free(&c);
+        if (load_cfg(db, customer_id, &c, &found, &err) == FERRY_OK && !found && customer_id > 0) {
+            if (!req->effective)
+                ferry_err_set(&err, FERRY_E_NOT_FOUND,
+                              "customer '%s' has no storage override (ask with effective=true for the one in "
+                              "effect)",
+                              req->customer_code);
+            else {
+                stcfg_free(&c);
+                if (load_cfg(db, 0, &c, &found, &err) == FERRY_OK)
+                    resp.inherited = true;
+            }
+        }
+    }
+    hub_ro_release(hub);
+    if (err.code != FERRY_OK)
+        goto fail;
+    if ((resp.config = to_msg(&c)) == NULL) {
+        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    ferry_v1_admin_service_get_storage_config_reply(call, &resp);
+    goto out;
+fail:
+    hub_call_fail(call, &err);
+out:
+    stcfg_free(&c);
+    if (resp.config != NULL)
+        protobuf_c_message_free_unpacked(&resp.config->base, NULL);
+}
+
+static void list_storage_configs(ferry_rpc_call_t *call, const Ferry__V1__ListStorageConfigsRequest *req,
+                                 void *user)
+{
+    ferry_hub_t *hub = user;
+    Ferry__V1__ListStorageConfigsResponse resp = FERRY__V1__LIST_STORAGE_CONFIGS_RESPONSE__INIT;
+    ferry_err_t err = {0};
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int limit = hub_page_limit(req->page_size), step;
+    int64_t offset = hub_page_token_parse(req->page_token);
+    char sql[640], next[24];
+    stcfg_t c;
+    bool found;
+
+    stcfg_default(&c);
+    if (offset < 0) {
+        ferry_err_set(&err, FERRY_E_INVALID_ARG, "page_token '%.32s' is not one this server issued",
+                      req->page_token);
+        goto fail;
+    }
+    if ((resp.configs = calloc((size_t)limit + 1, sizeof(*resp.configs))) == NULL) {
+        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((db = hub_ro_acquire(hub, &err)) == NULL)
+        goto fail;
+    /* Row 0 is the global configuration (stored or default); overrides follow by code. */
+    if (offset == 0) {
+        stcfg_free(&c);
+        if (load_cfg(db, 0, &c, &found, &err) != FERRY_OK)
+            goto fail;
+        resp.configs[resp.n_configs++] = to_msg(&c);
+    }
+    snprintf(sql, sizeof(sql), "%s WHERE sc.customer_id IS NOT NULL ORDER BY c.code LIMIT ? OFFSET ?",
+             cfg_cols);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        hub_sql_err(db, "list storage configs", &err);
+        goto fail;
+    }
+    sqlite3_bind_int(st, 1, limit + 1);
+    sqlite3_bind_int64(st, 2, offset > 0 ? offset - 1 : 0);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((int)resp.n_configs >= limit) {
+            hub_page_token_make(offset + (int64_t)resp.n_configs, next, sizeof(next));
+            resp.next_page_token = hub_strdup(next);
+            break;
+        }
+        stcfg_free(&c);
+        stcfg_from_row(&c, st);
+        resp.configs[resp.n_configs++] = to_msg(&c);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    hub_ro_release(hub);
+    db = NULL;
+    ferry_v1_admin_service_list_storage_configs_reply(call, &resp);
+    goto out;
+fail:
+    hub_call_fail(call, &err);
+out:
+    sqlite3_finalize(st);
+    if (db != NULL)
+        hub_ro_release(hub);
+    stcfg_free(&c);
+    for (size_t i = 0; i < resp.n_configs; i++)
+        if (resp.configs[i] != NULL)
+            protobuf_c_message_free_unpacked(&resp.configs[i]->base, NULL);
+    free(resp.configs);
+    if (resp.next_page_token != protobuf_c_empty_string)
+        free(resp.next_page_token);
+}
+
+static void delete_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+{
+    const Ferry__V1__DeleteStorageConfigRequest *req = vreq;
+    Ferry__V1__DeleteStorageConfigResponse resp = FERRY__V1__DELETE_STORAGE_CONFIG_RESPONSE__INIT;
+    ferry_err_t err = {0};
+    sqlite3_stmt *st = NULL;
+    int64_t customer_id = 0;
+    char target[96];
+    bool locked = false;
+
+    snprintf(target, sizeof(target), "storage:%.64s", req->customer_code[0] ? req->customer_code : "global");
+    hub_audit_target(call, target);
+    if (req->customer_code[0] == '\0') {
+        ferry_err_set(&err, FERRY_E_INVALID_ARG,
+                      "customer_code: required (the global configuration cannot be deleted; set it instead)");
+        goto fail;
+    }
+    hub_db_lock(hub);
+    locked = true;
+    if (hub_tx_begin(hub, &err) != FERRY_OK ||
+        customer_id_of(hub->db, req->customer_code, &customer_id, &err) != FERRY_OK)
+        goto fail;
+    if (sqlite3_prepare_v2(hub->db, "DELETE FROM storage_config WHERE customer_id = ?", -1, &st, NULL) !=
+        SQLITE_OK) {
+        hub_sql_err(hub->db, "delete storage config", &err);
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, customer_id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        hub_sql_err(hub->db, "delete storage config", &err);
+        goto fail;
+    }
+    resp.deleted = sqlite3_changes(hub->db) > 0;
+    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
+        goto fail;
+    hub_db_unlock(hub);
+    locked = false;
+    ferry_v1_admin_service_delete_storage_config_reply(call, &resp);
+    goto out;
+fail:
+    if (locked) {
+        hub_tx_rollback(hub);
+        hub_db_unlock(hub);
+    }
+    hub_call_fail(call, &err);
+out:
+    sqlite3_finalize(st);
+}
+
+static void delete_storage_config(ferry_rpc_call_t *call, const Ferry__V1__DeleteStorageConfigRequest *req,
+                                  void *user)
+{
+    hub_call_offload(call, user, req, delete_storage_config_work);
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Probes the local store: write + read back + remove a file in the blob dir, and a
+ * sign/verify round trip with the hub's URL key. */
+static void test_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+{
+    const Ferry__V1__TestStorageConfigRequest *req = vreq;
+    Ferry__V1__TestStorageConfigResponse resp = FERRY__V1__TEST_STORAGE_CONFIG_RESPONSE__INIT;
+    Google__Protobuf__Duration lat = GOOGLE__PROTOBUF__DURATION__INIT;
+    ferry_err_t err = {0}, perr = {0};
+    stcfg_t c;
+    sqlite3 *db;
+    int64_t customer_id = 0, t0 = mono_us();
+    bool found = false;
+    char path[PATH_MAX], name[64], query[FERRY_SIGNURL_QUERY_MAX];
+    char *steps[3] = {NULL, NULL, NULL}, *back = NULL;
+    uint8_t probe[16];
+
+    stcfg_default(&c);
+    if (req->config != NULL) {
+        stcfg_free(&c);
+        if (from_msg(req->config, "unchecked", &c, &err) != FERRY_OK)
+            goto fail;
+    } else {
+        if ((db = hub_ro_acquire(hub, &err)) == NULL)
+            goto fail;
+        if (customer_id_of(db, req->customer_code, &customer_id, &err) == FERRY_OK) {
+            stcfg_free(&c);
+            if (load_cfg(db, customer_id, &c, &found, &err) == FERRY_OK && !found && customer_id > 0)
+                ferry_err_set(&err, FERRY_E_NOT_FOUND, "customer '%s' has no storage override",
+                              req->customer_code);
+        }
+        hub_ro_release(hub);
+        if (err.code != FERRY_OK)
+            goto fail;
+    }
+    if (c.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3) {
+        ferry_rpc_call_fail(
+            call, FERRY_RPC_UNIMPLEMENTED, "E_UNSUPPORTED",
+            "TestStorageConfig: probing S3-compatible storage is not implemented in this version "
+            "(the configuration is stored and validated)");
+        goto out;
+    }
+    resp.ok = true;
+    if (ferry_random_bytes(probe, sizeof(probe), &perr) != FERRY_OK ||
+        snprintf(name, sizeof(name), "%s/.probe-%ld", HUB_BLOB_DIR, (long)getpid()) < 0 ||
+        ferry_fs_join(path, sizeof(path), hub->data_dir, name) != FERRY_OK ||
+        ferry_fs_write_atomic(path, probe, sizeof(probe), 0600, &perr) != FERRY_OK) {
+        resp.ok = false;
+        steps[0] = hub_strdup(perr.msg[0] ? perr.msg : "write: failed");
+    } else {
+        size_t len = 0;
+        steps[0] = hub_strdup("write ok");
+        if (ferry_fs_read_file(path, 64, &back, &len, &perr) != FERRY_OK || len != sizeof(probe) ||
+            memcmp(back, probe, len) != 0) {
+            resp.ok = false;
+            steps[1] = hub_strdup("read: content differs or unreadable");
+        } else {
+            steps[1] = hub_strdup("read ok, delete ok");
+        }
+        unlink(path);
+    }
+    if (ferry_signurl_make(hub->url_key, sizeof(hub->url_key), "GET", "/blobs/probe",
+                           (int64_t)time(NULL) + 60, query, sizeof(query), &perr) != FERRY_OK ||
+        ferry_signurl_verify(hub->url_key, sizeof(hub->url_key), "GET", "/blobs/probe", query,
+                             (int64_t)time(NULL), &perr) != FERRY_OK) {
+        resp.ok = false;
+        steps[2] = hub_strdup("sign: failed");
+    } else {
+        steps[2] = hub_strdup("sign ok");
+    }
+    resp.steps = steps;
+    resp.n_steps = steps[1] != NULL ? 3 : 2;
+    if (steps[1] == NULL) {
+        steps[1] = steps[2];
+        steps[2] = NULL;
+    }
+    lat.seconds = (mono_us() - t0) / 1000000;
+    lat.nanos = (int32_t)(((mono_us() - t0) % 1000000) * 1000);
+    resp.latency = &lat;
+    ferry_v1_admin_service_test_storage_config_reply(call, &resp);
+    goto out;
+fail:
+    hub_call_fail(call, &err);
+out:
+    for (int i = 0; i < 3; i++)
+        free(steps[i]);
+    free(back);
+    stcfg_free(&c);
+}
+
+static void test_storage_config(ferry_rpc_call_t *call, const Ferry__V1__TestStorageConfigRequest *req,
+                                void *user)
+{
+    hub_call_offload(call, user, req, test_storage_config_work);
+}
+
+/* ---- signed URLs ---------------------------------------------------------------------------------- */
+
+ferry_err_code_t hub_storage_signed_url(ferry_hub_t *hub, int64_t customer_id, const char *method,
+                                        const char *path, char *url, size_t size, int64_t *expires_at,
+                                        ferry_err_t *err)
+{
+    char query[FERRY_SIGNURL_QUERY_MAX];
+    sqlite3 *db;
+    stcfg_t c;
+    bool found = false;
+    ferry_err_code_t rc = FERRY_OK;
+    int64_t ttl, exp;
+    const char *base;
+
+    stcfg_default(&c);
+    if (method == NULL || path == NULL || path[0] != '/' || url == NULL) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "signed URL: method and an absolute path are required");
+        goto out;
+    }
+    if ((db = hub_ro_acquire(hub, err)) == NULL) {
+        rc = err != NULL ? err->code : FERRY_E_IO;
+        goto out;
+    }
+    /* The customer's own configuration wins; otherwise the global one; otherwise the default. */
+    if (customer_id > 0) {
+        stcfg_free(&c);
+        rc = load_cfg(db, customer_id, &c, &found, err);
+    }
+    if (rc == FERRY_OK && !found) {
+        stcfg_free(&c);
+        rc = load_cfg(db, 0, &c, &found, err);
+    }
+    hub_ro_release(hub);
+    if (rc != FERRY_OK)
+        goto out;
+    /* LOCAL_DIR, and for now S3 too (blobs live in the local store). */
+    base = c.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR && c.public_base_url != NULL &&
+                   c.public_base_url[0] != '\0'
+               ? c.public_base_url
+               : hub->base_url;
+    ttl = c.url_ttl_s > 0 ? c.url_ttl_s : (int64_t)hub->cfg.url_ttl_s;
+    exp = (int64_t)time(NULL) + ttl;
+    if ((rc = ferry_signurl_make(hub->url_key, sizeof(hub->url_key), method, path, exp, query, sizeof(query),
+                                 err)) != FERRY_OK)
+        goto out;
+    if ((size_t)snprintf(url, size, "%s%s?%s", base, path, query) >= size) {
+        rc = ferry_err_set(err, FERRY_E_TOO_LARGE, "signed URL longer than %zu bytes", size);
+        goto out;
+    }
+    if (expires_at != NULL)
+        *expires_at = exp * 1000;
+out:
+    stcfg_free(&c);
+    return rc;
+}
+
+void hub_storage_bind(ferry_hub_t *hub)
+{
+    hub->admin.set_storage_config = set_storage_config;
+    hub->admin.get_storage_config = get_storage_config;
+    hub->admin.list_storage_configs = list_storage_configs;
+    hub->admin.delete_storage_config = delete_storage_config;
+    hub->admin.test_storage_config = test_storage_config;
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# The `ferry` CLI end to end: the real binary against a real hub (cli_test_server).
+# Needs FERRY_CLI and FERRY_CLI_TEST_SERVER (set by tests/integration/cli.cmake), jq and zip.
+set -u
+FERRY=${FERRY_CLI:-}
+SERVER_BIN=${FERRY_CLI_TEST_SERVER:-}
+if [ -z "$FERRY" ] || [ ! -x "$FERRY" ] || [ -z "$SERVER_BIN" ] || [ ! -x "$SERVER_BIN" ]; then
+    echo "SKIP: ferry or cli_test_server not built" >&2
+    exit 77
+fi
+for t in jq zip sha256sum timeout; do
+    command -v "$t" >/dev/null || { echo "SKIP: $t not installed" >&2; exit 77; }
+done
+
+TMP=$(mktemp -d /tmp/ferry-cli-test.XXXXXX)
+SRV_PID=
+cleanup() {
+    if [ -n "$SRV_PID" ]; then
+        kill -TERM "$SRV_PID" 2>/dev/null
+        wait "$SRV_PID" 2>/dev/null
+    fi
+    [ -n "${FERRY_KEEP_TMP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+FAILS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+pass() { echo "ok: $*"; }
+# run EXPECTED_RC NAME CMD...: runs, keeps stdout in $OUT, checks the exit code.
+run() {
+    local want=$1 name=$2
+    shift 2
+    OUT=$("$@" 2>"$TMP/stderr")
+    RC=$?
+    if [ "$RC" != "$want" ]; then
+        fail "$name: exit $RC, want $want; stdout: $OUT; stderr: $(cat "$TMP/stderr")"
+        return 1
+    fi
+    return 0
+}
+# jcheck NAME FILTER: jq -e FILTER on $OUT.
+jcheck() {
+    if printf '%s' "$OUT" | jq -e "$2" >/dev/null 2>&1; then
+        pass "$1"
+    else
+        fail "$1: '$2' not true of: $OUT"
+    fi
+}
+# one_json NAME: $OUT must be exactly one JSON object.
+one_json() {
+    if [ "$(printf '%s' "$OUT" | jq -s 'length' 2>/dev/null)" = "1" ] && printf '%s' "$OUT" | jq -e 'type == "object"' >/dev/null 2>&1; then
+        return 0
+    fi
+    fail "$1: not exactly one JSON object: $OUT"
+}
+
+# ---- a real hub on loopback ------------------------------------------------------------
+"$SERVER_BIN" "$TMP/info" >"$TMP/server.log" 2>&1 &
+SRV_PID=$!
+for _ in $(seq 1 300); do
+    [ -s "$TMP/info" ] && break
+    kill -0 "$SRV_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if [ ! -s "$TMP/info" ]; then
+    echo "FAIL: the test hub did not start:" >&2
+    cat "$TMP/server.log" >&2
+    exit 1
+fi
+read -r BASE ADMIN_TOKEN <"$TMP/info"
+export HOME="$TMP/home" XDG_CONFIG_HOME= XDG_CACHE_HOME=
+mkdir -p "$HOME"
+export FERRY_CACHE_DIR="$TMP/cache"
+export FERRY_SERVER="$BASE" FERRY_TOKEN="$ADMIN_TOKEN"
+unset FERRY_CONFIG FERRY_CA_FILE FERRY_PIN_SHA256 FERRY_TIMEOUT FERRY_CLI_UPLOAD_STOP_AFTER_CHUNKS
+echo "hub at $BASE"
+
+# ---- usage and help --------------------------------------------------------------------
+run 0 "help" "$FERRY" help && grep -q "release" <<<"$OUT" && pass "ferry help"
+run 0 "release --help" "$FERRY" release --help && grep -q "watch" <<<"$OUT" && pass "ferry release --help"
+run 0 "release create --help" "$FERRY" release create --help && grep -q -- "--deadline" <<<"$OUT" && pass "ferry release create --help"
+run 2 "missing flag" "$FERRY" customer create --code X --json && one_json "usage error" && jcheck "usage error is JSON" '.error.code == "usage"'
+run 2 "unknown command" "$FERRY" frobnicate
+run 2 "bad env" "$FERRY" node create --store S --code N --env MARS
+
+# ---- tree ------------------------------------------------------------------------------
+run 0 "whoami" "$FERRY" whoami --json && jcheck "whoami is sysadmin" '.role == "ROLE_SYSADMIN"'
+run 0 "customer create" "$FERRY" customer create --code ACME --name "Acme Retail" --json &&
+    one_json "customer create" && jcheck "customer create" '.customer.code == "ACME" and .customer.name == "Acme Retail"'
+run 3 "customer duplicate" "$FERRY" customer create --code ACME --name again --json &&
+    jcheck "duplicate customer -> already_exists" '.error.code == "already_exists"'
+run 0 "store create" "$FERRY" store create --customer ACME --code S1 --name "Store 1" --json &&
+    jcheck "store create" '.store.code == "S1" and .store.customerCode == "ACME"'
+run 0 "node create" "$FERRY" node create --store S1 --code N1 --env PROD --name "Till 1" --json &&
+    jcheck "node create prints a token once" '(.token | length) >= 16 and .node.code == "N1" and .node.environment == "ENVIRONMENT_PROD"'
+NODE_TOKEN=$(printf '%s' "$OUT" | jq -r .token)
+run 0 "node create (human)" "$FERRY" node create --store S1 --code N2 --env TEST
+grep -q "shown only once" <<<"$OUT" && pass "human node create shows the token notice" || fail "no token notice: $OUT"
+run 0 "node get" "$FERRY" node get N1 --json
+grep -qF "$NODE_TOKEN" <<<"$OUT" && fail "node get printed the node token" || pass "node token not shown again"
+run 0 "node list" "$FERRY" node list --customer ACME
+grep -q "N1" <<<"$OUT" && grep -q "PROD" <<<"$OUT" && pass "node list table" || fail "node list: $OUT"
+run 0 "customer list json" "$FERRY" customer list --json && jcheck "customer list" '.customers | map(.code) | index("ACME") != null'
+
+# ---- package upload: several chunks, interrupted, resumed ------------------------------
+VERSION='1.25.12.13(12521)'
+PKG="$TMP/pkg"
+mkdir -p "$PKG/server/bin" "$PKG/client"
+head -c 300000 /dev/urandom >"$PKG/server/bin/app.bin"
+echo "config=1" >"$PKG/server/app.conf"
+echo "client" >"$PKG/client/index.html"
+(cd "$PKG/server" && zip -qr "$PKG/server.zip" .) && (cd "$PKG/client" && zip -qr "$PKG/client.zip" .)
+printf 'CREATE TABLE t(id INT);\nGO\n' >"$PKG/结构.sql"
+printf 'INSERT INTO t VALUES(1);\nGO\n' >"$PKG/data.sql"
+ZIP="$TMP/$VERSION.zip"
+(cd "$PKG" && zip -q0 "$ZIP" server.zip client.zip 结构.sql data.sql)
+SHA=$(sha256sum "$ZIP" | cut -d' ' -f1)
+SIZE=$(stat -c %s "$ZIP")
+CHUNK=65536
+echo "package $ZIP: $SIZE bytes, sha256 $SHA"
+
+FERRY_CLI_UPLOAD_STOP_AFTER_CHUNKS=2 run 1 "upload interrupted" \
+    "$FERRY" package upload "$ZIP" --version "$VERSION" --description "first" --chunk-size 64K --json &&
+    one_json "interrupted upload" && jcheck "interrupted upload says how to resume" '.error.errorCode == "E_CANCELED"'
+[ -f "$FERRY_CACHE_DIR/uploads/$SHA.json" ] && pass "upload state remembered" || fail "no upload state file"
+[ "$(stat -c %a "$FERRY_CACHE_DIR/uploads/$SHA.json" 2>/dev/null)" = "600" ] && pass "upload state is 0600" || fail "upload state mode"
+run 0 "upload resumed" "$FERRY" package upload "$ZIP" --version "$VERSION" --description "first" --chunk-size 64K --json &&
+    one_json "upload" &&
+    jcheck "upload resumed at the server's offset" ".resumedFrom == $((2 * CHUNK)) and .bytesSent == $((SIZE - 2 * CHUNK))" &&
+    jcheck "package committed" ".package.version == \"$VERSION\" and .package.sha256 == \"$SHA\" and (.package.size|tonumber) == $SIZE"
+[ ! -f "$FERRY_CACHE_DIR/uploads/$SHA.json" ] && pass "upload state removed after commit" || fail "upload state left behind"
+run 0 "package list" "$FERRY" package list --json && jcheck "package listed" ".packages | map(.version) | index(\"$VERSION\") != null"
+run 0 "package get" "$FERRY" package get "$VERSION" --json && jcheck "package get" ".package.sha256 == \"$SHA\""
+
+# ---- release, tasks --------------------------------------------------------------------
+run 0 "release create" "$FERRY" release create --version "$VERSION" --env PROD --customer ACME --store S1 --policy forced --json &&
+    one_json "release create" && jcheck "release create returns id" '(.id | length) > 0 and (.tasks | length) == 1'
+REL=$(printf '%s' "$OUT" | jq -r .id)
+run 0 "task list" "$FERRY" task list --release "$REL" --json &&
+    jcheck "task list shows node N1 in state 10" '.tasks | length == 1 and .[0].node == "N1" and .[0].state == 10 and .[0].errorCode == ""'
+run 0 "task list by state" "$FERRY" task list --node N1 --state 10 --json && jcheck "task list --state 10" '(.tasks | length) >= 1'
+run 0 "task list human" "$FERRY" task list --release "$REL"
+grep -q "N1" <<<"$OUT" && grep -q "10 PENDING" <<<"$OUT" && pass "task table" || fail "task table: $OUT"
+run 0 "release summary" "$FERRY" release summary "$REL" --json && jcheck "summary" '(.total|tonumber) == 1'
+run 0 "release get" "$FERRY" release get "$REL" --json && jcheck "release get" ".release.id == \"$REL\""
+run 3 "release create twice" "$FERRY" release create --version "$VERSION" --env PROD --customer ACME --policy forced --json &&
+    jcheck "overlapping release refused" '.error.code != ""'
+run 2 "bad deadline" "$FERRY" release create --version "$VERSION" --env PROD --customer ACME --policy optional --deadline tomorrow
+
+# release watch: nothing moves without an agent, so Ctrl-C ends it.
+OUT=$(timeout --preserve-status -s INT 3 "$FERRY" release watch "$REL" --json 2>"$TMP/stderr")
+RC=$?
+[ "$RC" = 0 ] && pass "watch ends on Ctrl-C" || fail "watch exit $RC: $(cat "$TMP/stderr")"
+jcheck "watch JSON after Ctrl-C" '.interrupted == true and (.tasks | length) == 1 and .tasks[0].state == 10'
+OUT=$(timeout --preserve-status -s INT 3 "$FERRY" release watch "$REL" 2>"$TMP/stderr")
+grep -q "node N1 .* state 10 PENDING" <<<"$OUT" && pass "plain watch lines" || fail "watch lines: $OUT"
+run 0 "release cancel" "$FERRY" release cancel "$REL" --reason test --json && jcheck "release canceled" '.release.state == "RELEASE_STATE_CANCELED"'
+
+# ---- audit -----------------------------------------------------------------------------
+run 0 "audit list" "$FERRY" audit list --json &&
+    jcheck "audit has the actions" '[.entries[].method] as $m | ["CreateCustomer","CreateStore","CreateNode","CommitPackage","CreateRelease"] | all(. as $x | $m | map(endswith($x)) | any)'
+run 0 "audit list human" "$FERRY" audit list --method CreateRelease
+grep -q "CreateRelease" <<<"$OUT" && pass "audit table" || fail "audit table: $OUT"
+
+# ---- auth ------------------------------------------------------------------------------
+run 4 "bad token" env FERRY_TOKEN=not-a-token "$FERRY" whoami --json &&
+    jcheck "bad token -> unauthenticated, E_AUTH_INVALID" '.error.code == "unauthenticated" and .error.errorCode == "E_AUTH_INVALID"'
+run 4 "node token on admin RPC" "$FERRY" --token "$NODE_TOKEN" customer list --json
+run 0 "token create" "$FERRY" token create --name impl --role implementer --json && jcheck "token create" '(.token|length) > 16'
+IMPL=$(printf '%s' "$OUT" | jq -r .token)
+run 4 "implementer cannot create customers" "$FERRY" --token "$IMPL" customer create --code X --name X --json &&
+    jcheck "permission_denied" '.error.code == "permission_denied"'
+run 0 "implementer can list tasks" "$FERRY" --token "$IMPL" task list --json
+for f in "$TMP/stderr"; do grep -qF "$ADMIN_TOKEN" "$f" && fail "admin token printed"; done
+
+# ---- configuration precedence ----------------------------------------------------------
+CFG="$TMP/config.json"
+printf '{"server": "%s", "token": "%s"}\n' "$BASE" "$ADMIN_TOKEN" >"$CFG"
+chmod 644 "$CFG"
+run 1 "world-readable config with token refused" env -u FERRY_SERVER -u FERRY_TOKEN "$FERRY" --config "$CFG" whoami --json &&
+    jcheck "refusal names chmod" '.error.message | contains("chmod 600")'
+chmod 600 "$CFG"
+run 0 "config file" env -u FERRY_SERVER -u FERRY_TOKEN "$FERRY" --config "$CFG" whoami --json
+run 0 "config show" env -u FERRY_TOKEN FERRY_SERVER=http://127.0.0.1:9 "$FERRY" --config "$CFG" config show --json &&
+    jcheck "env beats file, file gives token" '.serverSource == "environment" and .tokenSource == "config file" and .tokenSet == true'
+grep -qF "$ADMIN_TOKEN" <<<"$OUT" && fail "config show printed the token" || pass "config show hides the token"
+run 0 "flag beats env" env FERRY_SERVER=http://127.0.0.1:9 "$FERRY" --server "$BASE" whoami --json
+run 3 "unreachable server" "$FERRY" --server http://127.0.0.1:9 --timeout 3s customer list --json &&
+    jcheck "unavailable" '.error.code == "unavailable"'
+
+# ---- duplicate version (last: it exercises the commit failure path) -------------------
+run 3 "duplicate version" "$FERRY" package upload "$ZIP" --version "$VERSION" --chunk-size 64K --json &&
+    one_json "duplicate" && jcheck "duplicate version -> E_VERSION_DUPLICATE" '.error.errorCode == "E_VERSION_DUPLICATE" and (.error.message | contains("E_VERSION_DUPLICATE"))'
+run 3 "duplicate version (human)" "$FERRY" package upload "$ZIP" --version "$VERSION" --chunk-size 64K
+grep -q "E_VERSION_DUPLICATE" "$TMP/stderr" && pass "human error names E_VERSION_DUPLICATE" || fail "stderr: $(cat "$TMP/stderr")"
+
+if [ "$FAILS" -ne 0 ]; then
+    echo "$FAILS check(s) failed" >&2
+    exit 1
+fi
+echo "all CLI integration checks passed"
