@@ -894,7 +894,22 @@ static void emit_client_h(const ctx_t *cx, sb_t *h)
 static void emit_client_c(const ctx_t *cx, sb_t *c)
 {
     emit_banner(c, cx, "typed client stubs");
-    sb_printf(c, "#include <stdlib.h>\n#include <string.h>\n\n#include \"%s.ferry-client.h\"\n", cx->stem);
+    sb_printf(
+        c,
+        "#include <pthread.h>\n#include <stdlib.h>\n#include <string.h>\n\n#include \"%s.ferry-client.h\"\n",
+        cx->stem);
+    if (cx->n_svc > 0) {
+        /* JSON peers need the json_name side tables: every stub registers them once. */
+        sb_printf(c,
+                  "\n/* The JSON name tables of this file's services (and their imports), registered once\n"
+                  " * before the first call so the JSON codec uses protoc's json_name. */\n");
+        sb_printf(c, "static pthread_once_t json_once = PTHREAD_ONCE_INIT;\n\n"
+                     "static void json_register(void)\n{\n");
+        for (size_t si = 0; si < cx->n_svc; si++) {
+            sb_printf(c, "    ferry_rpc_client_register_service(&%s_desc);\n", cx->svc[si].prefix);
+        }
+        sb_printf(c, "}\n");
+    }
     for (size_t si = 0; si < cx->n_svc; si++) {
         const service_info_t *s = &cx->svc[si];
         sb_printf(c, "\n/* ======== service %s ======== */\n", s->full);
@@ -917,6 +932,7 @@ static void emit_client_c(const ctx_t *cx, sb_t *c)
                     "    const ferry_rpc_call_opts_t *opts, ferry_rpc_status_t *st)\n{\n",
                     m->fn, m->in_c, m->fn);
                 sb_printf(c, "    struct %s_adapter a = {on_msg, user};\n\n", m->fn);
+                sb_printf(c, "    pthread_once(&json_once, json_register);\n");
                 sb_printf(
                     c,
                     "    return ferry_rpc_client_server_stream(c, &%s_desc.methods[%s], req ? &req->base : "
@@ -932,6 +948,7 @@ static void emit_client_c(const ctx_t *cx, sb_t *c)
                           m->fn, m->in_c, m->out_c);
                 sb_printf(c, "    const ProtobufCMessage **base = NULL;\n    ProtobufCMessage *out = NULL;\n"
                              "    ferry_rpc_code_t code;\n\n");
+                sb_printf(c, "    pthread_once(&json_once, json_register);\n");
                 sb_printf(c, "    /* The runtime wants base-message pointers: build that array rather than "
                              "cast. */\n");
                 sb_printf(c, "    if (n_reqs > 0) {\n        base = calloc(n_reqs, sizeof(*base));\n"
@@ -955,6 +972,7 @@ static void emit_client_c(const ctx_t *cx, sb_t *c)
                           "    const ferry_rpc_call_opts_t *opts, ferry_rpc_status_t *st)\n{\n",
                           m->fn, m->in_c, m->out_c);
                 sb_printf(c, "    ProtobufCMessage *out = NULL;\n    ferry_rpc_code_t code;\n\n");
+                sb_printf(c, "    pthread_once(&json_once, json_register);\n");
                 sb_printf(
                     c,
                     "    code = ferry_rpc_client_unary(c, &%s_desc.methods[%s], req ? &req->base : NULL, "

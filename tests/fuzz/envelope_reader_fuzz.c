@@ -3,12 +3,17 @@
  * gRPC-Web bodies) and the header parsers that see the same untrusted bytes.
  * Byte 0 picks the options (compressed_ok, a small or large size cap); the rest is
  * the request body. Invariants: slices stay inside the body, cover it exactly on
- * success, and a failure reports zero messages.
+ * success, and a failure reports zero messages. Each uncompressed message then goes
+ * through ferry_pb_check() (the string check run before protobuf-c unpacks) with a
+ * rich test message type: what it calls malformed, protobuf-c must refuse too (else
+ * the check would turn away valid input), and whatever it accepts must unpack
+ * safely.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsontest/v1/json_test.pb-c.h"
 #include "wire_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -41,6 +46,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (msgs[i].compressed && !compressed_ok)
                 abort();
             covered += FERRY_ENVELOPE_HEADER_LEN + msgs[i].len;
+            if (msgs[i].compressed)
+                continue;
+            ferry_err_t err = {0};
+            const ProtobufCMessageDescriptor *desc = &jsontest__v1__everything__descriptor;
+            ferry_err_code_t ck = ferry_pb_check(desc, msgs[i].data, msgs[i].len, &err);
+            if (ck != FERRY_OK && ck != FERRY_E_INVALID_ARG)
+                abort();
+            ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, msgs[i].len, msgs[i].data);
+            if (ck != FERRY_OK && strstr(err.msg, "malformed protobuf") != NULL && m != NULL)
+                abort(); /* the check refused bytes protobuf-c accepts */
+            if (m != NULL)
+                protobuf_c_message_free_unpacked(m, NULL);
         }
         if (covered != len || n > max_msgs)
             abort();

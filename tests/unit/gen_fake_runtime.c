@@ -17,6 +17,14 @@ const ProtobufCMessage *fake_cli_reqs[8];
 const ProtobufCMessage *fake_cli_resp;
 ferry_rpc_code_t fake_cli_code;
 int fake_cli_stream_n;
+int fake_cli_registered;
+const ferry_rpc_service_desc_t *fake_cli_registered_desc;
+
+void ferry_rpc_client_register_service(const ferry_rpc_service_desc_t *svc)
+{
+    fake_cli_registered++;
+    fake_cli_registered_desc = svc;
+}
 
 ferry_err_code_t ferry_rpc_server_register(ferry_rpc_server_t *srv, const ferry_rpc_service_desc_t *svc,
                                            const ferry_rpc_handler_fn *handlers, void *user, ferry_err_t *err)

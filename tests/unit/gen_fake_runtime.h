@@ -31,6 +31,9 @@ extern const ProtobufCMessage *fake_cli_reqs[8];
 extern const ProtobufCMessage *fake_cli_resp;
 extern ferry_rpc_code_t fake_cli_code;
 extern int fake_cli_stream_n; /* server_stream() delivers this many copies of fake_cli_resp */
+/* ferry_rpc_client_register_service(): number of calls and the last argument */
+extern int fake_cli_registered;
+extern const ferry_rpc_service_desc_t *fake_cli_registered_desc;
 
 /* Frees a call's set_data() slot, as the runtime does when a call ends. */
 void fake_call_end(struct ferry_rpc_call *call);

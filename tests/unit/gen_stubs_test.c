@@ -105,6 +105,7 @@ START_TEST(json_side_tables)
     ck_assert_str_eq(json_name(payload, 8), "choiceText");
     ck_assert_str_eq(json_name(payload, 15), "innerById");
     ck_assert_str_eq(json_name(payload, 1), "text");
+    ck_assert_str_eq(json_name(payload, 16), "customNAME"); /* [json_name = "customNAME"] */
 
     /* Nested messages and map entries are listed with their own flags. */
     inner = find_msg(f, &ferrytest__v1__payload__inner__descriptor);
@@ -278,7 +279,12 @@ START_TEST(client_stubs_pass_method_and_messages)
 
     fake_cli_code = FERRY_RPC_OK;
     fake_cli_resp = &canned.base;
+    ck_assert_int_eq(fake_cli_registered, 0);
     ck_assert_int_eq(TS(echo)(NULL, &req, &resp, NULL, &st), FERRY_RPC_OK);
+    /* The first call registered the JSON side tables of the file's two services
+     * (TestService, then TestBidiService) with the runtime. */
+    ck_assert_int_eq(fake_cli_registered, 2);
+    ck_assert_ptr_eq(fake_cli_registered_desc, &ferrytest_v1_test_bidi_service_desc);
     ck_assert_ptr_eq(fake_cli_method, &TS(desc).methods[FERRYTEST_V1_TEST_SERVICE_ECHO]);
     ck_assert_ptr_eq(fake_cli_req, &req.base);
     ck_assert_ptr_nonnull(resp);
@@ -306,6 +312,8 @@ START_TEST(client_stubs_pass_method_and_messages)
     ck_assert_ptr_eq(fake_cli_reqs[1], &s2.base);
     ck_assert_int_eq(sresp->total, 5);
     protobuf_c_message_free_unpacked(&sresp->base, NULL);
+    /* ... once: later calls of any kind do not register again. */
+    ck_assert_int_eq(fake_cli_registered, 2);
 }
 END_TEST
 

@@ -1,6 +1,7 @@
 /* Unit tests for the pure protocol functions of the RPC server (wire_internal.h). */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ferry/encoding.h"
@@ -206,6 +207,68 @@ START_TEST(grpc_trailers)
 }
 END_TEST
 
+/* Decodes the grpc-status-details-bin value in |text| and checks code and message. */
+static void check_details(const char *text, ferry_rpc_code_t code, const char *message)
+{
+    const char *d = strstr(text, "grpc-status-details-bin: ");
+    ck_assert_ptr_nonnull(d);
+    d += strlen("grpc-status-details-bin: ");
+    size_t dlen = strcspn(d, "\r");
+    uint8_t st[2048];
+    long n = ferry_b64_decode(d, dlen, st, sizeof(st));
+    ck_assert_int_gt(n, 4);
+    ck_assert_int_eq(st[0], 0x08); /* code */
+    ck_assert_int_eq(st[1], (int)code);
+    ck_assert_int_eq(st[2], 0x12); /* message, field 2 */
+    size_t mlen = strlen(message);
+    size_t off = 3, len = st[off] & 0x7f;
+    if (st[off] & 0x80) {
+        len |= (size_t)st[off + 1] << 7;
+        off++;
+    }
+    off++;
+    ck_assert_uint_eq(len, mlen);
+    ck_assert(memcmp(st + off, message, mlen) == 0);
+    ck_assert_int_eq(st[off + mlen], 0x1a); /* then the ErrorInfo detail */
+}
+
+/* The google.rpc.Status in grpc-status-details-bin carries the message: clients that
+ * find the details (connect-es, grpc-web) take the message from there. */
+START_TEST(grpc_details_carry_message)
+{
+    char buf[4096], hdr[4096];
+    ferry_wire_grpc_trailers(FERRY_RPC_ALREADY_EXISTS, "version 1.2.3.4 exists \xe2\x9c\x93",
+                             "E_VERSION_DUPLICATE", buf, sizeof(buf));
+    ck_assert_ptr_nonnull(strstr(buf, "grpc-message: version 1.2.3.4 exists %E2%9C%93\r\n"));
+    check_details(buf, FERRY_RPC_ALREADY_EXISTS, "version 1.2.3.4 exists \xe2\x9c\x93");
+
+    /* The longest message a call keeps (511 bytes, every byte escaped) still fits whole. */
+    char longmsg[512];
+    memset(longmsg, '\x7f', sizeof(longmsg) - 1);
+    longmsg[sizeof(longmsg) - 1] = '\0';
+    size_t n = ferry_wire_grpc_trailers(FERRY_RPC_INTERNAL, longmsg, "E_IO", buf, sizeof(buf));
+    ck_assert_uint_lt(n, sizeof(buf));
+    check_details(buf, FERRY_RPC_INTERNAL, longmsg);
+    ck_assert_uint_eq(strstr(buf, "\r\nferry-error-code") - strstr(buf, "grpc-message: "),
+                      strlen("grpc-message: ") + 3 * 511);
+
+    /* The header form (trailers-only responses). */
+    ck_assert_uint_gt(
+        ferry_wire_grpc_status_details(FERRY_RPC_NOT_FOUND, "no such thing", "E_NOT_FOUND", hdr, sizeof(hdr)),
+        0);
+    char text[4200];
+    snprintf(text, sizeof(text), "grpc-status-details-bin: %s\r\n", hdr);
+    check_details(text, FERRY_RPC_NOT_FOUND, "no such thing");
+
+    /* A small buffer: the message moves out of the details, the trailers stay well-formed. */
+    n = ferry_wire_grpc_trailers(FERRY_RPC_INTERNAL, longmsg, "E_IO", buf, 600);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_uint_lt(n, 600);
+    ck_assert_ptr_nonnull(strstr(buf, "grpc-status-details-bin: "));
+    ck_assert_int_eq(buf[n - 1], '\n');
+}
+END_TEST
+
 START_TEST(envelopes)
 {
     uint8_t body[64];
@@ -266,6 +329,7 @@ int main(void)
     tcase_add_test(tc, error_json);
     tcase_add_test(tc, error_info_and_status);
     tcase_add_test(tc, grpc_trailers);
+    tcase_add_test(tc, grpc_details_carry_message);
     tcase_add_test(tc, envelopes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

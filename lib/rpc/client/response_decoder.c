@@ -534,6 +534,13 @@ static ProtobufCMessage *decode_message(ferry_rd_t *rd, const uint8_t *data, siz
             fail(rd, FERRY_RPC_INTERNAL, "invalid JSON response message: %s", err.msg);
     } else {
         static const uint8_t empty[1] = {0};
+        ferry_err_t err = {0};
+        /* protobuf-c would truncate strings at U+0000 and accept invalid UTF-8. */
+        if (ferry_pb_check(rd->cfg.output, len ? data : empty, len, &err) != FERRY_OK) {
+            fail(rd, FERRY_RPC_INTERNAL, "invalid binary response message for %s: %s", rd->cfg.output->name,
+                 err.msg);
+            return NULL;
+        }
         msg = protobuf_c_message_unpack(rd->cfg.output, NULL, len, len ? data : empty);
         if (msg == NULL)
             fail(rd, FERRY_RPC_INTERNAL, "invalid binary response message (%zu bytes) for %s", len,

@@ -393,8 +393,8 @@ static ferry_err_code_t enc_wkt(json_ctx_t *c, json_wkt_t wkt, const ProtobufCMe
 {
     ferry_err_code_t rc = FERRY_OK;
     char text[40];
-    int64_t s;
-    int32_t n;
+    int64_t s = 0;
+    int32_t n = 0;
     switch (wkt) {
     case WKT_TIMESTAMP:
         rc = seconds_nanos(c, msg, &s, &n);

@@ -3,6 +3,7 @@
  * path kept for error messages, and well-known-type recognition.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,10 +17,12 @@
 #define REG_MAX_MESSAGES 4096
 #define REG_SLOTS        8192
 
-static json_msg_t *reg_slots[REG_SLOTS];
-static size_t reg_count;
-/* Readers (every encode/decode) share the lock; registration is rare. */
-static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* Slots are written once (NULL -> entry, release) under reg_lock and never cleared, and
+ * entries are immutable, so readers (every encode/decode, several times per message)
+ * look up without a lock (acquire loads). Registration is rare and serialised. */
+static _Atomic(json_msg_t *) reg_slots[REG_SLOTS];
+static atomic_size_t reg_count;
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t slot_of(const ProtobufCMessageDescriptor *desc)
 {
@@ -30,14 +33,15 @@ static size_t slot_of(const ProtobufCMessageDescriptor *desc)
     return (size_t)(h & (REG_SLOTS - 1));
 }
 
-/* Caller holds the lock. */
+/* Safe with or without the lock (see reg_slots). */
 static json_msg_t *find_locked(const ProtobufCMessageDescriptor *desc)
 {
     for (size_t i = slot_of(desc), n = 0; n < REG_SLOTS; i = (i + 1) & (REG_SLOTS - 1), n++) {
-        if (reg_slots[i] == NULL)
+        json_msg_t *m = atomic_load_explicit(&reg_slots[i], memory_order_acquire);
+        if (m == NULL)
             return NULL;
-        if (reg_slots[i]->desc == desc)
-            return reg_slots[i];
+        if (m->desc == desc)
+            return m;
     }
     return NULL;
 }
@@ -97,33 +101,29 @@ void ferry_json_register_file(const ferry_json_file_info_t *info)
 {
     if (info == NULL)
         return;
-    pthread_rwlock_wrlock(&reg_lock);
+    pthread_mutex_lock(&reg_lock);
     for (size_t i = 0; i < info->n_messages; i++) {
         const ferry_json_msg_info_t *mi = &info->messages[i];
         if (mi->desc == NULL || find_locked(mi->desc) != NULL)
             continue;
-        if (reg_count >= REG_MAX_MESSAGES)
+        if (atomic_load(&reg_count) >= REG_MAX_MESSAGES)
             break;
         json_msg_t *m = build_entry(mi);
         if (m == NULL)
             break; /* out of memory: the fallback (derived names) still works */
         size_t s = slot_of(mi->desc);
-        while (reg_slots[s] != NULL)
+        while (atomic_load_explicit(&reg_slots[s], memory_order_relaxed) != NULL)
             s = (s + 1) & (REG_SLOTS - 1);
-        reg_slots[s] = m;
-        reg_count++;
+        atomic_store_explicit(&reg_slots[s], m, memory_order_release); /* publish the built entry */
+        atomic_fetch_add(&reg_count, 1);
     }
-    pthread_rwlock_unlock(&reg_lock);
+    pthread_mutex_unlock(&reg_lock);
 }
 
 const json_msg_t *json_lookup(const ProtobufCMessageDescriptor *desc)
 {
-    /* Entries are immutable and never freed once published, so the pointer stays
-     * valid after the lock is released. */
-    pthread_rwlock_rdlock(&reg_lock);
-    const json_msg_t *m = reg_count ? find_locked(desc) : NULL;
-    pthread_rwlock_unlock(&reg_lock);
-    return m;
+    /* Entries are immutable and never freed once published. */
+    return atomic_load_explicit(&reg_count, memory_order_relaxed) ? find_locked(desc) : NULL;
 }
 
 void json_camel_name(const char *proto_name, char buf[JSON_NAME_MAX])
@@ -212,9 +212,19 @@ static size_t path_append(json_ctx_t *c, const char *fmt, ...)
     return old;
 }
 
+/* The hot path (every field of every message, errors or not): plain copies, no printf. */
 size_t json_path_push_name(json_ctx_t *c, const char *name)
 {
-    return path_append(c, c->path_len ? ".%s" : "%s", name);
+    size_t old = c->path_len, n = strlen(name);
+    size_t need = n + (old ? 1 : 0);
+    if (old >= JSON_PATH_MAX || need > JSON_PATH_MAX - old)
+        return path_append(c, old ? ".%s" : "%s", name); /* truncation rules live there */
+    char *p = c->path + old;
+    if (old)
+        *p++ = '.';
+    memcpy(p, name, n + 1);
+    c->path_len = old + need;
+    return old;
 }
 
 size_t json_path_push_index(json_ctx_t *c, size_t i)

@@ -20,7 +20,7 @@
 #include "ferry/log.h"
 
 #define ERR_JSON_MAX 2048
-#define TRAILER_MAX  2048
+#define TRAILER_MAX  4096
 #define CT_JSON      "application/json"
 #define H_REQUEST_ID "ferry-request-id"
 #define H_ERROR_CODE "ferry-error-code"
@@ -72,11 +72,11 @@ static void add_grpc_status_headers(h2o_req_t *req, ferry_rpc_code_t code, const
     char num[16];
     snprintf(num, sizeof(num), "%d", (int)code);
     add_hdr_dup(req, "grpc-status", num);
-    ferry_wire_grpc_percent_encode(msg != NULL ? msg : "", buf, 1024);
+    ferry_wire_grpc_percent_encode(msg != NULL ? msg : "", buf, sizeof(buf));
     add_hdr_dup(req, "grpc-message", buf);
     if (app != NULL && app[0]) {
         add_hdr_dup(req, H_ERROR_CODE, app);
-        if (ferry_wire_grpc_status_details(code, NULL, app, buf, sizeof(buf)) > 0)
+        if (ferry_wire_grpc_status_details(code, msg, app, buf, sizeof(buf)) > 0)
             add_hdr_dup(req, "grpc-status-details-bin", buf);
     }
 }
@@ -188,6 +188,11 @@ static bool decode_one(const ferry_rpc_server_t *srv, const ProtobufCMessageDesc
             goto out;
         }
     } else {
+        /* protobuf-c would truncate strings at U+0000 and accept invalid UTF-8. */
+        if (ferry_pb_check(desc, data, len, &err) != FERRY_OK) {
+            fail_decode(de, FERRY_RPC_INVALID_ARGUMENT, "cannot decode %s: %s", desc->name, err.msg);
+            goto out;
+        }
         *out = protobuf_c_message_unpack(desc, NULL, len, data);
         if (*out == NULL) {
             fail_decode(de, FERRY_RPC_INVALID_ARGUMENT, "cannot decode %s: malformed protobuf", desc->name);

@@ -12,6 +12,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,6 +495,14 @@ fail:
 static void *loop_main(void *arg)
 {
     loop_thread_t *lt = arg;
+    /* h2o writes with writev(): a peer that closed its socket raises SIGPIPE in this
+     * thread, which would kill the whole embedding process (ferryd, tests, anything
+     * linking the runtime). Blocked here, the write fails with EPIPE and h2o closes
+     * the connection, whatever the process's own SIGPIPE disposition is. */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     ferry_tls_loop = lt;
     while (!should_exit(lt))
         h2o_evloop_run(lt->loop, lt->shutting_down ? 100 : INT32_MAX);

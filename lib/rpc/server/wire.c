@@ -488,7 +488,7 @@ size_t ferry_wire_grpc_percent_encode(const char *in, char *out, size_t size)
 size_t ferry_wire_grpc_status_details(ferry_rpc_code_t code, const char *message, const char *app_code,
                                       char *out, size_t size)
 {
-    uint8_t info[96], status[1024];
+    uint8_t info[96], status[1100];
     size_t ilen = 0;
     if (app_code != NULL && app_code[0])
         ilen = ferry_wire_error_info(app_code, "ferry", info, sizeof(info));
@@ -507,25 +507,34 @@ size_t ferry_wire_grpc_trailers(ferry_rpc_code_t code, const char *message, cons
         return 0;
     sbuf_t b;
     sb_init(&b, out, size);
-    char num[16], pct[1024];
+    char num[16], pct[1600], details[FERRY_B64_ENCODED_SIZE(1100)];
+    size_t dlen = 0;
+    bool with_app = code != FERRY_RPC_OK && app_code != NULL && app_code[0];
+    /* grpc-status-details-bin carries the whole google.rpc.Status: code, message and the
+     * ErrorInfo. Clients that find it (connect-es, grpc-web) take the message from it. */
+    if (with_app) {
+        dlen = ferry_wire_grpc_status_details(code, message, app_code, details, sizeof(details));
+        if (dlen + 300 > size) /* no room with the message: code + ErrorInfo only */
+            dlen = ferry_wire_grpc_status_details(code, NULL, app_code, details, sizeof(details));
+    }
     snprintf(num, sizeof(num), "%d", (int)code);
     sb_puts(&b, "grpc-status: ");
     sb_puts(&b, num);
     sb_puts(&b, "\r\n");
     /* Leave room for the other trailers: the message is cut at a whole escape. */
-    size_t room = b.cap - b.len > 400 ? b.cap - b.len - 400 : 1;
+    size_t reserve = 200 + (dlen > 0 ? dlen + 30 : 0);
+    size_t room = b.cap - b.len > reserve ? b.cap - b.len - reserve : 1;
     ferry_wire_grpc_percent_encode(code == FERRY_RPC_OK ? "" : message, pct,
                                    room < sizeof(pct) ? room : sizeof(pct));
     sb_puts(&b, "grpc-message: ");
     sb_puts(&b, pct);
     sb_puts(&b, "\r\n");
-    if (code != FERRY_RPC_OK && app_code != NULL && app_code[0]) {
-        char details[256];
+    if (with_app) {
         sb_puts(&b, "ferry-error-code: ");
         ferry_wire_grpc_percent_encode(app_code, pct, 64);
         sb_puts(&b, pct);
         sb_puts(&b, "\r\n");
-        if (ferry_wire_grpc_status_details(code, NULL, app_code, details, sizeof(details)) > 0) {
+        if (dlen > 0) {
             sb_puts(&b, "grpc-status-details-bin: ");
             sb_puts(&b, details);
             sb_puts(&b, "\r\n");

@@ -32,9 +32,9 @@
  * e.g. "field 'items[2].count': expected an integer, got string \"x\"" or
  * "field 'labels[\"k\"]': ..."; JSON syntax errors give line and column instead.
  *
- * Thread-safe; registration may happen at any time (a reader/writer lock guards the
- * registry). Assumes the C locale for numbers (the process never calls setlocale
- * with a locale whose decimal point is not '.').
+ * Thread-safe; registration may happen at any time (serialised by a mutex; lookups are
+ * lock-free: published entries are immutable). Assumes the C locale for numbers (the process never calls
+ * setlocale with a locale whose decimal point is not '.').
  */
 #ifndef FERRY_JSON_H
 #define FERRY_JSON_H

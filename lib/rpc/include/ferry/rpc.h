@@ -10,6 +10,7 @@
 #ifndef FERRY_RPC_H
 #define FERRY_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -169,6 +170,32 @@ typedef struct ferry_envelope {
  */
 ferry_envelope_status_t ferry_envelope_next(const uint8_t *buf, size_t len, uint32_t max_len,
                                             ferry_envelope_t *out, size_t *consumed);
+
+/* ------------------------------------------------------------------------- */
+/* Binary (protobuf) input check                                             */
+/* ------------------------------------------------------------------------- */
+
+/** Maximum message nesting depth ferry_pb_check() accepts (the root counts as 1). */
+#define FERRY_PB_MAX_DEPTH 64
+
+/**
+ * Checks the protobuf encoding of a |desc| message before protobuf_c_message_unpack():
+ * protobuf-c 1.4.1 NUL-terminates strings (U+0000 would silently truncate the value) and
+ * does not validate UTF-8 (which proto3 requires). Walks the wire bytes with the
+ * descriptor, recursing into message fields (singular, repeated, map entries, oneof
+ * members); unknown fields are skipped. Returns FERRY_OK, or FERRY_E_INVALID_ARG naming
+ * the field path ("field 'payload.tags[1]': string contains U+0000 ...") for a string with
+ * NUL or invalid UTF-8, nesting deeper than FERRY_PB_MAX_DEPTH, or malformed wire data.
+ * Allocates nothing; linear in |len|.
+ */
+ferry_err_code_t ferry_pb_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                                ferry_err_t *err);
+
+/**
+ * True when |len| bytes are valid UTF-8 (no overlong forms, surrogates or code points
+ * beyond U+10FFFF); U+0000 counts as valid only with |allow_nul|.
+ */
+bool ferry_utf8_valid(const uint8_t *s, size_t len, bool allow_nul);
 
 /* ------------------------------------------------------------------------- */
 /* Compression (gzip, the one encoding Ferry negotiates besides identity)     */
