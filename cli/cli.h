@@ -255,6 +255,13 @@ int ferry_cli_show(ferry_cli_t *cli, const ProtobufCMessage *resp, const Protobu
                    const char *headline);
 /** Human hint for the next page of a list. */
 void ferry_cli_next_page(ferry_cli_t *cli, const char *token);
+
+/** Frees an unpacked response (NULL is fine). */
+#define FERRY_CLI_FREE(r)                                                                                    \
+    do {                                                                                                     \
+        if ((r) != NULL)                                                                                     \
+            protobuf_c_message_free_unpacked(&(r)->base, NULL);                                              \
+    } while (0)
 /** |s| or "" (request strings must not be NULL). */
 char *ferry_cli_s(const char *s);
 
@@ -277,6 +284,18 @@ void ferry_cli_table_init(ferry_cli_table_t *t, size_t n_cols, const char *const
 void ferry_cli_table_row(ferry_cli_table_t *t, const char *const *cells);
 void ferry_cli_table_print(const ferry_cli_table_t *t, FILE *f);
 void ferry_cli_table_free(ferry_cli_table_t *t);
+
+/** Adds the table row of one list item. */
+typedef void (*ferry_cli_row_fn)(ferry_cli_table_t *t, const void *item);
+
+/**
+ * Prints a list response: in --json mode the canonical JSON of |resp|; otherwise a
+ * table of |n_cols| columns headed |head| with one row(item) per item, then the
+ * next-page hint for |next_page_token|. Returns the exit code.
+ */
+int ferry_cli_print_list(ferry_cli_t *cli, const ProtobufCMessage *resp, size_t n_cols,
+                         const char *const *head, void *const *items, size_t n, ferry_cli_row_fn row,
+                         const char *next_page_token);
 
 /** Formats a Timestamp (NULL = "-") as "2025-12-14 12:00:00Z" into buf. */
 const char *ferry_cli_fmt_time(const Google__Protobuf__Timestamp *ts, char *buf, size_t size);

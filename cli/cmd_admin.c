@@ -7,12 +7,6 @@
 
 #include "cli.h"
 
-#define FREE_RESP(r)                                                                                         \
-    do {                                                                                                     \
-        if ((r) != NULL)                                                                                     \
-            protobuf_c_message_free_unpacked(&(r)->base, NULL);                                              \
-    } while (0)
-
 static const char *role_name(int r)
 {
     return r == 1 ? "sysadmin" : r == 2 ? "implementer" : "-";
@@ -60,7 +54,7 @@ static int token_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
             resp->token ? resp->token->id : "?", req.name, resp->secret);
     rc = FERRY_CLI_EXIT_OK;
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -102,7 +96,7 @@ static int token_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_cli_table_free(&t);
     ferry_cli_next_page(cli, resp->next_page_token);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -121,7 +115,7 @@ static int token_revoke(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, resp->token ? &resp->token->base : NULL, "Revoked.");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -198,7 +192,7 @@ static int storage_set(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, resp->config ? &resp->config->base : NULL, "Stored.");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -219,7 +213,7 @@ static int storage_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
     rc = ferry_cli_show(cli, &resp->base, resp->config ? &resp->config->base : NULL,
                         resp->inherited ? "(inherited from the global configuration)" : NULL);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -262,7 +256,7 @@ static int storage_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_cli_table_free(&t);
     ferry_cli_next_page(cli, resp->next_page_token);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -281,7 +275,7 @@ static int storage_delete(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, NULL, resp->deleted ? "Override removed." : "No override existed.");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -302,7 +296,7 @@ static int storage_test(ferry_cli_t *cli, const ferry_cli_args_t *a)
     if (rc == FERRY_CLI_EXIT_OK && !resp->ok)
         rc = FERRY_CLI_EXIT_RPC;
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -375,7 +369,7 @@ static int whoami(ferry_cli_t *cli, const ferry_cli_args_t *a)
             role_name((int)resp->role), cli->cfg.server, resp->server_version);
     rc = FERRY_CLI_EXIT_OK;
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -415,7 +409,7 @@ static int dashboard(ferry_cli_t *cli, const ferry_cli_args_t *a)
                 (unsigned long long)resp->failures_by_error[i]->count);
     rc = FERRY_CLI_EXIT_OK;
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 

@@ -11,12 +11,6 @@
 #include "ferry/hash.h"
 #include "upload.h"
 
-#define FREE_RESP(r)                                                                                         \
-    do {                                                                                                     \
-        if ((r) != NULL)                                                                                     \
-            protobuf_c_message_free_unpacked(&(r)->base, NULL);                                              \
-    } while (0)
-
 #define DEFAULT_CHUNK   (8u << 20)
 #define MAX_RETRIES     5
 #define MAX_RESYNCS     8
@@ -40,8 +34,8 @@ typedef struct upload {
 
 static void drop_target(upload_t *u)
 {
-    FREE_RESP(u->resp_create);
-    FREE_RESP(u->resp_get);
+    FERRY_CLI_FREE(u->resp_create);
+    FERRY_CLI_FREE(u->resp_get);
     u->resp_create = NULL;
     u->resp_get = NULL;
     u->target = NULL;
@@ -268,7 +262,7 @@ static int precheck_version(ferry_cli_t *cli, const char *version)
     } else if (code == FERRY_RPC_UNAUTHENTICATED || code == FERRY_RPC_PERMISSION_DENIED) {
         rc = ferry_cli_fail_rpc(cli, "upload package", &st);
     }
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -356,7 +350,7 @@ static int package_upload(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
 out:
     drop_target(&u);
-    FREE_RESP(cresp);
+    FERRY_CLI_FREE(cresp);
     return rc;
 }
 
@@ -408,7 +402,7 @@ static int package_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_cli_table_free(&t);
     ferry_cli_next_page(cli, resp->next_page_token);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -427,7 +421,7 @@ static int package_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 

@@ -7,12 +7,6 @@
 
 #include "cli.h"
 
-#define FREE_RESP(r)                                                                                         \
-    do {                                                                                                     \
-        if ((r) != NULL)                                                                                     \
-            protobuf_c_message_free_unpacked(&(r)->base, NULL);                                              \
-    } while (0)
-
 #define WATCH_MAX_TASKS 100000
 #define WATCH_TTY_LINES 40
 
@@ -117,7 +111,7 @@ static int release_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
     fprintf(cli->out, "Watch it with: ferry release watch %s\n", resp->release ? resp->release->id : "ID");
     rc = FERRY_CLI_EXIT_OK;
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -177,7 +171,7 @@ static int release_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_cli_table_free(&t);
     ferry_cli_next_page(cli, resp->next_page_token);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -196,7 +190,7 @@ static int release_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, resp->release ? &resp->release->base : NULL, NULL);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -299,7 +293,7 @@ static int release_rollback(ferry_cli_t *cli, const ferry_cli_args_t *a)
         fprintf(cli->out, "  skipped node %s: no backup (E_BACKUP_MISSING)\n", resp->skipped_node_codes[i]);
     rc = FERRY_CLI_EXIT_OK;
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -345,7 +339,7 @@ static int release_summary(ferry_cli_t *cli, const ferry_cli_args_t *a)
                 (unsigned long long)resp->by_error[i]->count);
     rc = FERRY_CLI_EXIT_OK;
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -537,7 +531,7 @@ out:
         if (w.items[i].msg != NULL)
             protobuf_c_message_free_unpacked(&w.items[i].msg->base, NULL);
     free(w.items);
-    FREE_RESP(sresp);
+    FERRY_CLI_FREE(sresp);
     return rc;
 }
 

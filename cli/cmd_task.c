@@ -5,12 +5,6 @@
 
 #include "cli.h"
 
-#define FREE_RESP(r)                                                                                         \
-    do {                                                                                                     \
-        if ((r) != NULL)                                                                                     \
-            protobuf_c_message_free_unpacked(&(r)->base, NULL);                                              \
-    } while (0)
-
 #define MAX_STATES 16
 
 static int task_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
@@ -92,7 +86,7 @@ static int task_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_cli_table_free(&t);
     ferry_cli_next_page(cli, resp->next_page_token);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -123,7 +117,7 @@ static int task_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
     json_decref(obj);
     rc = FERRY_CLI_EXIT_OK;
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -174,7 +168,7 @@ static int task_events(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_cli_table_free(&t);
     ferry_cli_next_page(cli, resp->next_page_token);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -199,7 +193,7 @@ static int task_retry(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, resp->task ? &resp->task->base : NULL, "Retry requested.");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -302,7 +296,7 @@ static int report_file_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     if (resp->n_files > 0)
         fprintf(cli->out, "(download links: ferry report-file get ID)\n");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -321,7 +315,7 @@ static int report_file_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, resp->file ? &resp->file->base : NULL, NULL);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -357,7 +351,7 @@ static int node_config_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, resp->summary ? &resp->summary->base : NULL, NULL);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -396,7 +390,7 @@ static int node_config_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_cli_table_free(&t);
     ferry_cli_next_page(cli, resp->next_page_token);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 

@@ -5,11 +5,62 @@
 
 #include "cli.h"
 
-#define FREE_RESP(r)                                                                                         \
-    do {                                                                                                     \
-        if ((r) != NULL)                                                                                     \
-            protobuf_c_message_free_unpacked(&(r)->base, NULL);                                              \
-    } while (0)
+/*
+ * get / disable / enable of one tree entity (customer, store, node): each RPC takes the
+ * code (first positional) and returns the entity in member |ent|.
+ */
+#define TREE_GET(ent, Ent, ENT)                                                                              \
+    static int ent##_get(ferry_cli_t *cli, const ferry_cli_args_t *a)                                        \
+    {                                                                                                        \
+        Ferry__V1__Get##Ent##Request req = FERRY__V1__GET_##ENT##_REQUEST__INIT;                             \
+        Ferry__V1__Get##Ent##Response *resp = NULL;                                                          \
+        ferry_rpc_status_t st = {0};                                                                         \
+        ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);                                                \
+        int rc;                                                                                              \
+        req.code = (char *)a->pos[0];                                                                        \
+        if (ferry_v1_admin_service_get_##ent(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK)             \
+            rc = ferry_cli_fail_rpc(cli, "get " #ent, &st);                                                  \
+        else                                                                                                 \
+            rc = ferry_cli_show(cli, &resp->base, resp->ent ? &resp->ent->base : NULL, NULL);                \
+        FERRY_CLI_FREE(resp);                                                                                \
+        return rc;                                                                                           \
+    }
+
+#define TREE_DISABLE(ent, Ent, ENT)                                                                          \
+    static int ent##_set_disabled(ferry_cli_t *cli, const ferry_cli_args_t *a, bool disabled)                \
+    {                                                                                                        \
+        Ferry__V1__Disable##Ent##Request req = FERRY__V1__DISABLE_##ENT##_REQUEST__INIT;                     \
+        Ferry__V1__Disable##Ent##Response *resp = NULL;                                                      \
+        ferry_rpc_status_t st = {0};                                                                         \
+        ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);                                                \
+        int rc;                                                                                              \
+        req.code = (char *)a->pos[0];                                                                        \
+        req.disabled = disabled;                                                                             \
+        if (ferry_v1_admin_service_disable_##ent(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK)         \
+            rc = ferry_cli_fail_rpc(cli, disabled ? "disable " #ent : "enable " #ent, &st);                  \
+        else                                                                                                 \
+            rc = ferry_cli_show(cli, &resp->base, resp->ent ? &resp->ent->base : NULL,                       \
+                                disabled ? "Disabled." : "Enabled.");                                        \
+        FERRY_CLI_FREE(resp);                                                                                \
+        return rc;                                                                                           \
+    }                                                                                                        \
+    static int ent##_disable(ferry_cli_t *cli, const ferry_cli_args_t *a)                                    \
+    {                                                                                                        \
+        return ent##_set_disabled(cli, a, true);                                                             \
+    }                                                                                                        \
+    static int ent##_enable(ferry_cli_t *cli, const ferry_cli_args_t *a)                                     \
+    {                                                                                                        \
+        return ent##_set_disabled(cli, a, false);                                                            \
+    }
+
+/* The optional --name of an update request (NULL = unchanged). */
+static Google__Protobuf__StringValue *name_arg(const ferry_cli_args_t *a, Google__Protobuf__StringValue *v)
+{
+    if (ferry_cli_arg(a, "name") == NULL)
+        return NULL;
+    v->value = (char *)ferry_cli_arg(a, "name");
+    return v;
+}
 
 /* ---- customers ---------------------------------------------------------- */
 
@@ -31,12 +82,13 @@ static int customer_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
     snprintf(line, sizeof(line), "Created customer %s.", req.code);
     rc = ferry_cli_show(cli, &resp->base, resp->customer ? &resp->customer->base : NULL, line);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
-static void customer_row(ferry_cli_table_t *t, const Ferry__V1__Customer *c)
+static void customer_row(ferry_cli_table_t *t, const void *item)
 {
+    const Ferry__V1__Customer *c = item;
     char created[40];
     const char *cells[5] = {c->code, c->name, c->disabled ? "yes" : "no",
                             c->has_storage_override ? "yes" : "no",
@@ -51,7 +103,6 @@ static int customer_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_rpc_status_t st = {0};
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
     static const char *head[] = {"CODE", "NAME", "DISABLED", "OWN STORAGE", "CREATED"};
-    ferry_cli_table_t t;
     int rc;
 
     if ((rc = ferry_cli_paging(cli, a, &req.page_size, &req.page_token)) != 0)
@@ -62,37 +113,10 @@ static int customer_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
         rc = ferry_cli_fail_rpc(cli, "list customers", &st);
         goto out;
     }
-    if (cli->g.json) {
-        rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
-        goto out;
-    }
-    ferry_cli_table_init(&t, 5, head);
-    for (size_t i = 0; i < resp->n_customers; i++)
-        customer_row(&t, resp->customers[i]);
-    ferry_cli_table_print(&t, cli->out);
-    ferry_cli_table_free(&t);
-    ferry_cli_next_page(cli, resp->next_page_token);
+    rc = ferry_cli_print_list(cli, &resp->base, 5, head, (void *const *)resp->customers, resp->n_customers,
+                              customer_row, resp->next_page_token);
 out:
-    FREE_RESP(resp);
-    return rc;
-}
-
-static int customer_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
-{
-    Ferry__V1__GetCustomerRequest req = FERRY__V1__GET_CUSTOMER_REQUEST__INIT;
-    Ferry__V1__GetCustomerResponse *resp = NULL;
-    ferry_rpc_status_t st = {0};
-    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
-    int rc;
-
-    req.code = (char *)a->pos[0];
-    if (ferry_v1_admin_service_get_customer(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
-        rc = ferry_cli_fail_rpc(cli, "get customer", &st);
-        goto out;
-    }
-    rc = ferry_cli_show(cli, &resp->base, resp->customer ? &resp->customer->base : NULL, NULL);
-out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -106,50 +130,19 @@ static int customer_update(ferry_cli_t *cli, const ferry_cli_args_t *a)
     int rc;
 
     req.code = (char *)a->pos[0];
-    if (ferry_cli_arg(a, "name") != NULL) {
-        name.value = (char *)ferry_cli_arg(a, "name");
-        req.name = &name;
-    }
+    req.name = name_arg(a, &name);
     if (ferry_v1_admin_service_update_customer(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
         rc = ferry_cli_fail_rpc(cli, "update customer", &st);
         goto out;
     }
     rc = ferry_cli_show(cli, &resp->base, resp->customer ? &resp->customer->base : NULL, "Updated.");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
-static int customer_disable_common(ferry_cli_t *cli, const ferry_cli_args_t *a, bool disabled)
-{
-    Ferry__V1__DisableCustomerRequest req = FERRY__V1__DISABLE_CUSTOMER_REQUEST__INIT;
-    Ferry__V1__DisableCustomerResponse *resp = NULL;
-    ferry_rpc_status_t st = {0};
-    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
-    int rc;
-
-    req.code = (char *)a->pos[0];
-    req.disabled = disabled;
-    if (ferry_v1_admin_service_disable_customer(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
-        rc = ferry_cli_fail_rpc(cli, disabled ? "disable customer" : "enable customer", &st);
-        goto out;
-    }
-    rc = ferry_cli_show(cli, &resp->base, resp->customer ? &resp->customer->base : NULL,
-                        disabled ? "Disabled." : "Enabled.");
-out:
-    FREE_RESP(resp);
-    return rc;
-}
-
-static int customer_disable(ferry_cli_t *cli, const ferry_cli_args_t *a)
-{
-    return customer_disable_common(cli, a, true);
-}
-
-static int customer_enable(ferry_cli_t *cli, const ferry_cli_args_t *a)
-{
-    return customer_disable_common(cli, a, false);
-}
+TREE_GET(customer, Customer, CUSTOMER)
+TREE_DISABLE(customer, Customer, CUSTOMER)
 
 static const ferry_cli_flag_t CUSTOMER_CREATE_FLAGS[] = {
     {"code", FERRY_CLI_FLAG_STR, "CODE", "unique customer code (letters, digits, '-', '_')", true},
@@ -200,8 +193,17 @@ static int store_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
     snprintf(line, sizeof(line), "Created store %s under customer %s.", req.code, req.customer_code);
     rc = ferry_cli_show(cli, &resp->base, resp->store ? &resp->store->base : NULL, line);
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
+}
+
+static void store_row(ferry_cli_table_t *t, const void *item)
+{
+    const Ferry__V1__Store *s = item;
+    char created[40];
+    const char *cells[5] = {s->code, s->customer_code, s->name, s->disabled ? "yes" : "no",
+                            ferry_cli_fmt_time(s->created_at, created, sizeof(created))};
+    ferry_cli_table_row(t, cells);
 }
 
 static int store_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
@@ -211,7 +213,6 @@ static int store_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_rpc_status_t st = {0};
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
     static const char *head[] = {"CODE", "CUSTOMER", "NAME", "DISABLED", "CREATED"};
-    ferry_cli_table_t t;
     int rc;
 
     if ((rc = ferry_cli_paging(cli, a, &req.page_size, &req.page_token)) != 0)
@@ -223,42 +224,10 @@ static int store_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
         rc = ferry_cli_fail_rpc(cli, "list stores", &st);
         goto out;
     }
-    if (cli->g.json) {
-        rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
-        goto out;
-    }
-    ferry_cli_table_init(&t, 5, head);
-    for (size_t i = 0; i < resp->n_stores; i++) {
-        const Ferry__V1__Store *s = resp->stores[i];
-        char created[40];
-        const char *cells[5] = {s->code, s->customer_code, s->name, s->disabled ? "yes" : "no",
-                                ferry_cli_fmt_time(s->created_at, created, sizeof(created))};
-        ferry_cli_table_row(&t, cells);
-    }
-    ferry_cli_table_print(&t, cli->out);
-    ferry_cli_table_free(&t);
-    ferry_cli_next_page(cli, resp->next_page_token);
+    rc = ferry_cli_print_list(cli, &resp->base, 5, head, (void *const *)resp->stores, resp->n_stores,
+                              store_row, resp->next_page_token);
 out:
-    FREE_RESP(resp);
-    return rc;
-}
-
-static int store_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
-{
-    Ferry__V1__GetStoreRequest req = FERRY__V1__GET_STORE_REQUEST__INIT;
-    Ferry__V1__GetStoreResponse *resp = NULL;
-    ferry_rpc_status_t st = {0};
-    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
-    int rc;
-
-    req.code = (char *)a->pos[0];
-    if (ferry_v1_admin_service_get_store(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
-        rc = ferry_cli_fail_rpc(cli, "get store", &st);
-        goto out;
-    }
-    rc = ferry_cli_show(cli, &resp->base, resp->store ? &resp->store->base : NULL, NULL);
-out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -272,50 +241,19 @@ static int store_update(ferry_cli_t *cli, const ferry_cli_args_t *a)
     int rc;
 
     req.code = (char *)a->pos[0];
-    if (ferry_cli_arg(a, "name") != NULL) {
-        name.value = (char *)ferry_cli_arg(a, "name");
-        req.name = &name;
-    }
+    req.name = name_arg(a, &name);
     if (ferry_v1_admin_service_update_store(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
         rc = ferry_cli_fail_rpc(cli, "update store", &st);
         goto out;
     }
     rc = ferry_cli_show(cli, &resp->base, resp->store ? &resp->store->base : NULL, "Updated.");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
-static int store_disable_common(ferry_cli_t *cli, const ferry_cli_args_t *a, bool disabled)
-{
-    Ferry__V1__DisableStoreRequest req = FERRY__V1__DISABLE_STORE_REQUEST__INIT;
-    Ferry__V1__DisableStoreResponse *resp = NULL;
-    ferry_rpc_status_t st = {0};
-    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
-    int rc;
-
-    req.code = (char *)a->pos[0];
-    req.disabled = disabled;
-    if (ferry_v1_admin_service_disable_store(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
-        rc = ferry_cli_fail_rpc(cli, disabled ? "disable store" : "enable store", &st);
-        goto out;
-    }
-    rc = ferry_cli_show(cli, &resp->base, resp->store ? &resp->store->base : NULL,
-                        disabled ? "Disabled." : "Enabled.");
-out:
-    FREE_RESP(resp);
-    return rc;
-}
-
-static int store_disable(ferry_cli_t *cli, const ferry_cli_args_t *a)
-{
-    return store_disable_common(cli, a, true);
-}
-
-static int store_enable(ferry_cli_t *cli, const ferry_cli_args_t *a)
-{
-    return store_disable_common(cli, a, false);
-}
+TREE_GET(store, Store, STORE)
+TREE_DISABLE(store, Store, STORE)
 
 static const ferry_cli_flag_t STORE_CREATE_FLAGS[] = {
     {"customer", FERRY_CLI_FLAG_STR, "CODE", "owning customer's code", true},
@@ -391,7 +329,7 @@ static int node_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = show_node_token(cli, &resp->base, resp->node, resp->token, "Created");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -409,6 +347,21 @@ static const char *connectivity_name(int c)
     }
 }
 
+static void node_row(ferry_cli_table_t *t, const void *item)
+{
+    const Ferry__V1__Node *n = item;
+    char seen[40];
+    const char *cells[8] = {n->code,
+                            n->store_code,
+                            n->customer_code,
+                            ferry_cli_env_name((int)n->environment),
+                            n->name,
+                            n->disabled ? "disabled" : connectivity_name((int)n->connectivity),
+                            n->installed_version,
+                            ferry_cli_fmt_time(n->last_seen_at, seen, sizeof(seen))};
+    ferry_cli_table_row(t, cells);
+}
+
 static int node_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
 {
     Ferry__V1__ListNodesRequest req = FERRY__V1__LIST_NODES_REQUEST__INIT;
@@ -417,7 +370,6 @@ static int node_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
     static const char *head[] = {"CODE", "STORE",  "CUSTOMER", "ENV",
                                  "NAME", "STATUS", "VERSION",  "LAST SEEN"};
-    ferry_cli_table_t t;
     int env, rc;
 
     if ((rc = ferry_cli_paging(cli, a, &req.page_size, &req.page_token)) != 0)
@@ -436,48 +388,10 @@ static int node_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
         rc = ferry_cli_fail_rpc(cli, "list nodes", &st);
         goto out;
     }
-    if (cli->g.json) {
-        rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
-        goto out;
-    }
-    ferry_cli_table_init(&t, 8, head);
-    for (size_t i = 0; i < resp->n_nodes; i++) {
-        const Ferry__V1__Node *n = resp->nodes[i];
-        char seen[40];
-        const char *cells[8] = {n->code,
-                                n->store_code,
-                                n->customer_code,
-                                ferry_cli_env_name((int)n->environment),
-                                n->name,
-                                n->disabled ? "disabled" : connectivity_name((int)n->connectivity),
-                                n->installed_version,
-                                ferry_cli_fmt_time(n->last_seen_at, seen, sizeof(seen))};
-        ferry_cli_table_row(&t, cells);
-    }
-    ferry_cli_table_print(&t, cli->out);
-    ferry_cli_table_free(&t);
-    ferry_cli_next_page(cli, resp->next_page_token);
+    rc = ferry_cli_print_list(cli, &resp->base, 8, head, (void *const *)resp->nodes, resp->n_nodes, node_row,
+                              resp->next_page_token);
 out:
-    FREE_RESP(resp);
-    return rc;
-}
-
-static int node_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
-{
-    Ferry__V1__GetNodeRequest req = FERRY__V1__GET_NODE_REQUEST__INIT;
-    Ferry__V1__GetNodeResponse *resp = NULL;
-    ferry_rpc_status_t st = {0};
-    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
-    int rc;
-
-    req.code = (char *)a->pos[0];
-    if (ferry_v1_admin_service_get_node(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
-        rc = ferry_cli_fail_rpc(cli, "get node", &st);
-        goto out;
-    }
-    rc = ferry_cli_show(cli, &resp->base, resp->node ? &resp->node->base : NULL, NULL);
-out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
 
@@ -491,10 +405,7 @@ static int node_update(ferry_cli_t *cli, const ferry_cli_args_t *a)
     int env, rc;
 
     req.code = (char *)a->pos[0];
-    if (ferry_cli_arg(a, "name") != NULL) {
-        name.value = (char *)ferry_cli_arg(a, "name");
-        req.name = &name;
-    }
+    req.name = name_arg(a, &name);
     if (ferry_cli_arg(a, "env") != NULL) {
         if ((rc = parse_env_flag(cli, ferry_cli_arg(a, "env"), &env)) != 0)
             return rc;
@@ -506,39 +417,8 @@ static int node_update(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, resp->node ? &resp->node->base : NULL, "Updated.");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
-}
-
-static int node_disable_common(ferry_cli_t *cli, const ferry_cli_args_t *a, bool disabled)
-{
-    Ferry__V1__DisableNodeRequest req = FERRY__V1__DISABLE_NODE_REQUEST__INIT;
-    Ferry__V1__DisableNodeResponse *resp = NULL;
-    ferry_rpc_status_t st = {0};
-    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
-    int rc;
-
-    req.code = (char *)a->pos[0];
-    req.disabled = disabled;
-    if (ferry_v1_admin_service_disable_node(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
-        rc = ferry_cli_fail_rpc(cli, disabled ? "disable node" : "enable node", &st);
-        goto out;
-    }
-    rc = ferry_cli_show(cli, &resp->base, resp->node ? &resp->node->base : NULL,
-                        disabled ? "Disabled." : "Enabled.");
-out:
-    FREE_RESP(resp);
-    return rc;
-}
-
-static int node_disable(ferry_cli_t *cli, const ferry_cli_args_t *a)
-{
-    return node_disable_common(cli, a, true);
-}
-
-static int node_enable(ferry_cli_t *cli, const ferry_cli_args_t *a)
-{
-    return node_disable_common(cli, a, false);
 }
 
 static int node_rotate(ferry_cli_t *cli, const ferry_cli_args_t *a)
@@ -556,9 +436,12 @@ static int node_rotate(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = show_node_token(cli, &resp->base, resp->node, resp->token, "New token for");
 out:
-    FREE_RESP(resp);
+    FERRY_CLI_FREE(resp);
     return rc;
 }
+
+TREE_GET(node, Node, NODE)
+TREE_DISABLE(node, Node, NODE)
 
 static const ferry_cli_flag_t NODE_CREATE_FLAGS[] = {
     {"store", FERRY_CLI_FLAG_STR, "CODE", "owning store's code", true},

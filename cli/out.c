@@ -377,6 +377,27 @@ void ferry_cli_next_page(ferry_cli_t *cli, const char *token)
         fprintf(cli->out, "(more: add --page-token %s)\n", token);
 }
 
+int ferry_cli_print_list(ferry_cli_t *cli, const ProtobufCMessage *resp, size_t n_cols,
+                         const char *const *head, void *const *items, size_t n, ferry_cli_row_fn row,
+                         const char *next_page_token)
+{
+    ferry_cli_table_t t;
+    int rc = 0;
+
+    if (cli->g.json) {
+        rc = ferry_cli_show(cli, resp, NULL, NULL);
+        goto out;
+    }
+    ferry_cli_table_init(&t, n_cols, head);
+    for (size_t i = 0; i < n; i++)
+        row(&t, items[i]);
+    ferry_cli_table_print(&t, cli->out);
+    ferry_cli_table_free(&t);
+    ferry_cli_next_page(cli, next_page_token);
+out:
+    return rc;
+}
+
 char *ferry_cli_s(const char *s)
 {
     return (char *)(s ? s : "");

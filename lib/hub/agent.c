@@ -254,23 +254,21 @@ ferry_err_code_t hub_presence_flush(ferry_hub_t *hub, ferry_err_t *err)
     }
     hub_db_lock(hub);
     locked = 1;
-    if ((rc = ferry_db_exec(hub->db, "BEGIN IMMEDIATE", "presence flush", err)) != FERRY_OK)
+    if ((rc = hub_tx_begin(hub, err)) != FERRY_OK)
         goto out;
     in_tx = 1;
     /* Facts are written only when a check-in carried them (keep-alives do not). */
-    if (sqlite3_prepare_v2(hub->db,
-                           "UPDATE node SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2),"
-                           " agent_version = CASE WHEN ?3 THEN ?4 ELSE agent_version END,"
-                           " installed_version = CASE WHEN ?3 THEN ?5 ELSE installed_version END,"
-                           " free_disk_bytes = CASE WHEN ?3 THEN ?6 ELSE free_disk_bytes END,"
-                           " current_task_id = CASE WHEN ?3 THEN"
-                           "   (SELECT id FROM update_task WHERE id = ?7 AND node_id = ?1)"
-                           "   ELSE current_task_id END"
-                           " WHERE id = ?1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "presence flush", err);
+    if ((rc = hub_prepare(hub->db,
+                          "UPDATE node SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2),"
+                          " agent_version = CASE WHEN ?3 THEN ?4 ELSE agent_version END,"
+                          " installed_version = CASE WHEN ?3 THEN ?5 ELSE installed_version END,"
+                          " free_disk_bytes = CASE WHEN ?3 THEN ?6 ELSE free_disk_bytes END,"
+                          " current_task_id = CASE WHEN ?3 THEN"
+                          "   (SELECT id FROM update_task WHERE id = ?7 AND node_id = ?1)"
+                          "   ELSE current_task_id END"
+                          " WHERE id = ?1",
+                          &st, "presence flush", err)) != FERRY_OK)
         goto out;
-    }
     for (size_t i = 0; i < n; i++) {
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, batch[i].node_id);
@@ -285,12 +283,12 @@ ferry_err_code_t hub_presence_flush(ferry_hub_t *hub, ferry_err_t *err)
             goto out;
         }
     }
-    if ((rc = ferry_db_exec(hub->db, "COMMIT", "presence flush", err)) == FERRY_OK)
+    if ((rc = hub_tx_commit(hub, err)) == FERRY_OK)
         in_tx = 0;
 out:
     sqlite3_finalize(st);
     if (in_tx)
-        ferry_db_exec(hub->db, "ROLLBACK", "presence flush", NULL);
+        hub_tx_rollback(hub);
     if (locked)
         hub_db_unlock(hub);
     if (rc != FERRY_OK && batch != NULL) {
@@ -441,10 +439,8 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
                             " JOIN release r ON r.id = t.release_id"
                             " WHERE t.node_id = ?1 AND t.state NOT IN (100, 110, 130)"
                             " ORDER BY t.id LIMIT 256";
-    if (sqlite3_prepare_v2(hub->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "load assignments", err);
+    if ((rc = hub_prepare(hub->db, sql, &st, "load assignments", err)) != FERRY_OK)
         goto out;
-    }
     sqlite3_bind_int64(st, 1, node_id);
     if (only_task > 0)
         sqlite3_bind_int64(st, 2, only_task);
@@ -523,10 +519,9 @@ ferry_err_code_t hub_agent_load_tasks(ferry_hub_t *hub, hub_arena_t *a, int64_t 
     *n = 0;
     hub_db_lock(hub);
     if (task_id <= 0) {
-        if (sqlite3_prepare_v2(hub->db, "SELECT 1 FROM release WHERE id = ?1", -1, &st, NULL) != SQLITE_OK) {
-            rc = hub_sql_err(hub->db, "load release tasks", err);
+        if ((rc = hub_prepare(hub->db, "SELECT 1 FROM release WHERE id = ?1", &st, "load release tasks",
+                              err)) != FERRY_OK)
             goto out;
-        }
         sqlite3_bind_int64(st, 1, release_id);
         if (sqlite3_step(st) != SQLITE_ROW) {
             rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "release %" PRId64 " not found", release_id);
@@ -535,13 +530,11 @@ ferry_err_code_t hub_agent_load_tasks(ferry_hub_t *hub, hub_arena_t *a, int64_t 
         sqlite3_finalize(st);
         st = NULL;
     }
-    if (sqlite3_prepare_v2(hub->db,
-                           task_id > 0 ? "SELECT id FROM update_task WHERE id = ?2"
-                                       : "SELECT id FROM update_task WHERE release_id = ?1 ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "load release tasks", err);
+    if ((rc = hub_prepare(hub->db,
+                          task_id > 0 ? "SELECT id FROM update_task WHERE id = ?2"
+                                      : "SELECT id FROM update_task WHERE release_id = ?1 ORDER BY id",
+                          &st, "load release tasks", err)) != FERRY_OK)
         goto out;
-    }
     sqlite3_bind_int64(st, 1, release_id);
     if (task_id > 0)
         sqlite3_bind_int64(st, 2, task_id);
@@ -589,16 +582,6 @@ out:
 
 /* The calling node, or NULL after failing |call| (the auth interceptor normally
  * refuses non-node tokens before we get here; this is the second line). */
-static const hub_principal_t *node_principal(ferry_rpc_call_t *call)
-{
-    const hub_principal_t *p = hub_principal(call);
-    if (p == NULL || p->kind != HUB_PRINCIPAL_NODE || p->node_id <= 0) {
-        ferry_rpc_call_fail(call, FERRY_RPC_UNAUTHENTICATED, "E_AUTH_INVALID", "a node token is required");
-        return NULL;
-    }
-    return p;
-}
-
 static void fill_keys(ferry_hub_t *hub, hub_arena_t *a, Ferry__V1__SigningKey ***out, size_t *n)
 {
     Ferry__V1__SigningKey **keys = hub_arena_alloc(a, sizeof(*keys));
@@ -753,7 +736,7 @@ out:
 static void check_in_h(ferry_rpc_call_t *call, const Ferry__V1__CheckInRequest *req, void *user)
 {
     ferry_hub_t *hub = user;
-    const hub_principal_t *p = node_principal(call);
+    const hub_principal_t *p = hub_node_principal(call);
     hub_agent_facts_t f = {0};
     uint32_t gen;
     int64_t task_id = 0;
@@ -846,11 +829,7 @@ out:
     hub_arena_free(&a);
 }
 
-static void get_assignment_h(ferry_rpc_call_t *call, const Ferry__V1__GetAssignmentRequest *req, void *user)
-{
-    if (node_principal(call) != NULL)
-        hub_offload(call, user, req, get_assignment_work);
-}
+HUB_NODE_OFFLOADED(get_assignment, Ferry__V1__GetAssignmentRequest)
 
 static void get_download_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
@@ -897,18 +876,14 @@ out:
     hub_arena_free(&a);
 }
 
-static void get_download_h(ferry_rpc_call_t *call, const Ferry__V1__GetDownloadRequest *req, void *user)
-{
-    if (node_principal(call) != NULL)
-        hub_offload(call, user, req, get_download_work);
-}
+HUB_NODE_OFFLOADED(get_download, Ferry__V1__GetDownloadRequest)
 
 static void get_license_status_h(ferry_rpc_call_t *call, const Ferry__V1__GetLicenseStatusRequest *req,
                                  void *user)
 {
     (void)req;
     (void)user;
-    if (node_principal(call) == NULL)
+    if (hub_node_principal(call) == NULL)
         return;
     ferry_rpc_call_fail(call, FERRY_RPC_UNIMPLEMENTED, "E_UNSUPPORTED",
                         "licences are not managed by this server yet (seed 001 licence model pending)");

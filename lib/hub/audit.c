@@ -6,7 +6,7 @@
  *     so the change and its audit row commit together;
  *   - on failure or refusal (wrong role), the interceptor's `after` hook
  *     (hub_audit_after), with the targets the handler announced (hub_audit_target)
- *     and the error name hub_call_fail() recorded; a successful call whose handler wrote
+ *     and the error name hub_fail() recorded; a successful call whose handler wrote
  *     no row also gets a row there (without targets), so nothing goes unrecorded.
  * Calls without a valid token are not attributable to anyone: they are logged
  * (auth.c) but not written here, so an anonymous flood cannot grow the table.
@@ -87,11 +87,9 @@ static ferry_err_code_t insert_row(ferry_hub_t *hub, ferry_rpc_call_t *call, con
     st = NULL;
     if (target == NULL || target[0] == '\0')
         goto out;
-    if (sqlite3_prepare_v2(hub->db, "INSERT INTO audit_target (audit_id, kind, target_id) VALUES (?,?,?)", -1,
-                           &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "audit target insert", err);
+    if ((rc = hub_prepare(hub->db, "INSERT INTO audit_target (audit_id, kind, target_id) VALUES (?,?,?)", &st,
+                          "audit target insert", err)) != FERRY_OK)
         goto out;
-    }
     /* "kind:id,kind:id": ids are codes, versions or numbers, none contains ','. */
     snprintf(buf, sizeof(buf), "%s", target);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
@@ -179,7 +177,7 @@ void hub_audit_after(ferry_rpc_call_t *call, ferry_rpc_code_t code, uint64_t dur
 /* ---- ListAuditLogs ------------------------------------------------------------------ */
 
 /* Splits "kind:id,kind:id" into AuditTarget messages. */
-static void fill_targets(Ferry__V1__AuditEntry *e, const char *target)
+static void fill_targets(hub_arena_t *a, Ferry__V1__AuditEntry *e, const char *target)
 {
     char buf[AUDIT_TARGETS_MAX];
     size_t n = 0;
@@ -188,139 +186,93 @@ static void fill_targets(Ferry__V1__AuditEntry *e, const char *target)
     for (const char *p = buf; *p != '\0'; p++)
         if (*p == ',')
             n++;
-    if (buf[0] == '\0' || (e->targets = calloc(n + 1, sizeof(*e->targets))) == NULL)
+    if (buf[0] == '\0' || (e->targets = hub_arena_alloc(a, (n + 1) * sizeof(*e->targets))) == NULL)
         return;
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(t, ':');
-        Ferry__V1__AuditTarget *at = malloc(sizeof(*at));
+        Ferry__V1__AuditTarget *at = hub_arena_alloc(a, sizeof(*at));
         if (at == NULL)
             break;
         ferry__v1__audit_target__init(at);
         if (colon != NULL)
             *colon = '\0';
-        at->kind = hub_strdup(colon != NULL ? t : "");
-        at->id = hub_strdup(colon != NULL ? colon + 1 : t);
+        at->kind = hub_arena_strdup(a, colon != NULL ? t : "");
+        at->id = hub_arena_strdup(a, colon != NULL ? colon + 1 : t);
         e->targets[e->n_targets++] = at;
     }
+}
+
+static void *entry_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+{
+    Ferry__V1__AuditEntry *e = hub_arena_alloc(a, sizeof(*e));
+    (void)ctx;
+    (void)err;
+    if (e == NULL)
+        return NULL;
+    ferry__v1__audit_entry__init(e);
+    e->id = hub_arena_col(a, st, 0);
+    e->time = hub_arena_ts(a, sqlite3_column_int64(st, 1));
+    e->actor_token_id = hub_arena_col(a, st, 2);
+    e->actor_name = hub_arena_col(a, st, 3);
+    e->actor_role = (Ferry__V1__Role)sqlite3_column_int(st, 4);
+    e->method = hub_arena_col(a, st, 5);
+    fill_targets(a, e, hub_col_text(st, 6));
+    e->request_id = hub_arena_col(a, st, 7);
+    e->outcome = (Ferry__V1__AuditOutcome)sqlite3_column_int(st, 8);
+    e->error_code = hub_arena_col(a, st, 9);
+    e->remote_addr = hub_arena_col(a, st, 10);
+    e->details_json = hub_arena_col(a, st, 11);
+    return e;
 }
 
 static void list_audit_logs(ferry_rpc_call_t *call, const Ferry__V1__ListAuditLogsRequest *req, void *user)
 {
     ferry_hub_t *hub = user;
-    Ferry__V1__ListAuditLogsResponse *resp = malloc(sizeof(*resp));
+    Ferry__V1__ListAuditLogsResponse resp = FERRY__V1__LIST_AUDIT_LOGS_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char sql[1024];
-    int limit = hub_page_limit(req->page_size);
-    int64_t after = hub_page_token_parse(req->page_token);
-    int i = 1, step;
-    int64_t last_id = 0;
-    char idbuf[24];
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    int64_t after;
+    /* Keyset paging, newest first: the next page starts below the last id. */
+    hub_list_t l = {HUB_DB_RO, "list audit", hub_page_limit(req->page_size), 0, 0, entry_row, NULL};
 
-    if (resp == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
+    if (hub_page_token_read(req->page_token, &after, &err) != FERRY_OK)
         goto fail;
-    }
-    ferry__v1__list_audit_logs_response__init(resp);
-    if (after < 0) {
-        ferry_err_set(&err, FERRY_E_INVALID_ARG, "page_token '%.32s' is not one this server issued",
-                      req->page_token);
-        goto fail;
-    }
     /* Fixed SQL fragments only; every value is bound. */
-    snprintf(
-        sql, sizeof(sql),
-        "SELECT id, at, actor_token_id, actor_name, actor_role, method, target, request_id, outcome, "
-        "error_code, remote_addr, detail FROM audit_log a WHERE 1=1%s%s%s%s%s%s%s ORDER BY id DESC LIMIT ?",
-        after > 0 ? " AND id < ?" : "", req->actor_token_id[0] ? " AND actor_token_id = ?" : "",
-        req->method[0] ? " AND method = ?" : "",
-        req->target_kind[0] || req->target_id[0]
-            ? " AND EXISTS (SELECT 1 FROM audit_target t WHERE t.audit_id = a.id AND (? = '' OR t.kind = ?) "
-              "AND (? = '' OR t.target_id = ?))"
-            : "",
-        req->since != NULL ? " AND at >= ?" : "", req->until != NULL ? " AND at < ?" : "",
-        req->outcome != 0 ? " AND outcome = ?" : "");
-    if ((db = hub_ro_acquire(hub, &err)) == NULL)
-        goto fail;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(db, "list audit", &err);
-        goto fail;
-    }
+    hub_query_sql(&q, "SELECT id, at, actor_token_id, actor_name, actor_role, method, target, request_id, "
+                      "outcome, error_code, remote_addr, detail FROM audit_log a WHERE 1=1");
     if (after > 0)
-        sqlite3_bind_int64(st, i++, after);
+        hub_query_int(&q, " AND id < ?", after);
     if (req->actor_token_id[0])
-        hub_bind_text(st, i++, req->actor_token_id);
-    if (req->method[0]) {
-        /* Accept "/ferry.v1.AdminService/X" as well as the documented form. */
-        hub_bind_text(st, i++, req->method[0] == '/' ? req->method + 1 : req->method);
-    }
+        hub_query_text(&q, " AND actor_token_id = ?", req->actor_token_id);
+    if (req->method[0]) /* accept "/ferry.v1.AdminService/X" as well as the documented form */
+        hub_query_text(&q, " AND method = ?", req->method[0] == '/' ? req->method + 1 : req->method);
     if (req->target_kind[0] || req->target_id[0]) {
-        hub_bind_text(st, i++, req->target_kind);
-        hub_bind_text(st, i++, req->target_kind);
-        hub_bind_text(st, i++, req->target_id);
-        hub_bind_text(st, i++, req->target_id);
+        hub_query_text(&q, " AND EXISTS (SELECT 1 FROM audit_target t WHERE t.audit_id = a.id AND (? = ''",
+                       req->target_kind);
+        hub_query_text(&q, " OR t.kind = ?)", req->target_kind);
+        hub_query_text(&q, " AND (? = ''", req->target_id);
+        hub_query_text(&q, " OR t.target_id = ?))", req->target_id);
     }
     if (req->since != NULL)
-        sqlite3_bind_int64(st, i++, hub_ts_ms(req->since));
+        hub_query_int(&q, " AND at >= ?", hub_ts_ms(req->since));
     if (req->until != NULL)
-        sqlite3_bind_int64(st, i++, hub_ts_ms(req->until));
+        hub_query_int(&q, " AND at < ?", hub_ts_ms(req->until));
     if (req->outcome != 0)
-        sqlite3_bind_int(st, i++, req->outcome);
-    sqlite3_bind_int(st, i++, limit + 1);
-    if ((resp->entries = calloc((size_t)limit + 1, sizeof(*resp->entries))) == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
+        hub_query_int(&q, " AND outcome = ?", req->outcome);
+    hub_query_sql(&q, " ORDER BY id DESC LIMIT ?");
+    if (hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK)
         goto fail;
-    }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        Ferry__V1__AuditEntry *e;
-        if ((int)resp->n_entries == limit) {
-            /* One row more than the page exists: the next page starts below the last id. */
-            hub_page_token_make(last_id, idbuf, sizeof(idbuf));
-            resp->next_page_token = hub_strdup(idbuf);
-            break;
-        }
-        last_id = sqlite3_column_int64(st, 0);
-        if ((e = malloc(sizeof(*e))) == NULL)
-            break;
-        ferry__v1__audit_entry__init(e);
-        resp->entries[resp->n_entries++] = e;
-        snprintf(idbuf, sizeof(idbuf), "%lld", (long long)sqlite3_column_int64(st, 0));
-        e->id = hub_strdup(idbuf);
-        e->time = hub_ts_new(sqlite3_column_int64(st, 1));
-        e->actor_token_id = hub_strdup((const char *)sqlite3_column_text(st, 2));
-        e->actor_name = hub_strdup((const char *)sqlite3_column_text(st, 3));
-        e->actor_role = (Ferry__V1__Role)sqlite3_column_int(st, 4);
-        e->method = hub_strdup((const char *)sqlite3_column_text(st, 5));
-        fill_targets(e, (const char *)sqlite3_column_text(st, 6));
-        e->request_id = hub_strdup((const char *)sqlite3_column_text(st, 7));
-        e->outcome = (Ferry__V1__AuditOutcome)sqlite3_column_int(st, 8);
-        e->error_code = hub_strdup((const char *)sqlite3_column_text(st, 9));
-        e->remote_addr = hub_strdup((const char *)sqlite3_column_text(st, 10));
-        e->details_json = hub_strdup((const char *)sqlite3_column_text(st, 11));
-    }
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        hub_sql_err(db, "list audit", &err);
-        goto fail;
-    }
-    if (resp->n_entries == 0) {
-        free(resp->entries);
-        resp->entries = NULL;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    hub_ro_release(hub);
-    db = NULL;
-    ferry_v1_admin_service_list_audit_logs_reply(call, resp);
+    resp.entries = (Ferry__V1__AuditEntry **)rows.items;
+    resp.n_entries = rows.n;
+    resp.next_page_token = rows.next_page_token;
+    ferry_v1_admin_service_list_audit_logs_reply(call, &resp);
     goto out;
 fail:
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    if (db != NULL)
-        hub_ro_release(hub);
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(&resp->base, NULL);
+    hub_arena_free(&a);
 }
 
 void hub_audit_bind(ferry_hub_t *hub)

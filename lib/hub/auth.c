@@ -462,10 +462,9 @@ static ferry_err_code_t resolve_db(ferry_hub_t *hub, hub_token_kind_t kind, cons
 
     if ((db = hub_ro_acquire(hub, err)) == NULL)
         return err != NULL ? err->code : FERRY_E_IO;
-    if (sqlite3_prepare_v2(db, kind == HUB_TOKEN_ADMIN ? admin_sql : node_sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(db, "auth lookup", err);
+    if ((rc = hub_prepare(db, kind == HUB_TOKEN_ADMIN ? admin_sql : node_sql, &st, "auth lookup", err)) !=
+        FERRY_OK)
         goto out;
-    }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
@@ -535,14 +534,6 @@ const hub_principal_t *hub_principal(const ferry_rpc_call_t *call)
 {
     hub_call_ctx_t *ctx = hub_call_ctx(call);
     return ctx != NULL && ctx->has_principal ? &ctx->p : NULL;
-}
-
-void hub_call_fail(ferry_rpc_call_t *call, const ferry_err_t *err)
-{
-    hub_call_ctx_t *ctx = hub_call_ctx(call);
-    if (ctx != NULL)
-        snprintf(ctx->error_code, sizeof(ctx->error_code), "%s", ferry_err_name(err->code));
-    ferry_rpc_call_fail_err(call, err);
 }
 
 /* Parses "Bearer <token>" (scheme case-insensitive, one space or more). */
@@ -631,136 +622,4 @@ ferry_err_code_t hub_auth_attach(ferry_hub_t *hub, ferry_rpc_server_t *srv, ferr
     if (side_get(hub, true) == NULL)
         return ferry_err_set(err, FERRY_E_NOMEM, "auth: out of memory");
     return ferry_rpc_server_add_interceptor(srv, &ic, err);
-}
-
-/* ---- helpers shared by the handlers ------------------------------------------------------ */
-
-int hub_page_limit(int32_t requested)
-{
-    if (requested <= 0)
-        return 100;
-    return requested > 1000 ? 1000 : requested;
-}
-
-int64_t hub_page_token_parse(const char *token)
-{
-    char *end = NULL;
-    long long v;
-
-    if (token == NULL || token[0] == '\0')
-        return 0;
-    if (token[0] < '0' || token[0] > '9')
-        return -1;
-    v = strtoll(token, &end, 10);
-    if (end == NULL || *end != '\0' || v < 0)
-        return -1;
-    return (int64_t)v;
-}
-
-void hub_page_token_make(int64_t v, char *out, size_t size)
-{
-    snprintf(out, size, "%lld", (long long)v);
-}
-
-ferry_err_code_t hub_check_code(const char *field, const char *code, ferry_err_t *err)
-{
-    size_t n = code != NULL ? strlen(code) : 0;
-    if (n == 0 || n > 64)
-        return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s: must be 1..64 characters (got %zu)", field, n);
-    for (size_t i = 0; i < n; i++) {
-        char c = code[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_'))
-            return ferry_err_set(err, FERRY_E_INVALID_ARG,
-                                 "%s '%.64s': only letters, digits, '-' and '_' are allowed", field, code);
-    }
-    return FERRY_OK;
-}
-
-ferry_err_code_t hub_sql_err(sqlite3 *db, const char *what, ferry_err_t *err)
-{
-    return ferry_err_set(err, FERRY_E_IO, "%s: %s", what, sqlite3_errmsg(db));
-}
-
-ferry_err_code_t hub_tx_begin(ferry_hub_t *hub, ferry_err_t *err)
-{
-    return ferry_db_exec(hub->db, "BEGIN IMMEDIATE", "begin", err);
-}
-
-ferry_err_code_t hub_tx_commit(ferry_hub_t *hub, ferry_err_t *err)
-{
-    ferry_err_code_t rc = ferry_db_exec(hub->db, "COMMIT", "commit", err);
-    if (rc != FERRY_OK)
-        hub_tx_rollback(hub);
-    return rc;
-}
-
-void hub_tx_rollback(ferry_hub_t *hub)
-{
-    if (!sqlite3_get_autocommit(hub->db))
-        sqlite3_exec(hub->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-int hub_bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    return sqlite3_bind_text(st, i, s != NULL ? s : "", -1, SQLITE_TRANSIENT);
-}
-
-Google__Protobuf__Timestamp *hub_ts_new(int64_t ms)
-{
-    Google__Protobuf__Timestamp *ts;
-    if (ms <= 0 || (ts = malloc(sizeof(*ts))) == NULL)
-        return NULL;
-    google__protobuf__timestamp__init(ts);
-    ts->seconds = ms / 1000;
-    ts->nanos = (int32_t)((ms % 1000) * 1000000);
-    return ts;
-}
-
-int64_t hub_ts_ms(const Google__Protobuf__Timestamp *ts)
-{
-    return ts != NULL ? ts->seconds * 1000 + ts->nanos / 1000000 : 0;
-}
-
-char *hub_strdup(const char *s)
-{
-    return strdup(s != NULL ? s : "");
-}
-
-char *hub_col_str(sqlite3_stmt *st, int i)
-{
-    return hub_strdup((const char *)sqlite3_column_text(st, i));
-}
-
-typedef struct hub_job {
-    ferry_hub_t *hub;
-    const void *req;
-    hub_work_fn fn;
-} hub_job_t;
-
-static void run_job(ferry_rpc_call_t *call, void *arg)
-{
-    hub_job_t job = *(hub_job_t *)arg;
-    free(arg);
-    job.fn(call, job.hub, job.req);
-}
-
-void hub_call_offload(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req, hub_work_fn fn)
-{
-    hub_job_t *job = malloc(sizeof(*job));
-    ferry_err_t err = {0};
-
-    if (job == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
-        hub_call_fail(call, &err);
-        return;
-    }
-    job->hub = hub;
-    job->req = req;
-    job->fn = fn;
-    if (ferry_rpc_call_offload(call, run_job, job) != FERRY_OK) {
-        free(job);
-        ferry_err_set(&err, FERRY_E_UNAVAILABLE, "server busy: worker pool unavailable");
-        hub_call_fail(call, &err);
-    }
 }

@@ -1,7 +1,7 @@
 /*
  * Private to the hub's admin modules (init.c, auth.c, audit.c, tree.c, tokens.c,
- * storage.c): token format, the role policy, the principal cache, the read-only
- * side connection, and helpers shared by the handlers.
+ * storage.c): token format, the role policy, the principal cache and the read-only
+ * side connection. The handlers' plumbing is in hub_util.h.
  *
  * Token format (both kinds, 64 characters):
  *
@@ -18,6 +18,7 @@
 #include <stdbool.h>
 
 #include "hub_internal.h"
+#include "hub_util.h"
 
 #define HUB_TOKEN_LEN        64
 #define HUB_TOKEN_ID_LEN     20
@@ -78,14 +79,11 @@ typedef struct hub_call_ctx {
     bool has_principal;  /* false: anonymous (public method) */
     bool audited;        /* a handler wrote the audit row (the after hook must not) */
     bool mutating_admin; /* an AdminService method with side effects */
-    char error_code[48]; /* set by hub_call_fail() so the after hook can record it */
+    char error_code[48]; /* set by hub_fail() so the after hook can record it */
 } hub_call_ctx_t;
 
 /** The call's context (NULL when the interceptor did not run, e.g. unknown routes). */
 hub_call_ctx_t *hub_call_ctx(const ferry_rpc_call_t *call);
-
-/** Fails |call| from |err| and remembers the error name for the audit row. */
-void hub_call_fail(ferry_rpc_call_t *call, const ferry_err_t *err);
 
 /* ---- cache and side connection ------------------------------------------------- */
 
@@ -111,54 +109,9 @@ void hub_auth_forget_all(ferry_hub_t *hub);
 sqlite3 *hub_ro_acquire(ferry_hub_t *hub, ferry_err_t *err);
 void hub_ro_release(ferry_hub_t *hub);
 
-/* ---- helpers shared by the handlers ------------------------------------------------ */
-
-/** Page size from a request: 0 -> 100, capped at 1000, negative -> 100. */
-int hub_page_limit(int32_t requested);
-
-/** Decodes a page token produced by hub_page_token_make ("" -> 0). -1 on a bad token. */
-int64_t hub_page_token_parse(const char *token);
-
-/** Encodes an offset/key as a page token. */
-void hub_page_token_make(int64_t v, char *out, size_t size);
-
-/**
- * Validates a customer/store/node code: 1..64 of [A-Za-z0-9_-]. FERRY_E_INVALID_ARG
- * naming |field| otherwise.
- */
-ferry_err_code_t hub_check_code(const char *field, const char *code, ferry_err_t *err);
-
-/** Begins / commits / rolls back a write transaction on hub->db (hold hub_db_lock). */
-ferry_err_code_t hub_tx_begin(ferry_hub_t *hub, ferry_err_t *err);
-ferry_err_code_t hub_tx_commit(ferry_hub_t *hub, ferry_err_t *err);
-void hub_tx_rollback(ferry_hub_t *hub);
-
-/** FERRY_E_IO "<what>: <sqlite message>" from hub->db or |db|. */
-ferry_err_code_t hub_sql_err(sqlite3 *db, const char *what, ferry_err_t *err);
-
-/** Binds |s| (NULL -> "") as text at |i|. */
-int hub_bind_text(sqlite3_stmt *st, int i, const char *s);
-
-/** A Timestamp for unix ms |ms| (malloc'd; NULL for ms <= 0). */
-struct Google__Protobuf__Timestamp *hub_ts_new(int64_t ms);
-
-/** Unix ms of |ts| (0 for NULL). */
-int64_t hub_ts_ms(const struct Google__Protobuf__Timestamp *ts);
-
-/** strdup that never returns NULL for NULL input ("") — aborts on OOM like protobuf-c would fail. */
-char *hub_strdup(const char *s);
-
-/**
- * Runs |fn(call, hub, req)| on the worker pool (mutating handlers: they fsync). On
- * failure to queue, fails the call. |req| stays valid until the call completes.
- */
-typedef void (*hub_work_fn)(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req);
-void hub_call_offload(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req, hub_work_fn fn);
+/* ---- audit targets (audit.c) -------------------------------------------------------- */
 
 /** Announces the call's audit target(s) ("customer:ACME") before the outcome is known. */
 void hub_audit_target(ferry_rpc_call_t *call, const char *target);
-
-/** Text of column |i| ("" for NULL), heap copy. */
-char *hub_col_str(sqlite3_stmt *st, int i);
 
 #endif

@@ -365,11 +365,9 @@ static ferry_err_code_t load_upload(ferry_hub_t *hub, const char *id, upload_row
     ferry_err_code_t rc;
     int s;
     hub_db_lock(hub);
-    if (sqlite3_prepare_v2(hub->db, "SELECT status, expected_size, expires_at FROM upload WHERE id = ?", -1,
-                           &st, NULL) != SQLITE_OK) {
-        rc = ferry_err_set(err, FERRY_E_IO, "upload lookup: %s", sqlite3_errmsg(hub->db));
+    if ((rc = hub_prepare(hub->db, "SELECT status, expected_size, expires_at FROM upload WHERE id = ?", &st,
+                          "upload lookup", err)) != FERRY_OK)
         goto out;
-    }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     s = sqlite3_step(st);
     if (s == SQLITE_DONE) {

@@ -2,8 +2,6 @@
  * Private interface of the package / release / task modules (packages.c, releases.c,
  * tasks.c, blobs_http.c), also for agent.c, report.c and watch.c, which hand the same
  * objects to nodes and streams:
- *   - a response arena (every string and sub-message of a reply, freed at once);
- *   - running a handler body on the worker pool;
  *   - building ferry.v1.UpdateTask / Release / Package / SignedManifest from the rows;
  *   - the pure decisions: effective policy, HTTP Range / Content-Range parsing,
  *     release scope selection, incremental UTF-8 validation.
@@ -17,54 +15,14 @@
 
 #include "ferry/db.h"
 #include "hub_internal.h"
+#include "hub_util.h"
 
 /* ---- caps ------------------------------------------------------------------------ */
 
-#define HUB_PAGE_DEFAULT    50                   /**< page size when the request says 0 */
-#define HUB_PAGE_MAX        500                  /**< largest page a list returns */
 #define HUB_CHUNK_MAX       (8u << 20)           /**< largest upload chunk (one PUT body) */
 #define HUB_MANIFEST_MAX    (64u << 10)          /**< largest serialized PackageManifest */
 #define HUB_SCOPE_CODES_MAX 1000                 /**< stores or nodes named in one release scope */
 #define HUB_UPLOAD_TTL_MS   (24ll * 3600 * 1000) /**< an upload may be resumed for a day */
-
-/* ---- arena ----------------------------------------------------------------------- */
-
-/** Owns every allocation of one reply. Zero-initialise; hub_arena_free() releases all. */
-typedef struct hub_arena {
-    struct hub_arena_block *head;
-    bool failed; /**< an allocation failed: the reply is incomplete, answer NOMEM */
-} hub_arena_t;
-
-/** Zeroed memory owned by |a|, or NULL (and a->failed) when out of memory. */
-void *hub_arena_alloc(hub_arena_t *a, size_t n);
-/** A copy of |s| (NULL -> ""), owned by |a|; "" (static) when out of memory. */
-char *hub_arena_strdup(hub_arena_t *a, const char *s);
-/** printf into arena memory; "" when out of memory. */
-char *hub_arena_printf(hub_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/** A Timestamp for unix milliseconds |ms|, or NULL when |ms| <= 0 (unset). */
-Google__Protobuf__Timestamp *hub_arena_ts(hub_arena_t *a, int64_t ms);
-/** Hands an unpacked protobuf-c message to |a| (freed with it; on OOM freed at once). */
-void hub_arena_own(hub_arena_t *a, ProtobufCMessage *m);
-void hub_arena_free(hub_arena_t *a);
-
-/* ---- offload --------------------------------------------------------------------- */
-
-/** A handler body run on a worker thread; it must complete |call|. */
-typedef void (*hub_work_fn)(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req);
-
-/**
- * Runs |fn(call, hub, req)| on the worker pool (DB writes, hashing, zip parsing never
- * block an event loop). If the pool refuses, the call fails with `unavailable`.
- */
-void hub_offload(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req, hub_work_fn fn);
-
-/** Fails |call| from |err| (seed error names travel as the app code). */
-void hub_fail(ferry_rpc_call_t *call, const ferry_err_t *err);
-
-/** Page size from a request value: 0 -> default, capped at HUB_PAGE_MAX. */
-int hub_page_size(int32_t requested);
-/** Offset from a page token ("" = 0). FERRY_E_INVALID_ARG for anything but digits. */
-ferry_err_code_t hub_page_offset(const char *token, int64_t *out, ferry_err_t *err);
 
 /* ---- pure decisions ---------------------------------------------------------------- */
 
@@ -184,8 +142,5 @@ static inline int64_t hub_expiry_ms(int64_t v)
 {
     return v < 100000000000ll ? v * 1000 : v;
 }
-
-/** Parses a decimal id string ("12"); FERRY_E_INVALID_ARG naming |what| otherwise. */
-ferry_err_code_t hub_parse_id(const char *s, const char *what, int64_t *out, ferry_err_t *err);
 
 #endif

@@ -59,13 +59,11 @@ static ferry_err_code_t create_db(const char *dir, const hub_token_t *tok, ferry
         return ferry_err_set(err, FERRY_E_TOO_LARGE, "data dir path too long");
     if ((rc = ferry_db_open(path, &db, err)) != FERRY_OK)
         goto out;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO admin_token (token_id, token_hash, role, name, created_at) "
-                           "VALUES (?, ?, ?, 'bootstrap', ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(db, "init: insert admin token", err);
+    if ((rc = hub_prepare(db,
+                          "INSERT INTO admin_token (token_id, token_hash, role, name, created_at) "
+                          "VALUES (?, ?, ?, 'bootstrap', ?)",
+                          &st, "init: insert admin token", err)) != FERRY_OK)
         goto out;
-    }
     sqlite3_bind_text(st, 1, tok->id, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, tok->hash, sizeof(tok->hash), SQLITE_STATIC);
     sqlite3_bind_int(st, 3, FERRY__V1__ROLE__ROLE_SYSADMIN);

@@ -308,10 +308,9 @@ ferry_err_code_t hub_package_load(ferry_hub_t *hub, hub_arena_t *a, const char *
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int s;
-    if (sqlite3_prepare_v2(hub->db, PACKAGE_SELECT " WHERE p.version = ?", -1, &st, NULL) != SQLITE_OK) {
-        rc = ferry_err_set(err, FERRY_E_IO, "load package: %s", sqlite3_errmsg(hub->db));
+    if ((rc = hub_prepare(hub->db, PACKAGE_SELECT " WHERE p.version = ?", &st, "load package", err)) !=
+        FERRY_OK)
         goto out;
-    }
     sqlite3_bind_text(st, 1, version, -1, SQLITE_STATIC);
     if ((s = sqlite3_step(st)) != SQLITE_ROW) {
         rc = s == SQLITE_DONE ? ferry_err_set(err, FERRY_E_NOT_FOUND, "no package version '%s'", version)
@@ -436,7 +435,7 @@ static void create_package_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub,
     snprintf(target, sizeof(target), "upload:%s", id);
     hub_db_lock(hub);
     locked = true;
-    if (ferry_db_exec(hub->db, "BEGIN IMMEDIATE", "create upload", &err) != FERRY_OK)
+    if (hub_tx_begin(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
     if (sqlite3_prepare_v2(
@@ -462,8 +461,7 @@ static void create_package_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub,
     if (ferry_blob_upload_begin(hub->blobs, id, &err) != FERRY_OK)
         goto fail;
     begun = true;
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        ferry_db_exec(hub->db, "COMMIT", "create upload", &err) != FERRY_OK)
+    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
     hub_db_unlock(hub);
@@ -481,7 +479,7 @@ fail:
     sqlite3_finalize(st);
     st = NULL;
     if (in_tx)
-        ferry_db_exec(hub->db, "ROLLBACK", "create upload", NULL);
+        hub_tx_rollback(hub);
     if (begun)
         ferry_blob_upload_abort(hub->blobs, id, NULL);
     hub_fail(call, &err);
@@ -670,7 +668,7 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
 
     hub_db_lock(hub);
     locked = true;
-    if (ferry_db_exec(hub->db, "BEGIN IMMEDIATE", "commit package", &err) != FERRY_OK)
+    if (hub_tx_begin(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
     if (sqlite3_prepare_v2(
@@ -723,8 +721,7 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
         goto dberr;
     sqlite3_finalize(st);
     st = NULL;
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        ferry_db_exec(hub->db, "COMMIT", "commit package", &err) != FERRY_OK)
+    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
     blob_made = false; /* owned by the package row now */
@@ -757,7 +754,7 @@ fail:
         locked = true;
     }
     if (in_tx)
-        ferry_db_exec(hub->db, "ROLLBACK", "commit package", NULL);
+        hub_tx_rollback(hub);
     if (blob_made)
         drop_blob_if_unused(hub, sha);
     {
@@ -779,63 +776,43 @@ out:
     hub_arena_free(&a);
 }
 
+static void *package_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+{
+    Ferry__V1__Package *p = hub_arena_alloc(a, sizeof(*p));
+    (void)ctx;
+    (void)err;
+    if (p != NULL)
+        read_package(a, st, p);
+    return p;
+}
+
 static void list_packages_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
     const Ferry__V1__ListPackagesRequest *req = vreq;
     Ferry__V1__ListPackagesResponse resp = FERRY__V1__LIST_PACKAGES_RESPONSE__INIT;
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    int64_t offset;
-    int page = hub_page_size(req->page_size);
-    bool more = false, locked = false;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    hub_list_t l = {HUB_DB_MAIN, "list packages",    hub_page_limit(req->page_size),
+                    0,           HUB_PAGE_BY_OFFSET, package_row,
+                    NULL};
 
-    if (hub_page_offset(req->page_token, &offset, &err) != FERRY_OK)
-        goto fail;
-    if ((resp.packages = hub_arena_alloc(&a, sizeof(*resp.packages) * (size_t)page)) == NULL)
-        goto nomem;
-    hub_db_lock(hub);
-    locked = true;
-    if (sqlite3_prepare_v2(hub->db,
-                           PACKAGE_SELECT
-                           " WHERE (?1 = '' OR instr(p.version, ?1) > 0) ORDER BY p.v_major DESC,"
-                           " p.v_minor DESC, p.v_patch DESC, p.v_revision DESC, p.v_build DESC"
-                           " LIMIT ?2 OFFSET ?3",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ferry_err_set(&err, FERRY_E_IO, "list packages: %s", sqlite3_errmsg(hub->db));
-        goto fail;
+    hub_query_text(&q,
+                   PACKAGE_SELECT " WHERE (?1 = '' OR instr(p.version, ?1) > 0) ORDER BY p.v_major DESC,"
+                                  " p.v_minor DESC, p.v_patch DESC, p.v_revision DESC, p.v_build DESC"
+                                  " LIMIT ?2 OFFSET ?3",
+                   req->query);
+    if (hub_page_token_read(req->page_token, &l.offset, &err) != FERRY_OK ||
+        hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK) {
+        hub_fail(call, &err);
+        goto out;
     }
-    sqlite3_bind_text(st, 1, req->query, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, page + 1);
-    sqlite3_bind_int64(st, 3, offset);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (resp.n_packages == (size_t)page) {
-            more = true;
-            break;
-        }
-        Ferry__V1__Package *p = hub_arena_alloc(&a, sizeof(*p));
-        if (p == NULL)
-            goto nomem;
-        read_package(&a, st, p);
-        resp.packages[resp.n_packages++] = p;
-    }
-    resp.next_page_token = more ? hub_arena_printf(&a, "%" PRId64, offset + page) : "";
-    if (a.failed)
-        goto nomem;
-    sqlite3_finalize(st);
-    st = NULL;
-    hub_db_unlock(hub);
-    locked = false;
+    resp.packages = (Ferry__V1__Package **)rows.items;
+    resp.n_packages = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_packages_reply(call, &resp);
-    goto out;
-nomem:
-    ferry_err_set(&err, FERRY_E_NOMEM, "list packages: out of memory");
-fail:
-    hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    if (locked)
-        hub_db_unlock(hub);
     hub_arena_free(&a);
 }
 
@@ -861,17 +838,11 @@ out:
     hub_arena_free(&a);
 }
 
-#define OFFLOADED(name, Req)                                                                                 \
-    static void name(ferry_rpc_call_t *call, const Req *req, void *user)                                     \
-    {                                                                                                        \
-        hub_offload(call, user, req, name##_work);                                                           \
-    }
-
-OFFLOADED(create_package_upload, Ferry__V1__CreatePackageUploadRequest)
-OFFLOADED(get_package_upload, Ferry__V1__GetPackageUploadRequest)
-OFFLOADED(commit_package, Ferry__V1__CommitPackageRequest)
-OFFLOADED(list_packages, Ferry__V1__ListPackagesRequest)
-OFFLOADED(get_package, Ferry__V1__GetPackageRequest)
+HUB_OFFLOADED(create_package_upload, Ferry__V1__CreatePackageUploadRequest)
+HUB_OFFLOADED(get_package_upload, Ferry__V1__GetPackageUploadRequest)
+HUB_OFFLOADED(commit_package, Ferry__V1__CommitPackageRequest)
+HUB_OFFLOADED(list_packages, Ferry__V1__ListPackagesRequest)
+HUB_OFFLOADED(get_package, Ferry__V1__GetPackageRequest)
 
 void hub_packages_bind(ferry_hub_t *hub)
 {

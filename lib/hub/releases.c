@@ -87,12 +87,6 @@ ferry_err_code_t hub_scope_select(const hub_scope_node_t *cands, size_t n, const
 
 /* ---- loading ------------------------------------------------------------------------------------- */
 
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t != NULL ? (const char *)t : "";
-}
-
 #define RELEASE_SELECT                                                                                       \
     "SELECT r.id, p.version, c.code, r.environment, r.policy, r.deadline_at, r.status, r.description,"       \
     " r.created_at, a.token_id, r.updated_at,"                                                               \
@@ -136,9 +130,9 @@ static void read_targets(ferry_hub_t *hub, hub_arena_t *a, int64_t id, Ferry__V1
         sqlite3_bind_int64(st, 1, id);
         while (sqlite3_step(st) == SQLITE_ROW) {
             if (sqlite3_column_type(st, 0) != SQLITE_NULL && sc->n_store_codes < cap)
-                sc->store_codes[sc->n_store_codes++] = hub_arena_strdup(a, col_text(st, 0));
+                sc->store_codes[sc->n_store_codes++] = hub_arena_strdup(a, hub_col_text(st, 0));
             else if (sqlite3_column_type(st, 1) != SQLITE_NULL && sc->n_node_codes < cap)
-                sc->node_codes[sc->n_node_codes++] = hub_arena_strdup(a, col_text(st, 1));
+                sc->node_codes[sc->n_node_codes++] = hub_arena_strdup(a, hub_col_text(st, 1));
         }
     }
     sqlite3_finalize(st);
@@ -150,10 +144,10 @@ static void read_release(ferry_hub_t *hub, hub_arena_t *a, sqlite3_stmt *st, Fer
     int64_t id = sqlite3_column_int64(st, 0);
     ferry__v1__release__init(r);
     r->id = hub_arena_printf(a, "%lld", (long long)id);
-    r->package_version = hub_arena_strdup(a, col_text(st, 1));
+    r->package_version = hub_arena_strdup(a, hub_col_text(st, 1));
     if (sc != NULL) {
         ferry__v1__release_scope__init(sc);
-        sc->customer_code = hub_arena_strdup(a, col_text(st, 2));
+        sc->customer_code = hub_arena_strdup(a, hub_col_text(st, 2));
         sc->environment = sqlite3_column_int(st, 3);
         read_targets(hub, a, id, sc);
         r->scope = sc;
@@ -161,9 +155,9 @@ static void read_release(ferry_hub_t *hub, hub_arena_t *a, sqlite3_stmt *st, Fer
     r->policy = sqlite3_column_int(st, 4);
     r->deadline = hub_arena_ts(a, sqlite3_column_int64(st, 5));
     r->state = release_state(sqlite3_column_int(st, 6), sqlite3_column_int64(st, 12));
-    r->description = hub_arena_strdup(a, col_text(st, 7));
+    r->description = hub_arena_strdup(a, hub_col_text(st, 7));
     r->created_at = hub_arena_ts(a, sqlite3_column_int64(st, 8));
-    r->created_by = hub_arena_strdup(a, col_text(st, 9));
+    r->created_by = hub_arena_strdup(a, hub_col_text(st, 9));
     r->updated_at = hub_arena_ts(a, sqlite3_column_int64(st, 10));
     r->node_count = (uint64_t)sqlite3_column_int64(st, 11);
 }
@@ -174,10 +168,8 @@ ferry_err_code_t hub_release_load(ferry_hub_t *hub, hub_arena_t *a, int64_t id, 
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int s;
-    if (sqlite3_prepare_v2(hub->db, RELEASE_SELECT " WHERE r.id = ?", -1, &st, NULL) != SQLITE_OK) {
-        rc = ferry_err_set(err, FERRY_E_IO, "load release: %s", sqlite3_errmsg(hub->db));
+    if ((rc = hub_prepare(hub->db, RELEASE_SELECT " WHERE r.id = ?", &st, "load release", err)) != FERRY_OK)
         goto out;
-    }
     sqlite3_bind_int64(st, 1, id);
     if ((s = sqlite3_step(st)) != SQLITE_ROW) {
         rc = s == SQLITE_DONE ? ferry_err_set(err, FERRY_E_NOT_FOUND, "no release %lld", (long long)id)
@@ -306,7 +298,7 @@ static ferry_err_code_t load_candidates(ferry_hub_t *hub, int64_t customer, int 
             }
             s->strs = x, s->cap = nc;
         }
-        char *code = strdup(col_text(st, 1)), *store = strdup(col_text(st, 2));
+        char *code = strdup(hub_col_text(st, 1)), *store = strdup(hub_col_text(st, 2));
         s->strs[s->n * 2] = code;
         s->strs[s->n * 2 + 1] = store;
         s->c[s->n] = (hub_scope_node_t){sqlite3_column_int64(st, 0), code != NULL ? code : "",
@@ -434,7 +426,7 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
         goto fail;
     hub_db_lock(hub);
     locked = true;
-    if (ferry_db_exec(hub->db, "BEGIN IMMEDIATE", "create release", &err) != FERRY_OK)
+    if (hub_tx_begin(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
     if ((package_id = lookup_id(hub, "SELECT id FROM package WHERE version = ?", req->package_version, 0,
@@ -458,7 +450,7 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     sqlite3_bind_int64(st, 1, customer_id);
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char **k = realloc(known, (n_known + 1) * sizeof(*k));
-        char *code = k != NULL ? hub_arena_strdup(&a, col_text(st, 0)) : NULL;
+        char *code = k != NULL ? hub_arena_strdup(&a, hub_col_text(st, 0)) : NULL;
         if (k == NULL || a.failed) {
             if (k != NULL)
                 known = k;
@@ -571,8 +563,7 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
         if (add_event(hub, pubs[i].task_id, 10, "", msg, source, now, &err) != FERRY_OK)
             goto fail;
     }
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        ferry_db_exec(hub->db, "COMMIT", "create release", &err) != FERRY_OK)
+    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
 
@@ -615,7 +606,7 @@ fail:
         locked = true;
     }
     if (in_tx)
-        ferry_db_exec(hub->db, "ROLLBACK", "create release", NULL);
+        hub_tx_rollback(hub);
     {
         ferry_err_t e2 = {0};
         hub_audit(hub, call, target, ferry_err_name(err.code), &e2);
@@ -660,69 +651,49 @@ out:
     hub_arena_free(&a);
 }
 
+static void *release_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+{
+    Ferry__V1__Release *r = hub_arena_alloc(a, sizeof(*r));
+    (void)err;
+    if (r != NULL)
+        read_release(ctx, a, st, r);
+    return r;
+}
+
 static void list_releases_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
     const Ferry__V1__ListReleasesRequest *req = vreq;
     Ferry__V1__ListReleasesResponse resp = FERRY__V1__LIST_RELEASES_RESPONSE__INIT;
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    int64_t offset;
-    int page = hub_page_size(req->page_size);
-    bool more = false, locked = false;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    hub_list_t l = {HUB_DB_MAIN, "list releases",    hub_page_limit(req->page_size),
+                    0,           HUB_PAGE_BY_OFFSET, release_row,
+                    hub};
 
-    if (hub_page_offset(req->page_token, &offset, &err) != FERRY_OK)
-        goto fail;
-    if ((resp.releases = hub_arena_alloc(&a, sizeof(*resp.releases) * (size_t)page)) == NULL)
-        goto nomem;
-    hub_db_lock(hub);
-    locked = true;
     /* ?4 state: COMPLETED / ACTIVE are told apart by the open-task count (column 12). */
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT * FROM (" RELEASE_SELECT " WHERE (?1 = '' OR c.code = ?1) AND (?2 = '' OR p.version = ?2)"
-            " AND (?3 = 0 OR r.environment = ?3)) AS x"
-            " WHERE ?4 = 0 OR (?4 = 4 AND x.status = 1 AND x.open_tasks = 0)"
-            " OR (?4 = 1 AND x.status = 1 AND x.open_tasks > 0) OR (?4 IN (2, 3) AND x.status = ?4)"
-            " ORDER BY x.id DESC LIMIT ?5 OFFSET ?6",
-            -1, &st, NULL) != SQLITE_OK) {
-        ferry_err_set(&err, FERRY_E_IO, "list releases: %s", sqlite3_errmsg(hub->db));
-        goto fail;
+    hub_query_text(&q,
+                   "SELECT * FROM (" RELEASE_SELECT
+                   " WHERE (?1 = '' OR c.code = ?1) AND (?2 = '' OR p.version = ?2)"
+                   " AND (?3 = 0 OR r.environment = ?3)) AS x"
+                   " WHERE ?4 = 0 OR (?4 = 4 AND x.status = 1 AND x.open_tasks = 0)"
+                   " OR (?4 = 1 AND x.status = 1 AND x.open_tasks > 0) OR (?4 IN (2, 3) AND x.status = ?4)"
+                   " ORDER BY x.id DESC LIMIT ?5 OFFSET ?6",
+                   req->customer_code);
+    hub_query_text(&q, NULL, req->package_version);
+    hub_query_int(&q, NULL, req->environment);
+    hub_query_int(&q, NULL, req->state);
+    if (hub_page_token_read(req->page_token, &l.offset, &err) != FERRY_OK ||
+        hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK) {
+        hub_fail(call, &err);
+        goto out;
     }
-    sqlite3_bind_text(st, 1, req->customer_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, req->package_version, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, req->environment);
-    sqlite3_bind_int(st, 4, req->state);
-    sqlite3_bind_int(st, 5, page + 1);
-    sqlite3_bind_int64(st, 6, offset);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (resp.n_releases == (size_t)page) {
-            more = true;
-            break;
-        }
-        Ferry__V1__Release *r = hub_arena_alloc(&a, sizeof(*r));
-        if (r == NULL)
-            goto nomem;
-        read_release(hub, &a, st, r);
-        resp.releases[resp.n_releases++] = r;
-    }
-    resp.next_page_token = more ? hub_arena_printf(&a, "%" PRId64, offset + page) : "";
-    if (a.failed)
-        goto nomem;
-    sqlite3_finalize(st);
-    st = NULL;
-    hub_db_unlock(hub);
-    locked = false;
+    resp.releases = (Ferry__V1__Release **)rows.items;
+    resp.n_releases = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_releases_reply(call, &resp);
-    goto out;
-nomem:
-    ferry_err_set(&err, FERRY_E_NOMEM, "list releases: out of memory");
-fail:
-    hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    if (locked)
-        hub_db_unlock(hub);
     hub_arena_free(&a);
 }
 
@@ -776,7 +747,7 @@ static void get_release_summary_work(ferry_rpc_call_t *call, ferry_hub_t *hub, c
         if (c == NULL)
             break;
         ferry__v1__error_count__init(c);
-        c->error_code = hub_arena_strdup(&a, col_text(st, 0));
+        c->error_code = hub_arena_strdup(&a, hub_col_text(st, 0));
         c->count = (uint64_t)sqlite3_column_int64(st, 1);
         resp.by_error[resp.n_by_error++] = c;
     }
@@ -938,13 +909,11 @@ static void run_op(ferry_rpc_call_t *call, ferry_hub_t *hub, op_req_t r, op_t op
 
     snprintf(target, sizeof(target), "release:%.30s", r.id);
     hub_db_lock(hub);
-    if (hub_parse_id(r.id, "release id", &id, &err) != FERRY_OK ||
-        ferry_db_exec(hub->db, "BEGIN IMMEDIATE", "release", &err) != FERRY_OK)
+    if (hub_parse_id(r.id, "release id", &id, &err) != FERRY_OK || hub_tx_begin(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
     if (apply_op(hub, call, id, op, r.reason, &pubs, &n_pub, &cap_pub, &err) != FERRY_OK ||
-        hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        ferry_db_exec(hub->db, "COMMIT", "release", &err) != FERRY_OK)
+        hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
     ferry_err_code_t lrc = hub_release_load(hub, &a, id, &rel, &err);
@@ -972,7 +941,7 @@ static void run_op(ferry_rpc_call_t *call, ferry_hub_t *hub, op_req_t r, op_t op
     goto out;
 fail:
     if (in_tx)
-        ferry_db_exec(hub->db, "ROLLBACK", "release", NULL);
+        hub_tx_rollback(hub);
     {
         ferry_err_t e2 = {0};
         hub_audit(hub, call, target, ferry_err_name(err.code), &e2);
@@ -1031,8 +1000,7 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
                       HUB_SCOPE_CODES_MAX);
         goto fail;
     }
-    if (hub_parse_id(req->id, "release id", &id, &err) != FERRY_OK ||
-        ferry_db_exec(hub->db, "BEGIN IMMEDIATE", "rollback", &err) != FERRY_OK)
+    if (hub_parse_id(req->id, "release id", &id, &err) != FERRY_OK || hub_tx_begin(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
     if (lookup_id(hub, "SELECT id FROM release WHERE id = CAST(?1 AS INTEGER)", req->id, 0, NULL) == 0) {
@@ -1070,9 +1038,9 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
     sqlite3_bind_int64(st, 1, id);
     size_t cap_skip = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *code = col_text(st, 2);
+        const char *code = hub_col_text(st, 2);
         int state = sqlite3_column_int(st, 3);
-        const char *backup = col_text(st, 4);
+        const char *backup = hub_col_text(st, 4);
         bool named =
             req->n_node_codes == 0 || in_list(code, (const char *const *)req->node_codes, req->n_node_codes);
         if (!named)
@@ -1107,8 +1075,8 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
         sqlite3_bind_text(ins, 3, msg, -1, SQLITE_STATIC);
         sqlite3_bind_int64(ins, 4, sqlite3_column_int64(st, 0));
         sqlite3_bind_text(ins, 5, backup, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(ins, 6, col_text(st, 5), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(ins, 7, col_text(st, 6), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 6, hub_col_text(st, 5), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 7, hub_col_text(st, 6), -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(ins, 8, now);
         sqlite3_bind_int64(ins, 9, now);
         if (sqlite3_step(ins) != SQLITE_DONE)
@@ -1131,8 +1099,7 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
     for (size_t i = 0; i < n_pub; i++)
         if (add_event(hub, pubs[i].task_id, 10, "", msg, source, now, &err) != FERRY_OK)
             goto fail;
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        ferry_db_exec(hub->db, "COMMIT", "rollback", &err) != FERRY_OK)
+    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
     if ((resp.tasks = hub_arena_alloc(&a, n_pub * sizeof(*resp.tasks))) == NULL)
@@ -1165,7 +1132,7 @@ fail:
     sqlite3_finalize(st);
     st = NULL;
     if (in_tx)
-        ferry_db_exec(hub->db, "ROLLBACK", "rollback", NULL);
+        hub_tx_rollback(hub);
     {
         ferry_err_t e2 = {0};
         hub_audit(hub, call, target, ferry_err_name(err.code), &e2);
@@ -1183,20 +1150,14 @@ out:
     hub_arena_free(&a);
 }
 
-#define OFFLOADED(name, Req)                                                                                 \
-    static void name(ferry_rpc_call_t *call, const Req *req, void *user)                                     \
-    {                                                                                                        \
-        hub_offload(call, user, req, name##_work);                                                           \
-    }
-
-OFFLOADED(create_release, Ferry__V1__CreateReleaseRequest)
-OFFLOADED(list_releases, Ferry__V1__ListReleasesRequest)
-OFFLOADED(get_release, Ferry__V1__GetReleaseRequest)
-OFFLOADED(pause_release, Ferry__V1__PauseReleaseRequest)
-OFFLOADED(resume_release, Ferry__V1__ResumeReleaseRequest)
-OFFLOADED(cancel_release, Ferry__V1__CancelReleaseRequest)
-OFFLOADED(rollback_release, Ferry__V1__RollbackReleaseRequest)
-OFFLOADED(get_release_summary, Ferry__V1__GetReleaseSummaryRequest)
+HUB_OFFLOADED(create_release, Ferry__V1__CreateReleaseRequest)
+HUB_OFFLOADED(list_releases, Ferry__V1__ListReleasesRequest)
+HUB_OFFLOADED(get_release, Ferry__V1__GetReleaseRequest)
+HUB_OFFLOADED(pause_release, Ferry__V1__PauseReleaseRequest)
+HUB_OFFLOADED(resume_release, Ferry__V1__ResumeReleaseRequest)
+HUB_OFFLOADED(cancel_release, Ferry__V1__CancelReleaseRequest)
+HUB_OFFLOADED(rollback_release, Ferry__V1__RollbackReleaseRequest)
+HUB_OFFLOADED(get_release_summary, Ferry__V1__GetReleaseSummaryRequest)
 
 void hub_releases_bind(ferry_hub_t *hub)
 {

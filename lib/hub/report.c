@@ -257,11 +257,6 @@ out:
     return rc;
 }
 
-static ferry_err_code_t tx(ferry_hub_t *hub, const char *sql, ferry_err_t *err)
-{
-    return ferry_db_exec(hub->db, sql, "report transaction", err);
-}
-
 static void report_progress_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
     const Ferry__V1__ReportProgressRequest *req = vreq;
@@ -272,13 +267,13 @@ static void report_progress_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
     Ferry__V1__ReportProgressResponse resp = FERRY__V1__REPORT_PROGRESS_RESPONSE__INIT;
 
     hub_db_lock(hub);
-    rc = tx(hub, "BEGIN IMMEDIATE", &err);
+    rc = hub_tx_begin(hub, &err);
     if (rc == FERRY_OK) {
         rc = apply_report(hub, p->node_id, req->report, &o, &err);
         if (rc == FERRY_OK && !o.duplicate)
-            rc = tx(hub, "COMMIT", &err); /* synchronous=FULL: durable when this returns */
+            rc = hub_tx_commit(hub, &err); /* synchronous=FULL: durable when this returns */
         if (rc != FERRY_OK || o.duplicate)
-            tx(hub, "ROLLBACK", NULL);
+            hub_tx_rollback(hub);
     }
     hub_db_unlock(hub);
     if (rc != FERRY_OK) {
@@ -295,21 +290,11 @@ static void report_progress_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
     ferry_v1_report_service_report_progress_reply(call, &resp);
 }
 
-static const hub_principal_t *node_principal(ferry_rpc_call_t *call)
-{
-    const hub_principal_t *p = hub_principal(call);
-    if (p == NULL || p->kind != HUB_PRINCIPAL_NODE || p->node_id <= 0) {
-        ferry_rpc_call_fail(call, FERRY_RPC_UNAUTHENTICATED, "E_AUTH_INVALID", "a node token is required");
-        return NULL;
-    }
-    return p;
-}
-
 static void report_progress_h(ferry_rpc_call_t *call, const Ferry__V1__ReportProgressRequest *req, void *user)
 {
     ferry_err_t err = {0};
     int64_t id;
-    if (node_principal(call) == NULL)
+    if (hub_node_principal(call) == NULL)
         return;
     if (check_report(req->report, &id, &err) != FERRY_OK) { /* cheap refusals stay on the loop */
         hub_fail(call, &err);
@@ -343,7 +328,7 @@ static void report_batch_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
         goto out;
     }
     hub_db_lock(hub);
-    rc = tx(hub, "BEGIN IMMEDIATE", &err);
+    rc = hub_tx_begin(hub, &err);
     for (size_t i = 0; rc == FERRY_OK && i < b->n; i++) {
         const Ferry__V1__ProgressReport *r = b->reqs[i]->report;
         report_outcome_t o;
@@ -373,9 +358,9 @@ static void report_batch_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
         }
     }
     if (rc == FERRY_OK)
-        rc = tx(hub, "COMMIT", &err);
+        rc = hub_tx_commit(hub, &err);
     if (rc != FERRY_OK)
-        tx(hub, "ROLLBACK", NULL);
+        hub_tx_rollback(hub);
     hub_db_unlock(hub);
     if (rc != FERRY_OK) {
         hub_fail(call, &err);
@@ -399,7 +384,7 @@ static void report_batch_h(ferry_rpc_call_t *call, const Ferry__V1__ReportProgre
                            size_t n_reqs, void *user)
 {
     batch_req_t *b;
-    if (node_principal(call) == NULL)
+    if (hub_node_principal(call) == NULL)
         return;
     if (n_reqs > REPORT_BATCH_MAX) {
         ferry_rpc_call_fail(call, FERRY_RPC_INVALID_ARGUMENT, "E_INVALID_ARG",
@@ -552,11 +537,7 @@ out:
     hub_arena_free(&a);
 }
 
-static void create_upload_h(ferry_rpc_call_t *call, const Ferry__V1__CreateFileUploadRequest *req, void *user)
-{
-    if (node_principal(call) != NULL)
-        hub_offload(call, user, req, create_upload_work);
-}
+HUB_NODE_OFFLOADED(create_upload, Ferry__V1__CreateFileUploadRequest)
 
 /* True if |key| names a secret (values shown to admins as "***"). */
 static bool secret_key(const char *key)
@@ -698,7 +679,7 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
         node_config_summary(blob_path, &cfg_version, &summary_json);
     hub_db_lock(hub);
     locked = 1;
-    if ((rc = tx(hub, "BEGIN IMMEDIATE", &err)) != FERRY_OK)
+    if ((rc = hub_tx_begin(hub, &err)) != FERRY_OK)
         goto out;
     in_tx = 1;
     /* Re-check under the lock: a concurrent commit of the same upload wins once. */
@@ -763,10 +744,8 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
     for (int i = 0; i < 3; i++) {
         if (links[i] == NULL)
             continue;
-        if (sqlite3_prepare_v2(hub->db, links[i], -1, &st, NULL) != SQLITE_OK) {
-            rc = hub_sql_err(hub->db, "link upload", &err);
+        if ((rc = hub_prepare(hub->db, links[i], &st, "link upload", &err)) != FERRY_OK)
             goto out;
-        }
         /* Bind only the parameters this statement uses. */
         int np = sqlite3_bind_parameter_count(st);
         for (int k = 1; k <= np; k++) {
@@ -817,7 +796,7 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
         sqlite3_finalize(st);
         st = NULL;
     }
-    if ((rc = tx(hub, "COMMIT", &err)) != FERRY_OK)
+    if ((rc = hub_tx_commit(hub, &err)) != FERRY_OK)
         goto out;
     in_tx = 0;
 reply:
@@ -835,7 +814,7 @@ reply:
 out:
     sqlite3_finalize(st);
     if (in_tx)
-        tx(hub, "ROLLBACK", NULL);
+        hub_tx_rollback(hub);
     if (locked)
         hub_db_unlock(hub);
     if (rc != FERRY_OK)
@@ -846,18 +825,14 @@ out:
     hub_arena_free(&a);
 }
 
-static void commit_upload_h(ferry_rpc_call_t *call, const Ferry__V1__CommitFileUploadRequest *req, void *user)
-{
-    if (node_principal(call) != NULL)
-        hub_offload(call, user, req, commit_upload_work);
-}
+HUB_NODE_OFFLOADED(commit_upload, Ferry__V1__CommitFileUploadRequest)
 
 static void config_result_h(ferry_rpc_call_t *call, const Ferry__V1__ReportConfigResultRequest *req,
                             void *user)
 {
     (void)req;
     (void)user;
-    if (node_principal(call) == NULL)
+    if (hub_node_principal(call) == NULL)
         return;
     ferry_rpc_call_fail(call, FERRY_RPC_UNIMPLEMENTED, "E_UNSUPPORTED",
                         "configuration distribution (seed 001) is not managed by this server yet");

@@ -97,8 +97,8 @@ static void stcfg_from_row(stcfg_t *c, sqlite3_stmt *st)
     c->path_style = json_is_true(json_object_get(j, "path_style"));
     c->url_ttl_s = json_integer_value(json_object_get(j, "url_ttl_s"));
     c->updated_at = sqlite3_column_int64(st, 2);
-    c->updated_by = hub_col_str(st, 3);
-    c->customer_code = hub_col_str(st, 4);
+    c->updated_by = hub_strdup(hub_col_text(st, 3));
+    c->customer_code = hub_strdup(hub_col_text(st, 4));
     c->stored = true;
     json_decref(j);
 }
@@ -119,10 +119,8 @@ static ferry_err_code_t load_cfg(sqlite3 *db, int64_t customer_id, stcfg_t *c, b
     *found = false;
     stcfg_default(c);
     snprintf(sql, sizeof(sql), "%s WHERE sc.customer_id IS ?", cfg_cols);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(db, "storage config", err);
+    if ((rc = hub_prepare(db, sql, &st, "storage config", err)) != FERRY_OK)
         goto out;
-    }
     if (customer_id > 0)
         sqlite3_bind_int64(st, 1, customer_id);
     step = sqlite3_step(st);
@@ -139,44 +137,44 @@ out:
 }
 
 /* The message form; the secret is never copied (has_secret only). */
-static Ferry__V1__StorageConfig *to_msg(const stcfg_t *c)
+static Ferry__V1__StorageConfig *to_msg(hub_arena_t *a, const stcfg_t *c)
 {
-    Ferry__V1__StorageConfig *m = malloc(sizeof(*m));
+    Ferry__V1__StorageConfig *m = hub_arena_alloc(a, sizeof(*m));
     if (m == NULL)
         return NULL;
     ferry__v1__storage_config__init(m);
-    m->customer_code = hub_strdup(c->customer_code);
+    m->customer_code = hub_arena_strdup(a, c->customer_code);
     m->kind = (Ferry__V1__StorageKind)c->kind;
     if (c->kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3) {
-        Ferry__V1__S3Storage *s = malloc(sizeof(*s));
+        Ferry__V1__S3Storage *s = hub_arena_alloc(a, sizeof(*s));
         if (s != NULL) {
             ferry__v1__s3_storage__init(s);
-            s->endpoint = hub_strdup(c->endpoint);
-            s->region = hub_strdup(c->region);
-            s->bucket = hub_strdup(c->bucket);
-            s->prefix = hub_strdup(c->prefix);
-            s->access_key_id = hub_strdup(c->access_key_id);
-            s->secret_access_key = hub_strdup("");
+            s->endpoint = hub_arena_strdup(a, c->endpoint);
+            s->region = hub_arena_strdup(a, c->region);
+            s->bucket = hub_arena_strdup(a, c->bucket);
+            s->prefix = hub_arena_strdup(a, c->prefix);
+            s->access_key_id = hub_arena_strdup(a, c->access_key_id);
+            s->secret_access_key = hub_arena_strdup(a, "");
             s->path_style = c->path_style;
             m->settings_case = FERRY__V1__STORAGE_CONFIG__SETTINGS_S3;
             m->s3 = s;
         }
     } else {
-        Ferry__V1__LocalDirStorage *l = malloc(sizeof(*l));
+        Ferry__V1__LocalDirStorage *l = hub_arena_alloc(a, sizeof(*l));
         if (l != NULL) {
             ferry__v1__local_dir_storage__init(l);
-            l->root = hub_strdup(c->root);
-            l->public_base_url = hub_strdup(c->public_base_url);
+            l->root = hub_arena_strdup(a, c->root);
+            l->public_base_url = hub_arena_strdup(a, c->public_base_url);
             m->settings_case = FERRY__V1__STORAGE_CONFIG__SETTINGS_LOCAL_DIR;
             m->local_dir = l;
         }
     }
-    if (c->url_ttl_s > 0 && (m->url_ttl = malloc(sizeof(*m->url_ttl))) != NULL) {
+    if (c->url_ttl_s > 0 && (m->url_ttl = hub_arena_alloc(a, sizeof(*m->url_ttl))) != NULL) {
         google__protobuf__duration__init(m->url_ttl);
         m->url_ttl->seconds = c->url_ttl_s;
     }
-    m->updated_at = hub_ts_new(c->updated_at);
-    m->updated_by = hub_strdup(c->updated_by);
+    m->updated_at = hub_arena_ts(a, c->updated_at);
+    m->updated_by = hub_arena_strdup(a, c->updated_by);
     m->has_secret = c->secret != NULL && c->secret[0] != '\0';
     return m;
 }
@@ -328,6 +326,7 @@ static void set_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     const hub_principal_t *me = hub_principal(call);
     const char *code = req->config != NULL ? req->config->customer_code : "";
     ferry_err_t err = {0};
+    hub_arena_t a = {0};
     stcfg_t prev, next;
     sqlite3_stmt *st = NULL;
     int64_t customer_id = 0, now = hub_now_ms();
@@ -353,15 +352,13 @@ static void set_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
         ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
         goto fail;
     }
-    if (sqlite3_prepare_v2(hub->db,
-                           found ? "UPDATE storage_config SET kind = ?, settings_json = ?, updated_at = ?, "
-                                   "updated_by = ? WHERE customer_id IS ?"
-                                 : "INSERT INTO storage_config (kind, settings_json, updated_at, updated_by, "
-                                   "customer_id) VALUES (?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(hub->db, "set storage config", &err);
+    if (hub_prepare(hub->db,
+                    found ? "UPDATE storage_config SET kind = ?, settings_json = ?, updated_at = ?, "
+                            "updated_by = ? WHERE customer_id IS ?"
+                          : "INSERT INTO storage_config (kind, settings_json, updated_at, updated_by, "
+                            "customer_id) VALUES (?,?,?,?,?)",
+                    &st, "set storage config", &err) != FERRY_OK)
         goto fail;
-    }
     hub_bind_text(st, 1, next.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? "s3" : "local_dir");
     hub_bind_text(st, 2, json);
     sqlite3_bind_int64(st, 3, now);
@@ -379,7 +376,10 @@ static void set_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
         goto fail;
     hub_db_unlock(hub);
     locked = false;
-    resp.config = to_msg(&next);
+    if ((resp.config = to_msg(&a, &next)) == NULL) {
+        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
+        goto fail;
+    }
     ferry_v1_admin_service_set_storage_config_reply(call, &resp);
     goto out;
 fail:
@@ -387,7 +387,7 @@ fail:
         hub_tx_rollback(hub);
         hub_db_unlock(hub);
     }
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     sqlite3_finalize(st);
     if (json != NULL) {
@@ -396,21 +396,17 @@ out:
     }
     stcfg_free(&prev);
     stcfg_free(&next);
-    if (resp.config != NULL)
-        protobuf_c_message_free_unpacked(&resp.config->base, NULL);
+    hub_arena_free(&a);
 }
 
-static void set_storage_config(ferry_rpc_call_t *call, const Ferry__V1__SetStorageConfigRequest *req,
-                               void *user)
-{
-    hub_call_offload(call, user, req, set_storage_config_work);
-}
+HUB_OFFLOADED(set_storage_config, Ferry__V1__SetStorageConfigRequest)
 
 static void get_storage_config(ferry_rpc_call_t *call, const Ferry__V1__GetStorageConfigRequest *req,
                                void *user)
 {
     ferry_hub_t *hub = user;
     Ferry__V1__GetStorageConfigResponse resp = FERRY__V1__GET_STORAGE_CONFIG_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
     stcfg_t c;
     sqlite3 *db;
@@ -438,18 +434,17 @@ static void get_storage_config(ferry_rpc_call_t *call, const Ferry__V1__GetStora
     hub_ro_release(hub);
     if (err.code != FERRY_OK)
         goto fail;
-    if ((resp.config = to_msg(&c)) == NULL) {
+    if ((resp.config = to_msg(&a, &c)) == NULL) {
         ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
         goto fail;
     }
     ferry_v1_admin_service_get_storage_config_reply(call, &resp);
     goto out;
 fail:
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     stcfg_free(&c);
-    if (resp.config != NULL)
-        protobuf_c_message_free_unpacked(&resp.config->base, NULL);
+    hub_arena_free(&a);
 }
 
 static void list_storage_configs(ferry_rpc_call_t *call, const Ferry__V1__ListStorageConfigsRequest *req,
@@ -457,22 +452,20 @@ static void list_storage_configs(ferry_rpc_call_t *call, const Ferry__V1__ListSt
 {
     ferry_hub_t *hub = user;
     Ferry__V1__ListStorageConfigsResponse resp = FERRY__V1__LIST_STORAGE_CONFIGS_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int limit = hub_page_limit(req->page_size), step;
-    int64_t offset = hub_page_token_parse(req->page_token);
-    char sql[640], next[24];
+    int64_t offset;
+    char sql[640];
     stcfg_t c;
     bool found;
 
     stcfg_default(&c);
-    if (offset < 0) {
-        ferry_err_set(&err, FERRY_E_INVALID_ARG, "page_token '%.32s' is not one this server issued",
-                      req->page_token);
+    if (hub_page_token_read(req->page_token, &offset, &err) != FERRY_OK)
         goto fail;
-    }
-    if ((resp.configs = calloc((size_t)limit + 1, sizeof(*resp.configs))) == NULL) {
+    if ((resp.configs = hub_arena_alloc(&a, ((size_t)limit + 1) * sizeof(*resp.configs))) == NULL) {
         ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
         goto fail;
     }
@@ -483,25 +476,27 @@ static void list_storage_configs(ferry_rpc_call_t *call, const Ferry__V1__ListSt
         stcfg_free(&c);
         if (load_cfg(db, 0, &c, &found, &err) != FERRY_OK)
             goto fail;
-        resp.configs[resp.n_configs++] = to_msg(&c);
+        resp.configs[resp.n_configs++] = to_msg(&a, &c);
     }
     snprintf(sql, sizeof(sql), "%s WHERE sc.customer_id IS NOT NULL ORDER BY c.code LIMIT ? OFFSET ?",
              cfg_cols);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(db, "list storage configs", &err);
+    if (hub_prepare(db, sql, &st, "list storage configs", &err) != FERRY_OK)
         goto fail;
-    }
     sqlite3_bind_int(st, 1, limit + 1);
     sqlite3_bind_int64(st, 2, offset > 0 ? offset - 1 : 0);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if ((int)resp.n_configs >= limit) {
-            hub_page_token_make(offset + (int64_t)resp.n_configs, next, sizeof(next));
-            resp.next_page_token = hub_strdup(next);
+            resp.next_page_token =
+                hub_arena_printf(&a, "%lld", (long long)(offset + (int64_t)resp.n_configs));
             break;
         }
         stcfg_free(&c);
         stcfg_from_row(&c, st);
-        resp.configs[resp.n_configs++] = to_msg(&c);
+        resp.configs[resp.n_configs++] = to_msg(&a, &c);
+    }
+    if (a.failed) {
+        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
+        goto fail;
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -510,18 +505,13 @@ static void list_storage_configs(ferry_rpc_call_t *call, const Ferry__V1__ListSt
     ferry_v1_admin_service_list_storage_configs_reply(call, &resp);
     goto out;
 fail:
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     sqlite3_finalize(st);
     if (db != NULL)
         hub_ro_release(hub);
     stcfg_free(&c);
-    for (size_t i = 0; i < resp.n_configs; i++)
-        if (resp.configs[i] != NULL)
-            protobuf_c_message_free_unpacked(&resp.configs[i]->base, NULL);
-    free(resp.configs);
-    if (resp.next_page_token != protobuf_c_empty_string)
-        free(resp.next_page_token);
+    hub_arena_free(&a);
 }
 
 static void delete_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
@@ -546,11 +536,9 @@ static void delete_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub,
     if (hub_tx_begin(hub, &err) != FERRY_OK ||
         customer_id_of(hub->db, req->customer_code, &customer_id, &err) != FERRY_OK)
         goto fail;
-    if (sqlite3_prepare_v2(hub->db, "DELETE FROM storage_config WHERE customer_id = ?", -1, &st, NULL) !=
-        SQLITE_OK) {
-        hub_sql_err(hub->db, "delete storage config", &err);
+    if (hub_prepare(hub->db, "DELETE FROM storage_config WHERE customer_id = ?", &st, "delete storage config",
+                    &err) != FERRY_OK)
         goto fail;
-    }
     sqlite3_bind_int64(st, 1, customer_id);
     if (sqlite3_step(st) != SQLITE_DONE) {
         hub_sql_err(hub->db, "delete storage config", &err);
@@ -568,16 +556,12 @@ fail:
         hub_tx_rollback(hub);
         hub_db_unlock(hub);
     }
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     sqlite3_finalize(st);
 }
 
-static void delete_storage_config(ferry_rpc_call_t *call, const Ferry__V1__DeleteStorageConfigRequest *req,
-                                  void *user)
-{
-    hub_call_offload(call, user, req, delete_storage_config_work);
-}
+HUB_OFFLOADED(delete_storage_config, Ferry__V1__DeleteStorageConfigRequest)
 
 static int64_t mono_us(void)
 {
@@ -593,6 +577,7 @@ static void test_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, c
     const Ferry__V1__TestStorageConfigRequest *req = vreq;
     Ferry__V1__TestStorageConfigResponse resp = FERRY__V1__TEST_STORAGE_CONFIG_RESPONSE__INIT;
     Google__Protobuf__Duration lat = GOOGLE__PROTOBUF__DURATION__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0}, perr = {0};
     stcfg_t c;
     sqlite3 *db;
@@ -633,16 +618,16 @@ static void test_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, c
         ferry_fs_join(path, sizeof(path), hub->data_dir, name) != FERRY_OK ||
         ferry_fs_write_atomic(path, probe, sizeof(probe), 0600, &perr) != FERRY_OK) {
         resp.ok = false;
-        steps[0] = hub_strdup(perr.msg[0] ? perr.msg : "write: failed");
+        steps[0] = hub_arena_strdup(&a, perr.msg[0] ? perr.msg : "write: failed");
     } else {
         size_t len = 0;
-        steps[0] = hub_strdup("write ok");
+        steps[0] = hub_arena_strdup(&a, "write ok");
         if (ferry_fs_read_file(path, 64, &back, &len, &perr) != FERRY_OK || len != sizeof(probe) ||
             memcmp(back, probe, len) != 0) {
             resp.ok = false;
-            steps[1] = hub_strdup("read: content differs or unreadable");
+            steps[1] = hub_arena_strdup(&a, "read: content differs or unreadable");
         } else {
-            steps[1] = hub_strdup("read ok, delete ok");
+            steps[1] = hub_arena_strdup(&a, "read ok, delete ok");
         }
         unlink(path);
     }
@@ -651,9 +636,9 @@ static void test_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, c
         ferry_signurl_verify(hub->url_key, sizeof(hub->url_key), "GET", "/blobs/probe", query,
                              (int64_t)time(NULL), &perr) != FERRY_OK) {
         resp.ok = false;
-        steps[2] = hub_strdup("sign: failed");
+        steps[2] = hub_arena_strdup(&a, "sign: failed");
     } else {
-        steps[2] = hub_strdup("sign ok");
+        steps[2] = hub_arena_strdup(&a, "sign ok");
     }
     resp.steps = steps;
     resp.n_steps = steps[1] != NULL ? 3 : 2;
@@ -667,19 +652,14 @@ static void test_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, c
     ferry_v1_admin_service_test_storage_config_reply(call, &resp);
     goto out;
 fail:
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
-    for (int i = 0; i < 3; i++)
-        free(steps[i]);
+    hub_arena_free(&a);
     free(back);
     stcfg_free(&c);
 }
 
-static void test_storage_config(ferry_rpc_call_t *call, const Ferry__V1__TestStorageConfigRequest *req,
-                                void *user)
-{
-    hub_call_offload(call, user, req, test_storage_config_work);
-}
+HUB_OFFLOADED(test_storage_config, Ferry__V1__TestStorageConfigRequest)
 
 /* ---- signed URLs ---------------------------------------------------------------------------------- */
 

@@ -1,8 +1,7 @@
 /*
  * Task queries for admins (seed 000 §6.1 dashboard): ListTasks, GetTask,
  * ListTaskEvents, RetryTask, report files with signed download links, the read-only
- * node configuration index, GetDashboard. Also the helpers hub_pkg.h shares with the
- * other modules: the reply arena, offloading, paging, and loading an UpdateTask.
+ * node configuration index, GetDashboard; and loading an UpdateTask (hub_pkg.h).
  *
  * Every handler runs on the worker pool (hub_offload) and holds the DB lock only for
  * its statements, so a slow disk never stalls an event loop.
@@ -15,163 +14,6 @@
 
 #include "ferry/json.h"
 #include "hub_pkg.h"
-
-/* ---- arena -------------------------------------------------------------------------------- */
-
-struct hub_arena_block {
-    struct hub_arena_block *next;
-    ProtobufCMessage *msg; /* an unpacked message to free with the arena, or NULL */
-    max_align_t data[];
-};
-
-void *hub_arena_alloc(hub_arena_t *a, size_t n)
-{
-    struct hub_arena_block *b = calloc(1, sizeof(*b) + n);
-    if (b == NULL) {
-        a->failed = true;
-        return NULL;
-    }
-    b->next = a->head;
-    a->head = b;
-    return b->data;
-}
-
-char *hub_arena_strdup(hub_arena_t *a, const char *s)
-{
-    static char empty[1];
-    size_t n = s != NULL ? strlen(s) : 0;
-    char *p = hub_arena_alloc(a, n + 1);
-    if (p == NULL)
-        return empty;
-    if (n > 0)
-        memcpy(p, s, n);
-    return p;
-}
-
-char *hub_arena_printf(hub_arena_t *a, const char *fmt, ...)
-{
-    static char empty[1];
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    char *p = hub_arena_strdup(a, buf);
-    return p != NULL ? p : empty;
-}
-
-Google__Protobuf__Timestamp *hub_arena_ts(hub_arena_t *a, int64_t ms)
-{
-    Google__Protobuf__Timestamp *t;
-    if (ms <= 0 || (t = hub_arena_alloc(a, sizeof(*t))) == NULL)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    t->seconds = ms / 1000;
-    t->nanos = (int32_t)(ms % 1000) * 1000000;
-    return t;
-}
-
-void hub_arena_own(hub_arena_t *a, ProtobufCMessage *m)
-{
-    struct hub_arena_block *b = calloc(1, sizeof(*b));
-    if (b == NULL) {
-        protobuf_c_message_free_unpacked(m, NULL);
-        a->failed = true;
-        return;
-    }
-    b->msg = m;
-    b->next = a->head;
-    a->head = b;
-}
-
-void hub_arena_free(hub_arena_t *a)
-{
-    struct hub_arena_block *b = a->head, *n;
-    while (b != NULL) {
-        n = b->next;
-        if (b->msg != NULL)
-            protobuf_c_message_free_unpacked(b->msg, NULL);
-        free(b);
-        b = n;
-    }
-    a->head = NULL;
-}
-
-/* ---- offload, errors, paging --------------------------------------------------------------- */
-
-typedef struct job {
-    ferry_hub_t *hub;
-    const void *req;
-    hub_work_fn fn;
-} job_t;
-
-static void job_run(ferry_rpc_call_t *call, void *arg)
-{
-    job_t j = *(job_t *)arg;
-    free(arg);
-    j.fn(call, j.hub, j.req);
-}
-
-void hub_offload(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req, hub_work_fn fn)
-{
-    job_t *j = malloc(sizeof(*j));
-    if (j == NULL) {
-        ferry_rpc_call_fail(call, FERRY_RPC_UNAVAILABLE, NULL, "server out of memory");
-        return;
-    }
-    *j = (job_t){hub, req, fn};
-    if (ferry_rpc_call_offload(call, job_run, j) != FERRY_OK) {
-        free(j);
-        ferry_rpc_call_fail(call, FERRY_RPC_UNAVAILABLE, NULL, "server busy: worker pool full, retry later");
-    }
-}
-
-void hub_fail(ferry_rpc_call_t *call, const ferry_err_t *err)
-{
-    ferry_rpc_call_fail_err(call, err);
-}
-
-int hub_page_size(int32_t requested)
-{
-    if (requested <= 0)
-        return HUB_PAGE_DEFAULT;
-    return requested > HUB_PAGE_MAX ? HUB_PAGE_MAX : requested;
-}
-
-ferry_err_code_t hub_parse_id(const char *s, const char *what, int64_t *out, ferry_err_t *err)
-{
-    int64_t v = 0;
-    if (s == NULL || *s == '\0' || strlen(s) > 18)
-        goto bad;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            goto bad;
-        v = v * 10 + (*p - '0');
-    }
-    if (v <= 0)
-        goto bad;
-    *out = v;
-    return FERRY_OK;
-bad:
-    return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s '%.40s' is not an id", what, s != NULL ? s : "");
-}
-
-ferry_err_code_t hub_page_offset(const char *token, int64_t *out, ferry_err_t *err)
-{
-    *out = 0;
-    if (token == NULL || *token == '\0')
-        return FERRY_OK;
-    if (hub_parse_id(token, "page_token", out, err) != FERRY_OK)
-        return err->code;
-    return FERRY_OK;
-}
-
-/* Next page token: the offset after this page, "" when it was the last. */
-static char *next_token(hub_arena_t *a, int64_t offset, size_t got, int page, bool more)
-{
-    (void)got;
-    return more ? hub_arena_printf(a, "%" PRId64, offset + page) : hub_arena_strdup(a, "");
-}
 
 /* ---- pure ---------------------------------------------------------------------------------- */
 
@@ -199,12 +41,6 @@ int hub_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms)
     " FROM update_task t JOIN node n ON n.id = t.node_id JOIN store s ON s.id = n.store_id"                  \
     " JOIN customer c ON c.id = s.customer_id JOIN release r ON r.id = t.release_id"                         \
     " JOIN package p ON p.id = r.package_id"
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t != NULL ? (const char *)t : "";
-}
 
 /*
  * The JSON columns hold exactly the proto3 JSON of UpdateTask's repeated fields, so
@@ -245,11 +81,11 @@ static void read_task(hub_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry__V
     t->id = hub_arena_printf(a, "%lld", (long long)sqlite3_column_int64(st, 0));
     t->release_id = hub_arena_printf(a, "%lld", (long long)sqlite3_column_int64(st, 1));
     t->kind = sqlite3_column_int(st, 2);
-    t->node_code = hub_arena_strdup(a, col_text(st, 3));
-    t->store_code = hub_arena_strdup(a, col_text(st, 4));
-    t->customer_code = hub_arena_strdup(a, col_text(st, 5));
+    t->node_code = hub_arena_strdup(a, hub_col_text(st, 3));
+    t->store_code = hub_arena_strdup(a, hub_col_text(st, 4));
+    t->customer_code = hub_arena_strdup(a, hub_col_text(st, 5));
     t->environment = sqlite3_column_int(st, 6);
-    t->package_version = hub_arena_strdup(a, col_text(st, 7));
+    t->package_version = hub_arena_strdup(a, hub_col_text(st, 7));
     int64_t deadline = sqlite3_column_int64(st, 9);
     if (t->kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK) {
         t->policy = FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_FORCED; /* an admin's explicit act */
@@ -258,12 +94,12 @@ static void read_task(hub_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry__V
         t->deadline = hub_arena_ts(a, deadline);
     }
     t->state = sqlite3_column_int(st, 10);
-    t->error_code = hub_arena_strdup(a, col_text(st, 11));
-    t->message = hub_arena_strdup(a, col_text(st, 12));
+    t->error_code = hub_arena_strdup(a, hub_col_text(st, 11));
+    t->message = hub_arena_strdup(a, hub_col_text(st, 12));
     t->percent = (uint32_t)sqlite3_column_int(st, 13);
-    t->backup_local_path = hub_arena_strdup(a, col_text(st, 14));
-    t->server_dir = hub_arena_strdup(a, col_text(st, 15));
-    t->client_dir = hub_arena_strdup(a, col_text(st, 16));
+    t->backup_local_path = hub_arena_strdup(a, hub_col_text(st, 14));
+    t->server_dir = hub_arena_strdup(a, hub_col_text(st, 15));
+    t->client_dir = hub_arena_strdup(a, hub_col_text(st, 16));
     t->created_at = hub_arena_ts(a, sqlite3_column_int64(st, 18));
     t->updated_at = hub_arena_ts(a, sqlite3_column_int64(st, 19));
     t->started_at = hub_arena_ts(a, sqlite3_column_int64(st, 20));
@@ -275,8 +111,8 @@ static void read_task(hub_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry__V
         t->rollback_of_task_id = hub_arena_strdup(a, "");
     t->halted = sqlite3_column_int(st, 25) != 0;
     t->attempt = (uint32_t)sqlite3_column_int(st, 26);
-    t->checkpoint = hub_arena_strdup(a, col_text(st, 27));
-    task_json_fields(a, col_text(st, 17), col_text(st, 24), col_text(st, 28), t);
+    t->checkpoint = hub_arena_strdup(a, hub_col_text(st, 27));
+    task_json_fields(a, hub_col_text(st, 17), hub_col_text(st, 24), hub_col_text(st, 28), t);
 }
 
 ferry_err_code_t hub_task_load(ferry_hub_t *hub, hub_arena_t *a, int64_t task_id, int64_t now_ms,
@@ -285,10 +121,8 @@ ferry_err_code_t hub_task_load(ferry_hub_t *hub, hub_arena_t *a, int64_t task_id
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int s;
-    if (sqlite3_prepare_v2(hub->db, TASK_SELECT " WHERE t.id = ?", -1, &st, NULL) != SQLITE_OK) {
-        rc = ferry_err_set(err, FERRY_E_IO, "load task: %s", sqlite3_errmsg(hub->db));
+    if ((rc = hub_prepare(hub->db, TASK_SELECT " WHERE t.id = ?", &st, "load task", err)) != FERRY_OK)
         goto out;
-    }
     sqlite3_bind_int64(st, 1, task_id);
     s = sqlite3_step(st);
     if (s == SQLITE_DONE) {
@@ -306,43 +140,14 @@ out:
     return rc;
 }
 
-/* A WHERE clause assembled from fixed fragments; values are always bound. */
-typedef struct where {
-    char sql[1024];
-    int n_bind;
-    struct bind {
-        int is_int;
-        int64_t i;
-        const char *s;
-    } binds[32];
-} where_t;
-
-static void where_add(where_t *w, const char *frag)
+/* Row mappers for hub_list(): ctx is the hub (or, for tasks, &now_ms). */
+static void *task_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
 {
-    size_t len = strlen(w->sql);
-    snprintf(w->sql + len, sizeof(w->sql) - len, "%s%s", len ? " AND " : " WHERE ", frag);
-}
-
-static void bind_text(where_t *w, const char *s)
-{
-    if (w->n_bind < 32)
-        w->binds[w->n_bind++] = (struct bind){0, 0, s};
-}
-
-static void bind_int(where_t *w, int64_t i)
-{
-    if (w->n_bind < 32)
-        w->binds[w->n_bind++] = (struct bind){1, i, NULL};
-}
-
-static int apply_binds(sqlite3_stmt *st, const where_t *w)
-{
-    for (int i = 0; i < w->n_bind; i++)
-        if (w->binds[i].is_int)
-            sqlite3_bind_int64(st, i + 1, w->binds[i].i);
-        else
-            sqlite3_bind_text(st, i + 1, w->binds[i].s, -1, SQLITE_STATIC);
-    return w->n_bind;
+    Ferry__V1__UpdateTask *t = hub_arena_alloc(a, sizeof(*t));
+    (void)err;
+    if (t != NULL)
+        read_task(a, st, *(const int64_t *)ctx, t);
+    return t;
 }
 
 static void list_tasks_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
@@ -351,94 +156,50 @@ static void list_tasks_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void
     Ferry__V1__ListTasksResponse resp = FERRY__V1__LIST_TASKS_RESPONSE__INIT;
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    where_t w = {0};
-    int64_t offset, rid = 0, now = hub_now_ms();
-    int page = hub_page_size(req->page_size);
-    char sql[2048];
-    bool locked = false, more = false;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    int64_t rid = 0, now = hub_now_ms();
+    hub_list_t l = {HUB_DB_MAIN, "list tasks", hub_page_limit(req->page_size), 0, HUB_PAGE_BY_OFFSET,
+                    task_row,    &now};
 
-    if (hub_page_offset(req->page_token, &offset, &err) != FERRY_OK)
+    if (hub_page_token_read(req->page_token, &l.offset, &err) != FERRY_OK)
         goto fail;
+    hub_query_sql(&q, TASK_SELECT " WHERE 1=1");
     if (req->release_id[0] != '\0') {
         if (hub_parse_id(req->release_id, "release_id", &rid, &err) != FERRY_OK)
             goto fail;
-        where_add(&w, "t.release_id = ?");
-        bind_int(&w, rid);
+        hub_query_int(&q, " AND t.release_id = ?", rid);
     }
-    if (req->customer_code[0] != '\0') {
-        where_add(&w, "c.code = ?");
-        bind_text(&w, req->customer_code);
-    }
-    if (req->store_code[0] != '\0') {
-        where_add(&w, "s.code = ?");
-        bind_text(&w, req->store_code);
-    }
-    if (req->node_code[0] != '\0') {
-        where_add(&w, "n.code = ?");
-        bind_text(&w, req->node_code);
-    }
-    if (req->error_code[0] != '\0') {
-        where_add(&w, "t.error_code = ?");
-        bind_text(&w, req->error_code);
-    }
-    if (req->kind != 0) {
-        where_add(&w, "t.kind = ?");
-        bind_int(&w, req->kind);
-    }
+    if (req->customer_code[0] != '\0')
+        hub_query_text(&q, " AND c.code = ?", req->customer_code);
+    if (req->store_code[0] != '\0')
+        hub_query_text(&q, " AND s.code = ?", req->store_code);
+    if (req->node_code[0] != '\0')
+        hub_query_text(&q, " AND n.code = ?", req->node_code);
+    if (req->error_code[0] != '\0')
+        hub_query_text(&q, " AND t.error_code = ?", req->error_code);
+    if (req->kind != 0)
+        hub_query_int(&q, " AND t.kind = ?", req->kind);
     if (req->n_states > 0) {
-        char frag[256] = "t.state IN (";
         if (req->n_states > 14) {
             ferry_err_set(&err, FERRY_E_INVALID_ARG, "at most 14 states in a filter");
             goto fail;
         }
-        for (size_t i = 0; i < req->n_states; i++) {
-            strcat(frag, i ? ",?" : "?");
-            bind_int(&w, req->states[i]);
-        }
-        strcat(frag, ")");
-        where_add(&w, frag);
+        for (size_t i = 0; i < req->n_states; i++)
+            hub_query_int(&q, i == 0 ? " AND t.state IN (?" : ",?", req->states[i]);
+        hub_query_sql(&q, ")");
     }
-    snprintf(sql, sizeof(sql), TASK_SELECT "%s ORDER BY t.id DESC LIMIT ? OFFSET ?", w.sql);
-    if ((resp.tasks = hub_arena_alloc(&a, sizeof(*resp.tasks) * (size_t)page)) == NULL)
-        goto nomem;
-    hub_db_lock(hub);
-    locked = true;
-    if (sqlite3_prepare_v2(hub->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        ferry_err_set(&err, FERRY_E_IO, "list tasks: %s", sqlite3_errmsg(hub->db));
+    hub_query_sql(&q, " ORDER BY t.id DESC LIMIT ? OFFSET ?");
+    if (hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK)
         goto fail;
-    }
-    int nb = apply_binds(st, &w);
-    sqlite3_bind_int(st, nb + 1, page + 1);
-    sqlite3_bind_int64(st, nb + 2, offset);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (resp.n_tasks == (size_t)page) {
-            more = true;
-            break;
-        }
-        Ferry__V1__UpdateTask *t = hub_arena_alloc(&a, sizeof(*t));
-        if (t == NULL)
-            goto nomem;
-        read_task(&a, st, now, t);
-        resp.tasks[resp.n_tasks++] = t;
-    }
-    resp.next_page_token = next_token(&a, offset, resp.n_tasks, page, more);
-    if (a.failed)
-        goto nomem;
-    sqlite3_finalize(st);
-    st = NULL;
-    hub_db_unlock(hub);
-    locked = false;
+    resp.tasks = (Ferry__V1__UpdateTask **)rows.items;
+    resp.n_tasks = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_tasks_reply(call, &resp);
     goto out;
-nomem:
-    ferry_err_set(&err, FERRY_E_NOMEM, "list tasks: out of memory");
 fail:
     hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    if (locked)
-        hub_db_unlock(hub);
     hub_arena_free(&a);
 }
 
@@ -469,94 +230,87 @@ out:
     hub_arena_free(&a);
 }
 
+static void *event_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+{
+    Ferry__V1__TaskEvent *e = hub_arena_alloc(a, sizeof(*e));
+    const char *hook;
+    (void)err;
+    if (e == NULL)
+        return NULL;
+    ferry__v1__task_event__init(e);
+    e->task_id = ctx;
+    e->sequence = (uint64_t)sqlite3_column_int64(st, 0);
+    e->state = sqlite3_column_int(st, 1);
+    e->error_code = hub_arena_col(a, st, 2);
+    e->message = hub_arena_col(a, st, 3);
+    e->percent = (uint32_t)sqlite3_column_int(st, 4);
+    e->bytes_done = (uint64_t)sqlite3_column_int64(st, 5);
+    e->bytes_total = (uint64_t)sqlite3_column_int64(st, 6);
+    e->reported_at = hub_arena_ts(a, sqlite3_column_int64(st, 7));
+    e->received_at = hub_arena_ts(a, sqlite3_column_int64(st, 8));
+    e->source = hub_arena_col(a, st, 9);
+    hook = hub_col_text(st, 10);
+    if (hook[0] != '\0') {
+        ProtobufCMessage *m = NULL;
+        ferry_err_t e2 = {0};
+        if (ferry_json_decode(&ferry__v1__hook_report__descriptor, hook, strlen(hook), &m, &e2) == FERRY_OK) {
+            e->hook = (Ferry__V1__HookReport *)m;
+            hub_arena_own(a, m);
+        }
+    }
+    return e;
+}
+
+/* FERRY_E_NOT_FOUND unless task |id| exists. */
+static ferry_err_code_t task_exists(ferry_hub_t *hub, int64_t id, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc;
+
+    hub_db_lock(hub);
+    if ((rc = hub_prepare(hub->db, "SELECT count(*) FROM update_task WHERE id = ?", &st, "task events",
+                          err)) != FERRY_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) == 0)
+        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "no task %lld", (long long)id);
+out:
+    sqlite3_finalize(st);
+    hub_db_unlock(hub);
+    return rc;
+}
+
 static void list_task_events_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
     const Ferry__V1__ListTaskEventsRequest *req = vreq;
     Ferry__V1__ListTaskEventsResponse resp = FERRY__V1__LIST_TASK_EVENTS_RESPONSE__INIT;
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    int64_t id, offset;
-    int page = hub_page_size(req->page_size);
-    bool locked = false, more = false;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    int64_t id;
+    hub_list_t l = {HUB_DB_MAIN, "task events", hub_page_limit(req->page_size), 0, HUB_PAGE_BY_OFFSET,
+                    event_row,   req->task_id};
 
     if (hub_parse_id(req->task_id, "task id", &id, &err) != FERRY_OK ||
-        hub_page_offset(req->page_token, &offset, &err) != FERRY_OK)
+        hub_page_token_read(req->page_token, &l.offset, &err) != FERRY_OK ||
+        task_exists(hub, id, &err) != FERRY_OK)
         goto fail;
-    if ((resp.events = hub_arena_alloc(&a, sizeof(*resp.events) * (size_t)page)) == NULL)
-        goto nomem;
-    hub_db_lock(hub);
-    locked = true;
-    if (sqlite3_prepare_v2(hub->db, "SELECT count(*) FROM update_task WHERE id = ?", -1, &st, NULL) !=
-        SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) == 0) {
-        ferry_err_set(&err, FERRY_E_NOT_FOUND, "no task %lld", (long long)id);
+    hub_query_int(
+        &q,
+        "SELECT seq, state, error_code, message, percent, bytes, bytes_total, reported_at, at, source,"
+        " hook_json FROM task_event WHERE task_id = ? ORDER BY id LIMIT ? OFFSET ?",
+        id);
+    if (hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK)
         goto fail;
-    }
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT seq, state, error_code, message, percent, bytes, bytes_total, reported_at, at,"
-            " source, hook_json FROM task_event WHERE task_id = ? ORDER BY id LIMIT ? OFFSET ?",
-            -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int(st, 2, page + 1);
-    sqlite3_bind_int64(st, 3, offset);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (resp.n_events == (size_t)page) {
-            more = true;
-            break;
-        }
-        Ferry__V1__TaskEvent *e = hub_arena_alloc(&a, sizeof(*e));
-        if (e == NULL)
-            goto nomem;
-        ferry__v1__task_event__init(e);
-        e->task_id = req->task_id;
-        e->sequence = (uint64_t)sqlite3_column_int64(st, 0);
-        e->state = sqlite3_column_int(st, 1);
-        e->error_code = hub_arena_strdup(&a, col_text(st, 2));
-        e->message = hub_arena_strdup(&a, col_text(st, 3));
-        e->percent = (uint32_t)sqlite3_column_int(st, 4);
-        e->bytes_done = (uint64_t)sqlite3_column_int64(st, 5);
-        e->bytes_total = (uint64_t)sqlite3_column_int64(st, 6);
-        e->reported_at = hub_arena_ts(&a, sqlite3_column_int64(st, 7));
-        e->received_at = hub_arena_ts(&a, sqlite3_column_int64(st, 8));
-        e->source = hub_arena_strdup(&a, col_text(st, 9));
-        const char *hook = col_text(st, 10);
-        if (hook[0] != '\0') {
-            ProtobufCMessage *m = NULL;
-            ferry_err_t e2 = {0};
-            if (ferry_json_decode(&ferry__v1__hook_report__descriptor, hook, strlen(hook), &m, &e2) ==
-                FERRY_OK) {
-                e->hook = (Ferry__V1__HookReport *)m;
-                hub_arena_own(&a, m);
-            }
-        }
-        resp.events[resp.n_events++] = e;
-    }
-    resp.next_page_token = next_token(&a, offset, resp.n_events, page, more);
-    if (a.failed)
-        goto nomem;
-    sqlite3_finalize(st);
-    st = NULL;
-    hub_db_unlock(hub);
-    locked = false;
+    resp.events = (Ferry__V1__TaskEvent **)rows.items;
+    resp.n_events = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_task_events_reply(call, &resp);
     goto out;
-dberr:
-    ferry_err_set(&err, FERRY_E_IO, "task events: %s", sqlite3_errmsg(hub->db));
-    goto fail;
-nomem:
-    ferry_err_set(&err, FERRY_E_NOMEM, "task events: out of memory");
 fail:
     hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    if (locked)
-        hub_db_unlock(hub);
     hub_arena_free(&a);
 }
 
@@ -609,7 +363,7 @@ static void retry_task_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void
     }
     sqlite3_finalize(st);
     st = NULL;
-    if (ferry_db_exec(hub->db, "BEGIN IMMEDIATE", "retry task", &err) != FERRY_OK)
+    if (hub_tx_begin(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
     snprintf(msg, sizeof(msg), "retry requested%s%s%s", req->skip_failed_hook ? " (skip failed hook)" : "",
@@ -645,7 +399,7 @@ static void retry_task_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void
     st = NULL;
     if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK)
         goto fail;
-    if (ferry_db_exec(hub->db, "COMMIT", "retry task", &err) != FERRY_OK)
+    if (hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
     /* Committed: from here on only reads; a failure to re-read is reported, not audited. */
@@ -680,7 +434,7 @@ fail:
     sqlite3_finalize(st);
     st = NULL;
     if (in_tx)
-        ferry_db_exec(hub->db, "ROLLBACK", "retry task", NULL);
+        hub_tx_rollback(hub);
     if (locked) {
         ferry_err_t e2 = {0};
         hub_audit(hub, call, req->id, ferry_err_name(err.code), &e2);
@@ -706,18 +460,26 @@ static ferry_err_code_t read_file_row(ferry_hub_t *hub, hub_arena_t *a, sqlite3_
     ferry__v1__report_file__init(f);
     f->id = hub_arena_printf(a, "%lld", (long long)sqlite3_column_int64(st, 0));
     f->kind = sqlite3_column_int(st, 1);
-    f->node_code = hub_arena_strdup(a, col_text(st, 2));
+    f->node_code = hub_arena_strdup(a, hub_col_text(st, 2));
     f->task_id = sqlite3_column_type(st, 3) == SQLITE_NULL
                      ? hub_arena_strdup(a, "")
                      : hub_arena_printf(a, "%lld", (long long)sqlite3_column_int64(st, 3));
-    f->file_name = hub_arena_strdup(a, col_text(st, 4));
+    f->file_name = hub_arena_strdup(a, hub_col_text(st, 4));
     f->size = (uint64_t)sqlite3_column_int64(st, 5);
-    f->sha256 = hub_arena_strdup(a, col_text(st, 6));
-    f->summary = hub_arena_strdup(a, col_text(st, 7));
-    f->content_type = hub_arena_strdup(a, col_text(st, 8));
+    f->sha256 = hub_arena_strdup(a, hub_col_text(st, 6));
+    f->summary = hub_arena_strdup(a, hub_col_text(st, 7));
+    f->content_type = hub_arena_strdup(a, hub_col_text(st, 8));
     f->created_at = hub_arena_ts(a, sqlite3_column_int64(st, 9));
     /* The node's customer storage serves its files (seed 000 decision 10). */
     return hub_blob_download_link(hub, a, sqlite3_column_int64(st, 10), f->sha256, &f->download, err);
+}
+
+static void *file_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+{
+    Ferry__V1__ReportFile *f = hub_arena_alloc(a, sizeof(*f));
+    if (f == NULL || read_file_row(ctx, a, st, f, err) != FERRY_OK)
+        return NULL;
+    return f;
 }
 
 static void list_report_files_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
@@ -726,76 +488,40 @@ static void list_report_files_work(ferry_rpc_call_t *call, ferry_hub_t *hub, con
     Ferry__V1__ListReportFilesResponse resp = FERRY__V1__LIST_REPORT_FILES_RESPONSE__INIT;
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    where_t w = {0};
-    int64_t offset, id;
-    int page = hub_page_size(req->page_size);
-    char sql[1536];
-    bool locked = false, more = false;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    int64_t id;
+    hub_list_t l = {HUB_DB_MAIN, "list files", hub_page_limit(req->page_size), 0, HUB_PAGE_BY_OFFSET,
+                    file_row,    hub};
 
-    if (hub_page_offset(req->page_token, &offset, &err) != FERRY_OK)
+    if (hub_page_token_read(req->page_token, &l.offset, &err) != FERRY_OK)
         goto fail;
-    if (req->node_code[0] != '\0') {
-        where_add(&w, "n.code = ?");
-        bind_text(&w, req->node_code);
-    }
+    hub_query_sql(&q, FILE_SELECT " WHERE 1=1");
+    if (req->node_code[0] != '\0')
+        hub_query_text(&q, " AND n.code = ?", req->node_code);
     if (req->task_id[0] != '\0') {
         if (hub_parse_id(req->task_id, "task_id", &id, &err) != FERRY_OK)
             goto fail;
-        where_add(&w, "f.task_id = ?");
-        bind_int(&w, id);
+        hub_query_int(&q, " AND f.task_id = ?", id);
     }
-    if (req->kind != 0) {
-        where_add(&w, "f.kind = ?");
-        bind_int(&w, req->kind);
-    }
+    if (req->kind != 0)
+        hub_query_int(&q, " AND f.kind = ?", req->kind);
     if (req->release_id[0] != '\0') {
         if (hub_parse_id(req->release_id, "release_id", &id, &err) != FERRY_OK)
             goto fail;
-        where_add(&w, "f.task_id IN (SELECT id FROM update_task WHERE release_id = ?)");
-        bind_int(&w, id);
+        hub_query_int(&q, " AND f.task_id IN (SELECT id FROM update_task WHERE release_id = ?)", id);
     }
-    snprintf(sql, sizeof(sql), FILE_SELECT "%s ORDER BY f.id DESC LIMIT ? OFFSET ?", w.sql);
-    if ((resp.files = hub_arena_alloc(&a, sizeof(*resp.files) * (size_t)page)) == NULL)
-        goto nomem;
-    hub_db_lock(hub);
-    locked = true;
-    if (sqlite3_prepare_v2(hub->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        ferry_err_set(&err, FERRY_E_IO, "list files: %s", sqlite3_errmsg(hub->db));
+    hub_query_sql(&q, " ORDER BY f.id DESC LIMIT ? OFFSET ?");
+    if (hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK)
         goto fail;
-    }
-    int nb = apply_binds(st, &w);
-    sqlite3_bind_int(st, nb + 1, page + 1);
-    sqlite3_bind_int64(st, nb + 2, offset);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (resp.n_files == (size_t)page) {
-            more = true;
-            break;
-        }
-        Ferry__V1__ReportFile *f = hub_arena_alloc(&a, sizeof(*f));
-        if (f == NULL)
-            goto nomem;
-        if (read_file_row(hub, &a, st, f, &err) != FERRY_OK)
-            goto fail;
-        resp.files[resp.n_files++] = f;
-    }
-    resp.next_page_token = next_token(&a, offset, resp.n_files, page, more);
-    if (a.failed)
-        goto nomem;
-    sqlite3_finalize(st);
-    st = NULL;
-    hub_db_unlock(hub);
-    locked = false;
+    resp.files = (Ferry__V1__ReportFile **)rows.items;
+    resp.n_files = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_report_files_reply(call, &resp);
     goto out;
-nomem:
-    ferry_err_set(&err, FERRY_E_NOMEM, "list files: out of memory");
 fail:
     hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    if (locked)
-        hub_db_unlock(hub);
     hub_arena_free(&a);
 }
 
@@ -814,10 +540,8 @@ static void get_report_file_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
         goto fail;
     hub_db_lock(hub);
     locked = true;
-    if (sqlite3_prepare_v2(hub->db, FILE_SELECT " WHERE f.id = ?", -1, &st, NULL) != SQLITE_OK) {
-        ferry_err_set(&err, FERRY_E_IO, "get file: %s", sqlite3_errmsg(hub->db));
+    if (hub_prepare(hub->db, FILE_SELECT " WHERE f.id = ?", &st, "get file", &err) != FERRY_OK)
         goto fail;
-    }
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) != SQLITE_ROW) {
         ferry_err_set(&err, FERRY_E_NOT_FOUND, "no report file %lld", (long long)id);
@@ -853,15 +577,15 @@ static ferry_err_code_t read_config_row(ferry_hub_t *hub, hub_arena_t *a, sqlite
                                         Ferry__V1__NodeConfigSummary *c, ferry_err_t *err)
 {
     ferry__v1__node_config_summary__init(c);
-    c->node_code = hub_arena_strdup(a, col_text(st, 0));
+    c->node_code = hub_arena_strdup(a, hub_col_text(st, 0));
     c->config_version = sqlite3_column_int64(st, 1);
     c->uploaded_at = hub_arena_ts(a, sqlite3_column_int64(st, 2));
     c->file_id = sqlite3_column_type(st, 3) == SQLITE_NULL
                      ? hub_arena_strdup(a, "")
                      : hub_arena_printf(a, "%lld", (long long)sqlite3_column_int64(st, 3));
-    c->sha256 = hub_arena_strdup(a, col_text(st, 4));
+    c->sha256 = hub_arena_strdup(a, hub_col_text(st, 4));
     c->size = (uint64_t)sqlite3_column_int64(st, 5);
-    const char *json = col_text(st, 6);
+    const char *json = hub_col_text(st, 6);
     if (json[0] != '\0') {
         ProtobufCMessage *m = NULL;
         ferry_err_t e2 = {0};
@@ -890,11 +614,9 @@ static void get_node_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
     }
     hub_db_lock(hub);
     locked = true;
-    if (sqlite3_prepare_v2(hub->db, CONFIG_SELECT " WHERE n.code = ? ORDER BY i.uploaded_at DESC LIMIT 1", -1,
-                           &st, NULL) != SQLITE_OK) {
-        ferry_err_set(&err, FERRY_E_IO, "node config: %s", sqlite3_errmsg(hub->db));
+    if (hub_prepare(hub->db, CONFIG_SELECT " WHERE n.code = ? ORDER BY i.uploaded_at DESC LIMIT 1", &st,
+                    "node config", &err) != FERRY_OK)
         goto fail;
-    }
     sqlite3_bind_text(st, 1, req->node_code, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW) {
         ferry_err_set(&err, FERRY_E_NOT_FOUND,
@@ -919,70 +641,43 @@ out:
     hub_arena_free(&a);
 }
 
+static void *config_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+{
+    Ferry__V1__NodeConfigSummary *c = hub_arena_alloc(a, sizeof(*c));
+    if (c == NULL || read_config_row(ctx, a, st, c, err) != FERRY_OK)
+        return NULL;
+    return c;
+}
+
 static void list_node_configs_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
     const Ferry__V1__ListNodeConfigsRequest *req = vreq;
     Ferry__V1__ListNodeConfigsResponse resp = FERRY__V1__LIST_NODE_CONFIGS_RESPONSE__INIT;
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    where_t w = {0};
-    int64_t offset;
-    int page = hub_page_size(req->page_size);
-    char sql[1536];
-    bool locked = false, more = false;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    hub_list_t l = {
+        HUB_DB_MAIN, "node configs", hub_page_limit(req->page_size), 0, HUB_PAGE_BY_OFFSET, config_row, hub};
 
-    if (hub_page_offset(req->page_token, &offset, &err) != FERRY_OK)
+    if (hub_page_token_read(req->page_token, &l.offset, &err) != FERRY_OK)
         goto fail;
-    if (req->customer_code[0] != '\0') {
-        where_add(&w, "c.code = ?");
-        bind_text(&w, req->customer_code);
-    }
-    if (req->store_code[0] != '\0') {
-        where_add(&w, "s.code = ?");
-        bind_text(&w, req->store_code);
-    }
-    snprintf(sql, sizeof(sql), CONFIG_SELECT "%s ORDER BY n.code, n.environment LIMIT ? OFFSET ?", w.sql);
-    if ((resp.summaries = hub_arena_alloc(&a, sizeof(*resp.summaries) * (size_t)page)) == NULL)
-        goto nomem;
-    hub_db_lock(hub);
-    locked = true;
-    if (sqlite3_prepare_v2(hub->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        ferry_err_set(&err, FERRY_E_IO, "node configs: %s", sqlite3_errmsg(hub->db));
+    hub_query_sql(&q, CONFIG_SELECT " WHERE 1=1");
+    if (req->customer_code[0] != '\0')
+        hub_query_text(&q, " AND c.code = ?", req->customer_code);
+    if (req->store_code[0] != '\0')
+        hub_query_text(&q, " AND s.code = ?", req->store_code);
+    hub_query_sql(&q, " ORDER BY n.code, n.environment LIMIT ? OFFSET ?");
+    if (hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK)
         goto fail;
-    }
-    int nb = apply_binds(st, &w);
-    sqlite3_bind_int(st, nb + 1, page + 1);
-    sqlite3_bind_int64(st, nb + 2, offset);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (resp.n_summaries == (size_t)page) {
-            more = true;
-            break;
-        }
-        Ferry__V1__NodeConfigSummary *c = hub_arena_alloc(&a, sizeof(*c));
-        if (c == NULL)
-            goto nomem;
-        if (read_config_row(hub, &a, st, c, &err) != FERRY_OK)
-            goto fail;
-        resp.summaries[resp.n_summaries++] = c;
-    }
-    resp.next_page_token = next_token(&a, offset, resp.n_summaries, page, more);
-    if (a.failed)
-        goto nomem;
-    sqlite3_finalize(st);
-    st = NULL;
-    hub_db_unlock(hub);
-    locked = false;
+    resp.summaries = (Ferry__V1__NodeConfigSummary **)rows.items;
+    resp.n_summaries = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_node_configs_reply(call, &resp);
     goto out;
-nomem:
-    ferry_err_set(&err, FERRY_E_NOMEM, "node configs: out of memory");
 fail:
     hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    if (locked)
-        hub_db_unlock(hub);
     hub_arena_free(&a);
 }
 
@@ -1054,7 +749,7 @@ static void get_dashboard_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
         if (c == NULL)
             break;
         ferry__v1__error_count__init(c);
-        c->error_code = hub_arena_strdup(&a, col_text(st, 0));
+        c->error_code = hub_arena_strdup(&a, hub_col_text(st, 0));
         c->count = (uint64_t)sqlite3_column_int64(st, 1);
         resp.failures_by_error[resp.n_failures_by_error++] = c;
     }
@@ -1100,21 +795,15 @@ out:
 
 /* ---- binding ---------------------------------------------------------------------------------- */
 
-#define OFFLOADED(name, Req)                                                                                 \
-    static void name(ferry_rpc_call_t *call, const Req *req, void *user)                                     \
-    {                                                                                                        \
-        hub_offload(call, user, req, name##_work);                                                           \
-    }
-
-OFFLOADED(list_tasks, Ferry__V1__ListTasksRequest)
-OFFLOADED(get_task, Ferry__V1__GetTaskRequest)
-OFFLOADED(list_task_events, Ferry__V1__ListTaskEventsRequest)
-OFFLOADED(retry_task, Ferry__V1__RetryTaskRequest)
-OFFLOADED(list_report_files, Ferry__V1__ListReportFilesRequest)
-OFFLOADED(get_report_file, Ferry__V1__GetReportFileRequest)
-OFFLOADED(get_node_config, Ferry__V1__GetNodeConfigRequest)
-OFFLOADED(list_node_configs, Ferry__V1__ListNodeConfigsRequest)
-OFFLOADED(get_dashboard, Ferry__V1__GetDashboardRequest)
+HUB_OFFLOADED(list_tasks, Ferry__V1__ListTasksRequest)
+HUB_OFFLOADED(get_task, Ferry__V1__GetTaskRequest)
+HUB_OFFLOADED(list_task_events, Ferry__V1__ListTaskEventsRequest)
+HUB_OFFLOADED(retry_task, Ferry__V1__RetryTaskRequest)
+HUB_OFFLOADED(list_report_files, Ferry__V1__ListReportFilesRequest)
+HUB_OFFLOADED(get_report_file, Ferry__V1__GetReportFileRequest)
+HUB_OFFLOADED(get_node_config, Ferry__V1__GetNodeConfigRequest)
+HUB_OFFLOADED(list_node_configs, Ferry__V1__ListNodeConfigsRequest)
+HUB_OFFLOADED(get_dashboard, Ferry__V1__GetDashboardRequest)
 
 void hub_tasks_bind(ferry_hub_t *hub)
 {

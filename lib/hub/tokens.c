@@ -36,24 +36,26 @@ static const char token_cols[] = "SELECT t.token_id, t.name, t.role, t.created_a
                                  "t.last_used_at, t.expires_at, t.revoked_at, t.id "
                                  "FROM admin_token t LEFT JOIN admin_token c ON c.id = t.created_by";
 
-static Ferry__V1__AdminToken *row_token(sqlite3_stmt *st)
+static void *token_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
 {
-    Ferry__V1__AdminToken *t = malloc(sizeof(*t));
+    Ferry__V1__AdminToken *t = hub_arena_alloc(a, sizeof(*t));
+    (void)ctx;
+    (void)err;
     if (t == NULL)
         return NULL;
     ferry__v1__admin_token__init(t);
-    t->id = hub_col_str(st, 0);
-    t->name = hub_col_str(st, 1);
+    t->id = hub_arena_col(a, st, 0);
+    t->name = hub_arena_col(a, st, 1);
     t->role = (Ferry__V1__Role)sqlite3_column_int(st, 2);
-    t->created_at = hub_ts_new(sqlite3_column_int64(st, 3));
-    t->created_by = hub_col_str(st, 4);
-    t->last_used_at = hub_ts_new(sqlite3_column_int64(st, 5));
-    t->expires_at = hub_ts_new(sqlite3_column_int64(st, 6));
-    t->revoked_at = hub_ts_new(sqlite3_column_int64(st, 7));
+    t->created_at = hub_arena_ts(a, sqlite3_column_int64(st, 3));
+    t->created_by = hub_arena_col(a, st, 4);
+    t->last_used_at = hub_arena_ts(a, sqlite3_column_int64(st, 5));
+    t->expires_at = hub_arena_ts(a, sqlite3_column_int64(st, 6));
+    t->revoked_at = hub_arena_ts(a, sqlite3_column_int64(st, 7));
     return t;
 }
 
-static Ferry__V1__AdminToken *load_token(sqlite3 *db, const char *token_id, ferry_err_t *err)
+static Ferry__V1__AdminToken *load_token(hub_arena_t *a, sqlite3 *db, const char *token_id, ferry_err_t *err)
 {
     char sql[512];
     sqlite3_stmt *st = NULL;
@@ -61,17 +63,15 @@ static Ferry__V1__AdminToken *load_token(sqlite3 *db, const char *token_id, ferr
     int step;
 
     snprintf(sql, sizeof(sql), "%s WHERE t.token_id = ?", token_cols);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(db, "admin token", err);
+    if (hub_prepare(db, sql, &st, "admin token", err) != FERRY_OK)
         goto out;
-    }
     hub_bind_text(st, 1, token_id);
     step = sqlite3_step(st);
     if (step == SQLITE_DONE)
         ferry_err_set(err, FERRY_E_NOT_FOUND, "admin token '%.40s' not found", token_id);
     else if (step != SQLITE_ROW)
         hub_sql_err(db, "admin token", err);
-    else if ((t = row_token(st)) == NULL)
+    else if ((t = token_row(a, st, NULL, err)) == NULL)
         ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
 out:
     sqlite3_finalize(st);
@@ -83,6 +83,7 @@ static void create_admin_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     const Ferry__V1__CreateAdminTokenRequest *req = vreq;
     Ferry__V1__CreateAdminTokenResponse resp = FERRY__V1__CREATE_ADMIN_TOKEN_RESPONSE__INIT;
     const hub_principal_t *me = hub_principal(call);
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
     sqlite3_stmt *st = NULL;
     char target[64];
@@ -136,7 +137,7 @@ static void create_admin_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
         goto fail;
     }
     if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        (resp.token = load_token(hub->db, tok.id, &err)) == NULL || hub_tx_commit(hub, &err) != FERRY_OK)
+        (resp.token = load_token(&a, hub->db, tok.id, &err)) == NULL || hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     hub_db_unlock(hub);
     locked = false;
@@ -149,24 +150,20 @@ fail:
         hub_tx_rollback(hub);
         hub_db_unlock(hub);
     }
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     sqlite3_finalize(st);
-    if (resp.token != NULL)
-        protobuf_c_message_free_unpacked(&resp.token->base, NULL);
+    hub_arena_free(&a);
     memset(&tok, 0, sizeof(tok));
 }
 
-static void create_admin_token(ferry_rpc_call_t *call, const Ferry__V1__CreateAdminTokenRequest *req,
-                               void *user)
-{
-    hub_call_offload(call, user, req, create_admin_token_work);
-}
+HUB_OFFLOADED(create_admin_token, Ferry__V1__CreateAdminTokenRequest)
 
 static void revoke_admin_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
     const Ferry__V1__RevokeAdminTokenRequest *req = vreq;
     Ferry__V1__RevokeAdminTokenResponse resp = FERRY__V1__REVOKE_ADMIN_TOKEN_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
     sqlite3_stmt *st = NULL;
     char target[96];
@@ -180,11 +177,9 @@ static void revoke_admin_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     locked = true;
     if (hub_tx_begin(hub, &err) != FERRY_OK)
         goto fail;
-    if (sqlite3_prepare_v2(hub->db, "SELECT role, revoked_at IS NOT NULL FROM admin_token WHERE token_id = ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(hub->db, "revoke admin token", &err);
+    if (hub_prepare(hub->db, "SELECT role, revoked_at IS NOT NULL FROM admin_token WHERE token_id = ?", &st,
+                    "revoke admin token", &err) != FERRY_OK)
         goto fail;
-    }
     hub_bind_text(st, 1, req->id);
     if (sqlite3_step(st) != SQLITE_ROW) {
         ferry_err_set(&err, FERRY_E_NOT_FOUND, "admin token '%.40s' not found", req->id);
@@ -196,13 +191,11 @@ static void revoke_admin_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     st = NULL;
     if (!revoked && role == FERRY__V1__ROLE__ROLE_SYSADMIN) {
         /* Keep at least one usable SYSADMIN token. */
-        if (sqlite3_prepare_v2(hub->db,
-                               "SELECT count(*) FROM admin_token WHERE role = ? AND revoked_at IS NULL AND "
-                               "(expires_at IS NULL OR expires_at > ?) AND token_id <> ?",
-                               -1, &st, NULL) != SQLITE_OK) {
-            hub_sql_err(hub->db, "revoke admin token", &err);
+        if (hub_prepare(hub->db,
+                        "SELECT count(*) FROM admin_token WHERE role = ? AND revoked_at IS NULL AND "
+                        "(expires_at IS NULL OR expires_at > ?) AND token_id <> ?",
+                        &st, "revoke admin token", &err) != FERRY_OK)
             goto fail;
-        }
         sqlite3_bind_int(st, 1, FERRY__V1__ROLE__ROLE_SYSADMIN);
         sqlite3_bind_int64(st, 2, now);
         hub_bind_text(st, 3, req->id);
@@ -220,11 +213,9 @@ static void revoke_admin_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
         st = NULL;
     }
     if (!revoked) { /* revoking twice is a no-op that keeps the first time */
-        if (sqlite3_prepare_v2(hub->db, "UPDATE admin_token SET revoked_at = ? WHERE token_id = ?", -1, &st,
-                               NULL) != SQLITE_OK) {
-            hub_sql_err(hub->db, "revoke admin token", &err);
+        if (hub_prepare(hub->db, "UPDATE admin_token SET revoked_at = ? WHERE token_id = ?", &st,
+                        "revoke admin token", &err) != FERRY_OK)
             goto fail;
-        }
         sqlite3_bind_int64(st, 1, now);
         hub_bind_text(st, 2, req->id);
         if (sqlite3_step(st) != SQLITE_DONE) {
@@ -233,7 +224,7 @@ static void revoke_admin_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
         }
     }
     if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        (resp.token = load_token(hub->db, req->id, &err)) == NULL || hub_tx_commit(hub, &err) != FERRY_OK)
+        (resp.token = load_token(&a, hub->db, req->id, &err)) == NULL || hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     hub_db_unlock(hub);
     locked = false;
@@ -245,86 +236,46 @@ fail:
         hub_tx_rollback(hub);
         hub_db_unlock(hub);
     }
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     sqlite3_finalize(st);
-    if (resp.token != NULL)
-        protobuf_c_message_free_unpacked(&resp.token->base, NULL);
+    hub_arena_free(&a);
 }
 
-static void revoke_admin_token(ferry_rpc_call_t *call, const Ferry__V1__RevokeAdminTokenRequest *req,
-                               void *user)
-{
-    hub_call_offload(call, user, req, revoke_admin_token_work);
-}
+HUB_OFFLOADED(revoke_admin_token, Ferry__V1__RevokeAdminTokenRequest)
 
 static void list_admin_tokens(ferry_rpc_call_t *call, const Ferry__V1__ListAdminTokensRequest *req,
                               void *user)
 {
     ferry_hub_t *hub = user;
     Ferry__V1__ListAdminTokensResponse resp = FERRY__V1__LIST_ADMIN_TOKENS_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char sql[768], next[24];
-    int limit = hub_page_limit(req->page_size), step;
-    int64_t after = hub_page_token_parse(req->page_token), last = 0;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    int64_t after;
+    /* Keyset paging by row id (column 8). */
+    hub_list_t l = {HUB_DB_RO, "list admin tokens", hub_page_limit(req->page_size), 0, 8, token_row, NULL};
 
-    if (after < 0) {
-        ferry_err_set(&err, FERRY_E_INVALID_ARG, "page_token '%.32s' is not one this server issued",
-                      req->page_token);
+    if (hub_page_token_read(req->page_token, &after, &err) != FERRY_OK)
         goto fail;
-    }
-    if ((resp.tokens = calloc((size_t)limit, sizeof(*resp.tokens))) == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
+    hub_query_sql(&q, token_cols);
+    hub_query_int(&q, " WHERE t.id > ?", after);
+    if (!req->include_revoked)
+        hub_query_int(&q, " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)",
+                      hub_now_ms());
+    hub_query_sql(&q, " ORDER BY t.id LIMIT ?");
+    if (hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK)
         goto fail;
-    }
-    snprintf(sql, sizeof(sql), "%s WHERE t.id > ?%s ORDER BY t.id LIMIT ?", token_cols,
-             req->include_revoked
-                 ? ""
-                 : " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)");
-    if ((db = hub_ro_acquire(hub, &err)) == NULL)
-        goto fail;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(db, "list admin tokens", &err);
-        goto fail;
-    }
-    sqlite3_bind_int64(st, 1, after);
-    if (!req->include_revoked) {
-        sqlite3_bind_int64(st, 2, hub_now_ms());
-        sqlite3_bind_int(st, 3, limit + 1);
-    } else {
-        sqlite3_bind_int(st, 2, limit + 1);
-    }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        Ferry__V1__AdminToken *t;
-        if ((int)resp.n_tokens == limit) {
-            hub_page_token_make(last, next, sizeof(next));
-            resp.next_page_token = hub_strdup(next);
-            break;
-        }
-        if ((t = row_token(st)) == NULL)
-            break;
-        last = sqlite3_column_int64(st, 8);
-        resp.tokens[resp.n_tokens++] = t;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    hub_ro_release(hub);
-    db = NULL;
+    resp.tokens = (Ferry__V1__AdminToken **)rows.items;
+    resp.n_tokens = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_admin_tokens_reply(call, &resp);
     goto out;
 fail:
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    if (db != NULL)
-        hub_ro_release(hub);
-    for (size_t i = 0; i < resp.n_tokens; i++)
-        protobuf_c_message_free_unpacked(&resp.tokens[i]->base, NULL);
-    free(resp.tokens);
-    if (resp.next_page_token != protobuf_c_empty_string)
-        free(resp.next_page_token);
+    hub_arena_free(&a);
 }
 
 void hub_tokens_bind(ferry_hub_t *hub)

@@ -36,17 +36,17 @@ static const char customer_cols[] =
     "SELECT c.id, c.code, c.name, c.disabled, c.created_at, c.updated_at, "
     "EXISTS (SELECT 1 FROM storage_config sc WHERE sc.customer_id = c.id) FROM customer c";
 
-static Ferry__V1__Customer *row_customer(sqlite3_stmt *st)
+static Ferry__V1__Customer *row_customer(hub_arena_t *a, sqlite3_stmt *st)
 {
-    Ferry__V1__Customer *c = malloc(sizeof(*c));
+    Ferry__V1__Customer *c = hub_arena_alloc(a, sizeof(*c));
     if (c == NULL)
         return NULL;
     ferry__v1__customer__init(c);
-    c->code = hub_col_str(st, 1);
-    c->name = hub_col_str(st, 2);
+    c->code = hub_arena_col(a, st, 1);
+    c->name = hub_arena_col(a, st, 2);
     c->disabled = sqlite3_column_int(st, 3) != 0;
-    c->created_at = hub_ts_new(sqlite3_column_int64(st, 4));
-    c->updated_at = hub_ts_new(sqlite3_column_int64(st, 5));
+    c->created_at = hub_arena_ts(a, sqlite3_column_int64(st, 4));
+    c->updated_at = hub_arena_ts(a, sqlite3_column_int64(st, 5));
     c->has_storage_override = sqlite3_column_int(st, 6) != 0;
     return c;
 }
@@ -55,18 +55,18 @@ static const char store_cols[] =
     "SELECT s.id, s.code, c.code, s.name, s.disabled, s.created_at, s.updated_at "
     "FROM store s JOIN customer c ON c.id = s.customer_id";
 
-static Ferry__V1__Store *row_store(sqlite3_stmt *st)
+static Ferry__V1__Store *row_store(hub_arena_t *a, sqlite3_stmt *st)
 {
-    Ferry__V1__Store *s = malloc(sizeof(*s));
+    Ferry__V1__Store *s = hub_arena_alloc(a, sizeof(*s));
     if (s == NULL)
         return NULL;
     ferry__v1__store__init(s);
-    s->code = hub_col_str(st, 1);
-    s->customer_code = hub_col_str(st, 2);
-    s->name = hub_col_str(st, 3);
+    s->code = hub_arena_col(a, st, 1);
+    s->customer_code = hub_arena_col(a, st, 2);
+    s->name = hub_arena_col(a, st, 3);
     s->disabled = sqlite3_column_int(st, 4) != 0;
-    s->created_at = hub_ts_new(sqlite3_column_int64(st, 5));
-    s->updated_at = hub_ts_new(sqlite3_column_int64(st, 6));
+    s->created_at = hub_arena_ts(a, sqlite3_column_int64(st, 5));
+    s->updated_at = hub_arena_ts(a, sqlite3_column_int64(st, 6));
     return s;
 }
 
@@ -77,70 +77,70 @@ static const char node_cols[] =
     "JOIN customer c ON c.id = s.customer_id";
 
 /* HostInfo from the proto3 JSON the agent service stores ('' = none). */
-static Ferry__V1__HostInfo *host_from_json(const char *text)
+static Ferry__V1__HostInfo *host_from_json(hub_arena_t *a, const char *text)
 {
     json_t *j = NULL, *ips;
     Ferry__V1__HostInfo *h = NULL;
 
     if (text == NULL || text[0] == '\0' || (j = json_loads(text, 0, NULL)) == NULL || !json_is_object(j))
         goto out;
-    if ((h = malloc(sizeof(*h))) == NULL)
+    if ((h = hub_arena_alloc(a, sizeof(*h))) == NULL)
         goto out;
     ferry__v1__host_info__init(h);
-    h->hostname = hub_strdup(json_string_value(json_object_get(j, "hostname")));
-    h->os = hub_strdup(json_string_value(json_object_get(j, "os")));
-    h->arch = hub_strdup(json_string_value(json_object_get(j, "arch")));
+    h->hostname = hub_arena_strdup(a, json_string_value(json_object_get(j, "hostname")));
+    h->os = hub_arena_strdup(a, json_string_value(json_object_get(j, "os")));
+    h->arch = hub_arena_strdup(a, json_string_value(json_object_get(j, "arch")));
     ips = json_object_get(j, "ipAddresses");
     if (json_is_array(ips) && json_array_size(ips) > 0 && json_array_size(ips) <= 64 &&
-        (h->ip_addresses = calloc(json_array_size(ips), sizeof(char *))) != NULL) {
+        (h->ip_addresses = hub_arena_alloc(a, json_array_size(ips) * sizeof(char *))) != NULL) {
         for (size_t i = 0; i < json_array_size(ips); i++)
-            h->ip_addresses[h->n_ip_addresses++] = hub_strdup(json_string_value(json_array_get(ips, i)));
+            h->ip_addresses[h->n_ip_addresses++] =
+                hub_arena_strdup(a, json_string_value(json_array_get(ips, i)));
     }
 out:
     json_decref(j);
     return h;
 }
 
-static Ferry__V1__Node *row_node(const ferry_hub_t *hub, sqlite3_stmt *st)
+static Ferry__V1__Node *row_node(const ferry_hub_t *hub, hub_arena_t *a, sqlite3_stmt *st)
 {
-    Ferry__V1__Node *n = malloc(sizeof(*n));
-    char buf[24];
+    Ferry__V1__Node *n = hub_arena_alloc(a, sizeof(*n));
 
     if (n == NULL)
         return NULL;
     ferry__v1__node__init(n);
-    n->code = hub_col_str(st, 1);
-    n->store_code = hub_col_str(st, 2);
-    n->customer_code = hub_col_str(st, 3);
+    n->code = hub_arena_col(a, st, 1);
+    n->store_code = hub_arena_col(a, st, 2);
+    n->customer_code = hub_arena_col(a, st, 3);
     n->environment = (Ferry__V1__Environment)sqlite3_column_int(st, 4);
-    n->name = hub_col_str(st, 5);
+    n->name = hub_arena_col(a, st, 5);
     n->disabled = sqlite3_column_int(st, 6) != 0;
-    n->created_at = hub_ts_new(sqlite3_column_int64(st, 7));
-    n->updated_at = hub_ts_new(sqlite3_column_int64(st, 8));
+    n->created_at = hub_arena_ts(a, sqlite3_column_int64(st, 7));
+    n->updated_at = hub_arena_ts(a, sqlite3_column_int64(st, 8));
     if (sqlite3_column_type(st, 9) == SQLITE_NULL) {
         n->connectivity = FERRY__V1__CONNECTIVITY__CONNECTIVITY_NEVER_SEEN;
     } else {
         int64_t seen = sqlite3_column_int64(st, 9);
-        n->last_seen_at = hub_ts_new(seen);
+        n->last_seen_at = hub_arena_ts(a, seen);
         n->connectivity = hub_now_ms() - seen <= (int64_t)hub->cfg.offline_after_s * 1000
                               ? FERRY__V1__CONNECTIVITY__CONNECTIVITY_ONLINE
                               : FERRY__V1__CONNECTIVITY__CONNECTIVITY_OFFLINE;
     }
-    n->bound_at = hub_ts_new(sqlite3_column_int64(st, 10));
-    n->agent_version = hub_col_str(st, 11);
-    n->installed_version = hub_col_str(st, 12);
+    n->bound_at = hub_arena_ts(a, sqlite3_column_int64(st, 10));
+    n->agent_version = hub_arena_col(a, st, 11);
+    n->installed_version = hub_arena_col(a, st, 12);
     n->free_disk_bytes = (uint64_t)sqlite3_column_int64(st, 13);
     if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
-        snprintf(buf, sizeof(buf), "%lld", (long long)sqlite3_column_int64(st, 14));
-        n->current_task_id = hub_strdup(buf);
+        n->current_task_id = hub_arena_col(a, st, 14);
     }
-    n->host = host_from_json((const char *)sqlite3_column_text(st, 15));
-    n->token_issued_at = hub_ts_new(sqlite3_column_int64(st, 16));
+    n->host = host_from_json(a, (const char *)sqlite3_column_text(st, 15));
+    n->token_issued_at = hub_arena_ts(a, sqlite3_column_int64(st, 16));
     return n;
 }
 
 /* Loads one row of |kind| by code with |db|: 'c' customer, 's' store, 'n' node. */
-static void *load_one(ferry_hub_t *hub, sqlite3 *db, char kind, const char *code, ferry_err_t *err)
+static void *load_one(ferry_hub_t *hub, hub_arena_t *a, sqlite3 *db, char kind, const char *code,
+                      ferry_err_t *err)
 {
     char sql[1024];
     sqlite3_stmt *st = NULL;
@@ -155,10 +155,8 @@ static void *load_one(ferry_hub_t *hub, sqlite3 *db, char kind, const char *code
              kind == 'c'   ? "c"
              : kind == 's' ? "s"
                            : "n");
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(db, what, err);
+    if (hub_prepare(db, sql, &st, what, err) != FERRY_OK)
         goto out;
-    }
     hub_bind_text(st, 1, code);
     step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
@@ -169,20 +167,14 @@ static void *load_one(ferry_hub_t *hub, sqlite3 *db, char kind, const char *code
         hub_sql_err(db, what, err);
         goto out;
     }
-    out = kind == 'c'   ? (void *)row_customer(st)
-          : kind == 's' ? (void *)row_store(st)
-                        : (void *)row_node(hub, st);
+    out = kind == 'c'   ? (void *)row_customer(a, st)
+          : kind == 's' ? (void *)row_store(a, st)
+                        : (void *)row_node(hub, a, st);
     if (out == NULL)
         ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
 out:
     sqlite3_finalize(st);
     return out;
-}
-
-static void msg_free(void *m)
-{
-    if (m != NULL)
-        protobuf_c_message_free_unpacked(m, NULL);
 }
 
 /* ---- common checks ------------------------------------------------------------------------ */
@@ -210,10 +202,8 @@ static ferry_err_code_t id_of(sqlite3 *db, const char *table, const char *code, 
     int step;
 
     snprintf(sql, sizeof(sql), "SELECT id, disabled FROM %s WHERE code = ?", table); /* table: a constant */
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(db, table, err);
+    if ((rc = hub_prepare(db, sql, &st, table, err)) != FERRY_OK)
         goto out;
-    }
     hub_bind_text(st, 1, code);
     step = sqlite3_step(st);
     if (step == SQLITE_DONE)
@@ -249,6 +239,7 @@ static void create_customer_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
 {
     const Ferry__V1__CreateCustomerRequest *req = vreq;
     Ferry__V1__CreateCustomerResponse resp = FERRY__V1__CREATE_CUSTOMER_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
     sqlite3_stmt *st = NULL;
     char target[128], dup[160];
@@ -264,19 +255,16 @@ static void create_customer_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
     locked = true;
     if (hub_tx_begin(hub, &err) != FERRY_OK)
         goto fail;
-    if (sqlite3_prepare_v2(hub->db,
-                           "INSERT INTO customer (code, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(hub->db, "create customer", &err);
+    if (hub_prepare(hub->db, "INSERT INTO customer (code, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                    &st, "create customer", &err) != FERRY_OK)
         goto fail;
-    }
     hub_bind_text(st, 1, req->code);
     hub_bind_text(st, 2, req->name[0] != '\0' ? req->name : req->code);
     sqlite3_bind_int64(st, 3, now);
     sqlite3_bind_int64(st, 4, now);
     if (step_write(hub->db, st, "create customer", dup, &err) != FERRY_OK ||
         hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        (resp.customer = load_one(hub, hub->db, 'c', req->code, &err)) == NULL ||
+        (resp.customer = load_one(hub, &a, hub->db, 'c', req->code, &err)) == NULL ||
         hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     hub_db_unlock(hub);
@@ -288,16 +276,13 @@ fail:
         hub_tx_rollback(hub);
         hub_db_unlock(hub);
     }
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     sqlite3_finalize(st);
-    msg_free(resp.customer);
+    hub_arena_free(&a);
 }
 
-static void create_customer(ferry_rpc_call_t *call, const Ferry__V1__CreateCustomerRequest *req, void *user)
-{
-    hub_call_offload(call, user, req, create_customer_work);
-}
+HUB_OFFLOADED(create_customer, Ferry__V1__CreateCustomerRequest)
 
 /* UpdateX / DisableX share one shape: change one row by code, audit, reload. */
 typedef struct tree_change {
@@ -308,8 +293,8 @@ typedef struct tree_change {
     int environment;  /* 0 keep */
 } tree_change_t;
 
-static ferry_err_code_t apply_change(ferry_rpc_call_t *call, ferry_hub_t *hub, const tree_change_t *ch,
-                                     void **out, ferry_err_t *err)
+static ferry_err_code_t apply_change(ferry_rpc_call_t *call, ferry_hub_t *hub, hub_arena_t *a,
+                                     const tree_change_t *ch, void **out, ferry_err_t *err)
 {
     const char *table = ch->kind == 'c' ? "customer" : ch->kind == 's' ? "store" : "node";
     char target[128];
@@ -342,10 +327,8 @@ static ferry_err_code_t apply_change(ferry_rpc_call_t *call, ferry_hub_t *hub, c
                  "UPDATE %s SET name = COALESCE(?, name), disabled = COALESCE(?, disabled), updated_at = ?%s "
                  "WHERE id = ?",
                  table, ch->kind == 'n' ? ", environment = COALESCE(?, environment)" : "");
-        if (sqlite3_prepare_v2(hub->db, sql, -1, &st, NULL) != SQLITE_OK) {
-            rc = hub_sql_err(hub->db, table, err);
+        if ((rc = hub_prepare(hub->db, sql, &st, table, err)) != FERRY_OK)
             goto out;
-        }
     }
     if (ch->name != NULL)
         hub_bind_text(st, 1, ch->name[0] != '\0' ? ch->name : ch->code);
@@ -373,7 +356,7 @@ static ferry_err_code_t apply_change(ferry_rpc_call_t *call, ferry_hub_t *hub, c
     }
     if ((rc = hub_audit(hub, call, target, "ok", err)) != FERRY_OK)
         goto out;
-    if ((*out = load_one(hub, hub->db, ch->kind, ch->code, err)) == NULL) {
+    if ((*out = load_one(hub, a, hub->db, ch->kind, ch->code, err)) == NULL) {
         rc = err->code;
         goto out;
     }
@@ -391,10 +374,8 @@ out:
             hub_tx_rollback(hub);
         hub_db_unlock(hub);
     }
-    if (rc != FERRY_OK && *out != NULL) {
-        msg_free(*out);
+    if (rc != FERRY_OK)
         *out = NULL;
-    }
     return rc;
 }
 
@@ -405,19 +386,17 @@ out:
         Resp resp = RESP_INIT;                                                                               \
         ferry_err_t err = {0};                                                                               \
         tree_change_t ch = __VA_ARGS__;                                                                      \
+        hub_arena_t a = {0};                                                                                 \
         void *out = NULL;                                                                                    \
-        if (apply_change(call, hub, &ch, &out, &err) != FERRY_OK) {                                          \
-            hub_call_fail(call, &err);                                                                       \
-            return;                                                                                          \
+        if (apply_change(call, hub, &a, &ch, &out, &err) != FERRY_OK)                                        \
+            hub_fail(call, &err);                                                                            \
+        else {                                                                                               \
+            resp.member = out;                                                                               \
+            reply(call, &resp);                                                                              \
         }                                                                                                    \
-        resp.member = out;                                                                                   \
-        reply(call, &resp);                                                                                  \
-        msg_free(out);                                                                                       \
+        hub_arena_free(&a);                                                                                  \
     }                                                                                                        \
-    static void fn(ferry_rpc_call_t *call, const Req *req, void *user)                                       \
-    {                                                                                                        \
-        hub_call_offload(call, user, req, fn##_work);                                                        \
-    }
+    HUB_OFFLOADED(fn, Req)
 
 CHANGE_HANDLER(update_customer, Ferry__V1__UpdateCustomerRequest, Ferry__V1__UpdateCustomerResponse,
                FERRY__V1__UPDATE_CUSTOMER_RESPONSE__INIT, customer,
@@ -447,19 +426,18 @@ CHANGE_HANDLER(disable_node, Ferry__V1__DisableNodeRequest, Ferry__V1__DisableNo
         ferry_hub_t *hub = user;                                                                             \
         Resp resp = RESP_INIT;                                                                               \
         ferry_err_t err = {0};                                                                               \
+        hub_arena_t a = {0};                                                                                 \
         sqlite3 *db;                                                                                         \
-        if (hub_check_code("code", req->code, &err) != FERRY_OK ||                                           \
-            (db = hub_ro_acquire(hub, &err)) == NULL) {                                                      \
-            hub_call_fail(call, &err);                                                                       \
-            return;                                                                                          \
+        if (hub_check_code("code", req->code, &err) == FERRY_OK &&                                           \
+            (db = hub_ro_acquire(hub, &err)) != NULL) {                                                      \
+            resp.member = load_one(hub, &a, db, kind, req->code, &err);                                      \
+            hub_ro_release(hub);                                                                             \
         }                                                                                                    \
-        resp.member = load_one(hub, db, kind, req->code, &err);                                              \
-        hub_ro_release(hub);                                                                                 \
         if (resp.member == NULL)                                                                             \
-            hub_call_fail(call, &err);                                                                       \
+            hub_fail(call, &err);                                                                            \
         else                                                                                                 \
             reply(call, &resp);                                                                              \
-        msg_free(resp.member);                                                                               \
+        hub_arena_free(&a);                                                                                  \
     }
 
 GET_HANDLER(get_customer, Ferry__V1__GetCustomerRequest, Ferry__V1__GetCustomerResponse,
@@ -471,71 +449,9 @@ GET_HANDLER(get_node, Ferry__V1__GetNodeRequest, Ferry__V1__GetNodeResponse,
 
 /* ---- lists ---------------------------------------------------------------------------------------- */
 
-/* A list query: base SELECT, then filters appended as fixed fragments with bound
- * values, keyset-paged by code (the page token is the last code returned). */
-typedef struct list_q {
-    char sql[2048];
-    const char *text[12];
-    int64_t ints[12];
-    char types[12]; /* 't' text, 'i' int */
-    int n;
-} list_q_t;
-
-static void q_add(list_q_t *q, const char *frag, char type, const char *t, int64_t v)
-{
-    strncat(q->sql, frag, sizeof(q->sql) - strlen(q->sql) - 1);
-    if (type != 0 && q->n < 12) {
-        q->types[q->n] = type;
-        q->text[q->n] = t;
-        q->ints[q->n] = v;
-        q->n++;
-    }
-}
-
-/* Runs |q| and calls |row| for up to |limit| rows; sets *next to the code after which the next page
- * starts (heap, or NULL). */
-static ferry_err_code_t run_list(ferry_hub_t *hub, list_q_t *q, int limit, int code_col,
-                                 void (*row)(ferry_hub_t *, sqlite3_stmt *, void *), void *arg, char **next,
-                                 ferry_err_t *err)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
-    int count = 0, step;
-    char last[72] = "";
-
-    *next = NULL;
-    if ((db = hub_ro_acquire(hub, err)) == NULL)
-        return err->code;
-    if (sqlite3_prepare_v2(db, q->sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(db, "list", err);
-        goto out;
-    }
-    for (int i = 0; i < q->n; i++) {
-        if (q->types[i] == 't')
-            hub_bind_text(st, i + 1, q->text[i]);
-        else
-            sqlite3_bind_int64(st, i + 1, q->ints[i]);
-    }
-    sqlite3_bind_int(st, q->n + 1, limit + 1);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == limit) {
-            *next = hub_strdup(last);
-            break;
-        }
-        snprintf(last, sizeof(last), "%s", (const char *)sqlite3_column_text(st, code_col));
-        row(hub, st, arg);
-        count++;
-    }
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        rc = hub_sql_err(db, "list", err);
-out:
-    sqlite3_finalize(st);
-    hub_ro_release(hub);
-    return rc;
-}
-
-static ferry_err_code_t page_start(list_q_t *q, const char *alias, const char *token, ferry_err_t *err)
+/* Lists read the read-only connection, keyset-paged by code (column 1): the page token
+ * is the last code returned. */
+static ferry_err_code_t page_start(hub_query_t *q, const char *alias, const char *token, ferry_err_t *err)
 {
     char frag[64];
     if (token == NULL || token[0] == '\0')
@@ -544,166 +460,149 @@ static ferry_err_code_t page_start(list_q_t *q, const char *alias, const char *t
         return ferry_err_set(err, FERRY_E_INVALID_ARG, "page_token '%.64s' is not one this server issued",
                              token);
     snprintf(frag, sizeof(frag), " AND %s.code > ?", alias);
-    q_add(q, frag, 't', token, 0);
+    hub_query_text(q, frag, token);
     return FERRY_OK;
 }
 
-static void query_filter(list_q_t *q, const char *alias, const char *text)
+static void query_filter(hub_query_t *q, const char *alias, const char *text)
 {
     char frag[256];
     if (text == NULL || text[0] == '\0')
         return;
     snprintf(frag, sizeof(frag), " AND (instr(lower(%s.code), lower(?)) > 0", alias);
-    q_add(q, frag, 't', text, 0);
+    hub_query_text(q, frag, text);
     snprintf(frag, sizeof(frag), " OR instr(lower(%s.name), lower(?)) > 0)", alias);
-    q_add(q, frag, 't', text, 0);
+    hub_query_text(q, frag, text);
 }
 
-typedef struct collect {
-    void **items;
-    size_t n;
-    char kind;
-} collect_t;
-
-static void collect_row(ferry_hub_t *hub, sqlite3_stmt *st, void *arg)
+static void *customer_item(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
 {
-    collect_t *c = arg;
-    void *m = c->kind == 'c'   ? (void *)row_customer(st)
-              : c->kind == 's' ? (void *)row_store(st)
-                               : (void *)row_node(hub, st);
-    if (m != NULL)
-        c->items[c->n++] = m;
+    (void)ctx;
+    (void)err;
+    return row_customer(a, st);
+}
+
+static void *store_item(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+{
+    (void)ctx;
+    (void)err;
+    return row_store(a, st);
+}
+
+static void *node_item(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+{
+    (void)err;
+    return row_node(ctx, a, st);
 }
 
 static void list_customers(ferry_rpc_call_t *call, const Ferry__V1__ListCustomersRequest *req, void *user)
 {
     ferry_hub_t *hub = user;
     Ferry__V1__ListCustomersResponse resp = FERRY__V1__LIST_CUSTOMERS_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
-    list_q_t q = {0};
-    int limit = hub_page_limit(req->page_size);
-    collect_t c = {calloc((size_t)limit + 1, sizeof(void *)), 0, 'c'};
-    char *next = NULL;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    hub_list_t l = {HUB_DB_RO, "list", hub_page_limit(req->page_size), 0, 1, customer_item, NULL};
 
-    snprintf(q.sql, sizeof(q.sql), "%s WHERE 1=1", customer_cols);
-    if (c.items == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
-        goto fail;
-    }
+    hub_query_sql(&q, customer_cols);
+    hub_query_sql(&q, " WHERE 1=1");
     if (page_start(&q, "c", req->page_token, &err) != FERRY_OK)
         goto fail;
     if (!req->include_disabled)
-        q_add(&q, " AND c.disabled = 0", 0, NULL, 0);
+        hub_query_sql(&q, " AND c.disabled = 0");
     query_filter(&q, "c", req->query);
-    q_add(&q, " ORDER BY c.code LIMIT ?", 0, NULL, 0);
-    if (run_list(hub, &q, limit, 1, collect_row, &c, &next, &err) != FERRY_OK)
+    hub_query_sql(&q, " ORDER BY c.code LIMIT ?");
+    if (hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK)
         goto fail;
-    resp.customers = (Ferry__V1__Customer **)c.items;
-    resp.n_customers = c.n;
-    if (next != NULL)
-        resp.next_page_token = next;
+    resp.customers = (Ferry__V1__Customer **)rows.items;
+    resp.n_customers = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_customers_reply(call, &resp);
     goto out;
 fail:
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
-    for (size_t i = 0; i < c.n; i++)
-        msg_free(c.items[i]);
-    free(c.items);
-    free(next);
+    hub_arena_free(&a);
 }
 
 static void list_stores(ferry_rpc_call_t *call, const Ferry__V1__ListStoresRequest *req, void *user)
 {
     ferry_hub_t *hub = user;
     Ferry__V1__ListStoresResponse resp = FERRY__V1__LIST_STORES_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
-    list_q_t q = {0};
-    int limit = hub_page_limit(req->page_size);
-    collect_t c = {calloc((size_t)limit + 1, sizeof(void *)), 0, 's'};
-    char *next = NULL;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    hub_list_t l = {HUB_DB_RO, "list", hub_page_limit(req->page_size), 0, 1, store_item, NULL};
 
-    snprintf(q.sql, sizeof(q.sql), "%s WHERE 1=1", store_cols);
-    if (c.items == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
-        goto fail;
-    }
+    hub_query_sql(&q, store_cols);
+    hub_query_sql(&q, " WHERE 1=1");
     if (page_start(&q, "s", req->page_token, &err) != FERRY_OK)
         goto fail;
     if (req->customer_code[0] != '\0')
-        q_add(&q, " AND c.code = ?", 't', req->customer_code, 0);
+        hub_query_text(&q, " AND c.code = ?", req->customer_code);
     if (!req->include_disabled)
-        q_add(&q, " AND s.disabled = 0", 0, NULL, 0);
+        hub_query_sql(&q, " AND s.disabled = 0");
     query_filter(&q, "s", req->query);
-    q_add(&q, " ORDER BY s.code LIMIT ?", 0, NULL, 0);
-    if (run_list(hub, &q, limit, 1, collect_row, &c, &next, &err) != FERRY_OK)
+    hub_query_sql(&q, " ORDER BY s.code LIMIT ?");
+    if (hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK)
         goto fail;
-    resp.stores = (Ferry__V1__Store **)c.items;
-    resp.n_stores = c.n;
-    if (next != NULL)
-        resp.next_page_token = next;
+    resp.stores = (Ferry__V1__Store **)rows.items;
+    resp.n_stores = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_stores_reply(call, &resp);
     goto out;
 fail:
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
-    for (size_t i = 0; i < c.n; i++)
-        msg_free(c.items[i]);
-    free(c.items);
-    free(next);
+    hub_arena_free(&a);
 }
 
 static void list_nodes(ferry_rpc_call_t *call, const Ferry__V1__ListNodesRequest *req, void *user)
 {
     ferry_hub_t *hub = user;
     Ferry__V1__ListNodesResponse resp = FERRY__V1__LIST_NODES_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
-    list_q_t q = {0};
-    int limit = hub_page_limit(req->page_size);
-    collect_t c = {calloc((size_t)limit + 1, sizeof(void *)), 0, 'n'};
-    char *next = NULL;
+    hub_query_t q = {0};
+    hub_rows_t rows;
+    hub_list_t l = {HUB_DB_RO, "list", hub_page_limit(req->page_size), 0, 1, node_item, hub};
     int64_t online_since = hub_now_ms() - (int64_t)hub->cfg.offline_after_s * 1000;
 
-    snprintf(q.sql, sizeof(q.sql), "%s WHERE 1=1", node_cols);
-    if (c.items == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
-        goto fail;
-    }
+    hub_query_sql(&q, node_cols);
+    hub_query_sql(&q, " WHERE 1=1");
     if (page_start(&q, "n", req->page_token, &err) != FERRY_OK)
         goto fail;
     if (req->customer_code[0] != '\0')
-        q_add(&q, " AND c.code = ?", 't', req->customer_code, 0);
+        hub_query_text(&q, " AND c.code = ?", req->customer_code);
     if (req->store_code[0] != '\0')
-        q_add(&q, " AND s.code = ?", 't', req->store_code, 0);
+        hub_query_text(&q, " AND s.code = ?", req->store_code);
     if (req->environment != 0)
-        q_add(&q, " AND n.environment = ?", 'i', NULL, req->environment);
+        hub_query_int(&q, " AND n.environment = ?", req->environment);
     if (req->connectivity == FERRY__V1__CONNECTIVITY__CONNECTIVITY_NEVER_SEEN)
-        q_add(&q, " AND n.last_seen_at IS NULL", 0, NULL, 0);
+        hub_query_sql(&q, " AND n.last_seen_at IS NULL");
     else if (req->connectivity == FERRY__V1__CONNECTIVITY__CONNECTIVITY_ONLINE)
-        q_add(&q, " AND n.last_seen_at >= ?", 'i', NULL, online_since);
+        hub_query_int(&q, " AND n.last_seen_at >= ?", online_since);
     else if (req->connectivity == FERRY__V1__CONNECTIVITY__CONNECTIVITY_OFFLINE)
-        q_add(&q, " AND n.last_seen_at < ?", 'i', NULL, online_since);
+        hub_query_int(&q, " AND n.last_seen_at < ?", online_since);
     if (!req->include_disabled)
-        q_add(&q, " AND n.disabled = 0", 0, NULL, 0);
+        hub_query_sql(&q, " AND n.disabled = 0");
     query_filter(&q, "n", req->query);
     if (req->installed_version[0] != '\0')
-        q_add(&q, " AND n.installed_version = ?", 't', req->installed_version, 0);
-    q_add(&q, " ORDER BY n.code LIMIT ?", 0, NULL, 0);
-    if (run_list(hub, &q, limit, 1, collect_row, &c, &next, &err) != FERRY_OK)
+        hub_query_text(&q, " AND n.installed_version = ?", req->installed_version);
+    hub_query_sql(&q, " ORDER BY n.code LIMIT ?");
+    if (hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK)
         goto fail;
-    resp.nodes = (Ferry__V1__Node **)c.items;
-    resp.n_nodes = c.n;
-    if (next != NULL)
-        resp.next_page_token = next;
+    resp.nodes = (Ferry__V1__Node **)rows.items;
+    resp.n_nodes = rows.n;
+    resp.next_page_token = rows.next_page_token;
     ferry_v1_admin_service_list_nodes_reply(call, &resp);
     goto out;
 fail:
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
-    for (size_t i = 0; i < c.n; i++)
-        msg_free(c.items[i]);
-    free(c.items);
-    free(next);
+    hub_arena_free(&a);
 }
 
 /* ---- stores ------------------------------------------------------------------------------------------ */
@@ -712,6 +611,7 @@ static void create_store_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
 {
     const Ferry__V1__CreateStoreRequest *req = vreq;
     Ferry__V1__CreateStoreResponse resp = FERRY__V1__CREATE_STORE_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
     sqlite3_stmt *st = NULL;
     char target[160], dup[160];
@@ -747,7 +647,7 @@ static void create_store_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
     sqlite3_bind_int64(st, 5, now);
     if (step_write(hub->db, st, "create store", dup, &err) != FERRY_OK ||
         hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        (resp.store = load_one(hub, hub->db, 's', req->code, &err)) == NULL ||
+        (resp.store = load_one(hub, &a, hub->db, 's', req->code, &err)) == NULL ||
         hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     hub_db_unlock(hub);
@@ -759,16 +659,13 @@ fail:
         hub_tx_rollback(hub);
         hub_db_unlock(hub);
     }
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     sqlite3_finalize(st);
-    msg_free(resp.store);
+    hub_arena_free(&a);
 }
 
-static void create_store(ferry_rpc_call_t *call, const Ferry__V1__CreateStoreRequest *req, void *user)
-{
-    hub_call_offload(call, user, req, create_store_work);
-}
+HUB_OFFLOADED(create_store, Ferry__V1__CreateStoreRequest)
 
 /* ---- nodes ----------------------------------------------------------------------------------------------
  */
@@ -777,6 +674,7 @@ static void create_node_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const voi
 {
     const Ferry__V1__CreateNodeRequest *req = vreq;
     Ferry__V1__CreateNodeResponse resp = FERRY__V1__CREATE_NODE_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
     sqlite3_stmt *st = NULL;
     char target[160], dup[160];
@@ -808,13 +706,11 @@ static void create_node_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const voi
         ferry_err_set(&err, FERRY_E_PRECONDITION, "store '%s' is disabled", req->store_code);
         goto fail;
     }
-    if (sqlite3_prepare_v2(hub->db,
-                           "INSERT INTO node (store_id, code, environment, name, token_id, token_hash, "
-                           "token_issued_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(hub->db, "create node", &err);
+    if (hub_prepare(hub->db,
+                    "INSERT INTO node (store_id, code, environment, name, token_id, token_hash, "
+                    "token_issued_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    &st, "create node", &err) != FERRY_OK)
         goto fail;
-    }
     sqlite3_bind_int64(st, 1, store_id);
     hub_bind_text(st, 2, req->code);
     sqlite3_bind_int(st, 3, req->environment);
@@ -826,7 +722,7 @@ static void create_node_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const voi
     sqlite3_bind_int64(st, 9, now);
     if (step_write(hub->db, st, "create node", dup, &err) != FERRY_OK ||
         hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        (resp.node = load_one(hub, hub->db, 'n', req->code, &err)) == NULL ||
+        (resp.node = load_one(hub, &a, hub->db, 'n', req->code, &err)) == NULL ||
         hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     hub_db_unlock(hub);
@@ -840,22 +736,20 @@ fail:
         hub_tx_rollback(hub);
         hub_db_unlock(hub);
     }
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     sqlite3_finalize(st);
-    msg_free(resp.node);
+    hub_arena_free(&a);
     memset(&tok, 0, sizeof(tok));
 }
 
-static void create_node(ferry_rpc_call_t *call, const Ferry__V1__CreateNodeRequest *req, void *user)
-{
-    hub_call_offload(call, user, req, create_node_work);
-}
+HUB_OFFLOADED(create_node, Ferry__V1__CreateNodeRequest)
 
 static void rotate_node_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
     const Ferry__V1__RotateNodeTokenRequest *req = vreq;
     Ferry__V1__RotateNodeTokenResponse resp = FERRY__V1__ROTATE_NODE_TOKEN_RESPONSE__INIT;
+    hub_arena_t a = {0};
     ferry_err_t err = {0};
     sqlite3_stmt *st = NULL;
     char target[96], old_id[HUB_TOKEN_ID_LEN + 1] = "";
@@ -873,10 +767,9 @@ static void rotate_node_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, con
     locked = true;
     if (hub_tx_begin(hub, &err) != FERRY_OK)
         goto fail;
-    if (sqlite3_prepare_v2(hub->db, "SELECT token_id FROM node WHERE code = ?", -1, &st, NULL) != SQLITE_OK) {
-        hub_sql_err(hub->db, "rotate node token", &err);
+    if (hub_prepare(hub->db, "SELECT token_id FROM node WHERE code = ?", &st, "rotate node token", &err) !=
+        FERRY_OK)
         goto fail;
-    }
     hub_bind_text(st, 1, req->code);
     if (sqlite3_step(st) != SQLITE_ROW) {
         ferry_err_set(&err, FERRY_E_NOT_FOUND, "node '%s' not found", req->code);
@@ -900,7 +793,7 @@ static void rotate_node_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, con
     hub_bind_text(st, 5, req->code);
     if (step_write(hub->db, st, "rotate node token", "token id collision", &err) != FERRY_OK ||
         hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        (resp.node = load_one(hub, hub->db, 'n', req->code, &err)) == NULL ||
+        (resp.node = load_one(hub, &a, hub->db, 'n', req->code, &err)) == NULL ||
         hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;
     hub_db_unlock(hub);
@@ -915,18 +808,14 @@ fail:
         hub_tx_rollback(hub);
         hub_db_unlock(hub);
     }
-    hub_call_fail(call, &err);
+    hub_fail(call, &err);
 out:
     sqlite3_finalize(st);
-    msg_free(resp.node);
+    hub_arena_free(&a);
     memset(&tok, 0, sizeof(tok));
 }
 
-static void rotate_node_token(ferry_rpc_call_t *call, const Ferry__V1__RotateNodeTokenRequest *req,
-                              void *user)
-{
-    hub_call_offload(call, user, req, rotate_node_token_work);
-}
+HUB_OFFLOADED(rotate_node_token, Ferry__V1__RotateNodeTokenRequest)
 
 void hub_tree_bind(ferry_hub_t *hub)
 {
