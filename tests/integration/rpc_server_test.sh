@@ -61,8 +61,18 @@ CJ=(-H 'content-type: application/json')
 for mode in --http1.1 --http2 --http2-prior-knowledge; do
     out=$(curl -s -i $mode "${CJ[@]}" -d '{"payload":{"text":"hi","int64Value":"5"}}' $U$S/Echo)
     check "unary JSON $mode: 200 + body" contains "$out" '{"payload":{"text":"hi","int64Value":"5"}}'
-    check "unary JSON $mode: request id header" bash -c "grep -Eqi '^ferry-request-id: [0-9a-f]{16}' <<<\"\$1\"" _ "$out"
+    check "unary JSON $mode: no request id header on success" bash -c "! grep -qi '^ferry-request-id:' <<<\"\$1\"" _ "$out"
+    out=$(curl -s -i $mode "${CJ[@]}" -d '{"code":"aborted","message":"x"}' $U$S/Fail)
+    check "unary JSON $mode: request id header on error" bash -c "grep -Eqi '^ferry-request-id: [0-9a-f]{16}' <<<\"\$1\"" _ "$out"
 done
+out=$(curl -s -i --http2-prior-knowledge "${CJ[@]}" -H 'ferry-request-id: client-42.a:b_c' -d '{"code":"aborted"}' $U$S/Fail)
+check "client request id adopted" bash -c "grep -Eqi '^ferry-request-id: client-42.a:b_c' <<<\"\$1\"" _ "$out"
+out=$(curl -s -i --http2-prior-knowledge "${CJ[@]}" -H 'ferry-request-id: bad id;' -d '{"code":"aborted"}' $U$S/Fail)
+check "invalid client request id replaced" bash -c "grep -Eqi '^ferry-request-id: [0-9a-f]{16}' <<<\"\$1\"" _ "$out"
+out=$(curl -s -i --http2-prior-knowledge "${CJ[@]}" -H "ferry-request-id: $(printf 'a%.0s' $(seq 65))" -d '{"code":"aborted"}' $U$S/Fail)
+check "over-long client request id replaced" bash -c "grep -Eqi '^ferry-request-id: [0-9a-f]{16}' <<<\"\$1\"" _ "$out"
+out=$(curl -s --http2-prior-knowledge "${CJ[@]}" -d '{"text":"p","seq":"7"}' $U$S/Ping)
+check "Ping returns text and seq" [ "$out" = '{"text":"p","seq":"7"}' ]
 out=$(curl -s -i --http2-prior-knowledge "${CJ[@]}" -d '{}' $U$S/Echo)
 check "h2c prior knowledge answers over HTTP/2" contains "$out" "HTTP/2 200"
 check "handler-set response header" contains "$out" "x-echo: 1"

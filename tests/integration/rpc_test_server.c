@@ -96,6 +96,17 @@ static void echo(ferry_rpc_call_t *call, const Ferrytest__V1__EchoRequest *req, 
     ferrytest_v1_test_service_echo_reply(call, &resp);
 }
 
+/* ---- Ping ------------------------------------------------------------------------- */
+
+static void ping(ferry_rpc_call_t *call, const Ferrytest__V1__PingRequest *req, void *user)
+{
+    Ferrytest__V1__PingResponse resp = FERRYTEST__V1__PING_RESPONSE__INIT;
+    (void)user;
+    resp.text = req->text;
+    resp.seq = req->seq;
+    ferrytest_v1_test_service_ping_reply(call, &resp);
+}
+
 /* ---- Fail ------------------------------------------------------------------------- */
 
 static void fail(ferry_rpc_call_t *call, const Ferrytest__V1__FailRequest *req, void *user)
@@ -312,8 +323,14 @@ static int route_stats(void *req, void *user)
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
-static const ferrytest_v1_test_service_server_t g_impl = {
-    .echo = echo, .fail = fail, .slow = slow, .count = count, .sum = sum, .blob = blob, .flaky = flaky};
+static const ferrytest_v1_test_service_server_t g_impl = {.echo = echo,
+                                                          .ping = ping,
+                                                          .fail = fail,
+                                                          .slow = slow,
+                                                          .count = count,
+                                                          .sum = sum,
+                                                          .blob = blob,
+                                                          .flaky = flaky};
 static const ferrytest_v1_test_bidi_service_server_t g_bidi_impl = {0};
 
 int main(int argc, char **argv)

@@ -811,6 +811,7 @@ ferry_err_code_t ferry_json_decode(const ProtobufCMessageDescriptor *desc, const
     json_t *root = NULL;
     ProtobufCMessage *msg = NULL;
 
+    json_scratch_begin();
     *out = NULL;
     if (desc == NULL || (json == NULL && len > 0)) {
         rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "no descriptor or input to decode");
@@ -834,5 +835,6 @@ out:
     if (msg != NULL)
         protobuf_c_message_free_unpacked(msg, NULL);
     json_decref(root);
+    json_scratch_end();
     return rc;
 }

@@ -500,13 +500,42 @@ out:
     return rc;
 }
 
+/* json_dump_callback sink: a malloc'ed buffer that doubles as it fills. */
+typedef struct dump_buf {
+    char *data;
+    size_t len, cap;
+} dump_buf_t;
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+    dump_buf_t *d = data;
+    if (size >= SIZE_MAX / 2 - d->len)
+        return -1;
+    if (d->len + size + 1 > d->cap) {
+        size_t cap = d->cap ? d->cap : 256;
+        while (cap < d->len + size + 1)
+            cap *= 2;
+        char *n = realloc(d->data, cap);
+        if (n == NULL)
+            return -1;
+        d->data = n;
+        d->cap = cap;
+    }
+    memcpy(d->data + d->len, buf, size);
+    d->len += size;
+    d->data[d->len] = '\0';
+    return 0;
+}
+
 ferry_err_code_t ferry_json_encode(const ProtobufCMessage *msg, int pretty, char **out, size_t *out_len,
                                    ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
     json_ctx_t c = {.err = err};
     json_t *root = NULL;
+    dump_buf_t d = {0};
 
+    json_scratch_begin();
     *out = NULL;
     if (out_len)
         *out_len = 0;
@@ -519,14 +548,18 @@ ferry_err_code_t ferry_json_encode(const ProtobufCMessage *msg, int pretty, char
         goto out;
     size_t flags = JSON_ENCODE_ANY | (pretty ? JSON_INDENT(2) : JSON_COMPACT) |
                    JSON_REAL_PRECISION(c.precision > 0 ? c.precision : 17);
-    *out = json_dumps(root, flags);
-    if (*out == NULL) {
+    /* Written into our own buffer: anything jansson allocates here is scratch. */
+    if (json_dump_callback(root, dump_cb, &d, flags) != 0 || dump_cb("", 0, &d) != 0) {
         rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory writing JSON");
         goto out;
     }
+    *out = d.data;
+    d.data = NULL;
     if (out_len)
-        *out_len = strlen(*out);
+        *out_len = d.len;
 out:
+    free(d.data);
     json_decref(root);
+    json_scratch_end();
     return rc;
 }

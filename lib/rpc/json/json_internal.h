@@ -13,6 +13,14 @@
 #include "ferry/err.h"
 #include "ferry/json.h"
 
+/*
+ * Scratch window (scratch.c): between begin and end, jansson allocations on this
+ * thread come from a per-thread bump allocator released at the outermost end. No
+ * jansson value created inside may outlive the window. Windows nest.
+ */
+void json_scratch_begin(void);
+void json_scratch_end(void);
+
 /* Longest field name we derive a JSON name for; protoc's names are far shorter. */
 #define JSON_NAME_MAX 128
 

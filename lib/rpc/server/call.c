@@ -27,6 +27,9 @@
 
 static void call_release(ferry_rpc_call_t *call);
 static void process(ferry_rpc_call_t *call);
+static void *pb_arena_alloc(void *data, size_t size);
+static void pb_arena_free(void *data, void *p);
+static void *arena_alloc(call_arena_t *a, size_t n);
 
 /* ---- small h2o helpers ------------------------------------------------------------- */
 
@@ -148,15 +151,22 @@ static bool fail_decode(decode_err_t *de, ferry_rpc_code_t code, const char *fmt
     return false;
 }
 
-/* Decodes one message (decompressing first when |gz|). *out owns the message. */
-static bool decode_one(const ferry_rpc_server_t *srv, const ProtobufCMessageDescriptor *desc,
-                       ferry_wire_codec_t codec, const uint8_t *data, size_t len, bool gz,
-                       ProtobufCMessage **out, decode_err_t *de)
+/*
+ * Decodes one message (decompressing first when |gz|) into |call|'s arena (binary) or
+ * malloc (JSON: then call->reqs_malloced is set), appending it to call->reqs.
+ */
+static bool decode_one(const ferry_rpc_server_t *srv, ferry_rpc_call_t *call,
+                       const ProtobufCMessageDescriptor *desc, ferry_wire_codec_t codec, const uint8_t *data,
+                       size_t len, bool gz, decode_err_t *de)
 {
+    ProtobufCMessage *msg = NULL;
+    ProtobufCMessage **out = &msg;
     uint8_t *plain = NULL;
     bool ok = false;
-    ferry_err_t err = {0};
+    ferry_err_t err;
     size_t max = srv->cfg.max_message_bytes;
+    err.code = FERRY_OK;
+    err.msg[0] = '\0';
     *out = NULL;
     if (gz && len > 0) {
         size_t plen;
@@ -182,6 +192,7 @@ static bool decode_one(const ferry_rpc_server_t *srv, const ProtobufCMessageDesc
             data = (const uint8_t *)"{}";
             len = 2;
         }
+        call->reqs_malloced = true;
         if (ferry_json_decode(desc, (const char *)data, len, out, &err) != FERRY_OK) {
             fail_decode(de, FERRY_RPC_INVALID_ARGUMENT, "cannot decode %s from JSON: %s", desc->name,
                         err.msg);
@@ -193,23 +204,19 @@ static bool decode_one(const ferry_rpc_server_t *srv, const ProtobufCMessageDesc
             fail_decode(de, FERRY_RPC_INVALID_ARGUMENT, "cannot decode %s: %s", desc->name, err.msg);
             goto out;
         }
-        *out = protobuf_c_message_unpack(desc, NULL, len, data);
+        ProtobufCAllocator pa = {
+            .alloc = pb_arena_alloc, .free = pb_arena_free, .allocator_data = &call->arena};
+        *out = protobuf_c_message_unpack(desc, &pa, len, data);
         if (*out == NULL) {
             fail_decode(de, FERRY_RPC_INVALID_ARGUMENT, "cannot decode %s: malformed protobuf", desc->name);
             goto out;
         }
     }
+    call->reqs[call->n_reqs++] = msg;
     ok = true;
 out:
     free(plain);
     return ok;
-}
-
-static void free_msgs(ProtobufCMessage **msgs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        protobuf_c_message_free_unpacked(msgs[i], NULL);
-    free(msgs);
 }
 
 /* Serializes |msg| into a new buffer with |prefix| spare bytes in front. */
@@ -247,18 +254,97 @@ static void gen_stop(h2o_generator_t *self, h2o_req_t *req);
 
 static void make_request_id(loop_thread_t *lt, char out[17])
 {
+    static const char hex[] = "0123456789abcdef";
     uint64_t x = lt->rng; /* xorshift64* */
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
     lt->rng = x;
     x *= 2685821657736338717ull;
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(x >> (8 * i));
-    ferry_hex_encode(b, 8, out);
+    for (int i = 15; i >= 0; i--, x >>= 4)
+        out[i] = hex[x & 15];
+    out[16] = '\0';
 }
 
+/* A client-chosen id is adopted only if it is short and made of log-safe characters. */
+static bool valid_request_id(const char *v, size_t len)
+{
+    if (len == 0 || len > REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.' || c == ':'))
+            return false;
+    }
+    return true;
+}
+
+/* ---- the call arena -------------------------------------------------------------------- */
+
+/* Returns |n| bytes aligned to 16, or NULL past CALL_ARENA_MAX / out of memory. */
+static void *arena_alloc(call_arena_t *a, size_t n)
+{
+    size_t need = (n + 15) & ~(size_t)15;
+    if (need < n || need > CALL_ARENA_MAX - a->total)
+        return NULL;
+    if (need <= CALL_ARENA_INLINE - a->inline_used) {
+        void *p = a->inline_buf + a->inline_used;
+        a->inline_used += need;
+        a->total += need;
+        return p;
+    }
+    arena_chunk_t *c = a->chunks;
+    if (need <= CALL_ARENA_BIG && c != NULL && c->cap - c->used >= need) {
+        void *p = c->data + c->used;
+        c->used += need;
+        a->total += need;
+        return p;
+    }
+    /* Big requests get their own chunk; small ones start a fresh shared chunk. */
+    size_t cap = need > CALL_ARENA_BIG ? need : 4 * CALL_ARENA_INLINE;
+    c = malloc(sizeof(*c) + cap);
+    if (c == NULL)
+        return NULL;
+    c->cap = cap;
+    c->used = need;
+    if (need > CALL_ARENA_BIG && a->chunks != NULL) {
+        /* keep the shared chunk at the head so later small requests still fit in it */
+        c->next = a->chunks->next;
+        a->chunks->next = c;
+    } else {
+        c->next = a->chunks;
+        a->chunks = c;
+    }
+    a->total += need;
+    return c->data;
+}
+
+static void arena_reset(call_arena_t *a)
+{
+    for (arena_chunk_t *c = a->chunks, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+    a->chunks = NULL;
+    a->inline_used = 0;
+    a->total = 0;
+}
+
+static void *pb_arena_alloc(void *data, size_t size)
+{
+    return arena_alloc(data, size);
+}
+
+static void pb_arena_free(void *data, void *p)
+{
+    (void)data; /* released with the whole arena */
+    (void)p;
+}
+
+/* ---- the call object ----------------------------------------------------------------- */
+
+/* Copies the request headers into the arena (before dispatch: no lock needed). */
 static void copy_headers(ferry_rpc_call_t *call, h2o_req_t *req)
 {
     size_t total = 0, n = 0;
@@ -268,51 +354,117 @@ static void copy_headers(ferry_rpc_call_t *call, h2o_req_t *req)
             break;
         total += h->name->len + h->value.len + 2;
     }
-    /* One block: the array, then the NUL-terminated names and values. */
-    call->headers = malloc(n * sizeof(req_header_t) + total + 1);
-    if (call->headers == NULL)
+    req_header_t *hs = arena_alloc(&call->arena, n * sizeof(req_header_t) + total + 1);
+    if (hs == NULL)
         return;
-    char *p = (char *)(call->headers + n);
+    char *p = (char *)(hs + n);
     for (size_t i = 0; i < n; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
-        call->headers[i].name = p;
-        for (size_t k = 0; k < h->name->len; k++)
-            *p++ = (char)((h->name->base[k] >= 'A' && h->name->base[k] <= 'Z') ? h->name->base[k] + 32
-                                                                               : h->name->base[k]);
+        /* h2o hands names lower-case (HTTP/2 requires it, HTTP/1 names are folded);
+         * lookups compare case-insensitively anyway. */
+        hs[i].name = p;
+        memcpy(p, h->name->base, h->name->len);
+        p += h->name->len;
         *p++ = '\0';
-        call->headers[i].value = p;
+        hs[i].value = p;
         memcpy(p, h->value.base, h->value.len);
         p += h->value.len;
         *p++ = '\0';
     }
+    call->headers = hs;
     call->n_headers = n;
 }
 
-static ferry_rpc_call_t *call_new(loop_thread_t *lt, const route_t *route, h2o_req_t *req)
+/* A clean call object from the thread's pool (or a new one). Loop thread. */
+static ferry_rpc_call_t *call_get(loop_thread_t *lt)
 {
-    ferry_rpc_call_t *call = calloc(1, sizeof(*call));
-    if (call == NULL)
-        return NULL;
+    ferry_rpc_call_t *call = lt->pool;
+    if (call != NULL) {
+        lt->pool = call->pool_next;
+        lt->n_pool--;
+    } else {
+        call = malloc(sizeof(*call));
+        if (call == NULL)
+            return NULL;
+        pthread_mutex_init(&call->mu, NULL);
+        call->arena.chunks = NULL;
+        arena_reset(&call->arena);
+    }
+    memset(call, 0, offsetof(ferry_rpc_call_t, pool_next));
+    call->pool_next = NULL;
     call->lt = lt;
-    call->route = route;
+    call->heap_idx = SIZE_MAX;
     atomic_init(&call->refs, 3); /* request alive, completion owed, dispatch in progress */
+    atomic_init(&call->kick_pending, false);
+    atomic_init(&call->completed, false);
+    atomic_init(&call->canceled, false);
+    atomic_init(&call->cancel_reason, 0);
+    return call;
+}
+
+/* Returns |call|'s memory to the pool (or frees it). Loop thread. */
+static void call_put(ferry_rpc_call_t *call)
+{
+    loop_thread_t *lt = call->lt;
+    if (call->reqs_malloced) {
+        for (size_t i = 0; i < call->n_reqs; i++)
+            protobuf_c_message_free_unpacked(call->reqs[i], NULL);
+    }
+    if (call->reqs != call->req_inline)
+        free(call->reqs);
+    call->reqs = NULL;
+    call->n_reqs = 0;
+    arena_reset(&call->arena);
+    if (lt->n_pool < CALL_POOL_MAX && !lt->shutting_down) {
+        call->pool_next = lt->pool;
+        lt->pool = call;
+        lt->n_pool++;
+        return;
+    }
+    pthread_mutex_destroy(&call->mu);
+    free(call);
+}
+
+/* Frees the thread's idle calls (at loop exit). */
+void ferry_call_pool_drain(loop_thread_t *lt)
+{
+    while (lt->pool != NULL) {
+        ferry_rpc_call_t *call = lt->pool;
+        lt->pool = call->pool_next;
+        pthread_mutex_destroy(&call->mu);
+        free(call);
+    }
+    lt->n_pool = 0;
+}
+
+/* Makes a decoded call live: bound to |req|, counted, with its request id. */
+static void call_attach(ferry_rpc_call_t *call, const route_t *route, h2o_req_t *req)
+{
+    loop_thread_t *lt = call->lt;
+    call->route = route;
     call->req = req;
     call->gen.proceed = gen_proceed;
     call->gen.stop = gen_stop;
-    call->heap_idx = SIZE_MAX;
     call->start_ns = ferry_now_ns();
-    pthread_mutex_init(&call->mu, NULL);
-    make_request_id(lt, call->request_id);
     copy_headers(call, req);
+    const char *cid = NULL;
+    for (size_t i = 0; i < call->n_headers; i++)
+        if (strcasecmp(call->headers[i].name, H_REQUEST_ID) == 0)
+            cid = call->headers[i].value;
+    if (cid != NULL && valid_request_id(cid, strlen(cid))) {
+        memcpy(call->request_id, cid, strlen(cid) + 1);
+    } else {
+        make_request_id(lt, call->request_id);
+    }
     struct sockaddr_storage ss;
     socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    memset(&call->peer_sa, 0, sizeof(call->peer_sa));
     if (sl > 0 && sl <= sizeof(call->peer_sa))
         memcpy(&call->peer_sa, &ss, sl);
     ferry_rpc_call_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_dispose);
     *slot = call;
     h2o_linklist_insert(&lt->calls, &call->link);
     lt->n_calls++;
-    return call;
 }
 
 static void call_free(ferry_rpc_call_t *call)
@@ -330,16 +482,11 @@ static void call_free(ferry_rpc_call_t *call)
     for (size_t i = 0; i < call->n_inflight; i++)
         free(call->inflight[i]);
     free(call->inflight);
-    for (size_t i = 0; i < call->n_resp_headers; i++)
-        free(call->resp_headers[i].name); /* name and value share one block */
-    free(call->resp_headers);
-    free_msgs(call->reqs, call->n_reqs);
-    free(call->final_body);
+    if (call->final_body_owned)
+        free(call->final_body);
     free(call->end_frame);
     free(call->message);
-    free(call->headers);
-    pthread_mutex_destroy(&call->mu);
-    free(call);
+    call_put(call);
 }
 
 /* Replaces the error message (call->mu held). */
@@ -415,9 +562,16 @@ void ferry_call_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
 
 /* ---- responses --------------------------------------------------------------------- */
 
-static void add_common_headers(ferry_rpc_call_t *call, h2o_req_t *req)
+/*
+ * The request id goes back on errors and streams only: a unique header value on every response would cost
+ * each response an HPACK dynamic-table insertion and search in h2o 2.2.5 (which indexes every header), a
+ * third of the runtime's per-call CPU. A client that wants to correlate successful
+ * calls sends its own ferry-request-id.
+ */
+static void add_common_headers(ferry_rpc_call_t *call, h2o_req_t *req, bool with_id)
 {
-    add_hdr(req, H_REQUEST_ID, call->request_id, 16);
+    if (with_id)
+        add_hdr(req, H_REQUEST_ID, call->request_id, strlen(call->request_id));
     pthread_mutex_lock(&call->mu);
     for (size_t i = 0; i < call->n_resp_headers; i++)
         add_hdr(req, call->resp_headers[i].name, call->resp_headers[i].value,
@@ -454,12 +608,12 @@ static void respond_unary(ferry_rpc_call_t *call, ferry_rpc_code_t code, const c
             add_hdr_dup(req, H_ERROR_CODE, app);
         body = h2o_iovec_init(json, n);
     }
-    add_common_headers(call, req);
+    add_common_headers(call, req, code != FERRY_RPC_OK);
     h2o_start_response(req, &call->gen);
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
-static void start_stream_response(ferry_rpc_call_t *call)
+static void start_stream_response(ferry_rpc_call_t *call, bool with_id)
 {
     h2o_req_t *req = call->req;
     call->started = true;
@@ -470,7 +624,7 @@ static void start_stream_response(ferry_rpc_call_t *call)
     if (call->resp_gzip)
         add_hdr(req, call->style == STYLE_GRPC_WEB ? "grpc-encoding" : "connect-content-encoding",
                 H2O_STRLIT("gzip"));
-    add_common_headers(call, req);
+    add_common_headers(call, req, with_id);
     h2o_start_response(req, &call->gen);
 }
 
@@ -536,13 +690,14 @@ static void pump(ferry_rpc_call_t *call)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, call->content_type,
                        strlen(call->content_type));
         add_grpc_status_headers(req, code, msg, app);
-        add_common_headers(call, req);
+        add_common_headers(call, req, true);
         h2o_start_response(req, &call->gen);
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
         return;
     }
-    if (!call->started)
-        start_stream_response(call);
+    if (!call->started) /* a gRPC-Web unary success is answered like a Connect one: no id */
+        start_stream_response(call, call->route->method->kind == FERRY_RPC_SERVER_STREAMING || !fin ||
+                                        code != FERRY_RPC_OK);
     if (n > 0)
         call->any_message_sent = true;
     if (fin) {
@@ -621,8 +776,12 @@ static void process(ferry_rpc_call_t *call)
         pthread_mutex_lock(&call->mu);
         ferry_rpc_code_t code = call->final_code;
         char app[48], msg[512];
-        memcpy(app, call->app_code, sizeof(app));
-        snprintf(msg, sizeof(msg), "%s", call->message != NULL ? call->message : "");
+        app[0] = msg[0] = '\0';
+        if (code != FERRY_RPC_OK) {
+            memcpy(app, call->app_code, sizeof(app));
+            if (call->message != NULL)
+                snprintf(msg, sizeof(msg), "%s", call->message);
+        }
         pthread_mutex_unlock(&call->mu);
         respond_unary(call, code, app, msg);
     }
@@ -667,6 +826,14 @@ typedef struct negotiated {
     bool has_timeout;
 } negotiated_t;
 
+/* Lookup by h2o token: a pointer comparison per header instead of a string compare. */
+static const char *hdr_tok(h2o_req_t *req, const h2o_token_t *token, size_t *len)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    *len = i >= 0 ? req->headers.entries[i].value.len : 0;
+    return i >= 0 ? req->headers.entries[i].value.base : NULL;
+}
+
 static const char *hdr_str(h2o_req_t *req, const char *name, size_t *len)
 {
     const h2o_iovec_t *v = find_hdr(req, name);
@@ -674,77 +841,70 @@ static const char *hdr_str(h2o_req_t *req, const char *name, size_t *len)
     return v != NULL ? v->base : NULL;
 }
 
-/* Decodes the request messages of a POST. Returns false with |de| filled. */
+/* Decodes the request messages of a POST into |call|. Returns false with |de| filled. */
 static bool decode_post(const ferry_rpc_server_t *srv, const route_t *route, const negotiated_t *ng,
-                        h2o_req_t *req, ProtobufCMessage ***out, size_t *n_out, decode_err_t *de)
+                        h2o_req_t *req, ferry_rpc_call_t *call, decode_err_t *de)
 {
     const ferry_rpc_method_t *m = route->method;
     const uint8_t *body = (const uint8_t *)req->entity.base;
     size_t len = body != NULL ? req->entity.len : 0;
-    ProtobufCMessage **msgs = NULL;
-    ferry_wire_msg_t *slices = NULL;
-    size_t n = 0;
+    ferry_wire_msg_t one, *slices = NULL;
     bool ok = false;
     if (ng->proto == FERRY_WIRE_CONNECT_UNARY) {
-        msgs = calloc(1, sizeof(*msgs));
-        if (msgs == NULL || !decode_one(srv, m->input, ng->codec, body, len,
-                                        ng->req_enc == FERRY_WIRE_ENC_GZIP, &msgs[0], de))
-            goto out;
-        n = 1;
-    } else {
-        size_t max = len / FERRY_ENVELOPE_HEADER_LEN + 1;
-        if (max > MAX_CLIENT_MSGS)
-            max = MAX_CLIENT_MSGS;
-        size_t n_slices = 0;
-        const char *why = "";
-        slices = calloc(max, sizeof(*slices));
-        msgs = calloc(max, sizeof(*msgs));
-        if (slices == NULL || msgs == NULL) {
-            fail_decode(de, FERRY_RPC_RESOURCE_EXHAUSTED, "out of memory");
-            goto out;
-        }
-        ferry_rpc_code_t rc =
-            ferry_wire_read_envelopes(body, len, (uint32_t)srv->cfg.max_message_bytes,
-                                      ng->req_enc != FERRY_WIRE_ENC_IDENTITY, slices, max, &n_slices, &why);
-        if (rc != FERRY_RPC_OK) {
-            fail_decode(de, rc, "%s", why);
-            goto out;
-        }
-        if (m->kind != FERRY_RPC_CLIENT_STREAMING && n_slices != 1) {
-            fail_decode(
-                de, ng->proto == FERRY_WIRE_GRPC_WEB ? FERRY_RPC_INVALID_ARGUMENT : FERRY_RPC_UNIMPLEMENTED,
-                "%s expects exactly one request message, got %zu", m->path, n_slices);
-            goto out;
-        }
-        for (size_t i = 0; i < n_slices; i++) {
-            if (!decode_one(srv, m->input, ng->codec, slices[i].data, slices[i].len, slices[i].compressed,
-                            &msgs[i], de))
-                goto out;
-            n++;
-        }
+        call->reqs = call->req_inline;
+        ok = decode_one(srv, call, m->input, ng->codec, body, len, ng->req_enc == FERRY_WIRE_ENC_GZIP, de);
+        goto out;
     }
+    size_t max = len / FERRY_ENVELOPE_HEADER_LEN + 1;
+    if (max > MAX_CLIENT_MSGS)
+        max = MAX_CLIENT_MSGS;
+    size_t n_slices = 0;
+    const char *why = "";
+    if (max == 1) {
+        call->reqs = call->req_inline;
+    } else if ((call->reqs = calloc(max, sizeof(*call->reqs))) == NULL) {
+        fail_decode(de, FERRY_RPC_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    slices = max == 1 ? &one : calloc(max, sizeof(*slices));
+    if (slices == NULL) {
+        fail_decode(de, FERRY_RPC_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    ferry_rpc_code_t rc =
+        ferry_wire_read_envelopes(body, len, (uint32_t)srv->cfg.max_message_bytes,
+                                  ng->req_enc != FERRY_WIRE_ENC_IDENTITY, slices, max, &n_slices, &why);
+    if (rc != FERRY_RPC_OK) {
+        fail_decode(de, rc, "%s", why);
+        goto out;
+    }
+    if (m->kind != FERRY_RPC_CLIENT_STREAMING && n_slices != 1) {
+        fail_decode(de,
+                    ng->proto == FERRY_WIRE_GRPC_WEB ? FERRY_RPC_INVALID_ARGUMENT : FERRY_RPC_UNIMPLEMENTED,
+                    "%s expects exactly one request message, got %zu", m->path, n_slices);
+        goto out;
+    }
+    for (size_t i = 0; i < n_slices; i++)
+        if (!decode_one(srv, call, m->input, ng->codec, slices[i].data, slices[i].len, slices[i].compressed,
+                        de))
+            goto out;
     ok = true;
 out:
-    free(slices);
-    if (ok) {
-        *out = msgs;
-        *n_out = n;
-    } else {
-        free_msgs(msgs, n);
-    }
+    if (slices != &one)
+        free(slices);
     return ok;
 }
 
-/* Decodes the message of a Connect GET. */
+/* Decodes the message of a Connect GET into |call|. */
 static bool decode_get(const ferry_rpc_server_t *srv, const route_t *route, const ferry_wire_get_query_t *q,
-                       ProtobufCMessage ***out, size_t *n_out, decode_err_t *de)
+                       ferry_rpc_call_t *call, decode_err_t *de)
 {
     bool ok = false;
     size_t cap = q->message_len + 4;
     uint8_t *raw = malloc(cap), *bin = NULL;
-    ProtobufCMessage **msgs = calloc(1, sizeof(*msgs));
     long n;
-    if (raw == NULL || msgs == NULL) {
+    call->reqs = call->req_inline;
+    if (raw == NULL) {
         fail_decode(de, FERRY_RPC_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
@@ -765,19 +925,11 @@ static bool decode_get(const ferry_rpc_server_t *srv, const route_t *route, cons
         data = bin;
         n = b;
     }
-    if (!decode_one(srv, route->method->input, q->codec, data, (size_t)n,
-                    q->compression == FERRY_WIRE_ENC_GZIP, &msgs[0], de))
-        goto out;
-    ok = true;
+    ok = decode_one(srv, call, route->method->input, q->codec, data, (size_t)n,
+                    q->compression == FERRY_WIRE_ENC_GZIP, de);
 out:
     free(raw);
     free(bin);
-    if (ok) {
-        *out = msgs;
-        *n_out = 1;
-    } else {
-        free(msgs);
-    }
     return ok;
 }
 
@@ -810,7 +962,7 @@ int ferry_call_on_req(ferry_rpc_server_t *srv, h2o_req_t *req)
 
     negotiated_t ng = {0};
     size_t ctlen;
-    const char *ct = hdr_str(req, "content-type", &ctlen);
+    const char *ct = hdr_tok(req, H2O_TOKEN_CONTENT_TYPE, &ctlen);
     ng.proto = ct != NULL ? ferry_wire_content_type(ct, ctlen, &ng.codec) : FERRY_WIRE_UNSUPPORTED;
     const route_t *route = ferry_server_find_route(srv, path, plen);
     bool is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
@@ -900,31 +1052,30 @@ int ferry_call_on_req(ferry_rpc_server_t *srv, h2o_req_t *req)
         }
         bool stream = ng.proto == FERRY_WIRE_CONNECT_STREAM;
         if (!is_get) {
-            v = hdr_str(req, stream ? "connect-content-encoding" : "content-encoding", &vlen);
+            v = stream ? hdr_str(req, "connect-content-encoding", &vlen)
+                       : hdr_tok(req, H2O_TOKEN_CONTENT_ENCODING, &vlen);
             ng.req_enc = ferry_wire_encoding(v, vlen);
         }
-        v = hdr_str(req, stream ? "connect-accept-encoding" : "accept-encoding", &vlen);
+        v = stream ? hdr_str(req, "connect-accept-encoding", &vlen)
+                   : hdr_tok(req, H2O_TOKEN_ACCEPT_ENCODING, &vlen);
         ng.resp_gzip = ferry_wire_accepts_gzip(v, vlen);
     }
     if (ng.req_enc == FERRY_WIRE_ENC_UNSUPPORTED)
         return send_early_error(req, ng.proto, ng.codec, FERRY_RPC_UNIMPLEMENTED, 0,
                                 "unsupported request compression (supported: gzip, identity)");
 
-    /* Messages. */
-    decode_err_t de = {0};
-    ProtobufCMessage **msgs = NULL;
-    size_t n_msgs = 0;
-    if (!(is_get ? decode_get(srv, route, &q, &msgs, &n_msgs, &de)
-                 : decode_post(srv, route, &ng, req, &msgs, &n_msgs, &de)))
-        return send_early_error(req, ng.proto, ng.codec, de.code, 0, "%s", de.msg);
-
-    ferry_rpc_call_t *call = call_new(lt, route, req);
-    if (call == NULL) {
-        free_msgs(msgs, n_msgs);
+    /* Messages, decoded straight into the call's arena. */
+    ferry_rpc_call_t *call = call_get(lt);
+    if (call == NULL)
         return send_early_error(req, ng.proto, ng.codec, FERRY_RPC_RESOURCE_EXHAUSTED, 0, "out of memory");
+    decode_err_t de;
+    de.code = FERRY_RPC_INTERNAL;
+    de.msg[0] = '\0';
+    if (!(is_get ? decode_get(srv, route, &q, call, &de) : decode_post(srv, route, &ng, req, call, &de))) {
+        call_put(call);
+        return send_early_error(req, ng.proto, ng.codec, de.code, 0, "%s", de.msg);
     }
-    call->reqs = msgs;
-    call->n_reqs = n_msgs;
+    call_attach(call, route, req);
     call->codec = ng.codec;
     call->resp_gzip = ng.resp_gzip;
     call->style = ng.proto == FERRY_WIRE_CONNECT_UNARY ? STYLE_UNARY
@@ -1017,8 +1168,11 @@ uint64_t ferry_rpc_call_deadline_ns(const ferry_rpc_call_t *call)
     return call->deadline_ns;
 }
 
+/* |name| is lower-case here (checked by the caller). */
 static bool reserved_header(const char *name)
 {
+    if (name[0] != 'c' && name[0] != 't' && name[0] != 'f' && name[0] != 'g' && name[0] != ':')
+        return false;
     static const char *const reserved[] = {"content-type",      "content-length", "content-encoding",
                                            "transfer-encoding", "connection",     H_REQUEST_ID,
                                            H_ERROR_CODE};
@@ -1046,12 +1200,7 @@ ferry_err_code_t ferry_rpc_call_set_header(ferry_rpc_call_t *call, const char *n
         rc = FERRY_E_TOO_LARGE;
         goto out;
     }
-    if (call->resp_headers == NULL &&
-        (call->resp_headers = calloc(MAX_RESP_HEADERS, sizeof(*call->resp_headers))) == NULL) {
-        rc = FERRY_E_NOMEM;
-        goto out;
-    }
-    char *n = malloc(nlen + vlen + 2);
+    char *n = arena_alloc(&call->arena, nlen + vlen + 2);
     if (n == NULL) {
         rc = FERRY_E_NOMEM;
         goto out;
@@ -1210,6 +1359,27 @@ static outbuf_t *make_frame(ferry_rpc_call_t *call, const ProtobufCMessage *msg)
     return b;
 }
 
+/*
+ * Serializes a unary response: binary straight into the call's arena, JSON into a
+ * malloc'ed buffer (*owned set). NULL if it cannot be encoded.
+ */
+static uint8_t *encode_unary(ferry_rpc_call_t *call, const ProtobufCMessage *resp, size_t *len, bool *owned)
+{
+    if (call->codec == FERRY_WIRE_CODEC_JSON) {
+        *owned = true;
+        return encode_msg(resp, call->codec, 0, len);
+    }
+    size_t n = protobuf_c_message_get_packed_size(resp);
+    pthread_mutex_lock(&call->mu);
+    uint8_t *buf = arena_alloc(&call->arena, n + 1);
+    pthread_mutex_unlock(&call->mu);
+    if (buf == NULL)
+        return NULL;
+    *len = protobuf_c_message_pack(resp, buf);
+    *owned = false;
+    return buf;
+}
+
 static void enqueue_locked(ferry_rpc_call_t *call, outbuf_t *b)
 {
     if (call->outq_tail != NULL)
@@ -1231,16 +1401,17 @@ ferry_err_code_t ferry_rpc_call_reply(ferry_rpc_call_t *call, const ProtobufCMes
         return FERRY_E_INVALID_ARG;
     if (call->style == STYLE_UNARY) {
         size_t len = 0;
-        uint8_t *body = encode_msg(resp, call->codec, 0, &len);
-        bool gz = false;
+        bool owned = false, gz = false;
+        uint8_t *body = encode_unary(call, resp, &len, &owned);
         if (body != NULL && call->resp_gzip && len >= GZIP_MIN_BYTES) {
             uint8_t *c = NULL;
             size_t clen = 0;
             if (ferry_gzip_compress(body, len, &c, &clen, NULL) == FERRY_OK && clen < len) {
-                free(body);
+                if (owned)
+                    free(body);
                 body = c;
                 len = clen;
-                gz = true;
+                gz = owned = true;
             } else {
                 free(c);
             }
@@ -1251,6 +1422,7 @@ ferry_err_code_t ferry_rpc_call_reply(ferry_rpc_call_t *call, const ProtobufCMes
             call->final_body = body;
             call->final_len = len;
             call->final_gzip = gz;
+            call->final_body_owned = owned;
         } else {
             call->final_code = FERRY_RPC_INTERNAL;
             set_message_locked(call, "cannot encode the response");

@@ -553,6 +553,7 @@ static void loop_dispose(loop_thread_t *lt)
     h2o_evloop_destroy(lt->loop);
     lt->loop = NULL;
 out:
+    ferry_call_pool_drain(lt);
     free(lt->heap);
     lt->heap = NULL;
     ferry_tls_loop = NULL;

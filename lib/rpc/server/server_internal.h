@@ -36,6 +36,11 @@
 #define MAX_WORKER_QUEUE    65536
 #define GZIP_MIN_BYTES      1024 /* smaller responses are never compressed */
 #define TIMER_HEAP_MAX      (1u << 22)
+#define CALL_ARENA_INLINE   3072       /* per-call scratch kept with a pooled call */
+#define CALL_ARENA_BIG      1024       /* larger allocations get a chunk of their own */
+#define CALL_ARENA_MAX      (1u << 30) /* cap on everything one call may take from its arena */
+#define CALL_POOL_MAX       256        /* idle call objects kept per loop thread */
+#define REQUEST_ID_MAX      64         /* a client-sent ferry-request-id longer than this is ignored */
 
 typedef struct route {
     const ferry_rpc_method_t *method;
@@ -51,6 +56,25 @@ typedef struct http_route {
 } http_route_t;
 
 typedef struct loop_thread loop_thread_t;
+
+/*
+ * A bump allocator owned by one call: request headers, decoded request messages,
+ * response headers and the unary response body live here and go away together when
+ * the call ends, so a typical call makes no malloc at all. Allocation before the call
+ * is dispatched needs no lock; after that it happens under call->mu.
+ */
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t cap, used;
+    _Alignas(16) uint8_t data[];
+} arena_chunk_t;
+
+typedef struct call_arena {
+    size_t inline_used;
+    size_t total;          /* bytes handed out, for CALL_ARENA_MAX */
+    arena_chunk_t *chunks; /* owned overflow chunks, newest first */
+    _Alignas(16) uint8_t inline_buf[CALL_ARENA_INLINE];
+} call_arena_t;
 
 struct loop_thread {
     ferry_rpc_server_t *srv;
@@ -79,6 +103,8 @@ struct loop_thread {
     bool forced;
     uint64_t force_at_ns;
     uint64_t rng;
+    ferry_rpc_call_t *pool; /* idle calls, linked through pool_next */
+    size_t n_pool;
 };
 
 struct ferry_rpc_server {
@@ -118,12 +144,12 @@ typedef struct outbuf {
 } outbuf_t;
 
 typedef struct resp_header {
-    char *name; /* in call->resp_mem */
+    char *name; /* in the call's arena */
     char *value;
 } resp_header_t;
 
 typedef struct req_header {
-    const char *name; /* lower-case, NUL-terminated, in call->hdr_mem */
+    const char *name; /* as h2o hands it (lower-case), NUL-terminated, in the call's arena */
     const char *value;
 } req_header_t;
 
@@ -159,8 +185,9 @@ struct ferry_rpc_call {
     uint8_t *end_frame;  /* owned: the last frame of a stream */
     outbuf_t **inflight; /* owned array of MAX_INFLIGHT_BUFS (streams only) */
     size_t n_inflight;
-    uint8_t *final_body; /* unary response bytes, owned */
+    uint8_t *final_body; /* unary response bytes (arena, or owned if final_body_owned) */
     size_t final_len;
+    bool final_body_owned;
     uint64_t start_ns;
     uint64_t deadline_ns;
     h2o_multithread_message_t kick_msg;
@@ -169,35 +196,41 @@ struct ferry_rpc_call {
     atomic_bool completed; /* reply/fail/finish was called */
     atomic_bool canceled;
     atomic_int cancel_reason;
-    pthread_mutex_t mu; /* guards everything below */
+    /* under mu: */
     outbuf_t *outq_head, *outq_tail;
     size_t queued_bytes; /* queued + in flight */
     bool end_queued;     /* the end-of-stream frame is in outq */
     ferry_rpc_code_t final_code;
     char app_code[48];
-    char *message;               /* owned, NULL = empty (errors only) */
-    resp_header_t *resp_headers; /* owned array of MAX_RESP_HEADERS, allocated on first use */
+    char *message; /* owned, NULL = empty (errors only) */
     size_t n_resp_headers;
     size_t resp_mem_used;
-    struct {
-        void (*fn)(ferry_rpc_call_t *, void *);
-        void *arg;
-    } cancel_cbs[MAX_CANCEL_CBS];
     size_t n_cancel_cbs;
     struct {
         const void *key;
         void *data;
         void (*free_fn)(void *);
     } data[MAX_DATA_SLOTS];
-    char peer[56];
     bool peer_done;
     /* ---- immutable after creation ---- */
-    struct sockaddr_in6 peer_sa; /* or a sockaddr_in */
-    char request_id[17];
-    req_header_t *headers; /* owned: one block with the copied names and values */
+    req_header_t *headers; /* in the arena */
     size_t n_headers;
-    ProtobufCMessage **reqs; /* owned messages */
+    ProtobufCMessage **reqs; /* request messages: req_inline or owned array */
     size_t n_reqs;
+    bool reqs_malloced; /* messages were allocated by malloc (JSON), not by the arena */
+    ProtobufCMessage *req_inline[1];
+    /* ---- pooling: everything above is zeroed for reuse; below, only what counts says ---- */
+    ferry_rpc_call_t *pool_next;
+    char request_id[REQUEST_ID_MAX + 1];          /* set when the call is attached */
+    resp_header_t resp_headers[MAX_RESP_HEADERS]; /* n_resp_headers valid, under mu */
+    struct {
+        void (*fn)(ferry_rpc_call_t *, void *);
+        void *arg;
+    } cancel_cbs[MAX_CANCEL_CBS]; /* n_cancel_cbs valid, under mu */
+    char peer[56];                /* valid once peer_done, under mu */
+    struct sockaddr_in6 peer_sa;  /* or a sockaddr_in; set when attached */
+    pthread_mutex_t mu;           /* guards the fields marked "any thread" */
+    call_arena_t arena;
 };
 
 /* server.c */
@@ -212,5 +245,6 @@ int ferry_call_on_req(ferry_rpc_server_t *srv, h2o_req_t *req);
 void ferry_call_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 void ferry_call_expire(ferry_rpc_call_t *call);
 void ferry_call_shutdown(ferry_rpc_call_t *call, bool force);
+void ferry_call_pool_drain(loop_thread_t *lt);
 
 #endif

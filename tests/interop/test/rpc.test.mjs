@@ -99,7 +99,18 @@ for (const tr of transports) {
       assert.equal(res.headers["authorization"], "Bearer interop-token");
       assert.equal(res.headers["x-ferry-test"], "v1");
       assert.ok(responseHeaders, "no response headers seen");
-      assert.match(responseHeaders.get("ferry-request-id") ?? "", /^[0-9a-f]{16}$/);
+      assert.equal(responseHeaders.get("x-echo"), "1");
+      // Successful unary responses do not repeat the request id (see docs/rpc.md).
+      assert.equal(responseHeaders.get("ferry-request-id"), null);
+    });
+
+    test("errors carry the request id: the server's, or the client's own", async () => {
+      let err = await expectError(() => client.fail({ code: "aborted", message: "x" }));
+      assert.match(err.metadata.get("ferry-request-id") ?? "", /^[0-9a-f]{16}$/);
+      err = await expectError(() =>
+        client.fail({ code: "aborted", message: "x" }, { headers: { "ferry-request-id": "node-7.call-1" } }),
+      );
+      assert.equal(err.metadata.get("ferry-request-id"), "node-7.call-1");
     });
 
     test("a large unary message (1 MiB each way)", async () => {

@@ -147,7 +147,12 @@ const char *ferry_rpc_call_header(const ferry_rpc_call_t *call, const char *name
 /** The peer address "ip:port". */
 const char *ferry_rpc_call_peer(const ferry_rpc_call_t *call);
 
-/** A per-call id (16 hex chars), also sent back as the `ferry-request-id` response header. */
+/**
+ * The call's id: the client's own `ferry-request-id` header when it sent a valid one
+ * (1-64 characters of `A-Za-z0-9._:-`), else 16 hex digits made up by the server. It is
+ * sent back as `ferry-request-id` on error responses and streams (not on successful
+ * unary responses: clients that correlate those send their own).
+ */
 const char *ferry_rpc_call_request_id(const ferry_rpc_call_t *call);
 
 /** Absolute deadline in CLOCK_MONOTONIC nanoseconds, or 0 when the client set none. */
