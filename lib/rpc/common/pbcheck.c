@@ -40,6 +40,18 @@ bool ferry_utf8_valid(const uint8_t *s, size_t len, bool allow_nul)
 {
     size_t i = 0;
     while (i < len) {
+        /* ASCII fast path: eight bytes with no high bit (and no NUL unless allowed) */
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ull) != 0)
+                break;
+            if (!allow_nul && ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         uint8_t c = s[i];
         if (c < 0x80) {
             if (c == 0 && !allow_nul)
@@ -221,10 +233,10 @@ static int walk(pb_walk_t *w, const ProtobufCMessageDescriptor *desc, const uint
             const ProtobufCFieldDescriptor *f =
                 protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3));
             if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING) {
-                if (memchr(data, 0, dlen) != NULL)
-                    w->reason = "string contains U+0000 (NUL), which is not supported";
-                else if (!ferry_utf8_valid(data, dlen, false))
-                    w->reason = "string is not valid UTF-8";
+                if (!ferry_utf8_valid(data, dlen, false))
+                    w->reason = memchr(data, 0, dlen) != NULL
+                                    ? "string contains U+0000 (NUL), which is not supported"
+                                    : "string is not valid UTF-8";
                 if (w->reason != NULL) {
                     path_push_name(w, f->name);
                     if (f->label == PROTOBUF_C_LABEL_REPEATED)

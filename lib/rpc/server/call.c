@@ -19,11 +19,12 @@
 #include "ferry/json.h"
 #include "ferry/log.h"
 
-#define ERR_JSON_MAX 2048
-#define TRAILER_MAX  4096
-#define CT_JSON      "application/json"
-#define H_REQUEST_ID "ferry-request-id"
-#define H_ERROR_CODE "ferry-error-code"
+#define ERR_JSON_MAX  2048
+#define POOL_COPY_MAX (16 << 10) /* unary bodies up to this size are copied into h2o's pool */
+#define TRAILER_MAX   4096
+#define CT_JSON       "application/json"
+#define H_REQUEST_ID  "ferry-request-id"
+#define H_ERROR_CODE  "ferry-error-code"
 
 static void call_release(ferry_rpc_call_t *call);
 static void process(ferry_rpc_call_t *call);
@@ -252,18 +253,34 @@ static void on_req_dispose(void *p);
 static void gen_proceed(h2o_generator_t *self, h2o_req_t *req);
 static void gen_stop(h2o_generator_t *self, h2o_req_t *req);
 
-static void make_request_id(loop_thread_t *lt, char out[17])
+static uint64_t next_id_bits(loop_thread_t *lt)
 {
-    static const char hex[] = "0123456789abcdef";
     uint64_t x = lt->rng; /* xorshift64* */
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
     lt->rng = x;
-    x *= 2685821657736338717ull;
-    for (int i = 15; i >= 0; i--, x >>= 4)
-        out[i] = hex[x & 15];
-    out[16] = '\0';
+    return x * 2685821657736338717ull;
+}
+
+/* The id as text, written on first use: most successful calls never need it. */
+static const char *call_id(ferry_rpc_call_t *call)
+{
+    static const char hex[] = "0123456789abcdef";
+    int st = atomic_load_explicit(&call->id_state, memory_order_acquire);
+    if (st == 2)
+        return call->request_id;
+    if (st == 0 && atomic_compare_exchange_strong(&call->id_state, &st, 1)) {
+        uint64_t x = call->id_bits;
+        for (int i = 15; i >= 0; i--, x >>= 4)
+            call->request_id[i] = hex[x & 15];
+        call->request_id[16] = '\0';
+        atomic_store_explicit(&call->id_state, 2, memory_order_release);
+        return call->request_id;
+    }
+    while (atomic_load_explicit(&call->id_state, memory_order_acquire) != 2)
+        ; /* another thread is writing 17 bytes */
+    return call->request_id;
 }
 
 /* A client-chosen id is adopted only if it is short and made of log-safe characters. */
@@ -399,6 +416,7 @@ static ferry_rpc_call_t *call_get(loop_thread_t *lt)
     atomic_init(&call->completed, false);
     atomic_init(&call->canceled, false);
     atomic_init(&call->cancel_reason, 0);
+    atomic_init(&call->id_state, 0);
     return call;
 }
 
@@ -453,18 +471,36 @@ static void call_attach(ferry_rpc_call_t *call, const route_t *route, h2o_req_t 
             cid = call->headers[i].value;
     if (cid != NULL && valid_request_id(cid, strlen(cid))) {
         memcpy(call->request_id, cid, strlen(cid) + 1);
+        atomic_init(&call->id_state, 2);
     } else {
-        make_request_id(lt, call->request_id);
+        call->id_bits = next_id_bits(lt);
     }
     struct sockaddr_storage ss;
     socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     memset(&call->peer_sa, 0, sizeof(call->peer_sa));
     if (sl > 0 && sl <= sizeof(call->peer_sa))
         memcpy(&call->peer_sa, &ss, sl);
-    ferry_rpc_call_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_dispose);
-    *slot = call;
     h2o_linklist_insert(&lt->calls, &call->link);
     lt->n_calls++;
+}
+
+/*
+ * After dispatch: a unary call answered in full during dispatch, with a body h2o does
+ * not need from the call's memory, lets go of its request now;
+ * any other call learns of the request's end through a dispose hook on its pool (a
+ * shared allocation, so only calls that outlive dispatch pay for it). h2o neither
+ * disposes a request nor calls the generator after a FINAL send within this callback.
+ */
+static void settle_request(ferry_rpc_call_t *call, h2o_req_t *req)
+{
+    if (call->final_sent && call->detached_body) {
+        call->req = NULL;
+        call->responded = true;
+        call_release(call); /* the request reference */
+        return;
+    }
+    ferry_rpc_call_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_dispose);
+    *slot = call;
 }
 
 static void call_free(ferry_rpc_call_t *call)
@@ -568,19 +604,29 @@ void ferry_call_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
  * third of the runtime's per-call CPU. A client that wants to correlate successful
  * calls sends its own ferry-request-id.
  */
-static void add_common_headers(ferry_rpc_call_t *call, h2o_req_t *req, bool with_id)
+static void add_common_headers(ferry_rpc_call_t *call, h2o_req_t *req, bool with_id, size_t n_hdrs)
 {
-    if (with_id)
-        add_hdr(req, H_REQUEST_ID, call->request_id, strlen(call->request_id));
-    pthread_mutex_lock(&call->mu);
-    for (size_t i = 0; i < call->n_resp_headers; i++)
+    if (with_id) {
+        const char *id = call_id(call);
+        add_hdr(req, H_REQUEST_ID, id, strlen(id));
+    }
+    if (n_hdrs == SIZE_MAX) {
+        pthread_mutex_lock(&call->mu);
+        n_hdrs = call->n_resp_headers;
+        pthread_mutex_unlock(&call->mu);
+    }
+    /* set_header only appends, so the first n_hdrs entries are stable */
+    for (size_t i = 0; i < n_hdrs; i++)
         add_hdr(req, call->resp_headers[i].name, call->resp_headers[i].value,
                 strlen(call->resp_headers[i].value));
-    pthread_mutex_unlock(&call->mu);
 }
 
-/* Unary (Connect POST/GET) response: success body or error JSON. Loop thread. */
-static void respond_unary(ferry_rpc_call_t *call, ferry_rpc_code_t code, const char *app, const char *msg)
+/*
+ * Unary (Connect POST/GET) response: success body or error JSON. Loop thread.
+ * |n_hdrs|: handler headers to send, read under call->mu by the caller, or SIZE_MAX.
+ */
+static void respond_unary(ferry_rpc_call_t *call, ferry_rpc_code_t code, const char *app, const char *msg,
+                          size_t n_hdrs)
 {
     h2o_req_t *req = call->req;
     if (req == NULL || call->responded)
@@ -597,7 +643,16 @@ static void respond_unary(ferry_rpc_call_t *call, ferry_rpc_code_t code, const c
         if (call->final_gzip)
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL,
                            H2O_STRLIT("gzip"));
-        body = h2o_iovec_init(call->final_body, call->final_len);
+        if (call->final_len <= POOL_COPY_MAX) {
+            /* h2o keeps pointing at the body until it is written: a small one moves to the
+             * request's pool so the call can end now (see settle_request) */
+            char *copy = h2o_mem_alloc_pool(&req->pool, call->final_len + 1);
+            memcpy(copy, call->final_body, call->final_len);
+            body = h2o_iovec_init(copy, call->final_len);
+            call->detached_body = true;
+        } else {
+            body = h2o_iovec_init(call->final_body, call->final_len);
+        }
     } else {
         char *json = h2o_mem_alloc_pool(&req->pool, ERR_JSON_MAX);
         size_t n = ferry_wire_error_json(code, msg, app, json, ERR_JSON_MAX);
@@ -607,8 +662,9 @@ static void respond_unary(ferry_rpc_call_t *call, ferry_rpc_code_t code, const c
         if (app != NULL && app[0])
             add_hdr_dup(req, H_ERROR_CODE, app);
         body = h2o_iovec_init(json, n);
+        call->detached_body = true;
     }
-    add_common_headers(call, req, code != FERRY_RPC_OK);
+    add_common_headers(call, req, code != FERRY_RPC_OK, n_hdrs);
     h2o_start_response(req, &call->gen);
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
@@ -624,7 +680,7 @@ static void start_stream_response(ferry_rpc_call_t *call, bool with_id)
     if (call->resp_gzip)
         add_hdr(req, call->style == STYLE_GRPC_WEB ? "grpc-encoding" : "connect-content-encoding",
                 H2O_STRLIT("gzip"));
-    add_common_headers(call, req, with_id);
+    add_common_headers(call, req, with_id, SIZE_MAX);
     h2o_start_response(req, &call->gen);
 }
 
@@ -690,7 +746,7 @@ static void pump(ferry_rpc_call_t *call)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, call->content_type,
                        strlen(call->content_type));
         add_grpc_status_headers(req, code, msg, app);
-        add_common_headers(call, req, true);
+        add_common_headers(call, req, true, SIZE_MAX);
         h2o_start_response(req, &call->gen);
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
         return;
@@ -750,13 +806,13 @@ static void end_stream_runtime(ferry_rpc_call_t *call, ferry_rpc_code_t code, co
     pump(call);
 }
 
-static void run_after_interceptors(ferry_rpc_call_t *call)
+/* |code|: the completion's code as read under call->mu. */
+static void run_after_interceptors(ferry_rpc_call_t *call, ferry_rpc_code_t code)
 {
     const ferry_rpc_server_t *srv = call->lt->srv;
+    if (srv->n_interceptors == 0)
+        return;
     uint64_t dur = ferry_now_ns() - call->start_ns;
-    pthread_mutex_lock(&call->mu);
-    ferry_rpc_code_t code = call->final_code;
-    pthread_mutex_unlock(&call->mu);
     if (call->responded && call->final_sent && call->style == STYLE_UNARY)
         code = call->sent_code;
     for (size_t i = 0; i < srv->n_interceptors; i++)
@@ -772,21 +828,21 @@ static void process(ferry_rpc_call_t *call)
     if (!atomic_load(&call->completed) || call->completion_done)
         return;
     call->completion_done = true;
-    if (call->style == STYLE_UNARY) {
-        pthread_mutex_lock(&call->mu);
-        ferry_rpc_code_t code = call->final_code;
-        char app[48], msg[512];
-        app[0] = msg[0] = '\0';
-        if (code != FERRY_RPC_OK) {
-            memcpy(app, call->app_code, sizeof(app));
-            if (call->message != NULL)
-                snprintf(msg, sizeof(msg), "%s", call->message);
-        }
-        pthread_mutex_unlock(&call->mu);
-        respond_unary(call, code, app, msg);
+    char app[48], msg[512];
+    app[0] = msg[0] = '\0';
+    pthread_mutex_lock(&call->mu);
+    ferry_rpc_code_t code = call->final_code;
+    size_t n_hdrs = call->n_resp_headers;
+    if (code != FERRY_RPC_OK && call->style == STYLE_UNARY) {
+        memcpy(app, call->app_code, sizeof(app));
+        if (call->message != NULL)
+            snprintf(msg, sizeof(msg), "%s", call->message);
     }
+    pthread_mutex_unlock(&call->mu);
+    if (call->style == STYLE_UNARY)
+        respond_unary(call, code, app, msg, n_hdrs);
     ferry_timer_remove(call->lt, call);
-    run_after_interceptors(call);
+    run_after_interceptors(call, code);
     call_release(call);
 }
 
@@ -796,7 +852,7 @@ void ferry_call_expire(ferry_rpc_call_t *call)
         return;
     cancel(call, CANCEL_DEADLINE);
     if (call->style == STYLE_UNARY)
-        respond_unary(call, FERRY_RPC_DEADLINE_EXCEEDED, NULL, "deadline exceeded");
+        respond_unary(call, FERRY_RPC_DEADLINE_EXCEEDED, NULL, "deadline exceeded", SIZE_MAX);
     else
         end_stream_runtime(call, FERRY_RPC_DEADLINE_EXCEEDED, "deadline exceeded");
 }
@@ -810,7 +866,7 @@ void ferry_call_shutdown(ferry_rpc_call_t *call, bool force)
         return; /* in-flight unary calls may finish during the grace period */
     cancel(call, CANCEL_SHUTDOWN);
     if (call->style == STYLE_UNARY)
-        respond_unary(call, FERRY_RPC_UNAVAILABLE, NULL, "server is shutting down");
+        respond_unary(call, FERRY_RPC_UNAVAILABLE, NULL, "server is shutting down", SIZE_MAX);
     else
         end_stream_runtime(call, FERRY_RPC_UNAVAILABLE, "server is shutting down");
 }
@@ -955,16 +1011,19 @@ int ferry_call_on_req(ferry_rpc_server_t *srv, h2o_req_t *req)
     loop_thread_t *lt = ferry_tls_loop;
     const char *path = req->path.base;
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    bool done;
-    handle_http_route(srv, req, path, plen, &done);
-    if (done)
-        return 0;
+    /* RPC paths first (one hash probe); plain routes see what no method claims. */
+    const route_t *route = ferry_server_find_route(srv, path, plen);
+    if (route == NULL) {
+        bool done;
+        handle_http_route(srv, req, path, plen, &done);
+        if (done)
+            return 0;
+    }
 
     negotiated_t ng = {0};
     size_t ctlen;
     const char *ct = hdr_tok(req, H2O_TOKEN_CONTENT_TYPE, &ctlen);
     ng.proto = ct != NULL ? ferry_wire_content_type(ct, ctlen, &ng.codec) : FERRY_WIRE_UNSUPPORTED;
-    const route_t *route = ferry_server_find_route(srv, path, plen);
     bool is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
     bool is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
     if (route == NULL) {
@@ -1113,6 +1172,7 @@ int ferry_call_on_req(ferry_rpc_server_t *srv, h2o_req_t *req)
     }
     route->fn(call, (const ProtobufCMessage *const *)call->reqs, call->n_reqs, route->user);
 out:
+    settle_request(call, req);
     call_release(call); /* the dispatch reference */
     return 0;
 }
@@ -1160,7 +1220,7 @@ const char *ferry_rpc_call_peer(const ferry_rpc_call_t *call)
 
 const char *ferry_rpc_call_request_id(const ferry_rpc_call_t *call)
 {
-    return call->request_id;
+    return call_id((ferry_rpc_call_t *)call);
 }
 
 uint64_t ferry_rpc_call_deadline_ns(const ferry_rpc_call_t *call)
@@ -1232,7 +1292,7 @@ void ferry_rpc_call_set_data(ferry_rpc_call_t *call, const void *key, void *data
             free_slot = i;
     }
     if (free_slot == MAX_DATA_SLOTS) {
-        FERRY_ERROR("rpc: call %s: more than %d data slots", call->request_id, MAX_DATA_SLOTS);
+        FERRY_ERROR("rpc: call %s: more than %d data slots", call_id(call), MAX_DATA_SLOTS);
         if (free_fn != NULL)
             free_fn(data);
         goto out;
@@ -1273,7 +1333,7 @@ void ferry_rpc_call_on_cancel(ferry_rpc_call_t *call, void (*fn)(ferry_rpc_call_
         call->cancel_cbs[call->n_cancel_cbs].arg = arg;
         call->n_cancel_cbs++;
     } else {
-        FERRY_ERROR("rpc: call %s: more than %d cancel callbacks", call->request_id, MAX_CANCEL_CBS);
+        FERRY_ERROR("rpc: call %s: more than %d cancel callbacks", call_id(call), MAX_CANCEL_CBS);
     }
     pthread_mutex_unlock(&call->mu);
     if (now)
@@ -1318,7 +1378,7 @@ static ferry_err_code_t complete_error(ferry_rpc_call_t *call, ferry_rpc_code_t 
 static bool try_complete(ferry_rpc_call_t *call)
 {
     if (atomic_exchange(&call->completed, true)) {
-        FERRY_ERROR("rpc: call %s (%s) completed twice", call->request_id, call->route->method->path);
+        FERRY_ERROR("rpc: call %s (%s) completed twice", call_id(call), call->route->method->path);
         return false;
     }
     return true;
@@ -1363,6 +1423,11 @@ static outbuf_t *make_frame(ferry_rpc_call_t *call, const ProtobufCMessage *msg)
  * Serializes a unary response: binary straight into the call's arena, JSON into a
  * malloc'ed buffer (*owned set). NULL if it cannot be encoded.
  */
+/*
+ * Serializes a unary response: binary straight into the call's arena (packed under
+ * call->mu, which also guards the arena), JSON into a malloc'ed buffer (*owned set).
+ * NULL if it cannot be encoded.
+ */
 static uint8_t *encode_unary(ferry_rpc_call_t *call, const ProtobufCMessage *resp, size_t *len, bool *owned)
 {
     if (call->codec == FERRY_WIRE_CODEC_JSON) {
@@ -1372,10 +1437,9 @@ static uint8_t *encode_unary(ferry_rpc_call_t *call, const ProtobufCMessage *res
     size_t n = protobuf_c_message_get_packed_size(resp);
     pthread_mutex_lock(&call->mu);
     uint8_t *buf = arena_alloc(&call->arena, n + 1);
+    if (buf != NULL)
+        *len = protobuf_c_message_pack(resp, buf);
     pthread_mutex_unlock(&call->mu);
-    if (buf == NULL)
-        return NULL;
-    *len = protobuf_c_message_pack(resp, buf);
     *owned = false;
     return buf;
 }

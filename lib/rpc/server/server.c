@@ -219,14 +219,23 @@ uint16_t ferry_rpc_server_port(const ferry_rpc_server_t *srv)
 
 /* ---- method index ----------------------------------------------------------------- */
 
+/* Eight bytes per step: paths are ~30 bytes and hashed on every call. The table is
+ * fixed at start, so a crafted path can only cost a probe sequence, never grow it. */
 static uint64_t hash_path(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ull;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        s += 8;
+        len -= 8;
     }
-    return h;
+    uint64_t w = 0;
+    memcpy(&w, s, len);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
 }
 
 static ferry_err_code_t build_index(ferry_rpc_server_t *srv, ferry_err_t *err)
@@ -240,7 +249,8 @@ static ferry_err_code_t build_index(ferry_rpc_server_t *srv, ferry_err_t *err)
     srv->route_index_size = size;
     for (size_t i = 0; i < srv->n_routes; i++) {
         const char *p = srv->routes[i].method->path;
-        size_t slot = hash_path(p, strlen(p)) & (size - 1);
+        srv->routes[i].path_len = strlen(p);
+        size_t slot = hash_path(p, srv->routes[i].path_len) & (size - 1);
         while (srv->route_index[slot] != NULL)
             slot = (slot + 1) & (size - 1);
         srv->route_index[slot] = &srv->routes[i];
@@ -257,8 +267,7 @@ const route_t *ferry_server_find_route(const ferry_rpc_server_t *srv, const char
         const route_t *r = srv->route_index[slot];
         if (r == NULL)
             return NULL;
-        const char *p = r->method->path;
-        if (strncmp(p, path, len) == 0 && p[len] == '\0')
+        if (r->path_len == len && memcmp(r->method->path, path, len) == 0)
             return r;
     }
 }
@@ -323,7 +332,8 @@ void ferry_timer_add(loop_thread_t *lt, ferry_rpc_call_t *call)
         ferry_rpc_call_t **h = cap <= TIMER_HEAP_MAX ? realloc(lt->heap, cap * sizeof(*h)) : NULL;
         if (h == NULL) {
             /* Out of timer slots: the call runs without a server-side deadline. */
-            FERRY_WARN("rpc: deadline heap full, call %s runs without a deadline", call->request_id);
+            FERRY_WARN("rpc: deadline heap full, call %s runs without a deadline",
+                       ferry_rpc_call_request_id(call));
             return;
         }
         lt->heap = h;

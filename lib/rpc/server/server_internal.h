@@ -44,6 +44,7 @@
 
 typedef struct route {
     const ferry_rpc_method_t *method;
+    size_t path_len;         /* strlen(method->path) */
     ferry_rpc_handler_fn fn; /* NULL = unimplemented */
     void *user;
 } route_t;
@@ -188,6 +189,7 @@ struct ferry_rpc_call {
     uint8_t *final_body; /* unary response bytes (arena, or owned if final_body_owned) */
     size_t final_len;
     bool final_body_owned;
+    bool detached_body; /* the response body handed to h2o lives in req->pool */
     uint64_t start_ns;
     uint64_t deadline_ns;
     h2o_multithread_message_t kick_msg;
@@ -212,6 +214,8 @@ struct ferry_rpc_call {
         void (*free_fn)(void *);
     } data[MAX_DATA_SLOTS];
     bool peer_done;
+    atomic_int id_state; /* request_id text: 0 not written, 1 being written, 2 ready */
+    uint64_t id_bits;    /* the server-made id, formatted on first use */
     /* ---- immutable after creation ---- */
     req_header_t *headers; /* in the arena */
     size_t n_headers;
