@@ -85,3 +85,12 @@ row "Connect+JSON Ping" "$json_rps" "$json_us" "<=2.0"
 row "gRPC-Web+proto Ping" "$gw_rps" "$gw_us" -
 row "Connect+proto Echo" "$eproto_rps" "$eproto_us" -
 row "Connect+JSON Echo" "$ejson_rps" "$ejson_us" -
+
+# What the codecs alone cost per message (one thread, no I/O): jansson's parse and
+# write are the floor of any JSON path built on it (issue 2 requires the JSON library
+# for tokenizing and writing).
+if [ -x "$BUILD/bench/codec_cost" ]; then
+    echo
+    echo "codec cost per Ping message (ns/op, bench/codec_cost):"
+    "$BUILD/bench/codec_cost" 200000 | sed 's/^/  /'
+fi

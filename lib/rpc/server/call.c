@@ -302,15 +302,16 @@ static bool valid_request_id(const char *v, size_t len)
 /* Returns |n| bytes aligned to 16, or NULL past CALL_ARENA_MAX / out of memory. */
 static void *arena_alloc(call_arena_t *a, size_t n)
 {
+    if (n <= CALL_ARENA_INLINE - a->inline_used) { /* the common case: inline space left */
+        void *p = a->inline_buf + a->inline_used;
+        a->inline_used += (n + 15) & ~(size_t)15;
+        if (a->inline_used > CALL_ARENA_INLINE)
+            a->inline_used = CALL_ARENA_INLINE; /* the last few bytes, unaligned tail */
+        return p;
+    }
     size_t need = (n + 15) & ~(size_t)15;
     if (need < n || need > CALL_ARENA_MAX - a->total)
         return NULL;
-    if (need <= CALL_ARENA_INLINE - a->inline_used) {
-        void *p = a->inline_buf + a->inline_used;
-        a->inline_used += need;
-        a->total += need;
-        return p;
-    }
     arena_chunk_t *c = a->chunks;
     if (need <= CALL_ARENA_BIG && c != NULL && c->cap - c->used >= need) {
         void *p = c->data + c->used;
@@ -346,6 +347,60 @@ static void arena_reset(call_arena_t *a)
     a->chunks = NULL;
     a->inline_used = 0;
     a->total = 0;
+}
+
+/* protobuf-c output straight into the arena, starting in the inline space left. */
+typedef struct arena_buf {
+    ProtobufCBuffer base;
+    call_arena_t *a;
+    uint8_t *data;
+    size_t len, cap;
+    bool in_inline, failed;
+} arena_buf_t;
+
+static void arena_buf_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    arena_buf_t *ab = (arena_buf_t *)b;
+    if (ab->failed)
+        return;
+    if (len > ab->cap - ab->len) {
+        size_t cap = ab->cap * 2 > ab->len + len ? ab->cap * 2 : ab->len + len + 256;
+        if (ab->in_inline) {
+            ab->a->inline_used = CALL_ARENA_INLINE; /* the inline part is now this buffer's */
+            ab->in_inline = false;
+        }
+        uint8_t *n = cap > ab->cap ? arena_alloc(ab->a, cap) : NULL;
+        if (n == NULL) {
+            ab->failed = true;
+            return;
+        }
+        memcpy(n, ab->data, ab->len);
+        ab->data = n;
+        ab->cap = cap;
+    }
+    memcpy(ab->data + ab->len, data, len);
+    ab->len += len;
+}
+
+/*
+ * Serializes |msg| into |a| in one pass (no separate size pass over the top level).
+ * Caller holds whatever guards |a|. NULL when out of arena/memory.
+ */
+static uint8_t *arena_pack(call_arena_t *a, const ProtobufCMessage *msg, size_t *len)
+{
+    arena_buf_t ab = {.base = {.append = arena_buf_append}, .a = a};
+    ab.data = a->inline_buf + a->inline_used;
+    ab.cap = CALL_ARENA_INLINE - a->inline_used;
+    ab.in_inline = true;
+    protobuf_c_message_pack_to_buffer(msg, &ab.base);
+    if (ab.failed)
+        return NULL;
+    if (ab.in_inline)
+        a->inline_used += (ab.len + 15) & ~(size_t)15;
+    if (a->inline_used > CALL_ARENA_INLINE)
+        a->inline_used = CALL_ARENA_INLINE;
+    *len = ab.len;
+    return ab.data;
 }
 
 static void *pb_arena_alloc(void *data, size_t size)
@@ -1434,11 +1489,8 @@ static uint8_t *encode_unary(ferry_rpc_call_t *call, const ProtobufCMessage *res
         *owned = true;
         return encode_msg(resp, call->codec, 0, len);
     }
-    size_t n = protobuf_c_message_get_packed_size(resp);
     pthread_mutex_lock(&call->mu);
-    uint8_t *buf = arena_alloc(&call->arena, n + 1);
-    if (buf != NULL)
-        *len = protobuf_c_message_pack(resp, buf);
+    uint8_t *buf = arena_pack(&call->arena, resp, len);
     pthread_mutex_unlock(&call->mu);
     *owned = false;
     return buf;
