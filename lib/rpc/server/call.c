@@ -572,10 +572,8 @@ static void call_free(ferry_rpc_call_t *call)
     }
     for (size_t i = 0; i < call->n_inflight; i++)
         free(call->inflight[i]);
-    free(call->inflight);
     if (call->final_body_owned)
         free(call->final_body);
-    free(call->end_frame);
     free(call->message);
     call_put(call);
 }
@@ -742,11 +740,8 @@ static void start_stream_response(ferry_rpc_call_t *call, bool with_id)
 /* Builds the last frame of a stream into call->end_frame. */
 static size_t build_end_frame(ferry_rpc_call_t *call, ferry_rpc_code_t code, const char *app, const char *msg)
 {
-    size_t cap = FERRY_ENVELOPE_HEADER_LEN + TRAILER_MAX;
-    call->end_frame = malloc(cap);
-    if (call->end_frame == NULL)
-        return 0;
-    char *text = (char *)call->end_frame + FERRY_ENVELOPE_HEADER_LEN;
+    char frame[FERRY_ENVELOPE_HEADER_LEN + TRAILER_MAX];
+    char *text = frame + FERRY_ENVELOPE_HEADER_LEN;
     size_t n;
     uint8_t flag;
     if (call->style == STYLE_GRPC_WEB) {
@@ -756,7 +751,13 @@ static size_t build_end_frame(ferry_rpc_call_t *call, ferry_rpc_code_t code, con
         n = ferry_wire_end_stream_json(code, msg, app, text, TRAILER_MAX);
         flag = FERRY_ENVELOPE_END_STREAM;
     }
-    ferry_envelope_write_header(call->end_frame, flag, (uint32_t)n);
+    ferry_envelope_write_header((uint8_t *)frame, flag, (uint32_t)n);
+    pthread_mutex_lock(&call->mu); /* the arena is shared with set_header */
+    call->end_frame = arena_alloc(&call->arena, FERRY_ENVELOPE_HEADER_LEN + n);
+    pthread_mutex_unlock(&call->mu);
+    if (call->end_frame == NULL)
+        return 0;
+    memcpy(call->end_frame, frame, FERRY_ENVELOPE_HEADER_LEN + n);
     return FERRY_ENVELOPE_HEADER_LEN + n;
 }
 
@@ -770,8 +771,6 @@ static void pump(ferry_rpc_call_t *call)
     char app[48], msg[512];
     if (call->req == NULL || call->stopped || call->final_sent || call->sending)
         return;
-    if (call->inflight == NULL && (call->inflight = calloc(MAX_INFLIGHT_BUFS, sizeof(outbuf_t *))) == NULL)
-        return; /* retried at the next kick */
     pthread_mutex_lock(&call->mu);
     while (call->outq_head != NULL && n < MAX_INFLIGHT_BUFS) {
         outbuf_t *b = call->outq_head;

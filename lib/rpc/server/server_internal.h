@@ -183,9 +183,8 @@ struct ferry_rpc_call {
     bool final_sent; /* the FINAL h2o_send was made */
     bool final_gzip; /* final_body is gzip-compressed (unary) */
     ferry_rpc_code_t sent_code;
-    uint8_t *end_frame;  /* owned: the last frame of a stream */
-    outbuf_t **inflight; /* owned array of MAX_INFLIGHT_BUFS (streams only) */
-    size_t n_inflight;
+    uint8_t *end_frame;  /* the last frame of a stream, in the arena */
+    size_t n_inflight;   /* entries of inflight[] (below) handed to h2o */
     uint8_t *final_body; /* unary response bytes (arena, or owned if final_body_owned) */
     size_t final_len;
     bool final_body_owned;
@@ -227,6 +226,7 @@ struct ferry_rpc_call {
     ferry_rpc_call_t *pool_next;
     char request_id[REQUEST_ID_MAX + 1];          /* set when the call is attached */
     resp_header_t resp_headers[MAX_RESP_HEADERS]; /* n_resp_headers valid, under mu */
+    outbuf_t *inflight[MAX_INFLIGHT_BUFS];        /* n_inflight valid (streams, loop thread) */
     struct {
         void (*fn)(ferry_rpc_call_t *, void *);
         void *arg;
