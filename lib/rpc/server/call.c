@@ -416,9 +416,13 @@ static void pb_arena_free(void *data, void *p)
 
 /* ---- the call object ----------------------------------------------------------------- */
 
-/* Copies the request headers into the arena (before dispatch: no lock needed). */
-static void copy_headers(ferry_rpc_call_t *call, h2o_req_t *req)
+/*
+ * Copies the request headers into the arena (before dispatch: no lock needed).
+ * Returns the value of ferry-request-id, or NULL.
+ */
+static const char *copy_headers(ferry_rpc_call_t *call, h2o_req_t *req)
 {
+    const char *id = NULL;
     size_t total = 0, n = 0;
     for (size_t i = 0; i < req->headers.size && n < MAX_CALL_HEADERS; i++, n++) {
         const h2o_header_t *h = &req->headers.entries[i];
@@ -428,7 +432,7 @@ static void copy_headers(ferry_rpc_call_t *call, h2o_req_t *req)
     }
     req_header_t *hs = arena_alloc(&call->arena, n * sizeof(req_header_t) + total + 1);
     if (hs == NULL)
-        return;
+        return NULL;
     char *p = (char *)(hs + n);
     for (size_t i = 0; i < n; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
@@ -439,12 +443,15 @@ static void copy_headers(ferry_rpc_call_t *call, h2o_req_t *req)
         p += h->name->len;
         *p++ = '\0';
         hs[i].value = p;
+        if (h->name->len == sizeof(H_REQUEST_ID) - 1 && strcasecmp(hs[i].name, H_REQUEST_ID) == 0)
+            id = p;
         memcpy(p, h->value.base, h->value.len);
         p += h->value.len;
         *p++ = '\0';
     }
     call->headers = hs;
     call->n_headers = n;
+    return id;
 }
 
 /* A clean call object from the thread's pool (or a new one). Loop thread. */
@@ -519,11 +526,7 @@ static void call_attach(ferry_rpc_call_t *call, const route_t *route, h2o_req_t 
     call->gen.proceed = gen_proceed;
     call->gen.stop = gen_stop;
     call->start_ns = ferry_now_ns();
-    copy_headers(call, req);
-    const char *cid = NULL;
-    for (size_t i = 0; i < call->n_headers; i++)
-        if (strcasecmp(call->headers[i].name, H_REQUEST_ID) == 0)
-            cid = call->headers[i].value;
+    const char *cid = copy_headers(call, req);
     if (cid != NULL && valid_request_id(cid, strlen(cid))) {
         memcpy(call->request_id, cid, strlen(cid) + 1);
         atomic_init(&call->id_state, 2);
