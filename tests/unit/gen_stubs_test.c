@@ -50,6 +50,9 @@ START_TEST(method_table_matches_idl)
         {FERRYTEST_V1_TEST_SERVICE_FAIL, "/ferrytest.v1.TestService/Fail", "Fail", FERRY_RPC_UNARY,
          FERRY_RPC_IDEMPOTENCY_UNKNOWN, &ferrytest__v1__fail_request__descriptor,
          &ferrytest__v1__fail_response__descriptor},
+        {FERRYTEST_V1_TEST_SERVICE_PING, "/ferrytest.v1.TestService/Ping", "Ping", FERRY_RPC_UNARY,
+         FERRY_RPC_NO_SIDE_EFFECTS, &ferrytest__v1__ping_request__descriptor,
+         &ferrytest__v1__ping_response__descriptor},
         {FERRYTEST_V1_TEST_SERVICE_SLOW, "/ferrytest.v1.TestService/Slow", "Slow", FERRY_RPC_UNARY,
          FERRY_RPC_IDEMPOTENCY_UNKNOWN, &ferrytest__v1__slow_request__descriptor,
          &ferrytest__v1__slow_response__descriptor},
@@ -122,8 +125,8 @@ START_TEST(json_side_tables)
     ck_assert_ptr_nonnull(empty);
     ck_assert_uint_eq(empty->n_fields, 0);
 
-    /* Every message of the file is there: 20 top-level and nested ones, 3 map entries. */
-    ck_assert_uint_eq(f->n_messages, 20);
+    /* Every message of the file is there: 22 top-level and nested ones, 3 map entries. */
+    ck_assert_uint_eq(f->n_messages, 22);
 
     /* The service lists its own file's table and its imports' (Timestamp), NULL-terminated. */
     ck_assert_ptr_eq(TS(desc).json_files[0], f);

@@ -92,6 +92,9 @@ ferry_rpc_server_t *ferry_rpc_server_new(const ferry_rpc_server_config_t *cfg, f
         ferry_err_set(err, FERRY_E_NOMEM, "rpc server: out of memory");
         goto out;
     }
+    pthread_mutex_init(&srv->life_mu, NULL);
+    pthread_cond_init(&srv->life_cv, NULL);
+    srv->life_ready = true;
     if (cfg != NULL)
         srv->cfg = *cfg;
     ferry_rpc_server_config_t *c = &srv->cfg;
@@ -502,9 +505,20 @@ fail:
     return -1;
 }
 
+static ferry_err_code_t loop_init(ferry_rpc_server_t *srv, loop_thread_t *lt, ferry_err_t *err);
+static void loop_dispose(loop_thread_t *lt);
+
+/*
+ * A loop thread creates, runs and destroys its own h2o objects: h2o keeps per-thread
+ * state (the socket input-buffer recycle list is a __thread variable captured when a
+ * socket is created), so a socket made on another thread would share that thread's
+ * unlocked list with this one.
+ */
 static void *loop_main(void *arg)
 {
     loop_thread_t *lt = arg;
+    ferry_rpc_server_t *srv = lt->srv;
+    ferry_err_t err = {0};
     /* h2o writes with writev(): a peer that closed its socket raises SIGPIPE in this
      * thread, which would kill the whole embedding process (ferryd, tests, anything
      * linking the runtime). Blocked here, the write fails with EPIPE and h2o closes
@@ -514,16 +528,49 @@ static void *loop_main(void *arg)
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     ferry_tls_loop = lt;
-    while (!should_exit(lt))
-        h2o_evloop_run(lt->loop, lt->shutting_down ? 100 : INT32_MAX);
+    ferry_err_code_t rc = loop_init(srv, lt, &err);
+    pthread_mutex_lock(&srv->life_mu);
+    if (rc != FERRY_OK && srv->init_rc == FERRY_OK) {
+        srv->init_rc = rc;
+        srv->init_err = err;
+    }
+    lt->init_done = true;
+    pthread_cond_broadcast(&srv->life_cv);
+    pthread_mutex_unlock(&srv->life_mu);
+    if (rc == FERRY_OK)
+        while (!should_exit(lt))
+            h2o_evloop_run(lt->loop, lt->shutting_down ? 100 : INT32_MAX);
+    /* Offloaded jobs may still complete calls and post to this loop's queue: dispose
+     * only once ferry_rpc_server_wait() has drained the worker pool. */
+    pthread_mutex_lock(&srv->life_mu);
+    lt->stopped = true;
+    pthread_cond_broadcast(&srv->life_cv);
+    while (!srv->dispose_ok)
+        pthread_cond_wait(&srv->life_cv, &srv->life_mu);
+    pthread_mutex_unlock(&srv->life_mu);
+    loop_dispose(lt);
     return NULL;
 }
 
-/* Tears down one loop's h2o objects (after its thread exited, or if it never ran). */
+/* Tears down one loop's h2o objects and fds, on the thread that made them (or on the
+ * caller's, if the loop thread never ran and only fds exist). */
 static void loop_dispose(loop_thread_t *lt)
 {
-    if (lt->loop == NULL)
+    if (lt->disposed)
+        return;
+    lt->disposed = true;
+    if (lt->loop == NULL) {
+        if (lt->listen_fd >= 0)
+            close(lt->listen_fd);
+        if (lt->timer_fd >= 0)
+            close(lt->timer_fd);
+        if (lt->shutdown_pipe[0] >= 0)
+            close(lt->shutdown_pipe[0]);
+        if (lt->shutdown_pipe[1] >= 0)
+            close(lt->shutdown_pipe[1]);
+        lt->listen_fd = lt->timer_fd = lt->shutdown_pipe[0] = lt->shutdown_pipe[1] = -1;
         goto out;
+    }
     ferry_tls_loop = lt;
     if (lt->listener != NULL)
         h2o_socket_close(lt->listener);
@@ -569,7 +616,8 @@ out:
     ferry_tls_loop = NULL;
 }
 
-static ferry_err_code_t loop_init(ferry_rpc_server_t *srv, loop_thread_t *lt, int listen_fd, ferry_err_t *err)
+/* Builds the loop's h2o objects around the fds start() made. Loop thread. */
+static ferry_err_code_t loop_init(ferry_rpc_server_t *srv, loop_thread_t *lt, ferry_err_t *err)
 {
     lt->loop = h2o_evloop_create();
     h2o_context_init(&lt->ctx, lt->loop, &srv->globalconf);
@@ -577,24 +625,29 @@ static ferry_err_code_t loop_init(ferry_rpc_server_t *srv, loop_thread_t *lt, in
     lt->accept_ctx.ctx = &lt->ctx;
     lt->accept_ctx.hosts = srv->globalconf.hosts;
     lt->accept_ctx.ssl_ctx = srv->ssl_ctx;
-    lt->listen_fd = listen_fd;
-    lt->listener = h2o_evloop_socket_create(lt->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    lt->listener = h2o_evloop_socket_create(lt->loop, lt->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     lt->listener->data = lt;
     h2o_socket_read_start(lt->listener, on_accept);
     h2o_multithread_register_receiver(lt->ctx.queue, &lt->receiver, ferry_call_on_kicks);
-
-    lt->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (lt->timer_fd < 0)
-        return ferry_err_set_errno(err, FERRY_E_IO, errno, "timerfd_create");
     lt->timer_sock = h2o_evloop_socket_create(lt->loop, lt->timer_fd, 0);
     lt->timer_sock->data = lt;
     h2o_socket_read_start(lt->timer_sock, on_timer);
-
-    if (pipe2(lt->shutdown_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
-        return ferry_err_set_errno(err, FERRY_E_IO, errno, "pipe");
+    /* A shutdown requested before this point is already a byte in the pipe. */
     lt->shutdown_sock = h2o_evloop_socket_create(lt->loop, lt->shutdown_pipe[0], 0);
     lt->shutdown_sock->data = lt;
     h2o_socket_read_start(lt->shutdown_sock, on_shutdown_pipe);
+    (void)err; /* nothing here fails short of an abort inside h2o */
+    return FERRY_OK;
+}
+
+/* The fds of one loop, made on the caller's thread so errors surface from start(). */
+static ferry_err_code_t loop_fds(loop_thread_t *lt, ferry_err_t *err)
+{
+    lt->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (lt->timer_fd < 0)
+        return ferry_err_set_errno(err, FERRY_E_IO, errno, "rpc server: timerfd_create");
+    if (pipe2(lt->shutdown_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
+        return ferry_err_set_errno(err, FERRY_E_IO, errno, "rpc server: pipe");
     return FERRY_OK;
 }
 
@@ -643,7 +696,8 @@ ferry_err_code_t ferry_rpc_server_start(ferry_rpc_server_t *srv, ferry_err_t *er
             rc = ferry_err_prefix(err, "rpc server");
             goto out;
         }
-        if ((rc = loop_init(srv, lt, fd, err)) != FERRY_OK)
+        lt->listen_fd = fd;
+        if ((rc = loop_fds(lt, err)) != FERRY_OK)
             goto out;
     }
     srv->port = port;
@@ -654,6 +708,16 @@ ferry_err_code_t ferry_rpc_server_start(ferry_rpc_server_t *srv, ferry_err_t *er
         }
         srv->threads[i].running = true;
     }
+    pthread_mutex_lock(&srv->life_mu);
+    for (unsigned i = 0; i < srv->n_threads; i++)
+        while (!srv->threads[i].init_done)
+            pthread_cond_wait(&srv->life_cv, &srv->life_mu);
+    rc = srv->init_rc;
+    if (rc != FERRY_OK && err != NULL)
+        *err = srv->init_err;
+    pthread_mutex_unlock(&srv->life_mu);
+    if (rc != FERRY_OK)
+        goto out;
     FERRY_INFO("rpc: listening on %s:%u (%s, %u threads)", srv->host, srv->port,
                srv->ssl_ctx ? "TLS h2/http1.1" : "cleartext h2c/http1.1", srv->n_threads);
 out:
@@ -670,18 +734,28 @@ void ferry_rpc_server_wait(ferry_rpc_server_t *srv)
 {
     if (srv == NULL || srv->threads == NULL)
         return;
+    pthread_mutex_lock(&srv->life_mu);
+    for (unsigned i = 0; i < srv->n_threads; i++)
+        while (srv->threads[i].running && !srv->threads[i].stopped)
+            pthread_cond_wait(&srv->life_cv, &srv->life_mu);
+    pthread_mutex_unlock(&srv->life_mu);
+    /* Offloaded jobs may still complete calls; they only post to the (stopped) loops,
+     * which dispose of their queues once the pool is gone. */
+    ferry_workers_free(srv->workers);
+    srv->workers = NULL;
+    pthread_mutex_lock(&srv->life_mu);
+    srv->dispose_ok = true;
+    pthread_cond_broadcast(&srv->life_cv);
+    pthread_mutex_unlock(&srv->life_mu);
     for (unsigned i = 0; i < srv->n_threads; i++) {
         loop_thread_t *lt = &srv->threads[i];
         if (lt->running) {
             pthread_join(lt->tid, NULL);
             lt->running = false;
+        } else {
+            loop_dispose(lt); /* never ran: only fds to close */
         }
     }
-    /* Offloaded jobs may still complete calls; they only post to the (stopped) loops. */
-    ferry_workers_free(srv->workers);
-    srv->workers = NULL;
-    for (unsigned i = 0; i < srv->n_threads; i++)
-        loop_dispose(&srv->threads[i]);
 }
 
 void ferry_rpc_server_free(ferry_rpc_server_t *srv)
@@ -700,6 +774,10 @@ void ferry_rpc_server_free(ferry_rpc_server_t *srv)
     free(srv->host);
     free(srv->tls_cert);
     free(srv->tls_key);
+    if (srv->life_ready) {
+        pthread_mutex_destroy(&srv->life_mu);
+        pthread_cond_destroy(&srv->life_cv);
+    }
     free(srv);
 }
 

@@ -81,7 +81,10 @@ struct loop_thread {
     ferry_rpc_server_t *srv;
     unsigned index;
     pthread_t tid;
-    bool running; /* thread created */
+    bool running;   /* thread created and not joined */
+    bool init_done; /* loop_init ran on the thread (under srv->life_mu) */
+    bool stopped;   /* the event loop returned (under srv->life_mu) */
+    bool disposed;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     bool ctx_ready;
@@ -129,6 +132,13 @@ struct ferry_rpc_server {
     uint16_t port;
     bool started;
     atomic_bool shutdown_requested;
+    /* loop thread life cycle: init results, stop, permission to dispose */
+    pthread_mutex_t life_mu;
+    pthread_cond_t life_cv;
+    bool life_ready;
+    ferry_err_code_t init_rc;
+    ferry_err_t init_err;
+    bool dispose_ok;
 };
 
 /* Kinds of calls, by the protocol and method kind. */
