@@ -117,6 +117,22 @@ static pres_entry_t *find(struct hub_presence *pr, int64_t id, int create)
     return &pr->slots[j];
 }
 
+/* Records a sign of life (and |facts|) in |e|. mu held. */
+static void touch_locked(pres_entry_t *e, int64_t now, const hub_agent_facts_t *facts)
+{
+    e->last_seen_ms = now;
+    e->dirty = 1;
+    if (facts != NULL && facts->has_facts) {
+        if (facts->agent_version != NULL)
+            snprintf(e->agent_version, sizeof(e->agent_version), "%s", facts->agent_version);
+        if (facts->installed_version != NULL)
+            snprintf(e->installed_version, sizeof(e->installed_version), "%s", facts->installed_version);
+        e->free_disk = facts->free_disk_bytes;
+        e->current_task_id = facts->current_task_id;
+        e->has_facts = 1;
+    }
+}
+
 void hub_presence_touch(ferry_hub_t *hub, int64_t node_id, const hub_agent_facts_t *facts)
 {
     struct hub_presence *pr = presence_of(hub);
@@ -125,20 +141,30 @@ void hub_presence_touch(ferry_hub_t *hub, int64_t node_id, const hub_agent_facts
     int64_t now = hub_now_ms();
     pthread_mutex_lock(&pr->mu);
     pres_entry_t *e = find(pr, node_id, 1);
+    if (e != NULL)
+        touch_locked(e, now, facts);
+    pthread_mutex_unlock(&pr->mu);
+}
+
+/* hub_presence_touch() and presence_work_hint() in one lookup (every CheckIn). */
+static int presence_touch_hint(ferry_hub_t *hub, int64_t node_id, const hub_agent_facts_t *facts,
+                               uint32_t *gen)
+{
+    struct hub_presence *pr = presence_of(hub);
+    int hint = 1;
+    *gen = 0;
+    if (pr == NULL)
+        return 1;
+    int64_t now = hub_now_ms();
+    pthread_mutex_lock(&pr->mu);
+    pres_entry_t *e = find(pr, node_id, 1);
     if (e != NULL) {
-        e->last_seen_ms = now;
-        e->dirty = 1;
-        if (facts != NULL && facts->has_facts) {
-            if (facts->agent_version != NULL)
-                snprintf(e->agent_version, sizeof(e->agent_version), "%s", facts->agent_version);
-            if (facts->installed_version != NULL)
-                snprintf(e->installed_version, sizeof(e->installed_version), "%s", facts->installed_version);
-            e->free_disk = facts->free_disk_bytes;
-            e->current_task_id = facts->current_task_id;
-            e->has_facts = 1;
-        }
+        touch_locked(e, now, facts);
+        hint = e->work_hint;
+        *gen = e->work_gen;
     }
     pthread_mutex_unlock(&pr->mu);
+    return hint;
 }
 
 void hub_presence_note_work(ferry_hub_t *hub, int64_t node_id)
@@ -222,14 +248,32 @@ uint64_t hub_presence_count_online(ferry_hub_t *hub)
     return n;
 }
 
+/* Rows per presence-flush transaction (see hub_presence_flush). */
+#define PRESENCE_FLUSH_CHUNK 4096
+
+static int by_node_id(const void *a, const void *b)
+{
+    int64_t x = ((const pres_entry_t *)a)->node_id, y = ((const pres_entry_t *)b)->node_id;
+    return x < y ? -1 : x > y;
+}
+
 ferry_err_code_t hub_presence_flush(ferry_hub_t *hub, ferry_err_t *err)
 {
     struct hub_presence *pr = presence_of(hub);
     ferry_err_code_t rc = FERRY_OK;
     pres_entry_t *batch = NULL;
-    size_t n = 0;
+    size_t n = 0, done = 0;
     sqlite3_stmt *st = NULL;
     int locked = 0, in_tx = 0;
+    /* Facts are written only when a check-in carried them (keep-alives do not). */
+    static const char flush_sql[] = "UPDATE node SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2),"
+                                    " agent_version = CASE WHEN ?3 THEN ?4 ELSE agent_version END,"
+                                    " installed_version = CASE WHEN ?3 THEN ?5 ELSE installed_version END,"
+                                    " free_disk_bytes = CASE WHEN ?3 THEN ?6 ELSE free_disk_bytes END,"
+                                    " current_task_id = CASE WHEN ?3 THEN"
+                                    "   (SELECT id FROM update_task WHERE id = ?7 AND node_id = ?1)"
+                                    "   ELSE current_task_id END"
+                                    " WHERE id = ?1";
 
     if (pr == NULL || hub->db == NULL)
         return FERRY_OK;
@@ -252,49 +296,54 @@ ferry_err_code_t hub_presence_flush(ferry_hub_t *hub, ferry_err_t *err)
         rc = ferry_err_set(err, FERRY_E_NOMEM, "presence flush: out of memory");
         goto out;
     }
-    hub_db_lock(hub);
-    locked = 1;
-    if ((rc = hub_tx_begin(hub, err)) != FERRY_OK)
-        goto out;
-    in_tx = 1;
-    /* Facts are written only when a check-in carried them (keep-alives do not). */
-    if ((rc = hub_prepare(hub->db,
-                          "UPDATE node SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2),"
-                          " agent_version = CASE WHEN ?3 THEN ?4 ELSE agent_version END,"
-                          " installed_version = CASE WHEN ?3 THEN ?5 ELSE installed_version END,"
-                          " free_disk_bytes = CASE WHEN ?3 THEN ?6 ELSE free_disk_bytes END,"
-                          " current_task_id = CASE WHEN ?3 THEN"
-                          "   (SELECT id FROM update_task WHERE id = ?7 AND node_id = ?1)"
-                          "   ELSE current_task_id END"
-                          " WHERE id = ?1",
-                          &st, "presence flush", err)) != FERRY_OK)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, batch[i].node_id);
-        sqlite3_bind_int64(st, 2, batch[i].last_seen_ms);
-        sqlite3_bind_int(st, 3, batch[i].has_facts);
-        sqlite3_bind_text(st, 4, batch[i].agent_version, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, batch[i].installed_version, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)batch[i].free_disk);
-        sqlite3_bind_int64(st, 7, batch[i].current_task_id);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = hub_sql_err(hub->db, "presence flush", err);
+    /* In rowid order the updates walk the node table once, page after page (hash
+     * order would touch pages at random and spill SQLite's small page cache). In
+     * chunks: the writer lock is never held for more than one chunk, so reports,
+     * binds and check-ins with work wait for at most that (not for 100k rows). */
+    qsort(batch, n, sizeof(*batch), by_node_id);
+    while (done < n) {
+        size_t end = n - done > PRESENCE_FLUSH_CHUNK ? done + PRESENCE_FLUSH_CHUNK : n;
+        hub_db_lock(hub);
+        locked = 1;
+        if ((rc = hub_tx_begin(hub, err)) != FERRY_OK)
             goto out;
+        in_tx = 1;
+        if ((rc = hub_prepare_cached(hub, flush_sql, &st, "presence flush", err)) != FERRY_OK)
+            goto out;
+        for (size_t i = done; i < end; i++) {
+            sqlite3_reset(st);
+            sqlite3_bind_int64(st, 1, batch[i].node_id);
+            sqlite3_bind_int64(st, 2, batch[i].last_seen_ms);
+            sqlite3_bind_int(st, 3, batch[i].has_facts);
+            sqlite3_bind_text(st, 4, batch[i].agent_version, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 5, batch[i].installed_version, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 6, (sqlite3_int64)batch[i].free_disk);
+            sqlite3_bind_int64(st, 7, batch[i].current_task_id);
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                rc = hub_sql_err(hub->db, "presence flush", err);
+                goto out;
+            }
         }
-    }
-    if ((rc = hub_tx_commit(hub, err)) == FERRY_OK)
+        hub_stmt_release(hub, st);
+        st = NULL;
+        rc = hub_tx_commit(hub, err); /* rolls back itself on failure */
         in_tx = 0;
+        if (rc != FERRY_OK)
+            goto out;
+        hub_db_unlock(hub);
+        locked = 0;
+        done = end;
+    }
 out:
-    sqlite3_finalize(st);
+    hub_stmt_release(hub, st); /* db_mu still held when st != NULL */
     if (in_tx)
         hub_tx_rollback(hub);
     if (locked)
         hub_db_unlock(hub);
     if (rc != FERRY_OK && batch != NULL) {
-        /* Mark them dirty again so the next flush retries. */
+        /* Mark the rows not committed dirty again so the next flush retries. */
         pthread_mutex_lock(&pr->mu);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = done; i < n; i++) {
             pres_entry_t *e = find(pr, batch[i].node_id, 0);
             if (e != NULL)
                 e->dirty = 1;
@@ -346,21 +395,43 @@ ferry_err_code_t hub_presence_init(ferry_hub_t *hub, ferry_err_t *err)
         rc = ferry_err_set(err, FERRY_E_NOMEM, "presence: out of memory");
         goto out;
     }
-    /* Nodes seen recently before a restart still count as online. The DB is opened
-     * after the bus by ferry_hub_open(), so this may find no connection yet. */
+    /* Every known node starts with a known work hint, so each node's first check-in
+     * after a restart is answered from memory like any other, instead of one
+     * database query per node on the workers: nodes with an open task (the condition
+     * of hub_agent_load_assignments) start with the hint set, the others idle. If the
+     * open-task query fails, every hint stays set (a node may look in vain, never
+     * miss a task). Nodes seen recently before a restart still count as online. */
     if (hub->db != NULL) {
+        int64_t since = hub_now_ms() - (int64_t)hub->cfg.offline_after_s * 1000;
+        int tasks_ok = 0, s = SQLITE_DONE;
         hub_db_lock(hub);
-        if (sqlite3_prepare_v2(hub->db, "SELECT id, last_seen_at FROM node WHERE last_seen_at >= ?1", -1, &st,
-                               NULL) == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, hub_now_ms() - (int64_t)hub->cfg.offline_after_s * 1000);
-            while (sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_prepare_v2(hub->db, "SELECT id, last_seen_at FROM node", -1, &st, NULL) == SQLITE_OK) {
+            while ((s = sqlite3_step(st)) == SQLITE_ROW) {
                 pres_entry_t *e = find(pr, sqlite3_column_int64(st, 0), 1);
-                if (e != NULL)
+                if (e == NULL)
+                    continue;
+                e->work_hint = 0;
+                if (sqlite3_column_type(st, 1) != SQLITE_NULL && sqlite3_column_int64(st, 1) >= since)
                     e->last_seen_ms = sqlite3_column_int64(st, 1);
             }
         }
         sqlite3_finalize(st);
+        st = NULL;
+        if (sqlite3_prepare_v2(hub->db,
+                               "SELECT DISTINCT node_id FROM update_task WHERE state NOT IN (100, 110, 130)",
+                               -1, &st, NULL) == SQLITE_OK) {
+            while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+                pres_entry_t *e = find(pr, sqlite3_column_int64(st, 0), 1);
+                if (e != NULL)
+                    e->work_hint = 1;
+            }
+            tasks_ok = s == SQLITE_DONE;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
         hub_db_unlock(hub);
+        for (size_t i = 0; !tasks_ok && i < pr->cap; i++)
+            pr->slots[i].work_hint = 1;
     }
     if (pthread_create(&pr->thread, NULL, flusher, pr) != 0) {
         rc = ferry_err_set(err, FERRY_E_NOMEM, "presence: cannot start the flush thread");
@@ -439,7 +510,7 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
                             " JOIN release r ON r.id = t.release_id"
                             " WHERE t.node_id = ?1 AND t.state NOT IN (100, 110, 130)"
                             " ORDER BY t.id LIMIT 256";
-    if ((rc = hub_prepare(hub->db, sql, &st, "load assignments", err)) != FERRY_OK)
+    if ((rc = hub_prepare_cached(hub, sql, &st, "load assignments", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int64(st, 1, node_id);
     if (only_task > 0)
@@ -501,7 +572,7 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
         (*out)[(*n)++] = as;
     }
 out:
-    sqlite3_finalize(st);
+    hub_stmt_release(hub, st);
     hub_db_unlock(hub);
     return rc;
 }
@@ -752,8 +823,7 @@ static void check_in_h(ferry_rpc_call_t *call, const Ferry__V1__CheckInRequest *
         hub_parse_id(req->current_task_id, "current_task_id", &task_id, NULL) != FERRY_OK)
         task_id = 0; /* informational only: a bad id is ignored, never stored */
     f.current_task_id = task_id;
-    hub_presence_touch(hub, p->node_id, &f);
-    if (presence_work_hint(hub, p->node_id, &gen)) {
+    if (presence_touch_hint(hub, p->node_id, &f, &gen)) {
         hub_offload(call, hub, req, check_in_work);
         return;
     }

@@ -20,6 +20,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "auth_internal.h"
 #include "ferry/db.h"
 #include "ferry/encoding.h"
@@ -86,6 +88,47 @@ static bool is_b64url(char c)
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
+/* SHA-256 of a presented token runs on every authenticated call: one digest context
+ * per thread, reused, and the algorithm fetched once (a fresh EVP context with an
+ * implicit fetch costs more than hashing 64 bytes). */
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sha_key;
+static EVP_MD *sha_md;
+
+static void sha_ctx_free(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
+
+static void sha_init(void)
+{
+    sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (pthread_key_create(&sha_key, sha_ctx_free) != 0) {
+        EVP_MD_free(sha_md);
+        sha_md = NULL;
+    }
+}
+
+static bool token_sha256(const char *s, size_t len, uint8_t out[FERRY_SHA256_LEN])
+{
+    EVP_MD_CTX *ctx;
+    unsigned int n = 0;
+
+    pthread_once(&sha_once, sha_init);
+    if (sha_md == NULL)
+        return false;
+    if ((ctx = pthread_getspecific(sha_key)) == NULL) {
+        if ((ctx = EVP_MD_CTX_new()) == NULL)
+            return false;
+        if (pthread_setspecific(sha_key, ctx) != 0) {
+            EVP_MD_CTX_free(ctx);
+            return false;
+        }
+    }
+    return EVP_DigestInit_ex(ctx, sha_md, NULL) == 1 && EVP_DigestUpdate(ctx, s, len) == 1 &&
+           EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == FERRY_SHA256_LEN;
+}
+
 hub_token_kind_t hub_token_parse(const char *s, size_t len, char id[HUB_TOKEN_ID_LEN + 1],
                                  uint8_t hash[FERRY_SHA256_LEN])
 {
@@ -114,12 +157,8 @@ hub_token_kind_t hub_token_parse(const char *s, size_t len, char id[HUB_TOKEN_ID
         return HUB_TOKEN_INVALID;
     memcpy(id, s, HUB_TOKEN_ID_LEN);
     id[HUB_TOKEN_ID_LEN] = '\0';
-    ferry_sha256_t *h = ferry_sha256_new();
-    if (h == NULL)
+    if (!token_sha256(s, len, hash))
         return HUB_TOKEN_INVALID;
-    ferry_sha256_update(h, s, len);
-    ferry_sha256_final(h, hash);
-    ferry_sha256_free(h);
     return kind;
 }
 
@@ -231,11 +270,15 @@ ferry_rpc_code_t hub_auth_decide(hub_access_t access, const hub_principal_t *p)
 
 /* ---- side context: cache + read-only connection ------------------------------------------- */
 
-#define CACHE_BUCKETS 4096
+/* Power of two. A real fleet checks in every poll interval, so each node's token
+ * mostly misses the cache (it expired since); the table must still cost O(1) at
+ * 100k+ entries: at CACHE_MAX it holds 2 entries per bucket. */
+#define CACHE_BUCKETS (1u << 17)
 #define CACHE_MAX     262144 /* > the 100k-node benchmark; past it the cache is flushed */
 
 typedef struct cache_entry {
     struct cache_entry *next;
+    uint64_t key; /* key_of(token_id): compared before the string */
     char token_id[HUB_TOKEN_ID_LEN + 1];
     uint8_t hash[FERRY_SHA256_LEN];
     hub_principal_t p;
@@ -244,13 +287,14 @@ typedef struct cache_entry {
 } cache_entry_t;
 
 /* One per hub, in hub->auth: the token cache and a read-only connection so token
- * checks never wait on the writer lock. */
+ * checks never wait on the writer lock. The lookup statements are prepared once. */
 typedef struct hub_auth {
     pthread_mutex_t cache_mu;
-    cache_entry_t *buckets[CACHE_BUCKETS];
+    cache_entry_t **buckets; /* CACHE_BUCKETS */
     size_t n_entries;
     pthread_mutex_t ro_mu;
     sqlite3 *ro;
+    sqlite3_stmt *ro_node_st, *ro_admin_st; /* resolve_db(), on |ro| (ro_mu held) */
 } hub_side_t;
 
 static pthread_mutex_t side_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -264,7 +308,7 @@ static int64_t mono_ms(void)
 
 static void cache_clear_locked(hub_side_t *s)
 {
-    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+    for (size_t i = 0; s->buckets != NULL && i < CACHE_BUCKETS; i++) {
         cache_entry_t *e = s->buckets[i];
         while (e != NULL) {
             cache_entry_t *next = e->next;
@@ -281,6 +325,9 @@ static void side_free(hub_side_t *s)
     if (s == NULL)
         return;
     cache_clear_locked(s);
+    free(s->buckets);
+    sqlite3_finalize(s->ro_node_st);
+    sqlite3_finalize(s->ro_admin_st);
     if (s->ro != NULL)
         sqlite3_close(s->ro);
     pthread_mutex_destroy(&s->cache_mu);
@@ -293,6 +340,10 @@ static hub_side_t *side_get(ferry_hub_t *hub, bool fresh)
 {
     hub_side_t *s = NULL;
 
+    /* Fast path (every call): hub->auth is set by attach before the loops start and
+     * cleared only after they stopped. */
+    if (!fresh && hub->auth != NULL)
+        return hub->auth;
     pthread_mutex_lock(&side_mu);
     if (hub->auth != NULL && !fresh) {
         s = hub->auth;
@@ -302,6 +353,11 @@ static hub_side_t *side_get(ferry_hub_t *hub, bool fresh)
     hub->auth = NULL;
     if ((s = calloc(1, sizeof(*s))) == NULL)
         goto out;
+    if ((s->buckets = calloc(CACHE_BUCKETS, sizeof(*s->buckets))) == NULL) {
+        free(s);
+        s = NULL;
+        goto out;
+    }
     pthread_mutex_init(&s->cache_mu, NULL);
     pthread_mutex_init(&s->ro_mu, NULL);
     hub->auth = s;
@@ -318,13 +374,18 @@ void hub_auth_free(ferry_hub_t *hub)
     pthread_mutex_unlock(&side_mu);
 }
 
-static size_t bucket_of(const char *token_id)
+static uint64_t key_of(const char *token_id)
 {
-    /* FNV-1a over the random hex id: spread is already uniform. */
-    uint32_t h = 2166136261u;
+    /* FNV-1a (64-bit) over the id ("fyn_" + 16 random hex digits): already uniform. */
+    uint64_t h = 14695981039346656037ull;
     for (const char *p = token_id; *p != '\0'; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return h % CACHE_BUCKETS;
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return h;
+}
+
+static size_t bucket_of(uint64_t key)
+{
+    return (size_t)(key ^ (key >> 32)) & (CACHE_BUCKETS - 1);
 }
 
 /* Copies a fresh cached principal for |token_id| whose hash equals |hash|. */
@@ -333,14 +394,17 @@ static bool cache_lookup(hub_side_t *s, const char *token_id, const uint8_t hash
 {
     bool found = false;
     int64_t now = mono_ms();
+    uint64_t key = key_of(token_id);
 
     pthread_mutex_lock(&s->cache_mu);
-    for (cache_entry_t *e = s->buckets[bucket_of(token_id)]; e != NULL; e = e->next) {
-        if (strcmp(e->token_id, token_id) != 0)
+    for (cache_entry_t *e = s->buckets[bucket_of(key)]; e != NULL; e = e->next) {
+        if (e->key != key || strcmp(e->token_id, token_id) != 0)
             continue;
         if (e->valid_until_ms > now && ferry_ct_equal(e->hash, hash, FERRY_SHA256_LEN)) {
+            size_t n = strnlen(e->name, name_size - 1);
             *p = e->p;
-            snprintf(name, name_size, "%s", e->name);
+            memcpy(name, e->name, n);
+            name[n] = '\0';
             found = true;
         }
         break;
@@ -352,18 +416,20 @@ static bool cache_lookup(hub_side_t *s, const char *token_id, const uint8_t hash
 static void cache_put(hub_side_t *s, const char *token_id, const uint8_t hash[FERRY_SHA256_LEN],
                       const hub_principal_t *p, const char *name, int64_t valid_ms)
 {
-    size_t b = bucket_of(token_id);
+    uint64_t key = key_of(token_id);
+    size_t b = bucket_of(key);
     cache_entry_t *e;
 
     pthread_mutex_lock(&s->cache_mu);
     for (e = s->buckets[b]; e != NULL; e = e->next)
-        if (strcmp(e->token_id, token_id) == 0)
+        if (e->key == key && strcmp(e->token_id, token_id) == 0)
             break;
     if (e == NULL) {
         if (s->n_entries >= CACHE_MAX)
             cache_clear_locked(s);
         if ((e = calloc(1, sizeof(*e))) == NULL)
             goto out;
+        e->key = key;
         snprintf(e->token_id, sizeof(e->token_id), "%s", token_id);
         e->next = s->buckets[b];
         s->buckets[b] = e;
@@ -382,9 +448,10 @@ void hub_auth_forget(ferry_hub_t *hub, const char *token_id)
     hub_side_t *s = side_get(hub, false);
     if (s == NULL || token_id == NULL)
         return;
+    uint64_t key = key_of(token_id);
     pthread_mutex_lock(&s->cache_mu);
-    for (cache_entry_t **pp = &s->buckets[bucket_of(token_id)]; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->token_id, token_id) == 0) {
+    for (cache_entry_t **pp = &s->buckets[bucket_of(key)]; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->key == key && strcmp((*pp)->token_id, token_id) == 0) {
             cache_entry_t *e = *pp;
             *pp = e->next;
             free(e);
@@ -455,16 +522,26 @@ static ferry_err_code_t resolve_db(ferry_hub_t *hub, hub_token_kind_t kind, cons
     static const char node_sql[] = "SELECT n.id, n.token_hash, n.disabled, s.customer_id, c.disabled "
                                    "FROM node n JOIN store s ON s.id = n.store_id "
                                    "JOIN customer c ON c.id = s.customer_id WHERE n.token_id = ?";
+    hub_side_t *s = side_get(hub, false);
     sqlite3 *db;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, **slot;
     ferry_err_code_t rc = FERRY_OK;
     int step;
 
+    if (s == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "hub: out of memory");
     if ((db = hub_ro_acquire(hub, err)) == NULL)
         return err != NULL ? err->code : FERRY_E_IO;
-    if ((rc = hub_prepare(db, kind == HUB_TOKEN_ADMIN ? admin_sql : node_sql, &st, "auth lookup", err)) !=
-        FERRY_OK)
+    /* Prepared once per connection: a CheckIn of a node whose token left the cache
+     * costs one indexed lookup, not a parse. */
+    slot = kind == HUB_TOKEN_ADMIN ? &s->ro_admin_st : &s->ro_node_st;
+    if (*slot == NULL && sqlite3_prepare_v3(db, kind == HUB_TOKEN_ADMIN ? admin_sql : node_sql, -1,
+                                            SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        *slot = NULL;
+        rc = hub_sql_err(db, "auth lookup", err);
         goto out;
+    }
+    st = *slot;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
@@ -516,7 +593,10 @@ static ferry_err_code_t resolve_db(ferry_hub_t *hub, hub_token_kind_t kind, cons
         name[0] = '\0';
     }
 out:
-    sqlite3_finalize(st);
+    if (st != NULL) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
     hub_ro_release(hub);
     return rc;
 }

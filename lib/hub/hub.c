@@ -171,6 +171,7 @@ void ferry_hub_free(ferry_hub_t *hub)
     hub_metrics_free(hub);
     hub_auth_free(hub);
     ferry_blob_store_free(hub->blobs);
+    hub_stmt_cache_free(hub); /* after the bus: its final presence flush uses the DB */
     ferry_db_close(hub->db);
     ferry_signer_free(hub->signer);
     memset(hub->url_key, 0, sizeof(hub->url_key));

@@ -42,6 +42,13 @@ struct ferry_hub {
      * db_mu for the whole of a transaction (hub_db_lock/unlock). */
     sqlite3 *db;
     pthread_mutex_t db_mu;
+    /* Statements of hot paths (CheckIn with work, WatchAssignments, GetDownload)
+     * prepared once on |db|: hub_prepare_cached(). Guarded by db_mu. */
+    struct hub_stmt_slot {
+        const char *sql; /* the caller's string constant: its address is the key */
+        sqlite3_stmt *st;
+        int busy;
+    } stmts[16];
 
     ferry_blob_store_t *blobs;
     ferry_signer_t *signer;
@@ -62,6 +69,9 @@ struct ferry_hub {
 
 void hub_db_lock(ferry_hub_t *hub);
 void hub_db_unlock(ferry_hub_t *hub);
+
+/** Finalizes the statements hub_prepare_cached() kept (before closing hub->db). */
+void hub_stmt_cache_free(ferry_hub_t *hub);
 
 /** Unix time in milliseconds (what every *_at column stores). */
 int64_t hub_now_ms(void);

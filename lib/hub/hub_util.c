@@ -315,6 +315,59 @@ ferry_err_code_t hub_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, co
     return FERRY_OK;
 }
 
+ferry_err_code_t hub_prepare_cached(ferry_hub_t *hub, const char *sql, sqlite3_stmt **st, const char *what,
+                                    ferry_err_t *err)
+{
+    const size_t n = sizeof(hub->stmts) / sizeof(hub->stmts[0]);
+    for (size_t i = 0; i < n; i++) {
+        struct hub_stmt_slot *s = &hub->stmts[i];
+        if (s->sql == sql) {
+            if (s->busy)
+                break;
+            s->busy = 1;
+            *st = s->st;
+            return FERRY_OK;
+        }
+        if (s->sql == NULL) {
+            if (sqlite3_prepare_v3(hub->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL) != SQLITE_OK) {
+                sqlite3_finalize(s->st);
+                s->st = *st = NULL;
+                return hub_sql_err(hub->db, what, err);
+            }
+            s->sql = sql;
+            s->busy = 1;
+            *st = s->st;
+            return FERRY_OK;
+        }
+    }
+    return hub_prepare(hub->db, sql, st, what, err);
+}
+
+void hub_stmt_release(ferry_hub_t *hub, sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return;
+    for (size_t i = 0; i < sizeof(hub->stmts) / sizeof(hub->stmts[0]); i++) {
+        if (hub->stmts[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            hub->stmts[i].busy = 0;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+void hub_stmt_cache_free(ferry_hub_t *hub)
+{
+    for (size_t i = 0; i < sizeof(hub->stmts) / sizeof(hub->stmts[0]); i++) {
+        sqlite3_finalize(hub->stmts[i].st);
+        hub->stmts[i].st = NULL;
+        hub->stmts[i].sql = NULL;
+        hub->stmts[i].busy = 0;
+    }
+}
+
 int hub_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     return sqlite3_bind_text(st, i, s != NULL ? s : "", -1, SQLITE_TRANSIENT);

@@ -177,6 +177,19 @@ ferry_err_code_t hub_sql_err(sqlite3 *db, const char *what, ferry_err_t *err);
 ferry_err_code_t hub_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *what,
                              ferry_err_t *err);
 
+/**
+ * Like hub_prepare() on hub->db, for statements run on hot paths: |sql| must be a
+ * string constant (its address keys the cache) and is parsed once; later calls get
+ * the same statement back. Call with hub_db_lock() held and hand the statement back
+ * with hub_stmt_release() (never sqlite3_finalize) before unlocking. A statement
+ * already in use (nested call), or a full cache, gets a fresh one-off statement.
+ */
+ferry_err_code_t hub_prepare_cached(ferry_hub_t *hub, const char *sql, sqlite3_stmt **st, const char *what,
+                                    ferry_err_t *err);
+
+/** Returns a statement from hub_prepare_cached() (reset, bindings cleared); NULL is a no-op. */
+void hub_stmt_release(ferry_hub_t *hub, sqlite3_stmt *st);
+
 /** Binds |s| (NULL -> "") as text at |i| (copied). */
 int hub_bind_text(sqlite3_stmt *st, int i, const char *s);
 

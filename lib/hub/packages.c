@@ -308,8 +308,8 @@ ferry_err_code_t hub_package_load(ferry_hub_t *hub, hub_arena_t *a, const char *
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int s;
-    if ((rc = hub_prepare(hub->db, PACKAGE_SELECT " WHERE p.version = ?", &st, "load package", err)) !=
-        FERRY_OK)
+    static const char sql[] = PACKAGE_SELECT " WHERE p.version = ?";
+    if ((rc = hub_prepare_cached(hub, sql, &st, "load package", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_text(st, 1, version, -1, SQLITE_STATIC);
     if ((s = sqlite3_step(st)) != SQLITE_ROW) {
@@ -324,7 +324,7 @@ ferry_err_code_t hub_package_load(ferry_hub_t *hub, hub_arena_t *a, const char *
         snprintf(blob_sha, FERRY_SHA256_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 10));
     rc = a->failed ? ferry_err_set(err, FERRY_E_NOMEM, "load package: out of memory") : FERRY_OK;
 out:
-    sqlite3_finalize(st);
+    hub_stmt_release(hub, st);
     return rc;
 }
 

@@ -121,7 +121,8 @@ ferry_err_code_t hub_task_load(ferry_hub_t *hub, hub_arena_t *a, int64_t task_id
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int s;
-    if ((rc = hub_prepare(hub->db, TASK_SELECT " WHERE t.id = ?", &st, "load task", err)) != FERRY_OK)
+    static const char sql[] = TASK_SELECT " WHERE t.id = ?";
+    if ((rc = hub_prepare_cached(hub, sql, &st, "load task", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int64(st, 1, task_id);
     s = sqlite3_step(st);
@@ -136,7 +137,7 @@ ferry_err_code_t hub_task_load(ferry_hub_t *hub, hub_arena_t *a, int64_t task_id
     read_task(a, st, now_ms, out);
     rc = a->failed ? ferry_err_set(err, FERRY_E_NOMEM, "load task: out of memory") : FERRY_OK;
 out:
-    sqlite3_finalize(st);
+    hub_stmt_release(hub, st);
     return rc;
 }
 
