@@ -331,6 +331,13 @@ check "gRPC-Web: message frame then trailer frame" grep -q "^128 b'grpc-status: 
     "$T/gw.frames"
 check "gRPC-Web: nothing after the trailer" grep -q '^rest 0' "$T/gw.frames"
 check "gRPC-Web: content-type" grep -qi '^content-type: application/grpc-web+proto' "$T/gw.hdr"
+for k in 2 3; do
+    for _ in $(seq $k); do cat "$T/echo.gw"; done >"$T/echo$k.gw"
+    curl -s --http2-prior-knowledge -H 'content-type: application/grpc-web+proto' --data-binary @"$T/echo$k.gw" \
+        -D "$T/gw$k.hdr" -o /dev/null $U$S/Echo
+    check "gRPC-Web: $k messages to a unary method -> invalid_argument" grep -qi '^grpc-status: 3' "$T/gw$k.hdr"
+    check "gRPC-Web: $k messages: the message says so" grep -qi '^grpc-message: .*exactly one request message' "$T/gw$k.hdr"
+done
 echo 'n: 3 fail: true fail_after: 1 fail_code: "aborted" fail_message: "50% done\nü"' | enc CountRequest | frame 0 \
     >"$T/countfail.gw"
 curl -s --http2-prior-knowledge -H 'content-type: application/grpc-web' --data-binary @"$T/countfail.gw" \

@@ -787,8 +787,12 @@ static void pump(ferry_rpc_call_t *call)
     call->n_inflight = n;
     fin = call->outq_head == NULL && call->end_queued;
     code = call->final_code;
-    memcpy(app, call->app_code, sizeof(app));
-    snprintf(msg, sizeof(msg), "%s", call->message != NULL ? call->message : "");
+    app[0] = msg[0] = '\0';
+    if (fin && code != FERRY_RPC_OK) {
+        memcpy(app, call->app_code, sizeof(app));
+        if (call->message != NULL)
+            snprintf(msg, sizeof(msg), "%s", call->message);
+    }
     pthread_mutex_unlock(&call->mu);
     if (n == 0 && !fin)
         return;
@@ -961,7 +965,7 @@ static bool decode_post(const ferry_rpc_server_t *srv, const route_t *route, con
     const ferry_rpc_method_t *m = route->method;
     const uint8_t *body = (const uint8_t *)req->entity.base;
     size_t len = body != NULL ? req->entity.len : 0;
-    ferry_wire_msg_t one, *slices = NULL;
+    ferry_wire_msg_t one, two[2], *slices = NULL;
     bool ok = false;
     if (ng->proto == FERRY_WIRE_CONNECT_UNARY) {
         call->reqs = call->req_inline;
@@ -971,22 +975,31 @@ static bool decode_post(const ferry_rpc_server_t *srv, const route_t *route, con
     size_t max = len / FERRY_ENVELOPE_HEADER_LEN + 1;
     if (max > MAX_CLIENT_MSGS)
         max = MAX_CLIENT_MSGS;
+    bool single = m->kind != FERRY_RPC_CLIENT_STREAMING;
     size_t n_slices = 0;
     const char *why = "";
-    if (max == 1) {
-        call->reqs = call->req_inline;
+    if (max == 1 || single) {
+        call->reqs = call->req_inline; /* one message at most is decoded */
     } else if ((call->reqs = calloc(max, sizeof(*call->reqs))) == NULL) {
         fail_decode(de, FERRY_RPC_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
-    slices = max == 1 ? &one : calloc(max, sizeof(*slices));
+    slices = max == 1 ? &one : single ? two : calloc(max, sizeof(*slices));
     if (slices == NULL) {
         fail_decode(de, FERRY_RPC_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
-    ferry_rpc_code_t rc =
-        ferry_wire_read_envelopes(body, len, (uint32_t)srv->cfg.max_message_bytes,
-                                  ng->req_enc != FERRY_WIRE_ENC_IDENTITY, slices, max, &n_slices, &why);
+    /* A single-message method reads two envelopes at most: a second one is the error. */
+    ferry_rpc_code_t rc = ferry_wire_read_envelopes(body, len, (uint32_t)srv->cfg.max_message_bytes,
+                                                    ng->req_enc != FERRY_WIRE_ENC_IDENTITY, slices,
+                                                    single && max > 2 ? 2 : max, &n_slices, &why);
+    if (rc == FERRY_RPC_RESOURCE_EXHAUSTED && single && max > 2 &&
+        strcmp(why, FERRY_WIRE_WHY_TOO_MANY) == 0) {
+        fail_decode(de,
+                    ng->proto == FERRY_WIRE_GRPC_WEB ? FERRY_RPC_INVALID_ARGUMENT : FERRY_RPC_UNIMPLEMENTED,
+                    "%s expects exactly one request message, got more than two", m->path);
+        goto out;
+    }
     if (rc != FERRY_RPC_OK) {
         fail_decode(de, rc, "%s", why);
         goto out;
@@ -1003,7 +1016,7 @@ static bool decode_post(const ferry_rpc_server_t *srv, const route_t *route, con
             goto out;
     ok = true;
 out:
-    if (slices != &one)
+    if (slices != &one && slices != two)
         free(slices);
     return ok;
 }

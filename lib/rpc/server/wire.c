@@ -503,8 +503,13 @@ size_t ferry_wire_grpc_status_details(ferry_rpc_code_t code, const char *message
 size_t ferry_wire_grpc_trailers(ferry_rpc_code_t code, const char *message, const char *app_code, char *out,
                                 size_t size)
 {
+    static const char ok[] = "grpc-status: 0\r\ngrpc-message: \r\n";
     if (size < 512)
         return 0;
+    if (code == FERRY_RPC_OK) { /* every successful call: no formatting */
+        memcpy(out, ok, sizeof(ok));
+        return sizeof(ok) - 1;
+    }
     sbuf_t b;
     sb_init(&b, out, size);
     char num[16], pct[1600], details[FERRY_B64_ENCODED_SIZE(1100)];
@@ -578,7 +583,7 @@ ferry_rpc_code_t ferry_wire_read_envelopes(const uint8_t *body, size_t len, uint
         }
         if (n >= max_msgs) {
             rc = FERRY_RPC_RESOURCE_EXHAUSTED;
-            *why = "too many messages in the request";
+            *why = FERRY_WIRE_WHY_TOO_MANY;
             goto out;
         }
         msgs[n].data = env.data;

@@ -141,6 +141,9 @@ typedef struct ferry_wire_msg {
     bool compressed;
 } ferry_wire_msg_t;
 
+/* The |why| of ferry_wire_read_envelopes() when the body holds more than |max_msgs|. */
+#define FERRY_WIRE_WHY_TOO_MANY "too many messages in the request"
+
 /**
  * Splits an enveloped request body (Connect streaming or gRPC-Web) into messages.
  * Every envelope must be a plain message (flag 0 or 0x01 when |compressed_ok|); the end
