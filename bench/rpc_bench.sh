@@ -86,6 +86,32 @@ row "gRPC-Web+proto Ping" "$gw_rps" "$gw_us" -
 row "Connect+proto Echo" "$eproto_rps" "$eproto_us" -
 row "Connect+JSON Echo" "$ejson_rps" "$ejson_us" -
 
+# The same cases at a fixed request rate (bench/loadgen/ferry_loadgen -r): h2load runs
+# flat out, where many requests share each wakeup and syscall; at a paced rate each
+# request pays the loop's fixed costs, which is what a server sees below saturation.
+LG=$BUILD/bench/ferry_loadgen
+RATE=${RATE:-100000}
+if [ -x "$LG" ]; then
+    paced() { # paced NAME loadgen-args... -> "name cpu_us_per_req p99_ms"
+        local name=$1; shift
+        local out
+        out=$("$LG" -c "$C" -m "$M" -r "$RATE" -D 3 --cpu-pid "$PID" "$@")
+        grep -q ' non2xx=0 errors=0 ' <<<"$out" || { echo "$name: failed: $out"; exit 1; }
+        awk -v n="$name" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}}
+            END {printf "%s %s %s %s\n", n, v["server_cpu_us_per_req"], v["p99_ms"], v["rps"]}' <<<"$out"
+    }
+    echo
+    echo "paced at $RATE req/s for 3 s each (ferry_loadgen; server CPU from utime+stime):"
+    read -r _ p_inline p_inline99 p_inline_rps < <(paced inline "$U/inline")
+    read -r _ p_proto p_proto99 p_proto_rps < <(paced proto -d "$T/ping.pb" -T application/proto "$S/Ping")
+    read -r _ p_json p_json99 p_json_rps < <(paced json -d "$T/ping.json" -T application/json "$S/Ping")
+    pratio() { awk -v a="$1" -v b="$p_inline" 'BEGIN{printf "%.2f", a / b}'; }
+    printf '  %-24s %10s %14s %8s %8s\n' case req/s "cpu us/req" ratio p99_ms
+    printf '  %-24s %10s %14s %8s %8s\n' "inline reply (GET)" "$p_inline_rps" "$p_inline" 1.00 "$p_inline99"
+    printf '  %-24s %10s %14s %8s %8s\n' "Connect+proto Ping" "$p_proto_rps" "$p_proto" "$(pratio "$p_proto")" "$p_proto99"
+    printf '  %-24s %10s %14s %8s %8s\n' "Connect+JSON Ping" "$p_json_rps" "$p_json" "$(pratio "$p_json")" "$p_json99"
+fi
+
 # What the codecs alone cost per message (one thread, no I/O): jansson's parse and
 # write are the floor of any JSON path built on it (issue 2 requires the JSON library
 # for tokenizing and writing).
