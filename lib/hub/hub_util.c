@@ -148,6 +148,15 @@ void hub_fail(ferry_rpc_call_t *call, const ferry_err_t *err)
     ferry_rpc_call_fail_err(call, err);
 }
 
+void hub_fail_tx(ferry_hub_t *hub, ferry_rpc_call_t *call, const ferry_err_t *err, bool locked)
+{
+    if (locked) {
+        hub_tx_rollback(hub);
+        hub_db_unlock(hub);
+    }
+    hub_fail(call, err);
+}
+
 /* ---- paging ------------------------------------------------------------------------------ */
 
 int hub_page_limit(int32_t requested)

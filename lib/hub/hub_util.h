@@ -79,6 +79,12 @@ const hub_principal_t *hub_node_principal(ferry_rpc_call_t *call);
  */
 void hub_fail(ferry_rpc_call_t *call, const ferry_err_t *err);
 
+/**
+ * The failure exit of a handler that writes in a transaction: if |locked| (the DB
+ * lock is held with a transaction open), rolls back and unlocks; then hub_fail().
+ */
+void hub_fail_tx(ferry_hub_t *hub, ferry_rpc_call_t *call, const ferry_err_t *err, bool locked);
+
 /* ---- paging ------------------------------------------------------------------------- */
 
 #define HUB_PAGE_DEFAULT 100  /**< page size when the request says 0 (or less) */

@@ -383,11 +383,7 @@ static void set_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     ferry_v1_admin_service_set_storage_config_reply(call, &resp);
     goto out;
 fail:
-    if (locked) {
-        hub_tx_rollback(hub);
-        hub_db_unlock(hub);
-    }
-    hub_fail(call, &err);
+    hub_fail_tx(hub, call, &err, locked);
 out:
     sqlite3_finalize(st);
     if (json != NULL) {
@@ -552,11 +548,7 @@ static void delete_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub,
     ferry_v1_admin_service_delete_storage_config_reply(call, &resp);
     goto out;
 fail:
-    if (locked) {
-        hub_tx_rollback(hub);
-        hub_db_unlock(hub);
-    }
-    hub_fail(call, &err);
+    hub_fail_tx(hub, call, &err, locked);
 out:
     sqlite3_finalize(st);
 }

@@ -146,11 +146,7 @@ static void create_admin_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     resp.secret = NULL;
     goto out;
 fail:
-    if (locked) {
-        hub_tx_rollback(hub);
-        hub_db_unlock(hub);
-    }
-    hub_fail(call, &err);
+    hub_fail_tx(hub, call, &err, locked);
 out:
     sqlite3_finalize(st);
     hub_arena_free(&a);
@@ -232,11 +228,7 @@ static void revoke_admin_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     ferry_v1_admin_service_revoke_admin_token_reply(call, &resp);
     goto out;
 fail:
-    if (locked) {
-        hub_tx_rollback(hub);
-        hub_db_unlock(hub);
-    }
-    hub_fail(call, &err);
+    hub_fail_tx(hub, call, &err, locked);
 out:
     sqlite3_finalize(st);
     hub_arena_free(&a);

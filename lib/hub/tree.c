@@ -272,11 +272,7 @@ static void create_customer_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
     ferry_v1_admin_service_create_customer_reply(call, &resp);
     goto out;
 fail:
-    if (locked) {
-        hub_tx_rollback(hub);
-        hub_db_unlock(hub);
-    }
-    hub_fail(call, &err);
+    hub_fail_tx(hub, call, &err, locked);
 out:
     sqlite3_finalize(st);
     hub_arena_free(&a);
@@ -655,11 +651,7 @@ static void create_store_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
     ferry_v1_admin_service_create_store_reply(call, &resp);
     goto out;
 fail:
-    if (locked) {
-        hub_tx_rollback(hub);
-        hub_db_unlock(hub);
-    }
-    hub_fail(call, &err);
+    hub_fail_tx(hub, call, &err, locked);
 out:
     sqlite3_finalize(st);
     hub_arena_free(&a);
@@ -732,11 +724,7 @@ static void create_node_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const voi
     resp.token = NULL;
     goto out;
 fail:
-    if (locked) {
-        hub_tx_rollback(hub);
-        hub_db_unlock(hub);
-    }
-    hub_fail(call, &err);
+    hub_fail_tx(hub, call, &err, locked);
 out:
     sqlite3_finalize(st);
     hub_arena_free(&a);
@@ -804,11 +792,7 @@ static void rotate_node_token_work(ferry_rpc_call_t *call, ferry_hub_t *hub, con
     resp.token = NULL;
     goto out;
 fail:
-    if (locked) {
-        hub_tx_rollback(hub);
-        hub_db_unlock(hub);
-    }
-    hub_fail(call, &err);
+    hub_fail_tx(hub, call, &err, locked);
 out:
     sqlite3_finalize(st);
     hub_arena_free(&a);

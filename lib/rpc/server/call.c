@@ -965,7 +965,7 @@ static bool decode_post(const ferry_rpc_server_t *srv, const route_t *route, con
     const ferry_rpc_method_t *m = route->method;
     const uint8_t *body = (const uint8_t *)req->entity.base;
     size_t len = body != NULL ? req->entity.len : 0;
-    ferry_wire_msg_t one, two[2], *slices = NULL;
+    ferry_wire_msg_t two[2], *slices = NULL;
     bool ok = false;
     if (ng->proto == FERRY_WIRE_CONNECT_UNARY) {
         call->reqs = call->req_inline;
@@ -975,39 +975,36 @@ static bool decode_post(const ferry_rpc_server_t *srv, const route_t *route, con
     size_t max = len / FERRY_ENVELOPE_HEADER_LEN + 1;
     if (max > MAX_CLIENT_MSGS)
         max = MAX_CLIENT_MSGS;
+    /* A single-message method reads two envelopes at most: a second one is the error. */
     bool single = m->kind != FERRY_RPC_CLIENT_STREAMING;
+    size_t cap = single && max > 2 ? 2 : max;
     size_t n_slices = 0;
     const char *why = "";
-    if (max == 1 || single) {
-        call->reqs = call->req_inline; /* one message at most is decoded */
+    if (single || max == 1) {
+        call->reqs = call->req_inline;
     } else if ((call->reqs = calloc(max, sizeof(*call->reqs))) == NULL) {
         fail_decode(de, FERRY_RPC_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
-    slices = max == 1 ? &one : single ? two : calloc(max, sizeof(*slices));
-    if (slices == NULL) {
+    if ((slices = cap <= 2 ? two : calloc(cap, sizeof(*slices))) == NULL) {
         fail_decode(de, FERRY_RPC_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
-    /* A single-message method reads two envelopes at most: a second one is the error. */
-    ferry_rpc_code_t rc = ferry_wire_read_envelopes(body, len, (uint32_t)srv->cfg.max_message_bytes,
-                                                    ng->req_enc != FERRY_WIRE_ENC_IDENTITY, slices,
-                                                    single && max > 2 ? 2 : max, &n_slices, &why);
-    if (rc == FERRY_RPC_RESOURCE_EXHAUSTED && single && max > 2 &&
-        strcmp(why, FERRY_WIRE_WHY_TOO_MANY) == 0) {
+    ferry_rpc_code_t rc =
+        ferry_wire_read_envelopes(body, len, (uint32_t)srv->cfg.max_message_bytes,
+                                  ng->req_enc != FERRY_WIRE_ENC_IDENTITY, slices, cap, &n_slices, &why);
+    bool too_many = rc == FERRY_RPC_RESOURCE_EXHAUSTED && why == ferry_wire_why_too_many;
+    if (single && (too_many || (rc == FERRY_RPC_OK && n_slices != 1))) {
+        char got[24] = "more than two";
+        if (!too_many)
+            snprintf(got, sizeof(got), "%zu", n_slices);
         fail_decode(de,
                     ng->proto == FERRY_WIRE_GRPC_WEB ? FERRY_RPC_INVALID_ARGUMENT : FERRY_RPC_UNIMPLEMENTED,
-                    "%s expects exactly one request message, got more than two", m->path);
+                    "%s expects exactly one request message, got %s", m->path, got);
         goto out;
     }
     if (rc != FERRY_RPC_OK) {
         fail_decode(de, rc, "%s", why);
-        goto out;
-    }
-    if (m->kind != FERRY_RPC_CLIENT_STREAMING && n_slices != 1) {
-        fail_decode(de,
-                    ng->proto == FERRY_WIRE_GRPC_WEB ? FERRY_RPC_INVALID_ARGUMENT : FERRY_RPC_UNIMPLEMENTED,
-                    "%s expects exactly one request message, got %zu", m->path, n_slices);
         goto out;
     }
     for (size_t i = 0; i < n_slices; i++)
@@ -1016,7 +1013,7 @@ static bool decode_post(const ferry_rpc_server_t *srv, const route_t *route, con
             goto out;
     ok = true;
 out:
-    if (slices != &one && slices != two)
+    if (slices != two)
         free(slices);
     return ok;
 }

@@ -550,6 +550,8 @@ size_t ferry_wire_grpc_trailers(ferry_rpc_code_t code, const char *message, cons
 
 /* ---- request envelopes --------------------------------------------------------------- */
 
+const char ferry_wire_why_too_many[] = "too many messages in the request";
+
 ferry_rpc_code_t ferry_wire_read_envelopes(const uint8_t *body, size_t len, uint32_t max_len,
                                            bool compressed_ok, ferry_wire_msg_t *msgs, size_t max_msgs,
                                            size_t *n_msgs, const char **why)
@@ -583,7 +585,7 @@ ferry_rpc_code_t ferry_wire_read_envelopes(const uint8_t *body, size_t len, uint
         }
         if (n >= max_msgs) {
             rc = FERRY_RPC_RESOURCE_EXHAUSTED;
-            *why = FERRY_WIRE_WHY_TOO_MANY;
+            *why = ferry_wire_why_too_many;
             goto out;
         }
         msgs[n].data = env.data;

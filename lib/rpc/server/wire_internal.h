@@ -141,8 +141,9 @@ typedef struct ferry_wire_msg {
     bool compressed;
 } ferry_wire_msg_t;
 
-/* The |why| of ferry_wire_read_envelopes() when the body holds more than |max_msgs|. */
-#define FERRY_WIRE_WHY_TOO_MANY "too many messages in the request"
+/* The |why| of ferry_wire_read_envelopes() when the body holds more than |max_msgs|
+ * (this very pointer, so callers can tell that case apart). */
+extern const char ferry_wire_why_too_many[];
 
 /**
  * Splits an enveloped request body (Connect streaming or gRPC-Web) into messages.
