@@ -384,10 +384,20 @@ ferry_err_code_t ferry_journal_create(ferry_journal_t *j, ferry_task_t *t, ferry
             active.task_id, active.version, (int)active.state, ferry_state_name((int)active.state));
         goto out;
     }
-    if ((rc = ferry_random_bytes(rnd, sizeof(rnd), err)) != FERRY_OK)
-        goto out;
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(t->task_id + 2 * i, 3, "%02x", rnd[i]);
+    if (t->task_id[0] != '\0') {
+        /* The caller's id (the daemon passes the server's task id): keep it if plain. */
+        size_t n = strlen(t->task_id);
+        if (strspn(t->task_id, "0123456789abcdefABCDEFghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ-_") != n) {
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                               "task id '%.40s' has characters outside [A-Za-z0-9_-]", t->task_id);
+            goto out;
+        }
+    } else {
+        if ((rc = ferry_random_bytes(rnd, sizeof(rnd), err)) != FERRY_OK)
+            goto out;
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            snprintf(t->task_id + 2 * i, 3, "%02x", rnd[i]);
+    }
     t->state = FERRY_STATE_PENDING;
     t->attempt = 1;
     t->resumes = 0;

@@ -32,6 +32,7 @@ static void run_init(ferry_run_t *r, const ferry_pipeline_opts_t *o, ferry_journ
     r->task = t;
     r->on_event = o->on_event;
     r->user = o->user;
+    r->stop = o->stop;
     char name[64];
     snprintf(name, sizeof(name), "ferry-task-%s", t->task_id);
     if (ferry_fs_join(r->work_dir, sizeof(r->work_dir), o->cfg->paths.temp_dir, name) != FERRY_OK)
@@ -101,6 +102,12 @@ static ferry_err_code_t run_loop(ferry_run_t *r, ferry_err_t *err)
             goto out;
         if (d.flags & FERRY_SM_RESTART_SERVICE)
             ferry_steps_restart_service(r);
+        if (r->stop != NULL && *r->stop && !ferry_state_is_terminal(t->state)) {
+            /* The next state is recorded: resume starts exactly there. */
+            rc = ferry_err_set(err, FERRY_E_CANCELED, "stopped before %s; the task resumes at next start",
+                               ferry_state_name((int)t->state));
+            goto out;
+        }
     }
 out:
     return rc;
@@ -173,8 +180,10 @@ static ferry_err_code_t run_task(const ferry_pipeline_opts_t *o, start_kind_t ki
         have_run = true;
         if (kind == START_ROLLBACK) {
             ferry_err_t ferr = {0};
-            if (find_backup_dir(o->cfg, j, t.version, t.backup_path, sizeof(t.backup_path), &ferr) !=
-                FERRY_OK)
+            if (o->backup_path != NULL && o->backup_path[0] != '\0' && ferry_fs_is_dir(o->backup_path))
+                snprintf(t.backup_path, sizeof(t.backup_path), "%s", o->backup_path);
+            else if (find_backup_dir(o->cfg, j, t.version, t.backup_path, sizeof(t.backup_path), &ferr) !=
+                     FERRY_OK)
                 FERRY_WARN("rollback: %s", ferr.msg);
             t.failed_state = FERRY_STATE_STARTING_SERVICE;
             if ((rc = ferry_journal_save(j, &t, err)) != FERRY_OK)
@@ -221,6 +230,14 @@ ferry_err_code_t ferry_pipeline_apply(const ferry_pipeline_opts_t *o, const char
     }
     snprintf(t.kind, sizeof(t.kind), "%s", FERRY_TASK_KIND_APPLY);
     snprintf(t.version, sizeof(t.version), "%s", version);
+    if (o != NULL && o->task_id != NULL && o->task_id[0] != '\0') {
+        if (strlen(o->task_id) >= sizeof(t.task_id)) {
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "task id longer than %d characters",
+                               FERRY_TASK_ID_LEN);
+            goto out;
+        }
+        snprintf(t.task_id, sizeof(t.task_id), "%s", o->task_id);
+    }
     if (strlen(abs) >= sizeof(t.package_path)) {
         rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "package path too long (%zu bytes)", strlen(abs));
         goto out;
@@ -249,6 +266,8 @@ ferry_err_code_t ferry_pipeline_rollback(const ferry_pipeline_opts_t *o, const c
     snprintf(t.kind, sizeof(t.kind), "%s", FERRY_TASK_KIND_ROLLBACK);
     snprintf(t.version, sizeof(t.version), "%s", version);
     t.facts.manual_rollback = true;
+    if (o != NULL && o->task_id != NULL && o->task_id[0] != '\0')
+        snprintf(t.task_id, sizeof(t.task_id), "%.*s", FERRY_TASK_ID_LEN, o->task_id);
     rc = run_task(o, START_ROLLBACK, &t, result, NULL, err);
 out:
     return rc;

@@ -36,6 +36,7 @@ typedef struct ferry_run {
     bool ensure_stopped;     /**< stop the service before the next step (resume after reboot) */
     char work_dir[PATH_MAX]; /**< {tempDir}/ferry-task-{id}: scripts, zip temporaries */
     ferry_backup_stats_t server_stats, client_stats;
+    volatile int *stop; /**< borrowed, may be NULL: set -> return between steps */
 } ferry_run_t;
 
 typedef ferry_err_code_t (*ferry_step_fn)(ferry_run_t *r, ferry_err_t *err);

@@ -118,6 +118,8 @@ ferry_rpc_code_t ferry_rpc_code_from_err(ferry_err_code_t code)
         return FERRY_RPC_UNAVAILABLE;
     case FERRY_E_PRECONDITION:
     case FERRY_E_TRANSITION_INVALID:
+    case FERRY_E_MANIFEST_EXPIRED:
+    case FERRY_E_DOWNGRADE_REFUSED:
         return FERRY_RPC_FAILED_PRECONDITION;
     case FERRY_E_TOO_LARGE:
     case FERRY_E_NOSPACE:

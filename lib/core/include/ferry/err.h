@@ -59,9 +59,11 @@ typedef enum ferry_err_code {
     FERRY_E_ROLLBACK_FAILED,
     FERRY_E_BACKUP_MISSING,
     /* Ferry additions in the same spirit (not in the seed's minimal set). */
-    FERRY_E_SIGNATURE_INVALID, /**< package manifest signature does not verify */
-    FERRY_E_VERSION_INVALID,   /**< version string is not `a.b.c.d(build)` */
-    FERRY_E_TRANSITION_INVALID /**< a task state change the state machine forbids */
+    FERRY_E_SIGNATURE_INVALID,  /**< package manifest signature does not verify */
+    FERRY_E_VERSION_INVALID,    /**< version string is not `a.b.c.d(build)` */
+    FERRY_E_TRANSITION_INVALID, /**< a task state change the state machine forbids */
+    FERRY_E_MANIFEST_EXPIRED,   /**< signed manifest past its expires_at (TUF anti-freeze) */
+    FERRY_E_DOWNGRADE_REFUSED   /**< package older than the installed version, not a rollback task */
 } ferry_err_code_t;
 
 /** Longest message kept; longer messages are truncated with "...". */

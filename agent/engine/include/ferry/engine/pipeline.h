@@ -46,6 +46,20 @@ typedef struct ferry_pipeline_opts {
     ferry_pipeline_event_fn on_event; /**< may be NULL */
     void *user;
     const char *agent_log; /**< agent log file, tail goes into diagnostic files; may be NULL */
+    /**
+     * May be NULL. When *stop becomes non-zero (a signal handler may set it), the run
+     * returns FERRY_E_CANCELED after the current step, its next state recorded: the
+     * task stays active and ferry_pipeline_resume() continues it.
+     */
+    volatile int *stop;
+    /**
+     * Optional: the journal task id for a new task (<= 32 of [A-Za-z0-9_-]); NULL or
+     * "" = random. The daemon uses the server's task id, so a journal task
+     * and its server task are the same thing after a crash.
+     */
+    const char *task_id;
+    /** Rollback only: the backup folder to restore (the server's BackupLocalPath); NULL = find it. */
+    const char *backup_path;
 } ferry_pipeline_opts_t;
 
 /**
