@@ -181,10 +181,13 @@ static ferry_err_code_t validate_package(const char *path, const char *tmp_dir, 
 
     *n_parts = 0;
     if ((rc = ferry_zip_open(path, NULL, 0, &pkg, err)) != FERRY_OK) {
-        if (rc != FERRY_E_PACKAGE_INVALID)
-            rc = ferry_err_set(err, FERRY_E_PACKAGE_INVALID, "package is not a readable zip: %s", err->msg);
-        else
+        /* Prefix and recode in place: formatting err->msg into itself would overlap. */
+        if (rc != FERRY_E_PACKAGE_INVALID) {
+            ferry_err_prefix(err, "package is not a readable zip");
+            rc = ferry_err_recode(err, FERRY_E_PACKAGE_INVALID);
+        } else {
             ferry_err_prefix(err, "package");
+        }
         goto out;
     }
     if ((rc = ferry_pkg_manifest(pkg, &man, err)) != FERRY_OK) {
@@ -207,7 +210,7 @@ static ferry_err_code_t validate_package(const char *path, const char *tmp_dir, 
             if ((rc = ferry_zip_open_member(pkg, part_names[i].name, tmp_dir, NULL, 0, &inner, err)) !=
                 FERRY_OK) {
                 if (rc != FERRY_E_PACKAGE_INVALID && rc != FERRY_E_NOSPACE && rc != FERRY_E_IO)
-                    rc = ferry_err_set(err, FERRY_E_PACKAGE_INVALID, "%s", err->msg);
+                    rc = ferry_err_recode(err, FERRY_E_PACKAGE_INVALID);
                 ferry_err_prefix(err, "%s", part_names[i].name);
                 goto out;
             }
