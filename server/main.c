@@ -31,6 +31,7 @@ static void usage(FILE *f)
             "usage: ferryd init --data-dir DIR [--json]\n"
             "       ferryd serve --data-dir DIR --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
             "                    [--threads N] [--public-url URL] [--poll-interval S] [--offline-after S]\n"
+            "                    [--manifest-ttl S]\n"
             "       ferryd --version\n"
             "\n"
             "init     creates the data dir: database, URL-signing secret, Ed25519 package-signing\n"
@@ -49,6 +50,8 @@ static void usage(FILE *f)
             "  --poll-interval S    agents' check-in interval in seconds (default 60)\n"
             "  --offline-after S    a node is offline after S seconds without a check-in\n"
             "                       (default 3 x poll interval)\n"
+            "  --manifest-ttl S     lifetime in seconds of the manifest signed for each task by\n"
+            "                       GetDownload (default 86400, at most 2592000)\n"
             "Without TLS files the server speaks cleartext HTTP/2 (h2c) and HTTP/1.1; a warning is\n"
             "logged unless the address is loopback.\n");
 }
@@ -170,6 +173,7 @@ static int serve(int argc, char **argv)
                                          {"public-url", required_argument, NULL, 'u'},
                                          {"poll-interval", required_argument, NULL, 'p'},
                                          {"offline-after", required_argument, NULL, 'o'},
+                                         {"manifest-ttl", required_argument, NULL, 'm'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *data_dir = NULL, *listen = NULL;
@@ -221,6 +225,16 @@ static int serve(int argc, char **argv)
                 hcfg.poll_interval_s = (uint32_t)v;
             else
                 hcfg.offline_after_s = (uint32_t)v;
+            break;
+        }
+        case 'm': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end != '\0' || optarg[0] == '-' || v == 0 || v > FERRY_HUB_MANIFEST_TTL_MAX) {
+                fprintf(stderr, "ferryd: --manifest-ttl must be 1..%u seconds\n", FERRY_HUB_MANIFEST_TTL_MAX);
+                return 2;
+            }
+            hcfg.manifest_ttl_s = (uint32_t)v;
             break;
         }
         case 'h':

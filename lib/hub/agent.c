@@ -901,46 +901,50 @@ out:
 
 HUB_NODE_OFFLOADED(get_assignment, Ferry__V1__GetAssignmentRequest)
 
+/*
+ * GetDownload: the sources (primary signed URL, then the mirrors of the storage in
+ * effect for the node's customer) and a manifest signed now for this node's task (TUF:
+ * bound to task, node, task kind and customer; expires after manifest_ttl_s). Nothing
+ * is cached: every call signs anew, in the call's arena.
+ */
 static void get_download_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
     const Ferry__V1__GetDownloadRequest *req = vreq;
     const hub_principal_t *p = hub_principal(call);
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    int64_t id;
-    char blob_sha[65] = "";
+    int64_t id, now = hub_now_ms();
+    char blob_sha[65] = "", path[96];
     Ferry__V1__UpdateTask task = FERRY__V1__UPDATE_TASK__INIT;
     Ferry__V1__Package pkg = FERRY__V1__PACKAGE__INIT;
-    Ferry__V1__DownloadLink *link = NULL;
-    Ferry__V1__DownloadSource src = FERRY__V1__DOWNLOAD_SOURCE__INIT;
-    Ferry__V1__DownloadSource *srcs[1] = {&src};
     Ferry__V1__GetDownloadResponse resp = FERRY__V1__GET_DOWNLOAD_RESPONSE__INIT;
     ferry_err_code_t rc;
 
     if (!own_task(call, hub, p, req->task_id, &id))
         goto out;
     hub_db_lock(hub);
-    rc = hub_task_load(hub, &a, id, hub_now_ms(), &task, &err);
+    rc = hub_task_load(hub, &a, id, now, &task, &err);
     if (rc == FERRY_OK)
         rc = hub_package_load(hub, &a, task.package_version, &pkg, NULL, blob_sha, &err);
     hub_db_unlock(hub);
     /* The node's customer picks the storage (a customer override serves its nodes). */
-    if (rc == FERRY_OK)
-        rc = hub_blob_download_link(hub, &a, p->customer_id, blob_sha, &link, &err);
+    if (rc == FERRY_OK) {
+        hub_blob_url_path(blob_sha, path, sizeof(path));
+        rc =
+            hub_storage_download_sources(hub, &a, p->customer_id, path, &resp.sources, &resp.n_sources, &err);
+    }
+    if (rc == FERRY_OK) {
+        hub_manifest_binding_t b = {task.id, task.node_code, (int)task.kind, task.customer_code,
+                                    now + (int64_t)hub->cfg.manifest_ttl_s * 1000};
+        rc = hub_manifest_sign(hub, &a, &pkg, &b, now, &resp.signed_manifest, &err);
+    }
     if (rc != FERRY_OK) {
         hub_fail(call, &err);
         goto out;
     }
-    src.name = (char *)"primary";
-    src.url = link->url;
-    src.expires_at = link->expires_at;
-    src.priority = 0;
     resp.package_version = pkg.version;
-    resp.sources = srcs;
-    resp.n_sources = 1;
     resp.size = pkg.size;
     resp.sha256 = pkg.sha256;
-    resp.signed_manifest = pkg.signed_manifest;
     ferry_v1_agent_service_get_download_reply(call, &resp);
 out:
     hub_arena_free(&a);

@@ -79,6 +79,10 @@ ferry_hub_t *ferry_hub_open(const ferry_hub_config_t *cfg, ferry_err_t *err)
         hub->cfg.url_ttl_s = 900;
     if (hub->cfg.keepalive_s == 0)
         hub->cfg.keepalive_s = 25;
+    if (hub->cfg.manifest_ttl_s == 0)
+        hub->cfg.manifest_ttl_s = FERRY_HUB_MANIFEST_TTL_DEFAULT;
+    else if (hub->cfg.manifest_ttl_s > FERRY_HUB_MANIFEST_TTL_MAX)
+        hub->cfg.manifest_ttl_s = FERRY_HUB_MANIFEST_TTL_MAX;
     if (strlen(cfg->data_dir) >= sizeof(hub->data_dir)) {
         ferry_err_set(err, FERRY_E_INVALID_ARG, "hub: data dir path too long");
         goto fail;

@@ -119,6 +119,44 @@ ferry_err_code_t hub_package_load(ferry_hub_t *hub, hub_arena_t *a, const char *
 /** The signing key's id: hex of the first 8 bytes of SHA-256 of the raw public key. */
 void hub_signing_key_id(const ferry_hub_t *hub, char out[17]);
 
+/** What a freshly signed manifest is bound to (TUF: freshness, replay, rollback). */
+typedef struct hub_manifest_binding {
+    const char *task_id;       /**< "" for an exported offline manifest */
+    const char *node_code;     /**< "" for an exported offline manifest */
+    int task_kind;             /**< Ferry__V1__TaskKind */
+    const char *customer_code; /**< "" = not limited */
+    int64_t expires_ms;        /**< unix ms after which agents refuse it (> now) */
+} hub_manifest_binding_t;
+
+/**
+ * Signs a new PackageManifest for |pkg| (as loaded by hub_package_load: version,
+ * structured version, size, SHA-256, parts, type) bound by |b|, signed_at = |now_ms|,
+ * with the hub's key and key id. The result (and its bytes) lives in |a|; nothing is
+ * cached or stored. FERRY_E_INVALID_ARG when expires_ms <= now_ms.
+ */
+ferry_err_code_t hub_manifest_sign(ferry_hub_t *hub, hub_arena_t *a, const Ferry__V1__Package *pkg,
+                                   const hub_manifest_binding_t *b, int64_t now_ms,
+                                   Ferry__V1__SignedManifest **out, ferry_err_t *err);
+
+/** Largest number of download mirrors of one storage configuration (seed 003). */
+#define HUB_MIRRORS_MAX 8
+
+/** Mirror name rule: 1..32 of [A-Za-z0-9._-], not "primary" / "customer-storage". */
+ferry_err_code_t hub_mirror_name_check(const char *field, const char *name, ferry_err_t *err);
+/** Mirror base URL rule: http(s), a host, no user info, no query, fragment or spaces, <= 200 chars. */
+ferry_err_code_t hub_mirror_url_check(const char *field, const char *url, ferry_err_t *err);
+
+/**
+ * The sources agents download blob |path| ("/blobs/sha256/<hex>") from, in order: the
+ * primary signed GET URL of the storage in effect for |customer_id| (name "primary",
+ * or "customer-storage" when that customer's override applies; priority 0), then each
+ * mirror of that configuration in its order (priority 10, 20, ...; url = base URL +
+ * |path| + the primary URL's signed query; same expiry). Allocated in |a|.
+ */
+ferry_err_code_t hub_storage_download_sources(ferry_hub_t *hub, hub_arena_t *a, int64_t customer_id,
+                                              const char *path, Ferry__V1__DownloadSource ***out, size_t *n,
+                                              ferry_err_t *err);
+
 /** Blob URL path for |sha256_hex| ("/blobs/sha256/<hex>"). */
 void hub_blob_url_path(const char *sha256_hex, char *buf, size_t size);
 

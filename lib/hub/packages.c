@@ -248,6 +248,58 @@ void hub_signing_key_id(const ferry_hub_t *hub, char out[17])
     ferry_hex_encode(d, 8, out);
 }
 
+ferry_err_code_t hub_manifest_sign(ferry_hub_t *hub, hub_arena_t *a, const Ferry__V1__Package *pkg,
+                                   const hub_manifest_binding_t *b, int64_t now_ms,
+                                   Ferry__V1__SignedManifest **out, ferry_err_t *err)
+{
+    Ferry__V1__PackageManifest man = FERRY__V1__PACKAGE_MANIFEST__INIT;
+    Ferry__V1__SignedManifest *sm;
+    uint8_t *mbuf, *sig;
+    size_t mlen;
+    char key_id[17];
+    ferry_err_code_t rc;
+
+    *out = NULL;
+    if (b->expires_ms <= now_ms)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "manifest expiry must be in the future");
+    man.version = pkg->version;
+    man.version_info = pkg->version_info;
+    man.size = pkg->size;
+    man.sha256 = pkg->sha256;
+    man.n_parts = pkg->n_parts;
+    man.parts = pkg->parts;
+    man.type = pkg->type;
+    man.signed_at = hub_arena_ts(a, now_ms);
+    man.expires_at = hub_arena_ts(a, b->expires_ms);
+    man.task_id = (char *)(b->task_id != NULL ? b->task_id : "");
+    man.node_code = (char *)(b->node_code != NULL ? b->node_code : "");
+    man.task_kind = (Ferry__V1__TaskKind)b->task_kind;
+    man.customer_code = (char *)(b->customer_code != NULL ? b->customer_code : "");
+    mlen = ferry__v1__package_manifest__get_packed_size(&man);
+    if (mlen > HUB_MANIFEST_MAX)
+        return ferry_err_set(err, FERRY_E_TOO_LARGE, "manifest of %zu bytes exceeds %u", mlen,
+                             HUB_MANIFEST_MAX);
+    sm = hub_arena_alloc(a, sizeof(*sm));
+    mbuf = hub_arena_alloc(a, mlen + 1);
+    sig = hub_arena_alloc(a, FERRY_ED25519_SIG_LEN);
+    if (sm == NULL || mbuf == NULL || sig == NULL || man.signed_at == NULL || man.expires_at == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "manifest: out of memory");
+    ferry__v1__package_manifest__pack(&man, mbuf);
+    if ((rc = ferry_signer_sign(hub->signer, mbuf, mlen, sig, err)) != FERRY_OK)
+        return rc;
+    hub_signing_key_id(hub, key_id);
+    ferry__v1__signed_manifest__init(sm);
+    sm->manifest.data = mbuf;
+    sm->manifest.len = mlen;
+    sm->signature.data = sig;
+    sm->signature.len = FERRY_ED25519_SIG_LEN;
+    sm->key_id = hub_arena_strdup(a, key_id);
+    if (sm->key_id == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "manifest: out of memory");
+    *out = sm;
+    return FERRY_OK;
+}
+
 #define PACKAGE_SELECT                                                                                       \
     "SELECT p.id, p.version, p.v_major, p.v_minor, p.v_patch, p.v_revision, p.v_build, p.description,"       \
     " p.type, p.size, p.sha256, p.manifest, p.signature, p.key_id, p.created_at, a.token_id"                 \

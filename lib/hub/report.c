@@ -10,7 +10,6 @@
  * Ownership: every handler checks that the task / upload belongs to the calling
  * node's token (permission_denied otherwise, nothing changed).
  */
-#include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -23,11 +22,16 @@
 #include "ferry/engine/states.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
+#include "ferry/json.h"
 #include "ferry/log.h"
 #include "hub_agent.h"
+#include "hub_nodecfg.h"
 
 #define REPORT_TEXT_MAX  8192         /* message, paths, checkpoint */
 #define REPORT_BATCH_MAX 1000         /* reports in one ReportProgressBatch */
+#define DL_SOURCE_MAX    64           /* DownloadStats.source_name */
+#define DL_FALLBACKS_MAX 32           /* DownloadStats.fallbacks entries */
+#define DL_FALLBACK_MAX  512          /* one DownloadStats.fallbacks entry */
 #define NODE_FILE_MAX    (1ull << 30) /* largest node upload (diagnostic bundles) */
 #define NODE_CONFIG_MAX  (1u << 20)   /* largest node-config.json we parse */
 #define UPLOAD_TTL_MS    (24ll * 3600 * 1000)
@@ -83,6 +87,21 @@ static ferry_err_code_t check_report(const Ferry__V1__ProgressReport *r, int64_t
             return ferry_err_set(err, FERRY_E_INVALID_ARG, "a text field is longer than %d bytes",
                                  REPORT_TEXT_MAX);
     }
+    if (r->download != NULL) {
+        const Ferry__V1__DownloadStats *d = r->download;
+        if (d->source_name != NULL && strlen(d->source_name) > DL_SOURCE_MAX)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "download.source_name: at most %d bytes",
+                                 DL_SOURCE_MAX);
+        if (d->n_fallbacks > DL_FALLBACKS_MAX)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "download.fallbacks: at most %d entries (got %zu)",
+                                 DL_FALLBACKS_MAX, d->n_fallbacks);
+        for (size_t i = 0; i < d->n_fallbacks; i++)
+            if (d->fallbacks[i] != NULL && strlen(d->fallbacks[i]) > DL_FALLBACK_MAX)
+                return ferry_err_set(err, FERRY_E_INVALID_ARG, "download.fallbacks[%zu]: at most %d bytes", i,
+                                     DL_FALLBACK_MAX);
+        if (d->duration != NULL && (d->duration->seconds < 0 || d->duration->nanos < 0))
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "download.duration: must not be negative");
+    }
     return FERRY_OK;
 }
 
@@ -130,7 +149,7 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     ferry_err_code_t rc = FERRY_OK;
     sqlite3_stmt *st = NULL;
     int64_t task_id = 0, now = hub_now_ms();
-    char *tj = NULL;
+    char *tj = NULL, *dj = NULL;
 
     memset(o, 0, sizeof(*o));
     if ((rc = check_report(r, &task_id, err)) != FERRY_OK)
@@ -174,6 +193,11 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
         rc = ferry_err_set(err, FERRY_E_NOMEM, "report: out of memory");
         goto out;
     }
+    /* Download telemetry (seed 003): kept per task as the DownloadStats JSON. */
+    if (r->download != NULL && (rc = ferry_json_encode(&r->download->base, 0, &dj, NULL, err)) != FERRY_OK) {
+        ferry_err_prefix(err, "report: download");
+        goto out;
+    }
     /* Error code: the report's when given; a failure path keeps the last known one. */
     if (sqlite3_prepare_v2(
             hub->db,
@@ -184,7 +208,7 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
             " server_dir = CASE WHEN ?10 <> '' THEN ?10 ELSE server_dir END,"
             " client_dir = CASE WHEN ?11 <> '' THEN ?11 ELSE client_dir END,"
             " checkpoint = CASE WHEN ?12 <> '' THEN ?12 ELSE checkpoint END,"
-            " timings_json = COALESCE(?13, timings_json),"
+            " timings_json = COALESCE(?13, timings_json), download_json = COALESCE(?15, download_json),"
             " started_at = CASE WHEN ?2 <> 10 THEN COALESCE(started_at, ?14) ELSE started_at END,"
             " finished_at = CASE WHEN ?2 IN (100, 110, 130) THEN ?14 ELSE finished_at END,"
             " updated_at = ?14 WHERE id = ?1",
@@ -209,6 +233,10 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     else
         sqlite3_bind_null(st, 13);
     sqlite3_bind_int64(st, 14, now);
+    if (dj != NULL)
+        sqlite3_bind_text(st, 15, dj, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 15);
     if (sqlite3_step(st) != SQLITE_DONE) {
         rc = hub_sql_err(hub->db, "report: update task", err);
         goto out;
@@ -254,6 +282,7 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
 out:
     sqlite3_finalize(st);
     free(tj);
+    free(dj);
     return rc;
 }
 
@@ -539,66 +568,21 @@ out:
 
 HUB_NODE_OFFLOADED(create_upload, Ferry__V1__CreateFileUploadRequest)
 
-/* True if |key| names a secret (values shown to admins as "***"). */
-static bool secret_key(const char *key)
-{
-    static const char *const words[] = {"password", "pwd", "secret", "token", "connectionstring", "apikey"};
-    char low[128];
-    size_t n = 0;
-    for (const char *p = key; *p && n + 1 < sizeof(low); p++) {
-        if (*p != '_' && *p != '-')
-            low[n++] = (char)tolower((unsigned char)*p);
-    }
-    low[n] = '\0';
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        if (strstr(low, words[i]) != NULL)
-            return true;
-    }
-    return false;
-}
-
-/* Replaces every secret value in |v| (recursively) with "***". */
-static void mask_secrets(json_t *v)
-{
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            if (secret_key(k) && !json_is_object(x) && !json_is_array(x))
-                json_object_set_new(v, k, json_string("***"));
-            else
-                mask_secrets(x);
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) mask_secrets(x);
-    }
-}
-
 /*
  * The index entry of an uploaded node-config.json: its configVersion and the whole
- * document with secrets masked (the summary admins read). A file that does not parse
- * is still stored and indexed, with config_version 0 and an empty summary.
+ * document with secrets masked (hub_nodecfg.h; mapped onto NodeConfig when read). A file
+ * that does not parse is still stored and indexed, with config_version 0 and an empty
+ * summary.
  */
 static void node_config_summary(const char *path, int64_t *version, char **summary)
 {
-    json_error_t je;
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    char *text = NULL;
+    size_t len = 0;
     *version = 0;
     *summary = NULL;
-    if (doc == NULL || !json_is_object(doc))
-        goto out;
-    json_t *cv = json_object_get(doc, "configVersion");
-    if (json_is_integer(cv))
-        *version = json_integer_value(cv);
-    else if (json_is_string(cv))
-        *version = strtoll(json_string_value(cv), NULL, 10); /* proto3 JSON int64 is a string */
-    mask_secrets(doc);
-    *summary = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-out:
-    json_decref(doc);
+    if (ferry_fs_read_file(path, NODE_CONFIG_MAX, &text, &len, NULL) == FERRY_OK)
+        *summary = hub_node_config_mask(text, len, version);
+    free(text);
 }
 
 static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)

@@ -14,10 +14,19 @@
  *     hub_storage_signed_url); TestStorageConfig answers `unimplemented` for it.
  * No stored global row = the embedded default (LOCAL_DIR, the hub's base URL, the
  * hub's URL TTL). Settings are kept as JSON text in storage_config.settings_json.
+ *
+ * Mirrors (seed 003): up to HUB_MIRRORS_MAX extra base URLs serving the same blobs
+ * under the same relative paths, kept in storage_config.mirrors_json. They belong to
+ * the configuration that applies (a customer's override brings its own list; the
+ * global one's mirrors are not inherited by an override). hub_storage_download_sources()
+ * lists the primary signed URL first, then each mirror with the same path and signed
+ * query: agents verify the signed manifest and the SHA-256, so a mirror is trusted for
+ * availability only, never for content.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,11 +35,22 @@
 
 #include "auth_internal.h"
 #include "ferry/fs.h"
+#include "hub_pkg.h"
 
-#define URL_MAX   200
-#define TTL_MIN_S 60
-#define TTL_MAX_S (7 * 86400)
-#define TEXT_MAX  256
+#define URL_MAX         200
+#define TTL_MIN_S       60
+#define TTL_MAX_S       (7 * 86400)
+#define TEXT_MAX        256
+#define MIRROR_NAME_MAX 32
+
+/* Source names the server hands out itself; a mirror may not take one. */
+#define SOURCE_PRIMARY  "primary"
+#define SOURCE_CUSTOMER "customer-storage"
+
+typedef struct mirror {
+    char name[MIRROR_NAME_MAX + 1];
+    char base_url[URL_MAX + 1]; /* no trailing '/' */
+} mirror_t;
 
 /* A configuration as stored (or the default). Strings are owned (malloc). */
 typedef struct stcfg {
@@ -43,6 +63,8 @@ typedef struct stcfg {
     int64_t updated_at;
     char *updated_by;
     bool stored;
+    size_t n_mirrors;
+    mirror_t mirrors[HUB_MIRRORS_MAX];
 } stcfg_t;
 
 static void stcfg_free(stcfg_t *c)
@@ -101,10 +123,26 @@ static void stcfg_from_row(stcfg_t *c, sqlite3_stmt *st)
     c->customer_code = hub_strdup(hub_col_text(st, 4));
     c->stored = true;
     json_decref(j);
+    /* Written only by set_storage_config (validated); anything else is skipped. */
+    json_t *m = json_loads(hub_col_text(st, 6), 0, NULL);
+    size_t i;
+    json_t *e;
+    json_array_foreach(m, i, e)
+    {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        const char *url = json_string_value(json_object_get(e, "baseUrl"));
+        if (c->n_mirrors >= HUB_MIRRORS_MAX || name == NULL || url == NULL ||
+            strlen(name) > MIRROR_NAME_MAX || strlen(url) > URL_MAX)
+            continue;
+        snprintf(c->mirrors[c->n_mirrors].name, sizeof(c->mirrors[0].name), "%s", name);
+        snprintf(c->mirrors[c->n_mirrors].base_url, sizeof(c->mirrors[0].base_url), "%s", url);
+        c->n_mirrors++;
+    }
+    json_decref(m);
 }
 
 static const char cfg_cols[] = "SELECT sc.kind, sc.settings_json, sc.updated_at, COALESCE(t.token_id, ''), "
-                               "COALESCE(c.code, ''), sc.customer_id FROM storage_config sc "
+                               "COALESCE(c.code, ''), sc.customer_id, sc.mirrors_json FROM storage_config sc "
                                "LEFT JOIN admin_token t ON t.id = sc.updated_by "
                                "LEFT JOIN customer c ON c.id = sc.customer_id";
 
@@ -176,6 +214,17 @@ static Ferry__V1__StorageConfig *to_msg(hub_arena_t *a, const stcfg_t *c)
     m->updated_at = hub_arena_ts(a, c->updated_at);
     m->updated_by = hub_arena_strdup(a, c->updated_by);
     m->has_secret = c->secret != NULL && c->secret[0] != '\0';
+    if (c->n_mirrors > 0 && (m->mirrors = hub_arena_alloc(a, c->n_mirrors * sizeof(*m->mirrors))) != NULL) {
+        for (size_t i = 0; i < c->n_mirrors; i++) {
+            Ferry__V1__DownloadMirror *dm = hub_arena_alloc(a, sizeof(*dm));
+            if (dm == NULL)
+                break;
+            ferry__v1__download_mirror__init(dm);
+            dm->name = hub_arena_strdup(a, c->mirrors[i].name);
+            dm->base_url = hub_arena_strdup(a, c->mirrors[i].base_url);
+            m->mirrors[m->n_mirrors++] = dm;
+        }
+    }
     return m;
 }
 
@@ -207,6 +256,72 @@ static ferry_err_code_t check_text(const char *field, const char *s, bool requir
     return FERRY_OK;
 }
 
+ferry_err_code_t hub_mirror_name_check(const char *field, const char *name, ferry_err_t *err)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > MIRROR_NAME_MAX)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s '%.40s': 1..%d characters required", field, name,
+                             MIRROR_NAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-'))
+            return ferry_err_set(err, FERRY_E_INVALID_ARG,
+                                 "%s '%.40s': only letters, digits, '.', '_' and '-'", field, name);
+    }
+    if (strcasecmp(name, SOURCE_PRIMARY) == 0 || strcasecmp(name, SOURCE_CUSTOMER) == 0)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s '%s': reserved for the primary storage", field,
+                             name);
+    return FERRY_OK;
+}
+
+ferry_err_code_t hub_mirror_url_check(const char *field, const char *url, ferry_err_t *err)
+{
+    ferry_err_code_t rc;
+    if ((rc = check_url(field, url, true, err)) != FERRY_OK)
+        return rc;
+    const char *host = strstr(url, "://") + 3, *end = host + strcspn(host, "/");
+    if (end == host)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s '%s': a host is required", field, url);
+    if (memchr(host, '@', (size_t)(end - host)) != NULL)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG,
+                             "%s: no user:password@ part (the URL is handed to every agent)", field);
+    return FERRY_OK;
+}
+
+/* Validates the mirrors of |m| into |c|: at most HUB_MIRRORS_MAX, names valid and unique
+ * (case-insensitive), URLs http(s) with a host and no query or fragment. */
+static ferry_err_code_t mirrors_from_msg(const Ferry__V1__StorageConfig *m, stcfg_t *c, ferry_err_t *err)
+{
+    ferry_err_code_t rc;
+    char field[48];
+    if (m->n_mirrors > HUB_MIRRORS_MAX)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "mirrors: at most %d (got %zu)", HUB_MIRRORS_MAX,
+                             m->n_mirrors);
+    for (size_t i = 0; i < m->n_mirrors; i++) {
+        const Ferry__V1__DownloadMirror *dm = m->mirrors[i];
+        const char *name = dm != NULL && dm->name != NULL ? dm->name : "";
+        const char *url = dm != NULL && dm->base_url != NULL ? dm->base_url : "";
+        snprintf(field, sizeof(field), "mirrors[%zu].name", i);
+        if ((rc = hub_mirror_name_check(field, name, err)) != FERRY_OK)
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcasecmp(c->mirrors[j].name, name) == 0)
+                return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s '%s': the same name as mirrors[%zu]",
+                                     field, name, j);
+        snprintf(field, sizeof(field), "mirrors[%zu].base_url", i);
+        if ((rc = hub_mirror_url_check(field, url, err)) != FERRY_OK)
+            return rc;
+        snprintf(c->mirrors[i].name, sizeof(c->mirrors[i].name), "%s", name);
+        snprintf(c->mirrors[i].base_url, sizeof(c->mirrors[i].base_url), "%s", url);
+        size_t n = strlen(c->mirrors[i].base_url);
+        while (n > 0 && c->mirrors[i].base_url[n - 1] == '/')
+            c->mirrors[i].base_url[--n] = '\0';
+        c->n_mirrors = i + 1;
+    }
+    return FERRY_OK;
+}
+
 /* Validates |m| into |c| (strings copied). |prev_secret|: the stored one, kept when none is given. */
 static ferry_err_code_t from_msg(const Ferry__V1__StorageConfig *m, const char *prev_secret, stcfg_t *c,
                                  ferry_err_t *err)
@@ -223,6 +338,8 @@ static ferry_err_code_t from_msg(const Ferry__V1__StorageConfig *m, const char *
                                  TTL_MIN_S, TTL_MAX_S, (long long)m->url_ttl->seconds);
         c->url_ttl_s = m->url_ttl->seconds;
     }
+    if ((rc = mirrors_from_msg(m, c, err)) != FERRY_OK)
+        return rc;
     if (m->kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR) {
         const Ferry__V1__LocalDirStorage *l =
             m->settings_case == FERRY__V1__STORAGE_CONFIG__SETTINGS_LOCAL_DIR ? m->local_dir : NULL;
@@ -295,6 +412,19 @@ static char *settings_json(const stcfg_t *c)
     return out;
 }
 
+/* The mirrors as stored: proto3 JSON of ferry.v1.DownloadMirror, in order (malloc'd). */
+static char *mirrors_json(const stcfg_t *c)
+{
+    json_t *arr = json_array();
+    char *out;
+    for (size_t i = 0; arr != NULL && i < c->n_mirrors; i++)
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s}", "name", c->mirrors[i].name, "baseUrl", c->mirrors[i].base_url));
+    out = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    return out;
+}
+
 /* customer code -> id (0 for ""). */
 static ferry_err_code_t customer_id_of(sqlite3 *db, const char *code, int64_t *id, ferry_err_t *err)
 {
@@ -330,7 +460,7 @@ static void set_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     stcfg_t prev, next;
     sqlite3_stmt *st = NULL;
     int64_t customer_id = 0, now = hub_now_ms();
-    char target[96], *json = NULL;
+    char target[96], *json = NULL, *mirrors = NULL;
     bool locked = false, found = false;
 
     stcfg_default(&prev);
@@ -348,17 +478,18 @@ static void set_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     if (from_msg(req->config, prev.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? prev.secret : NULL,
                  &next, &err) != FERRY_OK)
         goto fail;
-    if ((json = settings_json(&next)) == NULL) {
+    if ((json = settings_json(&next)) == NULL || (mirrors = mirrors_json(&next)) == NULL) {
         ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
         goto fail;
     }
     if (hub_prepare(hub->db,
                     found ? "UPDATE storage_config SET kind = ?, settings_json = ?, updated_at = ?, "
-                            "updated_by = ? WHERE customer_id IS ?"
+                            "updated_by = ?, mirrors_json = ?6 WHERE customer_id IS ?5"
                           : "INSERT INTO storage_config (kind, settings_json, updated_at, updated_by, "
-                            "customer_id) VALUES (?,?,?,?,?)",
+                            "customer_id, mirrors_json) VALUES (?,?,?,?,?,?)",
                     &st, "set storage config", &err) != FERRY_OK)
         goto fail;
+    hub_bind_text(st, 6, mirrors);
     hub_bind_text(st, 1, next.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? "s3" : "local_dir");
     hub_bind_text(st, 2, json);
     sqlite3_bind_int64(st, 3, now);
@@ -383,13 +514,19 @@ static void set_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     ferry_v1_admin_service_set_storage_config_reply(call, &resp);
     goto out;
 fail:
-    hub_fail_tx(hub, call, &err, locked);
+    /* Validation errors name the field; the code travels too (E_INVALID_ARG). */
+    if (locked) {
+        hub_tx_rollback(hub);
+        hub_db_unlock(hub);
+    }
+    hub_fail_named(call, &err);
 out:
     sqlite3_finalize(st);
     if (json != NULL) {
         memset(json, 0, strlen(json));
         free(json);
     }
+    free(mirrors);
     stcfg_free(&prev);
     stcfg_free(&next);
     hub_arena_free(&a);
@@ -582,8 +719,10 @@ static void test_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, c
     stcfg_default(&c);
     if (req->config != NULL) {
         stcfg_free(&c);
-        if (from_msg(req->config, "unchecked", &c, &err) != FERRY_OK)
-            goto fail;
+        if (from_msg(req->config, "unchecked", &c, &err) != FERRY_OK) {
+            hub_fail_named(call, &err);
+            goto out;
+        }
     } else {
         if ((db = hub_ro_acquire(hub, &err)) == NULL)
             goto fail;
@@ -655,55 +794,127 @@ HUB_OFFLOADED(test_storage_config, Ferry__V1__TestStorageConfigRequest)
 
 /* ---- signed URLs ---------------------------------------------------------------------------------- */
 
+/* The configuration in effect for |customer_id| (0 = global) into |c|: the customer's
+ * own, else the global one, else the default. *override: the customer's own applied. */
+static ferry_err_code_t effective_cfg(ferry_hub_t *hub, int64_t customer_id, stcfg_t *c, bool *override,
+                                      ferry_err_t *err)
+{
+    sqlite3 *db;
+    bool found = false;
+    ferry_err_code_t rc = FERRY_OK;
+
+    *override = false;
+    if ((db = hub_ro_acquire(hub, err)) == NULL)
+        return err != NULL ? err->code : FERRY_E_IO;
+    if (customer_id > 0) {
+        stcfg_free(c);
+        rc = load_cfg(db, customer_id, c, &found, err);
+        *override = found;
+    }
+    if (rc == FERRY_OK && !found) {
+        stcfg_free(c);
+        rc = load_cfg(db, 0, c, &found, err);
+    }
+    hub_ro_release(hub);
+    return rc;
+}
+
+/* Signs |method| on |path| with configuration |c| into |url| (+ expiry in unix ms). */
+static ferry_err_code_t sign_with(ferry_hub_t *hub, const stcfg_t *c, const char *method, const char *path,
+                                  char *url, size_t size, int64_t *expires_at, ferry_err_t *err)
+{
+    char query[FERRY_SIGNURL_QUERY_MAX];
+    ferry_err_code_t rc;
+    /* LOCAL_DIR, and for now S3 too (blobs live in the local store). */
+    const char *base = c->kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR &&
+                               c->public_base_url != NULL && c->public_base_url[0] != '\0'
+                           ? c->public_base_url
+                           : hub->base_url;
+    int64_t ttl = c->url_ttl_s > 0 ? c->url_ttl_s : (int64_t)hub->cfg.url_ttl_s;
+    int64_t exp = (int64_t)time(NULL) + ttl;
+
+    if ((rc = ferry_signurl_make(hub->url_key, sizeof(hub->url_key), method, path, exp, query, sizeof(query),
+                                 err)) != FERRY_OK)
+        return rc;
+    if ((size_t)snprintf(url, size, "%s%s?%s", base, path, query) >= size)
+        return ferry_err_set(err, FERRY_E_TOO_LARGE, "signed URL longer than %zu bytes", size);
+    if (expires_at != NULL)
+        *expires_at = exp * 1000;
+    return FERRY_OK;
+}
+
 ferry_err_code_t hub_storage_signed_url(ferry_hub_t *hub, int64_t customer_id, const char *method,
                                         const char *path, char *url, size_t size, int64_t *expires_at,
                                         ferry_err_t *err)
 {
-    char query[FERRY_SIGNURL_QUERY_MAX];
-    sqlite3 *db;
     stcfg_t c;
-    bool found = false;
-    ferry_err_code_t rc = FERRY_OK;
-    int64_t ttl, exp;
-    const char *base;
+    bool override;
+    ferry_err_code_t rc;
 
     stcfg_default(&c);
     if (method == NULL || path == NULL || path[0] != '/' || url == NULL) {
         rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "signed URL: method and an absolute path are required");
         goto out;
     }
-    if ((db = hub_ro_acquire(hub, err)) == NULL) {
-        rc = err != NULL ? err->code : FERRY_E_IO;
+    if ((rc = effective_cfg(hub, customer_id, &c, &override, err)) == FERRY_OK)
+        rc = sign_with(hub, &c, method, path, url, size, expires_at, err);
+out:
+    stcfg_free(&c);
+    return rc;
+}
+
+ferry_err_code_t hub_storage_download_sources(ferry_hub_t *hub, hub_arena_t *a, int64_t customer_id,
+                                              const char *path, Ferry__V1__DownloadSource ***out, size_t *n,
+                                              ferry_err_t *err)
+{
+    char url[2048];
+    stcfg_t c;
+    bool override;
+    int64_t expires = 0;
+    ferry_err_code_t rc;
+    Ferry__V1__DownloadSource **srcs = NULL;
+    Google__Protobuf__Timestamp *exp_ts;
+    const char *query;
+
+    *out = NULL;
+    *n = 0;
+    stcfg_default(&c);
+    if (path == NULL || path[0] != '/') {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "download sources: an absolute path is required");
         goto out;
     }
-    /* The customer's own configuration wins; otherwise the global one; otherwise the default. */
-    if (customer_id > 0) {
-        stcfg_free(&c);
-        rc = load_cfg(db, customer_id, &c, &found, err);
-    }
-    if (rc == FERRY_OK && !found) {
-        stcfg_free(&c);
-        rc = load_cfg(db, 0, &c, &found, err);
-    }
-    hub_ro_release(hub);
-    if (rc != FERRY_OK)
+    if ((rc = effective_cfg(hub, customer_id, &c, &override, err)) != FERRY_OK ||
+        (rc = sign_with(hub, &c, "GET", path, url, sizeof(url), &expires, err)) != FERRY_OK)
         goto out;
-    /* LOCAL_DIR, and for now S3 too (blobs live in the local store). */
-    base = c.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR && c.public_base_url != NULL &&
-                   c.public_base_url[0] != '\0'
-               ? c.public_base_url
-               : hub->base_url;
-    ttl = c.url_ttl_s > 0 ? c.url_ttl_s : (int64_t)hub->cfg.url_ttl_s;
-    exp = (int64_t)time(NULL) + ttl;
-    if ((rc = ferry_signurl_make(hub->url_key, sizeof(hub->url_key), method, path, exp, query, sizeof(query),
-                                 err)) != FERRY_OK)
-        goto out;
-    if ((size_t)snprintf(url, size, "%s%s?%s", base, path, query) >= size) {
-        rc = ferry_err_set(err, FERRY_E_TOO_LARGE, "signed URL longer than %zu bytes", size);
+    query = strchr(url, '?'); /* sign_with always writes one */
+    srcs = hub_arena_alloc(a, (c.n_mirrors + 1) * sizeof(*srcs));
+    exp_ts = hub_arena_ts(a, expires);
+    for (size_t i = 0; srcs != NULL && i <= c.n_mirrors; i++) {
+        Ferry__V1__DownloadSource *src = hub_arena_alloc(a, sizeof(*src));
+        if (src == NULL)
+            break;
+        ferry__v1__download_source__init(src);
+        src->expires_at = exp_ts;
+        if (i == 0) {
+            src->name = (char *)(override ? SOURCE_CUSTOMER : SOURCE_PRIMARY);
+            src->url = hub_arena_strdup(a, url);
+            src->priority = 0;
+        } else {
+            /* Same relative path and signed query: a Ferry mirror checks the signature,
+             * a plain file server ignores the query. */
+            src->name = hub_arena_strdup(a, c.mirrors[i - 1].name);
+            src->url =
+                hub_arena_printf(a, "%s%s%s", c.mirrors[i - 1].base_url, path, query != NULL ? query : "");
+            src->priority = (int32_t)(10 * i);
+        }
+        srcs[(*n)++] = src;
+    }
+    if (a->failed || srcs == NULL) {
+        *n = 0;
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "download sources: out of memory");
         goto out;
     }
-    if (expires_at != NULL)
-        *expires_at = exp * 1000;
+    *out = srcs;
 out:
     stcfg_free(&c);
     return rc;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ferry/json.h"
+#include "hub_nodecfg.h"
 #include "hub_pkg.h"
 
 /* ---- pure ---------------------------------------------------------------------------------- */
@@ -37,29 +38,48 @@ int hub_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms)
     "SELECT t.id, t.release_id, t.kind, n.code, s.code, c.code, n.environment, p.version, r.policy,"         \
     " r.deadline_at, t.state, t.error_code, t.message, t.percent, t.backup_local_path, t.server_dir,"        \
     " t.client_dir, t.report_files_json, t.created_at, t.updated_at, t.started_at, t.finished_at,"           \
-    " t.last_seq, t.rollback_of_task_id, t.timings_json, t.halted, t.attempt, t.checkpoint, t.hooks_json"    \
+    " t.last_seq, t.rollback_of_task_id, t.timings_json, t.halted, t.attempt, t.checkpoint, t.hooks_json,"   \
+    " t.download_json"                                                                                       \
     " FROM update_task t JOIN node n ON n.id = t.node_id JOIN store s ON s.id = n.store_id"                  \
     " JOIN customer c ON c.id = s.customer_id JOIN release r ON r.id = t.release_id"                         \
     " JOIN package p ON p.id = r.package_id"
 
 /*
- * The JSON columns hold exactly the proto3 JSON of UpdateTask's repeated fields, so
- * one decode of {"reportFiles":..,"timings":..,"hooks":..} yields them; the decoded
- * message lives in the arena and |out| borrows its arrays.
+ * UpdateTask's download telemetry field, when the IDL has it: `DownloadStats download`
+ * (requested; not in ferry/v1 yet). Looked up by name in the generated descriptor so the
+ * stored telemetry (update_task.download_json) shows in GetTask / ListTasks / streams
+ * the moment the field exists, and is left out (never an unknown-field error) before.
+ */
+static const ProtobufCFieldDescriptor *download_field(void)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(&ferry__v1__update_task__descriptor, "download");
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
+        strcmp(((const ProtobufCMessageDescriptor *)f->descriptor)->name, "ferry.v1.DownloadStats") != 0)
+        return NULL;
+    return f;
+}
+
+/*
+ * The JSON columns hold exactly the proto3 JSON of UpdateTask's fields, so one decode
+ * of {"reportFiles":..,"timings":..,"hooks":..[,"download":..]} yields them; the
+ * decoded message lives in the arena and |out| borrows its members.
  */
 static void task_json_fields(hub_arena_t *a, const char *files, const char *timings, const char *hooks,
-                             Ferry__V1__UpdateTask *out)
+                             const char *download, Ferry__V1__UpdateTask *out)
 {
     ProtobufCMessage *m = NULL;
     ferry_err_t err = {0};
+    const ProtobufCFieldDescriptor *df = download[0] != '\0' ? download_field() : NULL;
     char *doc;
-    size_t n = strlen(files) + strlen(timings) + strlen(hooks) + 64;
-    if (strcmp(files, "[]") == 0 && strcmp(timings, "[]") == 0 && strcmp(hooks, "[]") == 0)
+    size_t n = strlen(files) + strlen(timings) + strlen(hooks) + strlen(download) + 80;
+    if (strcmp(files, "[]") == 0 && strcmp(timings, "[]") == 0 && strcmp(hooks, "[]") == 0 && df == NULL)
         return;
     if ((doc = malloc(n)) == NULL)
         return;
-    snprintf(doc, n, "{\"reportFiles\":%s,\"timings\":%s,\"hooks\":%s}", files[0] ? files : "[]",
-             timings[0] ? timings : "[]", hooks[0] ? hooks : "[]");
+    snprintf(doc, n, "{\"reportFiles\":%s,\"timings\":%s,\"hooks\":%s%s%s}", files[0] ? files : "[]",
+             timings[0] ? timings : "[]", hooks[0] ? hooks : "[]", df != NULL ? ",\"download\":" : "",
+             df != NULL ? download : "");
     if (ferry_json_decode(&ferry__v1__update_task__descriptor, doc, strlen(doc), &m, &err) == FERRY_OK) {
         Ferry__V1__UpdateTask *d = (Ferry__V1__UpdateTask *)m;
         out->n_report_files = d->n_report_files;
@@ -68,6 +88,8 @@ static void task_json_fields(hub_arena_t *a, const char *files, const char *timi
         out->timings = d->timings;
         out->n_hooks = d->n_hooks;
         out->hooks = d->hooks;
+        if (df != NULL)
+            memcpy((char *)out + df->offset, (const char *)d + df->offset, sizeof(ProtobufCMessage *));
         hub_arena_own(a, m);
     }
     /* A column that does not decode is shown empty rather than failing the whole read:
@@ -112,7 +134,8 @@ static void read_task(hub_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry__V
     t->halted = sqlite3_column_int(st, 25) != 0;
     t->attempt = (uint32_t)sqlite3_column_int(st, 26);
     t->checkpoint = hub_arena_strdup(a, hub_col_text(st, 27));
-    task_json_fields(a, hub_col_text(st, 17), hub_col_text(st, 24), hub_col_text(st, 28), t);
+    task_json_fields(a, hub_col_text(st, 17), hub_col_text(st, 24), hub_col_text(st, 28),
+                     hub_col_text(st, 29), t);
 }
 
 ferry_err_code_t hub_task_load(ferry_hub_t *hub, hub_arena_t *a, int64_t task_id, int64_t now_ms,
@@ -586,15 +609,17 @@ static ferry_err_code_t read_config_row(ferry_hub_t *hub, hub_arena_t *a, sqlite
                      : hub_arena_printf(a, "%lld", (long long)sqlite3_column_int64(st, 3));
     c->sha256 = hub_arena_strdup(a, hub_col_text(st, 4));
     c->size = (uint64_t)sqlite3_column_int64(st, 5);
-    const char *json = hub_col_text(st, 6);
-    if (json[0] != '\0') {
+    /* The stored document (secrets masked by report.c), in the engine's format or the
+     * canonical one, mapped onto NodeConfig (hub_nodecfg.h). */
+    char *json = hub_node_config_proto_json(hub_col_text(st, 6));
+    if (json != NULL) {
         ProtobufCMessage *m = NULL;
         ferry_err_t e2 = {0};
-        /* Secrets were masked by report.c before the summary was stored. */
         if (ferry_json_decode(&ferry__v1__node_config__descriptor, json, strlen(json), &m, &e2) == FERRY_OK) {
             c->config = (Ferry__V1__NodeConfig *)m;
             hub_arena_own(a, m);
         }
+        free(json);
     }
     return hub_blob_download_link(hub, a, sqlite3_column_int64(st, 7), c->sha256, &c->download, err);
 }

@@ -263,8 +263,22 @@ static const char m0001_initial[] =
     "CREATE INDEX audit_target_kind_id ON audit_target(kind, target_id);"
     "CREATE INDEX audit_target_audit ON audit_target(audit_id);";
 
+/* Download mirrors of a storage configuration (seed 003, storage.c): the proto3 JSON
+ * array of ferry.v1.DownloadMirror ([{"name":..,"baseUrl":..}]) in the order agents
+ * try them after the primary storage; base URLs are stored without a trailing '/'. */
+static const char m0002_storage_mirrors[] =
+    "ALTER TABLE storage_config ADD COLUMN mirrors_json TEXT NOT NULL DEFAULT '[]';";
+
+/* Download telemetry of a task (seed 003, report.c): the ferry.v1.DownloadStats the
+ * agent sent with the report that left DOWNLOADING, as proto3 JSON ('' = none yet; a
+ * later report carrying stats replaces it, e.g. after a retry). */
+static const char m0003_task_download[] =
+    "ALTER TABLE update_task ADD COLUMN download_json TEXT NOT NULL DEFAULT '';";
+
 static const ferry_db_migration_t migrations[] = {
     {1, "initial schema", m0001_initial},
+    {2, "storage mirrors", m0002_storage_mirrors},
+    {3, "task download telemetry", m0003_task_download},
 };
 
 const ferry_db_migration_t *ferry_db_migrations(size_t *n)

@@ -26,7 +26,12 @@ typedef struct ferry_hub_config {
     uint32_t offline_after_s; /**< no check-in for this long = offline, default 3 x poll interval */
     uint32_t url_ttl_s;       /**< lifetime of signed URLs, default 900 */
     uint32_t keepalive_s;     /**< keep-alive period on WatchAssignments / WatchRelease streams, default 25 */
+    uint32_t manifest_ttl_s;  /**< lifetime of the manifest GetDownload signs for a task, default 86400 */
 } ferry_hub_config_t;
+
+/** Bounds of ferry_hub_config_t.manifest_ttl_s (`ferryd serve --manifest-ttl`). */
+#define FERRY_HUB_MANIFEST_TTL_DEFAULT 86400u
+#define FERRY_HUB_MANIFEST_TTL_MAX     (30u * 86400u)
 
 /** Longest token ferry_hub_init() prints (plus NUL). */
 #define FERRY_HUB_TOKEN_MAX 128
