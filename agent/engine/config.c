@@ -722,6 +722,19 @@ static json_t *str_array(char **list, size_t n)
     return a;
 }
 
+char *ferry_node_config_mask_connstr(const char *connstr)
+{
+    /* Re-serialise through the parser: masking the raw text could miss a
+     * {quoted;password}; a string that does not parse is withheld entirely. */
+    ferry_mssql_connstr_t cs;
+    char masked[FERRY_MSSQL_MAX_CONNSTR * 2];
+    if (connstr == NULL || ferry_mssql_connstr_parse(connstr, &cs, NULL) != FERRY_OK ||
+        ferry_mssql_connstr_format_masked(&cs, masked, sizeof(masked)) != FERRY_OK)
+        snprintf(masked, sizeof(masked), "%s", FERRY_NODE_CONFIG_CONNSTR_WITHHELD);
+    explicit_bzero(&cs, sizeof(cs));
+    return strdup(masked);
+}
+
 ferry_err_code_t ferry_node_config_dump_effective(const ferry_node_config_t *c, char **out, ferry_err_t *err)
 {
     static const char *const hk[] = {"none", "tcp", "http"};
@@ -751,15 +764,9 @@ ferry_err_code_t ferry_node_config_dump_effective(const ferry_node_config_t *c, 
                            str_array(c->backup.db.databases, c->backup.db.n_databases), "backupFileName",
                            c->backup.db.backup_file_name);
     if (db != NULL && c->backup.db.sql_connection_string != NULL) {
-        /* Re-serialise through the parser: masking the raw text could miss a
-         * {quoted;password}; a string that does not parse is withheld entirely. */
-        ferry_mssql_connstr_t cs;
-        char masked[FERRY_MSSQL_MAX_CONNSTR * 2];
-        if (ferry_mssql_connstr_parse(c->backup.db.sql_connection_string, &cs, NULL) != FERRY_OK ||
-            ferry_mssql_connstr_format_masked(&cs, masked, sizeof(masked)) != FERRY_OK)
-            snprintf(masked, sizeof(masked), "(withheld: does not parse)");
-        explicit_bzero(&cs, sizeof(cs));
-        json_object_set_new(db, "sqlConnectionString", json_string(masked));
+        char *masked = ferry_node_config_mask_connstr(c->backup.db.sql_connection_string);
+        json_object_set_new(db, "sqlConnectionString", masked != NULL ? json_string(masked) : NULL);
+        free(masked);
     }
     json_t *backup = json_pack("{s:i, s:o, s:s}", "retentionN", (json_int_t)c->backup.retention_n, "db", db,
                                "clientBackupFileName", c->backup.client_backup_file_name);

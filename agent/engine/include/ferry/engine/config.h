@@ -140,6 +140,19 @@ void ferry_node_config_free(ferry_node_config_t *cfg);
 ferry_err_code_t ferry_node_config_dump_effective(const ferry_node_config_t *cfg, char **out,
                                                   ferry_err_t *err);
 
+/** What ferry_node_config_mask_connstr() returns for a string that does not parse. */
+#define FERRY_NODE_CONFIG_CONNSTR_WITHHELD "(withheld: does not parse)"
+
+/**
+ * The connection string |connstr| with its Password/Pwd value masked as "***" whatever
+ * its quoting, safe to log or show: re-serialised in the normalised form of
+ * ferry_mssql_connstr_format_masked() ("Server=...;User Id=sa;Password=***;..."), or
+ * FERRY_NODE_CONFIG_CONNSTR_WITHHELD when it does not parse (or is NULL). The same
+ * text ferry_node_config_dump_effective() shows. New string (free()); NULL only when
+ * out of memory.
+ */
+char *ferry_node_config_mask_connstr(const char *connstr);
+
 /**
  * Name of the backup file of database |index| inside a backup folder: index 0 is
  * backup.db.backupFileName ("data.bak"); index i > 0 inserts ".i" before the extension
