@@ -150,10 +150,14 @@ static int storage_set(ferry_cli_t *cli, const ferry_cli_args_t *a)
     Ferry__V1__S3Storage s3 = FERRY__V1__S3_STORAGE__INIT;
     Google__Protobuf__Duration ttl = GOOGLE__PROTOBUF__DURATION__INIT;
     Ferry__V1__SetStorageConfigResponse *resp = NULL;
+    Ferry__V1__DownloadMirror mirrors[FERRY_CLI_MAX_MULTI], *mptr[FERRY_CLI_MAX_MULTI];
+    char *mnames[FERRY_CLI_MAX_MULTI] = {NULL};
     ferry_rpc_status_t st = {0};
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
     ferry_err_t err = {0};
     const char *kind = ferry_cli_arg(a, "kind");
+    const char *const *mv;
+    size_t nm = 0;
     uint64_t ms;
     int rc;
 
@@ -185,6 +189,25 @@ static int storage_set(ferry_cli_t *cli, const ferry_cli_args_t *a)
         ttl.seconds = (int64_t)(ms / 1000);
         cfg.url_ttl = &ttl;
     }
+    /* --mirror NAME=URL, in the order agents try them (the server validates both halves). */
+    mv = ferry_cli_arg_multi(a, "mirror", &nm);
+    for (size_t i = 0; i < nm; i++) {
+        const char *eq = strchr(mv[i], '=');
+        if (eq == NULL || eq == mv[i] || eq[1] == '\0') {
+            rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_USAGE, NULL, "--mirror '%s': expected NAME=URL", mv[i]);
+            goto out;
+        }
+        if ((mnames[i] = strndup(mv[i], (size_t)(eq - mv[i]))) == NULL) {
+            rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_OTHER, NULL, "out of memory");
+            goto out;
+        }
+        ferry__v1__download_mirror__init(&mirrors[i]);
+        mirrors[i].name = mnames[i];
+        mirrors[i].base_url = (char *)(eq + 1);
+        mptr[i] = &mirrors[i];
+    }
+    cfg.n_mirrors = nm;
+    cfg.mirrors = nm > 0 ? mptr : NULL;
     req.config = &cfg;
     if (ferry_v1_admin_service_set_storage_config(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
         rc = ferry_cli_fail_rpc(cli, "set storage config", &st);
@@ -192,6 +215,8 @@ static int storage_set(ferry_cli_t *cli, const ferry_cli_args_t *a)
     }
     rc = ferry_cli_show(cli, &resp->base, resp->config ? &resp->config->base : NULL, "Stored.");
 out:
+    for (size_t i = 0; i < nm; i++)
+        free(mnames[i]);
     FERRY_CLI_FREE(resp);
     return rc;
 }
@@ -223,7 +248,7 @@ static int storage_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     Ferry__V1__ListStorageConfigsResponse *resp = NULL;
     ferry_rpc_status_t st = {0};
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
-    static const char *head[] = {"CUSTOMER", "KIND", "LOCATION", "UPDATED"};
+    static const char *head[] = {"CUSTOMER", "KIND", "LOCATION", "MIRRORS", "UPDATED"};
     ferry_cli_table_t t;
     int rc;
 
@@ -237,19 +262,25 @@ static int storage_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
         rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
         goto out;
     }
-    ferry_cli_table_init(&t, 4, head);
+    ferry_cli_table_init(&t, 5, head);
     for (size_t i = 0; i < resp->n_configs; i++) {
         const Ferry__V1__StorageConfig *c = resp->configs[i];
-        char loc[512], upd[40];
+        char loc[512], upd[40], mir[2400] = "";
+        size_t used = 0;
+        for (size_t k = 0; k < c->n_mirrors && used < sizeof(mir); k++) {
+            int w = snprintf(mir + used, sizeof(mir) - used, "%s%s=%s", k ? ", " : "", c->mirrors[k]->name,
+                             c->mirrors[k]->base_url);
+            used += w > 0 ? (size_t)w : 0;
+        }
         if (c->settings_case == FERRY__V1__STORAGE_CONFIG__SETTINGS_S3 && c->s3)
             snprintf(loc, sizeof(loc), "%s/%s/%s", c->s3->endpoint, c->s3->bucket, c->s3->prefix);
         else if (c->settings_case == FERRY__V1__STORAGE_CONFIG__SETTINGS_LOCAL_DIR && c->local_dir)
             snprintf(loc, sizeof(loc), "%s", c->local_dir->root[0] ? c->local_dir->root : "(data dir)");
         else
             snprintf(loc, sizeof(loc), "-");
-        const char *cells[4] = {c->customer_code[0] ? c->customer_code : "(global)",
+        const char *cells[5] = {c->customer_code[0] ? c->customer_code : "(global)",
                                 c->kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? "s3" : "local", loc,
-                                ferry_cli_fmt_time(c->updated_at, upd, sizeof(upd))};
+                                mir, ferry_cli_fmt_time(c->updated_at, upd, sizeof(upd))};
         ferry_cli_table_row(&t, cells);
     }
     ferry_cli_table_print(&t, cli->out);
@@ -316,6 +347,8 @@ static const ferry_cli_flag_t STORAGE_SET_FLAGS[] = {
      "s3: name of the environment variable holding the secret key (unset: keep the stored one)", false},
     {"path-style", FERRY_CLI_FLAG_BOOL, NULL, "s3: path-style URLs", false},
     {"url-ttl", FERRY_CLI_FLAG_STR, "DURATION", "lifetime of signed URLs, e.g. 1h", false},
+    {"mirror", FERRY_CLI_FLAG_MULTI, "NAME=URL",
+     "download mirror tried after the primary storage, in the order given (repeatable, at most 8)", false},
     {NULL, 0, NULL, NULL, false},
 };
 static const ferry_cli_flag_t STORAGE_GET_FLAGS[] = {
@@ -334,7 +367,10 @@ static const ferry_cli_flag_t STORAGE_DELETE_FLAGS[] = {
 static const ferry_cli_flag_t PAGE_FLAGS[] = {FERRY_CLI_PAGE_FLAGS, {NULL, 0, NULL, NULL, false}};
 
 const ferry_cli_cmd_t ferry_cli_storage_cmds[] = {
-    {"set", "set the global storage configuration or a customer's override", NULL, 0, STORAGE_SET_FLAGS, NULL,
+    {"set", "set the global storage configuration or a customer's override", NULL, 0, STORAGE_SET_FLAGS,
+     "Replaces the whole configuration, mirrors included: give every --mirror each time (none = no\n"
+     "mirrors). A mirror serves the same blobs under the same paths: agents get\n"
+     "URL + /blobs/sha256/<hex> + the primary's signed query, after the primary.",
      storage_set, false},
     {"get", "show a storage configuration (secrets never shown)", NULL, 0, STORAGE_GET_FLAGS, NULL,
      storage_get, false},

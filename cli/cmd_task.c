@@ -7,6 +7,8 @@
 
 #define MAX_STATES 16
 
+static const char *file_kind_name(int k);
+
 static int task_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
 {
     Ferry__V1__ListTasksRequest req = FERRY__V1__LIST_TASKS_REQUEST__INIT;
@@ -90,14 +92,62 @@ out:
     return rc;
 }
 
+/* Files a task has (ListReportFiles by task, every page up to a cap), each with a fresh
+ * download link. *out owns the responses (free each); *n_out receives how many. */
+#define TASK_FILE_PAGES 10
+static int task_files(ferry_cli_t *cli, const char *task_id,
+                      Ferry__V1__ListReportFilesResponse *out[TASK_FILE_PAGES], size_t *n_out)
+{
+    Ferry__V1__ListReportFilesRequest req = FERRY__V1__LIST_REPORT_FILES_REQUEST__INIT;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    *n_out = 0;
+    req.task_id = (char *)task_id;
+    req.page_size = 1000;
+    while (*n_out < TASK_FILE_PAGES) {
+        Ferry__V1__ListReportFilesResponse *resp = NULL;
+        if (ferry_v1_admin_service_list_report_files(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK)
+            return ferry_cli_fail_rpc(cli, "list the task's files", &st);
+        out[(*n_out)++] = resp;
+        if (resp->next_page_token == NULL || resp->next_page_token[0] == '\0')
+            break;
+        req.page_token = resp->next_page_token;
+    }
+    return FERRY_CLI_EXIT_OK;
+}
+
+/* "download: 1.2 MiB from mirror-1 in 2.500s, 3 attempts, 1000 B resumed" and the
+ * fallbacks, from the DownloadStats JSON of a task (seed 003 telemetry). */
+static void print_download_stats(FILE *f, const json_t *dl)
+{
+    const char *src = json_string_value(json_object_get(dl, "sourceName"));
+    const char *bytes = json_string_value(json_object_get(dl, "bytes"));
+    const char *resumed = json_string_value(json_object_get(dl, "resumedBytes"));
+    const char *dur = json_string_value(json_object_get(dl, "duration"));
+    json_int_t attempts = json_integer_value(json_object_get(dl, "attempts"));
+    const json_t *fb = json_object_get(dl, "fallbacks");
+    char b1[32], b2[32];
+    fprintf(f, "download: %s from %s in %s, %lld attempt%s",
+            ferry_cli_fmt_bytes(bytes ? strtoull(bytes, NULL, 10) : 0, b1, sizeof(b1)),
+            src && src[0] ? src : "(no source)", dur ? dur : "0s", (long long)attempts,
+            attempts == 1 ? "" : "s");
+    if (resumed != NULL && strtoull(resumed, NULL, 10) > 0)
+        fprintf(f, ", %s resumed", ferry_cli_fmt_bytes(strtoull(resumed, NULL, 10), b2, sizeof(b2)));
+    fputc('\n', f);
+    for (size_t i = 0; i < json_array_size(fb); i++)
+        fprintf(f, "download fallback %zu: %s\n", i + 1, json_string_value(json_array_get(fb, i)));
+}
+
 static int task_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
 {
     Ferry__V1__GetTaskRequest req = FERRY__V1__GET_TASK_REQUEST__INIT;
     Ferry__V1__GetTaskResponse *resp = NULL;
+    Ferry__V1__ListReportFilesResponse *files[TASK_FILE_PAGES];
     ferry_rpc_status_t st = {0};
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    size_t n_pages = 0, n_files = 0;
     int rc;
-    json_t *obj;
+    json_t *obj, *arr;
 
     req.id = (char *)a->pos[0];
     if (ferry_v1_admin_service_get_task(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
@@ -108,15 +158,48 @@ static int task_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
         rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_RPC, "E_PROTOCOL", "server returned no task");
         goto out;
     }
+    /* The files the node uploaded for it (logs, diagnostics, sql.log), with links (seed §9.6). */
+    if ((rc = task_files(cli, resp->task->id, files, &n_pages)) != FERRY_CLI_EXIT_OK)
+        goto out;
     obj = ferry_cli_task_json(resp->task);
     if (cli->g.json) {
-        rc = ferry_cli_emit(cli, json_pack("{s:o}", "task", obj));
+        arr = json_array();
+        for (size_t p = 0; p < n_pages; p++)
+            for (size_t i = 0; i < files[p]->n_files; i++)
+                json_array_append_new(arr, ferry_cli_msg_json(&files[p]->files[i]->base));
+        rc = ferry_cli_emit(cli, json_pack("{s:o,s:o}", "task", obj, "files", arr));
         goto out;
     }
+    /* Human: the task's fields, then its files and its download telemetry, each once. */
+    json_t *dl = json_incref(json_object_get(obj, "download"));
+    json_object_del(obj, "reportFiles");
+    json_object_del(obj, "download");
     ferry_cli_print_kv(cli->out, obj, NULL);
     json_decref(obj);
+    if (dl != NULL)
+        print_download_stats(cli->out, dl);
+    json_decref(dl);
+    for (size_t p = 0; p < n_pages; p++)
+        n_files += files[p]->n_files;
+    fprintf(cli->out, "files: %zu\n", n_files);
+    for (size_t p = 0; p < n_pages; p++) {
+        for (size_t i = 0; i < files[p]->n_files; i++) {
+            const Ferry__V1__ReportFile *f = files[p]->files[i];
+            char size[32], created[40], exp[40];
+            fprintf(cli->out, "  file %s: %s %s (%s, %s)\n", f->id, file_kind_name((int)f->kind),
+                    f->file_name, ferry_cli_fmt_bytes(f->size, size, sizeof(size)),
+                    ferry_cli_fmt_time(f->created_at, created, sizeof(created)));
+            if (f->summary != NULL && f->summary[0] != '\0')
+                fprintf(cli->out, "    summary: %s\n", f->summary);
+            if (f->download != NULL)
+                fprintf(cli->out, "    download: %s (expires %s)\n", f->download->url,
+                        ferry_cli_fmt_time(f->download->expires_at, exp, sizeof(exp)));
+        }
+    }
     rc = FERRY_CLI_EXIT_OK;
 out:
+    for (size_t p = 0; p < n_pages; p++)
+        FERRY_CLI_FREE(files[p]);
     FERRY_CLI_FREE(resp);
     return rc;
 }
@@ -221,7 +304,9 @@ const ferry_cli_cmd_t ferry_cli_task_cmds[] = {
      "JSON: {\"tasks\": [...]} where each task has \"node\", \"state\" (the seed's number, e.g. 10)\n"
      "and \"errorCode\" besides the canonical fields.",
      task_list, false},
-    {"get", "show one task", "ID", 1, NO_FLAGS, NULL, task_get, false},
+    {"get", "show one task, its files with download links and its download telemetry", "ID", 1, NO_FLAGS,
+     "JSON: {\"task\": {...}, \"files\": [...]} where each file has a fresh \"download\" link.", task_get,
+     false},
     {"events", "show a task's history", "ID", 1, EVENTS_FLAGS, NULL, task_events, false},
     {"retry", "resume a failed task from its last checkpoint", "ID", 1, RETRY_FLAGS, NULL, task_retry, false},
     {NULL, NULL, NULL, 0, NULL, NULL, NULL, false},
