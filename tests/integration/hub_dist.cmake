@@ -9,3 +9,6 @@ if(TARGET ferry_hub_harness)
         LABELS integration TIMEOUT 300 ENV "LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/lsan.supp")
     target_include_directories(hub_dist_test PRIVATE ${CMAKE_SOURCE_DIR}/lib/hub)
 endif()
+
+# The real ferryd binary: `serve --manifest-ttl` bounds and effect on GetDownload's manifest.
+ferry_add_script_test(hub_ferryd_manifest ${CMAKE_CURRENT_LIST_DIR}/hub_ferryd_manifest.sh LABELS integration)
