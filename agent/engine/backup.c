@@ -389,6 +389,48 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static ferry_err_code_t meta_failed(zctx_t *z, ferry_err_t *err)
+{
+    return ferry_err_set(err, FERRY_E_IO, "set mode/mtime of '%s' in zip: %s", z->path, zip_strerror(z->za));
+}
+
+/* ---- the client dir's own mode and mtime ----
+ * A zip has no entry for the directory it was made from, so client.zip carries the
+ * root's mode and mtime (nanoseconds) in its archive comment:
+ *   "ferry-client-root mode=0755 mtime=1700000000.123456789"
+ * ferry_restore_client() applies them to clientDir last, after everything below it. A
+ * zip without the comment (made before it existed) leaves the root's mtime as restored. */
+#define ROOT_COMMENT_PREFIX "ferry-client-root "
+#define ROOT_COMMENT_MAX    96
+
+static int root_comment(const struct stat *st, char *out, size_t size)
+{
+    return snprintf(out, size, ROOT_COMMENT_PREFIX "mode=%04o mtime=%lld.%09ld",
+                    (unsigned)(st->st_mode & 07777), (long long)st->st_mtim.tv_sec,
+                    (long)st->st_mtim.tv_nsec);
+}
+
+/* 1 and |mode|, |mtime| set when |c| (|len| bytes) is a well-formed root comment. */
+static int parse_root_comment(const char *c, size_t len, mode_t *mode, struct timespec *mtime)
+{
+    char buf[ROOT_COMMENT_MAX];
+    unsigned m = 0;
+    long long sec = 0;
+    long nsec = 0;
+    int used = -1;
+    if (c == NULL || len == 0 || len >= sizeof(buf))
+        return 0;
+    memcpy(buf, c, len);
+    buf[len] = '\0';
+    if (sscanf(buf, ROOT_COMMENT_PREFIX "mode=%o mtime=%lld.%9ld%n", &m, &sec, &nsec, &used) != 3 ||
+        used != (int)len || m > 07777 || nsec < 0 || nsec > 999999999)
+        return 0;
+    *mode = (mode_t)m;
+    mtime->tv_sec = (time_t)sec;
+    mtime->tv_nsec = nsec;
+    return 1;
+}
+
 static ferry_err_code_t zip_walk(zctx_t *z, int depth, ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
@@ -443,7 +485,11 @@ static ferry_err_code_t zip_walk(zctx_t *z, int depth, ferry_err_t *err)
             snprintf(dname, sizeof(dname), "%s/", rel);
             idx = zip_dir_add(z->za, dname, ZIP_FL_ENC_UTF_8);
             z->st.dirs++;
-            if (idx >= 0 && set_entry_meta(z->za, (zip_uint64_t)idx, &st) == 0)
+            /* The entry carries the directory's own mode and mtime; extraction applies
+               them after the directory's contents (deepest first). */
+            if (idx >= 0 && set_entry_meta(z->za, (zip_uint64_t)idx, &st) != 0)
+                rc = meta_failed(z, err);
+            else if (idx >= 0)
                 rc = zip_walk(z, depth + 1, err);
         } else if (S_ISLNK(st.st_mode)) {
             char target[PATH_MAX];
@@ -462,7 +508,8 @@ static ferry_err_code_t zip_walk(zctx_t *z, int depth, ferry_err_t *err)
                 zip_source_free(src);
             } else {
                 zip_set_file_compression(z->za, (zip_uint64_t)idx, ZIP_CM_STORE, 0);
-                set_entry_meta(z->za, (zip_uint64_t)idx, &st);
+                if (set_entry_meta(z->za, (zip_uint64_t)idx, &st) != 0)
+                    rc = meta_failed(z, err);
                 z->st.symlinks++;
             }
         } else if (S_ISREG(st.st_mode)) {
@@ -492,7 +539,8 @@ static ferry_err_code_t zip_walk(zctx_t *z, int depth, ferry_err_t *err)
                     zip_set_file_compression(z->za, (zip_uint64_t)idx, ZIP_CM_STORE, 0);
                 else
                     zip_set_file_compression(z->za, (zip_uint64_t)idx, ZIP_CM_DEFLATE, ZIP_LEVEL);
-                set_entry_meta(z->za, (zip_uint64_t)idx, &st);
+                if (set_entry_meta(z->za, (zip_uint64_t)idx, &st) != 0)
+                    rc = meta_failed(z, err);
                 z->st.files++;
                 z->st.bytes += (uint64_t)st.st_size;
             }
@@ -510,17 +558,23 @@ out:
     return rc;
 }
 
-/* libzip writes no file for an archive without entries; this is the 22-byte empty zip. */
-static ferry_err_code_t write_empty_zip(const char *path, ferry_err_t *err)
+/* libzip writes no file for an archive without entries; this is the 22-byte empty zip
+   (followed by |comment|, |clen| bytes, which may be 0). */
+static ferry_err_code_t write_empty_zip(const char *path, const char *comment, size_t clen, ferry_err_t *err)
 {
-    uint8_t eocd[22] = {0x50, 0x4b, 0x05, 0x06};
+    uint8_t eocd[22 + ROOT_COMMENT_MAX] = {0x50, 0x4b, 0x05, 0x06};
+    if (clen > ROOT_COMMENT_MAX)
+        clen = 0;
+    put16(eocd + 20, (uint16_t)clen);
+    if (clen > 0)
+        memcpy(eocd + 22, comment, clen);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "create '%s'", path);
-    ssize_t w = write(fd, eocd, sizeof(eocd));
+    ssize_t w = write(fd, eocd, 22 + clen);
     int e = errno;
     close(fd);
-    if (w != (ssize_t)sizeof(eocd))
+    if (w != (ssize_t)(22 + clen))
         return ferry_err_set_errno(err, ferry_err_from_errno(e), e, "write '%s'", path);
     return FERRY_OK;
 }
@@ -529,7 +583,8 @@ ferry_err_code_t ferry_backup_client(const char *backup_dir, const char *client_
                                      ferry_progress_t progress, ferry_backup_stats_t *stats, ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
-    char final[PATH_MAX], tmp[PATH_MAX];
+    char final[PATH_MAX], tmp[PATH_MAX], comment[ROOT_COMMENT_MAX];
+    size_t clen = 0;
     zctx_t *z = calloc(1, sizeof(*z));
     int fd = -1;
     if (z == NULL)
@@ -561,6 +616,18 @@ ferry_err_code_t ferry_backup_client(const char *backup_dir, const char *client_
         for (size_t l = strlen(z->path); l > 1 && z->path[l - 1] == '/'; l--)
             z->path[l - 1] = '\0';
         z->root_len = strlen(z->path);
+        struct stat rst;
+        int cl;
+        if (stat(z->path, &rst) != 0) {
+            rc = ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "stat '%s'", z->path);
+            goto out;
+        }
+        if ((cl = root_comment(&rst, comment, sizeof(comment))) <= 0 || cl >= (int)sizeof(comment) ||
+            zip_set_archive_comment(z->za, comment, (zip_uint16_t)cl) != 0) {
+            rc = ferry_err_set(err, FERRY_E_IO, "set archive comment: %s", zip_strerror(z->za));
+            goto out;
+        }
+        clen = (size_t)cl;
         uint64_t usage = 0;
         char scratch[PATH_MAX];
         snprintf(scratch, sizeof(scratch), "%s", z->path);
@@ -587,7 +654,7 @@ ferry_err_code_t ferry_backup_client(const char *backup_dir, const char *client_
         goto out;
     }
     z->za = NULL;
-    if (!entries && (rc = write_empty_zip(tmp, err)) != FERRY_OK)
+    if (!entries && (rc = write_empty_zip(tmp, comment, clen, err)) != FERRY_OK)
         goto out;
     fd = open(tmp, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
@@ -834,7 +901,21 @@ ferry_err_code_t ferry_restore_client(const char *backup_dir, const char *client
     o.flags = FERRY_SYNC_DELETE | FERRY_SYNC_MOVE;
     o.crash_prefix = "restore.client";
     o.progress = progress;
-    rc = ferry_sync_tree(work, client_dir, &o, NULL, err);
+    /* Every directory below the root got its mode and mtime after its contents (the
+       extraction sets them deepest first, the sync sets each after syncing into it). */
+    if ((rc = ferry_sync_tree(work, client_dir, &o, NULL, err)) != FERRY_OK)
+        goto out;
+    /* The root last: its mode and mtime from the archive comment. */
+    size_t clen = 0;
+    const char *comment = ferry_zip_comment(z, &clen);
+    mode_t mode;
+    struct timespec mt;
+    if (parse_root_comment(comment, clen, &mode, &mt)) {
+        struct timespec times[2] = {mt, mt};
+        if (chmod(client_dir, mode) != 0 || utimensat(AT_FDCWD, client_dir, times, 0) != 0)
+            rc = ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "set mode/mtime '%s'",
+                                     client_dir);
+    }
 out:
     ferry_zip_close(z);
     if (made)

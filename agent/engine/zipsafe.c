@@ -785,6 +785,14 @@ void ferry_zip_totals(const ferry_zip_t *z, uint64_t *entries, uint64_t *bytes)
         *bytes = z->total;
 }
 
+const char *ferry_zip_comment(const ferry_zip_t *z, size_t *len)
+{
+    int l = 0;
+    const char *c = zip_get_archive_comment(z->za, &l, ZIP_FL_ENC_RAW);
+    *len = c != NULL && l > 0 ? (size_t)l : 0;
+    return *len > 0 ? c : NULL;
+}
+
 bool ferry_zip_has(const ferry_zip_t *z, const char *name)
 {
     for (uint64_t i = 0; i < z->n; i++)

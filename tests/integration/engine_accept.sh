@@ -19,7 +19,10 @@ B=$(json_field backupPath)
 [ -d "$B/server" ] && [ -f "$B/client.zip" ] && [ -f "$B/data.bak" ] || fail "backup trio incomplete"
 diff <(tree_fp "$B/server" mtime) $W/snap.old.server || fail "server mirror differs from the old tree"
 mkdir $W/unz && (cd $W/unz && unzip -q "$B/client.zip")
-diff <(tree_fp $W/unz) $W/snap.old.client || fail "client.zip does not unzip to the old client dir"
+diff <(tree_fp $W/unz mtime) $W/snap.old.client || fail "client.zip does not unzip to the old client dir"
+# unzip reads the extended-timestamp fields: directory mtimes too (its root is its own)
+diff <(dir_fp $W/unz | grep -v '^D \. ') <(grep -v '^D \. ' $W/snap.old.cdirs) ||
+    fail "client.zip does not unzip to the old client dir's directory mtimes"
 cp "$B/data.bak" $W/restored.db
 diff <(sqlite3 $W/restored.db .dump) $W/snap.old.db || fail "data.bak does not restore the old database"
 # 9.2 server overwrite: stale file gone, protected logs kept, new files in place
@@ -43,7 +46,7 @@ agent rollback --version "$V" --config $CFG --json
 [ $RC = 0 ] || { cat $W/out $W/err; fail "rollback exit $RC"; }
 expect_state 130
 snap back
-same_snap old back
+same_old old back
 svc_running || fail "service not running after manual rollback"
 
 echo "== same version again: backup goes to {version}_{timestamp}"
@@ -57,7 +60,7 @@ printf "INSERT INTO log(what) VALUES ('only-schema');\nGO\n" >$W/s_only.sql
 printf "INSERT INTO log(what) VALUES ('only-data');\n" >$W/d_only.sql
 mkpkg $W/schema_only.zip --schema $W/s_only.sql
 mkpkg $W/data_only.zip --data $W/d_only.sql
-rm -rf $N && node_setup && snap old
+node_setup && snap old
 agent apply $W/schema_only.zip --config $CFG --version "$V" --json
 expect_state 100
 [ "$(sqlite3 $N/db/main.db 'SELECT group_concat(what) FROM log')" = "only-schema" ] || fail "schema-only"
@@ -73,12 +76,12 @@ expect_state 100
 echo "== §9.5: SQL failure rolls back all three"
 printf "INSERT INTO log(what) VALUES ('partial');\nGO\nINSERT INTO no_such_table VALUES (1);\nGO\n" >$W/bad.sql
 mkpkg $W/sqlfail.zip --server $NEW/server --client $NEW/client --schema $W/schema.sql --data $W/bad.sql
-rm -rf $N && node_setup && snap old
+node_setup && snap old
 agent apply $W/sqlfail.zip --config $CFG --version "$V" --json
 [ $RC = 1 ] || fail "SQL failure exit $RC"
 expect_state 130 E_SQL_FAILED_DATA
 snap after
-same_snap old after
+same_old old after
 svc_running || fail "service not running after rollback"
 grep -q "no_such_table" "$(json_field backupPath)/sql.log" || fail "sql.log lacks the failing batch"
 
@@ -86,17 +89,17 @@ echo "== §9.5: start failure rolls back all three"
 cp -a $NEW $W/new_bad
 touch $W/new_bad/server/FAIL_START
 mkpkg $W/startfail.zip --server $W/new_bad/server --client $NEW/client --schema $W/schema.sql --data $W/data.sql
-rm -rf $N && START_TIMEOUT=2 node_setup && snap old
+START_TIMEOUT=2 node_setup && snap old
 agent apply $W/startfail.zip --config $CFG --version "$V"
 [ $RC = 1 ] || fail "start failure exit $RC"
 grep -q "state:      130 Rollbacked" $W/out || { cat $W/out; fail "text output lacks the final state"; }
 grep -q "errorCode:  E_SERVICE_START_FAILED" $W/out || fail "text output lacks the error code"
 snap after
-same_snap old after
+same_old old after
 svc_running || fail "service not running after rollback"
 
 echo "== §9.6: stop timeout -> diagnostic file, nothing touched"
-rm -rf $N && STOP_TIMEOUT=1 REFUSE_STOP=1 node_setup && snap old
+STOP_TIMEOUT=1 REFUSE_STOP=1 node_setup && snap old
 agent apply $full_pkg --config $CFG --version "$V" --json
 [ $RC = 1 ] || fail "stop timeout exit $RC"
 expect_state 110 E_SERVICE_STOP_TIMEOUT
@@ -105,9 +108,9 @@ D=$(json_field diagnosticPath)
 unzip -l "$D" >$W/diag.list && grep -q summary.txt $W/diag.list || fail "diagnostic zip lacks summary.txt"
 [ -z "$(ls -A $N/backup)" ] || fail "backup folder created although stop failed"
 snap after
-same_snap old after
+same_old old after
 svc_kill
-rm -rf $N && node_setup && snap old
+node_setup && snap old
 
 echo "== stop command failure -> E_SERVICE_STOP_FAILED"
 touch $N/run/STOP_FAILS
@@ -123,7 +126,7 @@ agent apply $full_pkg --config $CFG --version "$V" --sha256 "$(printf '0%.0s' $(
 expect_state 110 E_HASH_MISMATCH
 [ "$(cat $N/run/svc.pid)" = "$pid_before" ] && svc_running || fail "service was restarted on a hash mismatch"
 snap after
-same_snap old after
+same_old old after
 
 echo "== usage errors"
 agent apply $full_pkg --config $CFG --version "1.2.3" --json
@@ -143,7 +146,7 @@ agent resume --config $CFG --json
 [ $RC = 0 ] || fail "resume with nothing to do exit $RC"
 
 echo "== retention keeps the newest N"
-rm -rf $N && RETENTION=2 node_setup
+RETENTION=2 node_setup
 for v in '1.0.0.1(1)' '1.0.0.2(2)' '1.0.0.3(3)'; do
     agent apply $W/schema_only.zip --config $CFG --version "$v" --json
     expect_state 100

@@ -20,7 +20,7 @@ svc_kill
 hit=0
 run_case() { # run_case PKG POINT [AFTER]
     local pkg=$1 point=$2 after=${3:-1}
-    rm -rf $N && node_setup
+    node_setup
     set +e
     FERRY_CRASH_AT=$point FERRY_CRASH_AFTER=$after "$AGENT" apply $pkg --config $CFG --version "$V" --json \
         >$W/out 2>$W/err
@@ -34,7 +34,7 @@ run_case() { # run_case PKG POINT [AFTER]
     st=$(json_field state)
     case $st in
     100) snap end && same_snap new end ;;
-    130) snap end && same_snap old end ;;
+    130) snap end && same_old old end ;;
     *) cat $W/out $W/err >&2; fail "$point: ended in state $st" ;;
     esac
     svc_running || fail "$point: service not running at the end"
@@ -65,7 +65,7 @@ done
 [ $hit -ge 29 ] || fail "only $hit crash points were reached"
 
 echo "== a step that crashes every time ends bounded (install -> rollback)"
-rm -rf $N && node_setup
+node_setup
 export FERRY_CRASH_AT=install.server.file
 set +e
 "$AGENT" apply $W/good.zip --config $CFG --version "$V" --json >$W/out 2>$W/err
@@ -77,10 +77,10 @@ set -e
 unset FERRY_CRASH_AT
 [ $i -le 4 ] || fail "crash loop not bounded ($i resumes)"
 expect_state 130 E_INSTALL_FAILED_SERVER
-snap end && same_snap old end
+snap end && same_old old end
 
 echo "== a rollback that crashes every time ends Failed E_ROLLBACK_FAILED"
-rm -rf $N && node_setup
+node_setup
 export FERRY_CRASH_AT=restore.server.file
 set +e
 "$AGENT" apply $W/bad.zip --config $CFG --version "$V" --json >$W/out 2>$W/err
@@ -97,6 +97,6 @@ B=$(json_field backupPath)
 echo "  manual rollback afterwards restores the old version"
 agent rollback --version "$V" --config $CFG --json
 expect_state 130
-snap end && same_snap old end
+snap end && same_old old end
 
 echo "PASS engine_crash ($hit crash points reached)"

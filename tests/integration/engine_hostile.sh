@@ -17,7 +17,7 @@ check_refused() {
     [ "$(cat $N/run/svc.pid)" = "$pid_before" ] && svc_running || fail "$what: the service was touched"
     [ ! -e /tmp/ferry-evil.txt ] && [ ! -e $N/evil.txt ] && [ ! -e $N/server/../evil.txt ] || fail "$what: escaped"
     snap after
-    same_snap old after
+    same_old old after
 }
 
 for kind in slip absolute backslash symlink dup crc bomb; do

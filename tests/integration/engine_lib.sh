@@ -23,20 +23,65 @@ done
 [ -x "$AGENT" ] || { echo "SKIP: $AGENT not built"; exit 77; }
 
 W=$(mktemp -d /tmp/ferry-engine-XXXXXX)
+# Every process this test starts must be gone when it ends, however it ends (a failed
+# check, a kill -9 of the agent under test, Ctrl-C, ctest's SIGTERM): the service of the
+# current node is killed by its pid file, and anything else still running whose command
+# line names this test's private directory $W (services of earlier nodes, a stray agent)
+# is killed too. node_setup replaces a node: it kills the old node's service before it
+# deletes the pid file.
 cleanup() {
+    local rc=$?
     svc_kill || true
+    kill_strays || true
     if [ "${KEEP_W:-0}" = 1 ]; then echo "kept $W"; else rm -rf "$W"; fi
+    exit $rc
 }
 trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# cmdline_of PID: its command line, arguments separated by spaces.
+cmdline_of() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline"; }
+# pids_naming_w: live (not zombie) processes whose command line contains "$W/".
+pids_naming_w() {
+    local d pid st cmd
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [ "$pid" != $$ ] && [ "$pid" != "$BASHPID" ] || continue
+        cmd=$(cmdline_of $pid)
+        [[ $cmd == *"$W/"* ]] || continue
+        st=$(sed 's/^.*) //' "$d/stat" 2>/dev/null | cut -c1)
+        [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ] && echo "$pid"
+    done
+    return 0
+}
+kill_strays() {
+    local pids pid i
+    pids=$(pids_naming_w)
+    [ -n "$pids" ] || return 0
+    echo "cleanup: killing processes left by this test:" >&2
+    for pid in $pids; do
+        echo "  $pid $(cmdline_of $pid)" >&2
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    for i in $(seq 50); do
+        [ -z "$(pids_naming_w)" ] && return 0
+        sleep 0.1
+    done
+    echo "cleanup: still running: $(pids_naming_w)" >&2
+}
 
 fail() {
     echo "FAIL: $*" >&2
     exit 1
 }
 
-# node_setup: the "old version" installation.
+# node_setup: the "old version" installation (the service of a previous node is stopped).
 node_setup() {
+    svc_kill
     N=$W/node
+    rm -rf $N
     mkdir -p $N/server/bin $N/server/config $N/server/logs $N/server/sub/deep $N/server/empty \
         $N/client/res $N/backup $N/tmp $N/state $N/run $N/db
     printf 'old app\n' >$N/server/bin/app.dll
@@ -47,11 +92,12 @@ node_setup() {
     printf 'stale\n' >$N/server/stale.txt
     "$PY" -c 'import sys; sys.stdout.write("blob data 0123456789\n" * 3500)' >$N/server/sub/deep/blob.bin
     ln -s bin/app.dll $N/server/current
-    # Fixed mtimes: snapshots of different nodes must compare equal.
-    find $N/server $N/client -exec touch -h -d '2020-01-02 03:04:05' {} +
     printf 'old client\n' >$N/client/setup.exe
     printf 'r1 old\n' >$N/client/res/r1.txt
     printf 'stale client\n' >$N/client/stale-client.txt
+    # Fixed mtimes of every file and directory (after the last one was created): snapshots
+    # of different nodes must compare equal.
+    find $N/server $N/client -exec touch -h -d '2020-01-02 03:04:05' {} +
     sqlite3 $N/db/main.db "CREATE TABLE item(id INTEGER PRIMARY KEY, name TEXT);
         INSERT INTO item(name) VALUES ('a'),('b');
         CREATE TABLE log(seq INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT);"
@@ -100,7 +146,16 @@ svc_start_initial() {
     "$SVC" start $N/run $N/server $TESTD
 }
 svc_running() { "$SVC" status $N/run $N/server $TESTD; }
-svc_kill() { [ -n "${N:-}" ] && [ -f $N/run/svc.pid ] && kill -9 "$(cat $N/run/svc.pid)" 2>/dev/null; return 0; }
+# svc_kill: kills the current node's service by its pid file (and waits until it is gone).
+# Only a process whose command line names $W: a stale pid file's pid may be reused.
+svc_kill() {
+    local pid i
+    [ -n "${N:-}" ] && [ -f $N/run/svc.pid ] && pid=$(cat $N/run/svc.pid) && [ -n "$pid" ] || return 0
+    [[ $(cmdline_of $pid) == *"$W/"* ]] || return 0
+    kill -9 "$pid" 2>/dev/null || return 0
+    for i in $(seq 50); do svc_running || return 0; sleep 0.1; done
+    return 0
+}
 
 # new_version_trees: the "new version" content in $W/new/{server,client}.
 new_version_trees() {
@@ -131,6 +186,9 @@ EOF
 mkpkg() { "$PY" "$PKGPY" "$@"; }
 
 # tree_fp DIR [mtime]: one line per entry: type, path, mode, (mtime s), content digest.
+# Directories are listed without mtimes: an install gives the target root and the
+# directories a package does not list fresh ones (dir_fp compares them where they must
+# be equal: after a rollback).
 tree_fp() {
     "$PY" - "$@" <<'PYEOF'
 import hashlib, os, stat, sys
@@ -152,16 +210,37 @@ for d, dirs, files in os.walk(root):
 print("\n".join(sorted(out)))
 PYEOF
 }
-# snap NAME: fingerprints server tree (with mtimes), client tree and database (.dump).
+# dir_fp DIR: the root and every directory below: path, mode, mtime (ns).
+dir_fp() {
+    "$PY" - "$1" <<'PYEOF'
+import os, stat, sys
+root = sys.argv[1]
+out = []
+for d, dirs, files in os.walk(root):
+    st = os.lstat(d)
+    out.append("D %s %o %d" % (os.path.relpath(d, root), stat.S_IMODE(st.st_mode), st.st_mtime_ns))
+print("\n".join(sorted(out)))
+PYEOF
+}
+# snap NAME: fingerprints server tree and client tree (with file mtimes), their
+# directories' mtimes, and the database (.dump).
 snap() {
     tree_fp $N/server mtime >$W/snap.$1.server
-    tree_fp $N/client >$W/snap.$1.client
+    tree_fp $N/client mtime >$W/snap.$1.client
+    dir_fp $N/server >$W/snap.$1.sdirs
+    dir_fp $N/client >$W/snap.$1.cdirs
     sqlite3 $N/db/main.db .dump >$W/snap.$1.db
 }
 same_snap() {
     for part in server client db; do
         diff -u $W/snap.$1.$part $W/snap.$2.$part >&2 || fail "$part differs between snapshots $1 and $2"
     done
+}
+# same_old OLD NEW: NEW is OLD restored: same_snap plus every directory's mode and mtime.
+same_old() {
+    same_snap "$1" "$2"
+    diff -u $W/snap.$1.sdirs $W/snap.$2.sdirs >&2 || fail "server directories differ between snapshots $1 and $2"
+    diff -u $W/snap.$1.cdirs $W/snap.$2.cdirs >&2 || fail "client directories differ between snapshots $1 and $2"
 }
 
 # agent ARGS...: runs ferry-agent, output in $W/out, exit code in $RC.

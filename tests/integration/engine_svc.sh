@@ -27,7 +27,8 @@ start)
         [ -e "$run/REFUSE_STOP" ] && args+=(--refuse-stop)
         "$testd" "${args[@]}" || exit 1
     else
-        setsid sleep 1000000 </dev/null >/dev/null 2>&1 &
+        # argv[0] names the run dir, so a test's cleanup can find it by its command line
+        setsid bash -c 'exec -a "ferry-svc-sleep $0" sleep 1000000' "$run" </dev/null >/dev/null 2>&1 &
         echo $! >"$pidf"
     fi
     echo "started pid $(cat "$pidf")" >>"$run/svc.log"

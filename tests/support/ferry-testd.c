@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -237,6 +238,7 @@ int main(int argc, char **argv)
             close(ready[1]);
             char ok = 0;
             ssize_t r = read(ready[0], &ok, 1); /* wait until the grandchild wrote its pid file */
+            waitpid(p, NULL, 0);                /* reap the intermediate child: no zombie left */
             return r == 1 && ok == 1 ? 0 : 1;
         }
         close(ready[0]);

@@ -267,14 +267,23 @@ START_TEST(proc_runner_timeout_and_cap)
     ck_assert_int_eq(ferry_proc_run(argv, ferry_now_ms() + 5000, 100, &r, &e), FERRY_OK);
     ck_assert_int_eq(r.exit_code, 127);
     ferry_proc_result_clear(&r);
-    /* A daemon left holding our pipe does not keep us waiting. */
+    /* A daemon left holding our pipe does not keep us waiting. It is killed afterwards:
+       a test stops what it starts. */
+    char cmd[700], bgpid[600];
+    snprintf(bgpid, sizeof(bgpid), "%s/bg.pid", root);
+    snprintf(cmd, sizeof(cmd), "sleep 5 & echo $! > '%s'; echo early", bgpid);
     t0 = ferry_now_ms();
-    ck_assert_int_eq(
-        ferry_proc_run_shell("(sleep 5; echo late) & echo early", ferry_now_ms() + 10000, 100, &r, &e),
-        FERRY_OK);
+    ck_assert_int_eq(ferry_proc_run_shell(cmd, ferry_now_ms() + 10000, 100, &r, &e), FERRY_OK);
     ck_assert_int_le(ferry_now_ms() - t0, 2000);
     ck_assert_ptr_nonnull(strstr(r.output, "early"));
     ferry_proc_result_clear(&r);
+    FILE *f = fopen(bgpid, "r");
+    long bg = 0;
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%ld", &bg), 1);
+    fclose(f);
+    ck_assert_int_gt(bg, 1);
+    kill((pid_t)bg, SIGKILL);
 }
 END_TEST
 

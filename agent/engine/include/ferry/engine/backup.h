@@ -8,8 +8,10 @@
  *                            as Ferry's (retention only ever touches such folders)
  *   server/                  faithful mirror of serverDir: files, directories (empty ones
  *                            too), modes, mtimes, symlinks as symlinks, owners when root
- *   client.zip               clientDir zipped by libzip, with Unix modes and mtimes
- *                            (extended-timestamp and NTFS extra fields); unzips back identical
+ *   client.zip               clientDir zipped by libzip, with Unix modes and mtimes of
+ *                            files, symlinks and directories (extended-timestamp: seconds,
+ *                            read by unzip; NTFS: 100 ns) and the root's mode and mtime in
+ *                            the archive comment; unzips back identical
  *   data.bak                 the database backup, produced by the SQL executor (not here)
  *   .ferry-backup-complete   JSON marker: version, times, counts, sizes, SHA-256 of the zip
  *                            and of data.bak. A folder without it is NOT a usable backup.
@@ -140,7 +142,8 @@ ferry_err_code_t ferry_backup_verify(const char *backup_dir, const ferry_backup_
 /**
  * Restores |server_dir| from `{backup_dir}/server/` (the marker and server/ must exist;
  * call ferry_backup_verify() with the node's names for the full check): afterwards every mirrored entry is
- * byte-, mode-, mtime- (and owner-, when root) identical, and everything else is deleted
+ * byte-, mode-, mtime- (nanoseconds; directories, the root included, get theirs after
+ * their contents) and owner- (when root) identical, and everything else is deleted
  * EXCEPT entries under |protect| (absolute or relative to server_dir; pass the node's
  * protectPaths so logs written during the failed attempt survive for diagnosis, or NULL
  * for an exact copy). Protected files that exist in the mirror ARE restored. Idempotent.
@@ -155,8 +158,10 @@ ferry_err_code_t ferry_restore_server(const char *backup_dir, const char *server
  * must exist): extracts it (trusted mode) to
  * `{temp_dir}/client-restore.extract` and syncs it in with deletion (no protect paths: the
  * client dir is a package directory). Owners: kept for replaced files, inherited from the
- * directory for new ones (zip stores no owners). The root directory's own mode/mtime are
- * not restored (a zip has no entry for it). Idempotent. Errors as ferry_restore_server().
+ * directory for new ones (zip stores no owners). Directory modes and mtimes are applied
+ * after their contents (deepest first), the root's own (from the archive comment) last,
+ * so every entry's mtime matches the backed-up tree to 100 ns. Idempotent. Errors as
+ * ferry_restore_server().
  */
 ferry_err_code_t ferry_restore_client(const char *backup_dir, const char *client_dir, const char *zip_name,
                                       const char *temp_dir, ferry_progress_t progress, ferry_err_t *err);

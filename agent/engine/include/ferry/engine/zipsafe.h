@@ -104,6 +104,10 @@ void ferry_zip_close(ferry_zip_t *zip);
 /** Number of entries and sum of declared uncompressed sizes of a validated archive. */
 void ferry_zip_totals(const ferry_zip_t *zip, uint64_t *entries, uint64_t *bytes);
 
+/** The archive comment (raw bytes, not NUL-terminated; *len 0 and NULL when there is none).
+    Valid while |zip| is open. */
+const char *ferry_zip_comment(const ferry_zip_t *zip, size_t *len);
+
 /** True if the archive has an entry named exactly |name| (byte comparison). */
 bool ferry_zip_has(const ferry_zip_t *zip, const char *name);
 
