@@ -45,41 +45,26 @@ int hub_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms)
     " JOIN package p ON p.id = r.package_id"
 
 /*
- * UpdateTask's download telemetry field, when the IDL has it: `DownloadStats download`
- * (requested; not in ferry/v1 yet). Looked up by name in the generated descriptor so the
- * stored telemetry (update_task.download_json) shows in GetTask / ListTasks / streams
- * the moment the field exists, and is left out (never an unknown-field error) before.
- */
-static const ProtobufCFieldDescriptor *download_field(void)
-{
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(&ferry__v1__update_task__descriptor, "download");
-    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
-        strcmp(((const ProtobufCMessageDescriptor *)f->descriptor)->name, "ferry.v1.DownloadStats") != 0)
-        return NULL;
-    return f;
-}
-
-/*
- * The JSON columns hold exactly the proto3 JSON of UpdateTask's fields, so one decode
- * of {"reportFiles":..,"timings":..,"hooks":..[,"download":..]} yields them; the
- * decoded message lives in the arena and |out| borrows its members.
+ * The JSON columns hold exactly the proto3 JSON of UpdateTask's fields (download_json:
+ * its DownloadStats, '' = none), so one decode of {"reportFiles":..,"timings":..,
+ * "hooks":..[,"download":..]} yields them; the decoded message lives in the arena and
+ * |out| borrows its members.
  */
 static void task_json_fields(hub_arena_t *a, const char *files, const char *timings, const char *hooks,
                              const char *download, Ferry__V1__UpdateTask *out)
 {
     ProtobufCMessage *m = NULL;
     ferry_err_t err = {0};
-    const ProtobufCFieldDescriptor *df = download[0] != '\0' ? download_field() : NULL;
+    bool dl = download[0] != '\0';
     char *doc;
     size_t n = strlen(files) + strlen(timings) + strlen(hooks) + strlen(download) + 80;
-    if (strcmp(files, "[]") == 0 && strcmp(timings, "[]") == 0 && strcmp(hooks, "[]") == 0 && df == NULL)
+    if (strcmp(files, "[]") == 0 && strcmp(timings, "[]") == 0 && strcmp(hooks, "[]") == 0 && !dl)
         return;
     if ((doc = malloc(n)) == NULL)
         return;
     snprintf(doc, n, "{\"reportFiles\":%s,\"timings\":%s,\"hooks\":%s%s%s}", files[0] ? files : "[]",
-             timings[0] ? timings : "[]", hooks[0] ? hooks : "[]", df != NULL ? ",\"download\":" : "",
-             df != NULL ? download : "");
+             timings[0] ? timings : "[]", hooks[0] ? hooks : "[]", dl ? ",\"download\":" : "",
+             dl ? download : "");
     if (ferry_json_decode(&ferry__v1__update_task__descriptor, doc, strlen(doc), &m, &err) == FERRY_OK) {
         Ferry__V1__UpdateTask *d = (Ferry__V1__UpdateTask *)m;
         out->n_report_files = d->n_report_files;
@@ -88,8 +73,7 @@ static void task_json_fields(hub_arena_t *a, const char *files, const char *timi
         out->timings = d->timings;
         out->n_hooks = d->n_hooks;
         out->hooks = d->hooks;
-        if (df != NULL)
-            memcpy((char *)out + df->offset, (const char *)d + df->offset, sizeof(ProtobufCMessage *));
+        out->download = d->download;
         hub_arena_own(a, m);
     }
     /* A column that does not decode is shown empty rather than failing the whole read:

@@ -205,14 +205,14 @@ run 0 "task get json" "$FERRY" task get "$TASK" --json && one_json "task get" &&
         ".task.id == \"$TASK\" and (.files | length) == 1 and .files[0].fileName == \"diag.zip\" and .files[0].summary == \"service did not stop within 120 s\" and (.files[0].download.url | startswith(\"http\"))"
 LINK=$(printf '%s' "$OUT" | jq -r '.files[0].download.url')
 [ "$(curl -sS "$LINK" | sha256sum | cut -d' ' -f1)" = "$DIAG_SHA" ] && pass "task get link downloads the file" || fail "link $LINK"
-if printf '%s' "$OUT" | jq -e '.task | has("download")' >/dev/null; then
-    jcheck "task get: download telemetry" '.task.download.sourceName == "m1" and .task.download.attempts == 2 and .task.download.fallbacks == ["primary: connection refused"]'
-    run 0 "task get human (telemetry)" "$FERRY" task get "$TASK"
-    grep -q "^download: .* from m1 in 2.500s, 2 attempts, 4.0 KiB resumed" <<<"$OUT" &&
-        grep -q "^download fallback 1: primary: connection refused" <<<"$OUT" && pass "human telemetry" || fail "telemetry: $OUT"
-else
-    echo "note: UpdateTask has no download field yet (IDL); telemetry is stored, shown once it exists"
-fi
+jcheck "task get: download telemetry" \
+    '.task.download.sourceName == "m1" and .task.download.attempts == 2 and .task.download.fallbacks == ["primary: connection refused"] and .task.download.resumedBytes == "4096"'
+run 0 "task list json (telemetry)" "$FERRY" task list --release "$REL" --json &&
+    jcheck "task list: download telemetry" '.tasks[0].download.sourceName == "m1"'
+run 0 "task get human (telemetry)" "$FERRY" task get "$TASK"
+grep -q "^download: .* from m1 in 2.500s, 2 attempts, 4.0 KiB resumed" <<<"$OUT" &&
+    grep -q "^download fallback 1: primary: connection refused" <<<"$OUT" &&
+    ! grep -q "^download.sourceName" <<<"$OUT" && pass "human telemetry" || fail "telemetry: $OUT"
 run 0 "task get human" "$FERRY" task get "$TASK"
 grep -q "^files: 1" <<<"$OUT" && grep -q "file .*: diagnostic diag.zip (4.9 KiB" <<<"$OUT" &&
     grep -q "summary: service did not stop within 120 s" <<<"$OUT" && grep -q "download: http.*(expires " <<<"$OUT" &&

@@ -594,16 +594,6 @@ static Ferry__V1__DownloadStats *stored_stats(const char *task)
     return (Ferry__V1__DownloadStats *)m;
 }
 
-/* UpdateTask.download when the IDL has the field (looked up by name), else NULL. */
-static const Ferry__V1__DownloadStats *task_stats(const Ferry__V1__UpdateTask *t)
-{
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(&ferry__v1__update_task__descriptor, "download");
-    if (f == NULL)
-        return NULL;
-    return *(const Ferry__V1__DownloadStats *const *)((const char *)t + f->offset);
-}
-
 START_TEST(download_telemetry_round_trip)
 {
     char pkg_path[PATH_MAX], ta[32];
@@ -670,19 +660,37 @@ START_TEST(download_telemetry_round_trip)
     ck_assert_str_eq(s->source_name, "m-2");
     protobuf_c_message_free_unpacked(&s->base, NULL);
 
-    /* GetTask and ListTasks carry it once UpdateTask has the field (IDL). */
+    /* GetTask and ListTasks carry it (UpdateTask.download). */
     Ferry__V1__GetTaskRequest gt = FERRY__V1__GET_TASK_REQUEST__INIT;
     Ferry__V1__GetTaskResponse *gtr = NULL;
     gt.id = ta;
     ck_assert_int_eq(ferry_v1_admin_service_get_task(H.admin, &gt, &gtr, NULL, &st), FERRY_RPC_OK);
     ck_assert_int_eq(gtr->task->state, 50);
-    if (protobuf_c_message_descriptor_get_field_by_name(&ferry__v1__update_task__descriptor, "download") !=
-        NULL) {
-        const Ferry__V1__DownloadStats *ts = task_stats(gtr->task);
-        ck_assert_ptr_nonnull(ts);
-        ck_assert_str_eq(ts->source_name, "m-2");
-        ck_assert_uint_eq(ts->n_fallbacks, 2);
-    }
+    ck_assert_ptr_nonnull(gtr->task->download);
+    ck_assert_str_eq(gtr->task->download->source_name, "m-2");
+    ck_assert_uint_eq(gtr->task->download->bytes, pkg->size);
+    ck_assert_uint_eq(gtr->task->download->attempts, 3);
+    ck_assert_uint_eq(gtr->task->download->n_fallbacks, 2);
+    ck_assert_str_eq(gtr->task->download->fallbacks[0], fb[0]);
+    ck_assert_uint_eq(gtr->task->download->resumed_bytes, 1000);
+    ck_assert_int_eq(gtr->task->download->duration->seconds, 2);
+    protobuf_c_message_free_unpacked(&gtr->base, NULL);
+    Ferry__V1__ListTasksRequest lt = FERRY__V1__LIST_TASKS_REQUEST__INIT;
+    Ferry__V1__ListTasksResponse *ltr = NULL;
+    lt.node_code = (char *)"NA";
+    ck_assert_int_eq(ferry_v1_admin_service_list_tasks(H.admin, &lt, &ltr, NULL, &st), FERRY_RPC_OK);
+    ck_assert_uint_eq(ltr->n_tasks, 1);
+    ck_assert_ptr_nonnull(ltr->tasks[0]->download);
+    ck_assert_str_eq(ltr->tasks[0]->download->source_name, "m-2");
+    protobuf_c_message_free_unpacked(&ltr->base, NULL);
+    /* A task that has not downloaded yet has none. */
+    char tc[32];
+    snprintf(tc, sizeof(tc), "%lld",
+             hh_query_int(
+                 &H, "SELECT t.id FROM update_task t JOIN node n ON n.id = t.node_id WHERE n.code = 'NC'"));
+    gt.id = tc;
+    ck_assert_int_eq(ferry_v1_admin_service_get_task(H.admin, &gt, &gtr, NULL, &st), FERRY_RPC_OK);
+    ck_assert_ptr_null(gtr->task->download);
     protobuf_c_message_free_unpacked(&gtr->base, NULL);
     protobuf_c_message_free_unpacked(&pkg->base, NULL);
 }
