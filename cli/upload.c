@@ -1,20 +1,14 @@
 /* Resumable package upload: local state in the cache dir, chunked PUTs to the
  * signed URL with Content-Range, HEAD for the server's offset (Upload-Offset). */
-#include <curl/curl.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "ferry/encoding.h"
 #include "ferry/fs.h"
+#include "ferry/transfer.h"
 #include "upload.h"
-
-#define BODY_CAP 4096
 
 ferry_err_code_t ferry_cli_cache_dir(ferry_cli_getenv_fn ge, char *buf, size_t size, ferry_err_t *err)
 {
@@ -109,145 +103,88 @@ out:
     return rc;
 }
 
-/* ---- HTTP --------------------------------------------------------------- */
+/* ---- HTTP (through the RPC runtime's transfer client) ------------------- */
 
-typedef struct http_ctx {
-    FILE *f;
-    uint64_t left;
-    char body[BODY_CAP];
-    size_t body_len;
+#define MAX_HEADERS 16
+
+/* One transfer client and the request headers for |hs|. */
+typedef struct http_call {
+    ferry_xfer_t *x;
+    char lines[MAX_HEADERS][1024];
+    const char *headers[MAX_HEADERS + 1];
     int64_t upload_offset; /* -1 when the header was absent */
-} http_ctx_t;
+} http_call_t;
 
-static size_t read_cb(char *buf, size_t size, size_t n, void *user)
+static ferry_err_code_t call_open(http_call_t *hc, const ferry_cli_http_t *hs, ferry_err_t *err)
 {
-    http_ctx_t *h = user;
-    size_t want = size * n;
-    size_t got;
+    ferry_xfer_config_t cfg = {0};
+    size_t n = 0;
 
-    if (want > h->left)
-        want = (size_t)h->left;
-    if (want == 0)
-        return 0;
-    got = fread(buf, 1, want, h->f);
-    if (got == 0)
-        return CURL_READFUNC_ABORT;
-    h->left -= got;
-    return got;
-}
-
-static size_t write_cb(char *buf, size_t size, size_t n, void *user)
-{
-    http_ctx_t *h = user;
-    size_t len = size * n;
-    size_t room = sizeof(h->body) - 1 - h->body_len;
-    size_t c = len < room ? len : room;
-
-    memcpy(h->body + h->body_len, buf, c);
-    h->body_len += c;
-    h->body[h->body_len] = '\0';
-    return len;
-}
-
-static size_t header_cb(char *buf, size_t size, size_t n, void *user)
-{
-    http_ctx_t *h = user;
-    size_t len = size * n;
-    static const char name[] = "upload-offset:";
-    char tmp[64];
-
-    if (len > sizeof(name) - 1 && len < sizeof(name) + sizeof(tmp) - 1 &&
-        strncasecmp(buf, name, sizeof(name) - 1) == 0) {
-        size_t vl = len - (sizeof(name) - 1);
-        memcpy(tmp, buf + sizeof(name) - 1, vl);
-        tmp[vl] = '\0';
-        h->upload_offset = strtoll(tmp, NULL, 10);
+    memset(hc, 0, sizeof(*hc));
+    hc->upload_offset = -1;
+    cfg.ca_file = hs->ca_file && hs->ca_file[0] ? hs->ca_file : NULL;
+    cfg.pin_sha256 = hs->pin_sha256 && hs->pin_sha256[0] ? hs->pin_sha256 : NULL;
+    cfg.insecure_skip_verify = hs->insecure;
+    cfg.user_agent = "ferry-cli/0.1";
+    /* hs->timeout_ms bounded a whole request; the transfer client bounds a stall
+     * instead (no progress for that long), so a dead server costs the same. */
+    cfg.low_speed_timeout_s = hs->timeout_ms > 0 ? (uint32_t)((hs->timeout_ms + 999) / 1000) : 0;
+    for (size_t i = 0; i < hs->n_headers && i < MAX_HEADERS; i++) {
+        snprintf(hc->lines[n], sizeof(hc->lines[n]), "%s: %s", hs->header_names[i], hs->header_values[i]);
+        hc->headers[n] = hc->lines[n];
+        n++;
     }
-    return len;
-}
-
-/* Common TLS settings; pin given as hex SHA-256 of the SPKI. */
-static ferry_err_code_t setup_tls(CURL *c, const ferry_cli_http_t *hs, char *pinbuf, size_t pinsize,
-                                  ferry_err_t *err)
-{
-    uint8_t raw[32];
-
-    if (hs->ca_file && hs->ca_file[0])
-        curl_easy_setopt(c, CURLOPT_CAINFO, hs->ca_file);
-    if (hs->insecure) {
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    if (hs->pin_sha256 && hs->pin_sha256[0]) {
-        size_t l;
-        if (strlen(hs->pin_sha256) != 64 || ferry_hex_decode(hs->pin_sha256, 64, raw, sizeof(raw)) != 32)
-            return ferry_err_set(err, FERRY_E_INVALID_ARG, "--pin-sha256 must be 64 hex digits");
-        memcpy(pinbuf, "sha256//", 8);
-        l = ferry_b64_encode(raw, sizeof(raw), pinbuf + 8, 0, 1);
-        pinbuf[8 + l] = '\0';
-        (void)pinsize;
-        curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, pinbuf);
+    hc->headers[n] = NULL;
+    if ((hc->x = ferry_xfer_new(&cfg, err)) == NULL) {
+        if (err->code == FERRY_E_INVALID_ARG)
+            ferry_err_set(err, FERRY_E_INVALID_ARG, "--pin-sha256 must be 64 hex digits");
+        return err->code;
     }
     return FERRY_OK;
 }
 
-static struct curl_slist *add_headers(struct curl_slist *l, const ferry_cli_http_t *hs)
+static void on_resp_header(void *user, const char *name, const char *value)
 {
-    char line[1024];
+    http_call_t *hc = user;
 
-    for (size_t i = 0; i < hs->n_headers; i++) {
-        snprintf(line, sizeof(line), "%s: %s", hs->header_names[i], hs->header_values[i]);
-        l = curl_slist_append(l, line);
-    }
-    return curl_slist_append(l, "Expect:");
+    if (strcasecmp(name, "upload-offset") == 0)
+        hc->upload_offset = strtoll(value, NULL, 10);
+}
+
+/* The CLI's codes: transport and 5xx are E_UNAVAILABLE (retried), other HTTP errors
+ * E_PROTOCOL; local file errors keep their own code. */
+static ferry_err_code_t cli_code(ferry_err_code_t rc, long status)
+{
+    if (status >= 500 || (status == 0 && rc != FERRY_E_IO && rc != FERRY_E_NOSPACE &&
+                          rc != FERRY_E_INVALID_ARG && rc != FERRY_E_NOMEM))
+        return FERRY_E_UNAVAILABLE;
+    return status > 0 ? FERRY_E_PROTOCOL : rc;
 }
 
 ferry_err_code_t ferry_cli_http_head_offset(const ferry_cli_http_t *hs, const char *url, uint64_t *offset,
                                             long *status, ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
-    CURL *c = curl_easy_init();
-    struct curl_slist *hl = NULL;
-    http_ctx_t h;
-    char pin[128];
-    CURLcode cc;
+    http_call_t hc;
+    int st = 0;
 
-    memset(&h, 0, sizeof(h));
-    h.upload_offset = -1;
     *status = 0;
-    if (c == NULL) {
-        rc = ferry_err_set(err, FERRY_E_NOMEM, "curl init failed");
+    if ((rc = call_open(&hc, hs, err)) != FERRY_OK)
+        goto out;
+    rc = ferry_xfer_head(hc.x, url, hc.headers, &st, on_resp_header, &hc, err);
+    *status = st;
+    if (rc != FERRY_OK) {
+        ferry_err_prefix(err, "HEAD upload URL");
+        rc = ferry_err_recode(err, cli_code(rc, st));
         goto out;
     }
-    if ((rc = setup_tls(c, hs, pin, sizeof(pin), err)) != FERRY_OK)
-        goto out;
-    hl = add_headers(NULL, hs);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)hs->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if ((cc = curl_easy_perform(c)) != CURLE_OK) {
-        rc = ferry_err_set(err, FERRY_E_UNAVAILABLE, "HEAD upload URL: %s", curl_easy_strerror(cc));
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    if (*status < 200 || *status > 299) {
-        rc = ferry_err_set(err, *status >= 500 ? FERRY_E_UNAVAILABLE : FERRY_E_PROTOCOL,
-                           "HEAD upload URL: HTTP %ld", *status);
-        goto out;
-    }
-    if (h.upload_offset < 0) {
+    if (hc.upload_offset < 0) {
         rc = ferry_err_set(err, FERRY_E_PROTOCOL, "HEAD upload URL: no Upload-Offset header");
         goto out;
     }
-    *offset = (uint64_t)h.upload_offset;
+    *offset = (uint64_t)hc.upload_offset;
 out:
-    curl_slist_free_all(hl);
-    if (c != NULL)
-        curl_easy_cleanup(c);
+    ferry_xfer_free(hc.x);
     return rc;
 }
 
@@ -256,63 +193,30 @@ ferry_err_code_t ferry_cli_http_put_chunk(const ferry_cli_http_t *hs, const char
                                           ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
-    CURL *c = curl_easy_init();
-    struct curl_slist *hl = NULL;
-    http_ctx_t h;
-    char pin[128], range[128];
-    CURLcode cc;
+    http_call_t hc;
+    char fd_path[64];
+    int st = 0;
 
-    memset(&h, 0, sizeof(h));
-    h.upload_offset = -1;
-    h.f = f;
-    h.left = len;
     *status = 0;
-    if (c == NULL) {
-        rc = ferry_err_set(err, FERRY_E_NOMEM, "curl init failed");
+    memset(&hc, 0, sizeof(hc));
+    if (hs->method && hs->method[0] && strcasecmp(hs->method, "PUT") != 0) {
+        rc = ferry_err_set(err, FERRY_E_UNSUPPORTED, "upload method '%s' is not supported (PUT only)",
+                           hs->method);
         goto out;
     }
-    if (fseeko(f, (off_t)start, SEEK_SET) != 0) {
-        rc = ferry_err_set_errno(err, FERRY_E_IO, errno, "seek");
+    if ((rc = call_open(&hc, hs, err)) != FERRY_OK)
         goto out;
-    }
-    if ((rc = setup_tls(c, hs, pin, sizeof(pin), err)) != FERRY_OK)
-        goto out;
-    snprintf(range, sizeof(range), "Content-Range: bytes %llu-%llu/%llu", (unsigned long long)start,
-             (unsigned long long)(start + len - 1), (unsigned long long)total);
-    hl = add_headers(NULL, hs);
-    hl = curl_slist_append(hl, range);
-    hl = curl_slist_append(hl, "Content-Type: application/octet-stream");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, hs->method && hs->method[0] ? hs->method : "PUT");
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-    curl_easy_setopt(c, CURLOPT_READDATA, &h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &h);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)hs->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if ((cc = curl_easy_perform(c)) != CURLE_OK) {
-        rc = ferry_err_set(err, FERRY_E_UNAVAILABLE, "PUT chunk at %llu: %s", (unsigned long long)start,
-                           curl_easy_strerror(cc));
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    if (*status < 200 || *status > 299) {
-        /* Keep the body short and printable. */
-        for (size_t i = 0; i < h.body_len; i++)
-            if ((unsigned char)h.body[i] < 0x20)
-                h.body[i] = ' ';
-        if (h.body_len > 300)
-            h.body[300] = '\0';
-        rc = ferry_err_set(err, *status >= 500 ? FERRY_E_UNAVAILABLE : FERRY_E_PROTOCOL,
-                           "PUT chunk at %llu: HTTP %ld %s", (unsigned long long)start, *status, h.body);
+    /* The transfer client reads by path: the same file through our open descriptor
+     * (even if the name was replaced since). */
+    snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fileno(f));
+    rc = ferry_xfer_put_file(hc.x, url, fd_path, start, len, total, hc.headers, &st, NULL, NULL, err);
+    *status = st;
+    if (rc != FERRY_OK) {
+        ferry_err_prefix(err, "PUT chunk at %llu", (unsigned long long)start);
+        rc = ferry_err_recode(err, cli_code(rc, st));
         goto out;
     }
 out:
-    curl_slist_free_all(hl);
-    if (c != NULL)
-        curl_easy_cleanup(c);
+    ferry_xfer_free(hc.x);
     return rc;
 }

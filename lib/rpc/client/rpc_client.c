@@ -26,6 +26,7 @@
 #include <curl/curl.h>
 
 #include "client_util_internal.h"
+#include "curl_tls_internal.h"
 #include "ferry/hash.h"
 #include "ferry/json.h"
 #include "ferry/log.h"
@@ -74,9 +75,8 @@ typedef struct call {
 struct ferry_rpc_client {
     ferry_rpc_client_config_t cfg; /* strings below are owned copies */
     char *base_url;
-    char *ca_file;
     char *user_agent;
-    char pin[64];
+    ferry_curl_tls_t tlsset; /* CA file, pin, insecure (curl_tls.c) */
     bool tls;
 
     pthread_mutex_t mu;
@@ -273,14 +273,6 @@ static int on_message(ProtobufCMessage *msg, void *user)
 /* Client                                                                    */
 /* ------------------------------------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static char *dup_or_null(const char *s)
 {
     return s != NULL ? strdup(s) : NULL;
@@ -300,12 +292,8 @@ ferry_rpc_client_t *ferry_rpc_client_new(const ferry_rpc_client_config_t *cfg, f
                       "rpc client: base_url '%s' must start with http:// or https://", cfg->base_url);
         goto fail;
     }
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        ferry_err_set(err, FERRY_E_INTERNAL, "rpc client: curl_global_init: %s",
-                      curl_easy_strerror(curl_init_rc));
+    if (ferry_curl_global_init("rpc client", err) != FERRY_OK)
         goto fail;
-    }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         ferry_err_set(err, FERRY_E_NOMEM, "rpc client: out of memory");
@@ -322,11 +310,9 @@ ferry_rpc_client_t *ferry_rpc_client_new(const ferry_rpc_client_config_t *cfg, f
     if (c->cfg.max_message_bytes == 0)
         c->cfg.max_message_bytes = DEFAULT_MAX_MESSAGE;
     c->base_url = strdup(cfg->base_url);
-    c->ca_file = dup_or_null(cfg->ca_file);
     c->user_agent = strdup(cfg->user_agent != NULL ? cfg->user_agent : DEFAULT_USER_AGENT);
     c->token = dup_or_null(cfg->bearer_token);
-    if (c->base_url == NULL || c->user_agent == NULL || (cfg->ca_file && !c->ca_file) ||
-        (cfg->bearer_token && !c->token)) {
+    if (c->base_url == NULL || c->user_agent == NULL || (cfg->bearer_token && !c->token)) {
         ferry_err_set(err, FERRY_E_NOMEM, "rpc client: out of memory");
         goto fail;
     }
@@ -334,17 +320,12 @@ ferry_rpc_client_t *ferry_rpc_client_new(const ferry_rpc_client_config_t *cfg, f
     while (bl > 0 && c->base_url[bl - 1] == '/')
         c->base_url[--bl] = '\0';
     c->cfg.base_url = c->base_url;
-    c->cfg.ca_file = c->ca_file;
     c->cfg.user_agent = c->user_agent;
     c->cfg.bearer_token = NULL; /* only c->token, under mu */
-    if (cfg->pin_sha256 != NULL && cfg->pin_sha256[0] != '\0') {
-        if (ferry_rpc_pin_from_hex(cfg->pin_sha256, c->pin, sizeof(c->pin)) != 0) {
-            ferry_err_set(
-                err, FERRY_E_INVALID_ARG,
-                "rpc client: pin_sha256 must be 64 hex digits (SHA-256 of the server's public key)");
-            goto fail;
-        }
-    }
+    if (ferry_curl_tls_init(&c->tlsset, cfg->ca_file, cfg->pin_sha256, cfg->insecure_skip_verify,
+                            "rpc client", err) != FERRY_OK)
+        goto fail;
+    c->cfg.ca_file = c->tlsset.ca_file;
     c->cfg.pin_sha256 = NULL;
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         ferry_err_set(err, FERRY_E_NOMEM, "rpc client: pthread_mutex_init failed");
@@ -371,7 +352,7 @@ fail:
         if (mu_ok)
             pthread_mutex_destroy(&c->mu);
         free(c->base_url);
-        free(c->ca_file);
+        ferry_curl_tls_free(&c->tlsset);
         free(c->user_agent);
         free(c->token);
         free(c);
@@ -393,7 +374,7 @@ void ferry_rpc_client_free(ferry_rpc_client_t *c)
     curl_multi_cleanup(c->multi);
     pthread_mutex_destroy(&c->mu);
     free(c->base_url);
-    free(c->ca_file);
+    ferry_curl_tls_free(&c->tlsset);
     free(c->user_agent);
     free(c->token);
     free(c);
@@ -717,16 +698,8 @@ static call_t *call_new(ferry_rpc_client_t *c, request_t *r, uint64_t remaining_
                          (long)(c->tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_0));
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     }
-    if (c->tls) {
-        if (c->ca_file != NULL)
-            curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-        if (c->pin[0] != '\0')
-            curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, c->pin);
-        if (c->cfg.insecure_skip_verify) {
-            curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-            curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-        }
-    }
+    if (c->tls)
+        ferry_curl_tls_apply(&c->tlsset, e);
     goto out;
 nomem_free:
     call_free(k);
