@@ -33,6 +33,9 @@ int cli_apply(int argc, char **argv);
 int cli_resume(int argc, char **argv);
 int cli_rollback(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_bind(int argc, char **argv);
+int cli_run_daemon(int argc, char **argv);
+int cli_daemon_status(int argc, char **argv);
 
 /** Progress callback for the pipeline; |user| is a cli_out_t. */
 void cli_on_event(void *user, const ferry_pipeline_event_t *ev);

@@ -1,0 +1,90 @@
+/**
+ * @file store.h
+ * The daemon's durable state: `agent.db` (SQLite, WAL, synchronous=FULL) in the state
+ * dir. Owns all of the daemon's SQL.
+ *
+ * - task: the tasks the server assigned, with the daemon's phase and prompt answers;
+ * - outbox: progress reports not yet acknowledged, in sequence order. A report is
+ *   committed here (with its per-task sequence, strictly increasing across restarts)
+ *   BEFORE it is sent, and deleted only when the server acknowledged it, so reports
+ *   survive offline periods, kill -9 and reboots and reach the server exactly once in
+ *   order (the server treats a repeated sequence as a duplicate);
+ * - upload: files to upload (diagnostic zip, sql.log, log excerpt, node-config.json);
+ * - kv: small facts (installed version = the trusted version for anti-rollback, the
+ *   last uploaded node-config digest).
+ *
+ * Thread-safe: one connection behind a mutex (calls are short).
+ */
+#ifndef FERRY_AGENTD_STORE_H
+#define FERRY_AGENTD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "ferry/err.h"
+
+typedef struct agentd_store agentd_store_t;
+
+/** Opens (creating) `{state_dir}/agent.db`, mode 0600. */
+ferry_err_code_t agentd_store_open(const char *state_dir, agentd_store_t **out, ferry_err_t *err);
+void agentd_store_close(agentd_store_t *s); /**< NULL ok */
+
+/** Inserts or refreshes a task from the server; keeps the local phase, prompt and last_state. */
+ferry_err_code_t agentd_store_merge_task(agentd_store_t *s, const agentd_task_t *t, int *is_new,
+                                         ferry_err_t *err);
+/** Writes every field of |t| (phase, prompt...). */
+ferry_err_code_t agentd_store_save_task(agentd_store_t *s, const agentd_task_t *t, ferry_err_t *err);
+/** Loads one task; *found = 0 if unknown. */
+ferry_err_code_t agentd_store_get_task(agentd_store_t *s, const char *id, agentd_task_t *out, int *found,
+                                       ferry_err_t *err);
+/**
+ * Loads up to |cap| tasks that are not DONE (and, with |include_done|, the newest done
+ * ones too), oldest first. *n gets the count.
+ */
+ferry_err_code_t agentd_store_list_tasks(agentd_store_t *s, agentd_task_t *out, size_t cap, size_t *n,
+                                         int include_done, ferry_err_t *err);
+/** Sets halted on a task (no-op if unknown). */
+ferry_err_code_t agentd_store_halt(agentd_store_t *s, const char *id, int halted, ferry_err_t *err);
+
+/**
+ * Appends a report for |task_id|: assigns the next sequence (returned in *seq) and stores
+ * |body| (a packed ProgressReport whose sequence the caller fills through |fill|) in one
+ * synced transaction.
+ */
+ferry_err_code_t agentd_store_outbox_add(agentd_store_t *s, const char *task_id,
+                                         int (*fill)(void *user, uint64_t seq, uint8_t **body, size_t *len),
+                                         void *user, uint64_t *seq, ferry_err_t *err);
+/** The oldest unsent report: *found = 0 when the outbox is empty. *body is malloc'ed. */
+ferry_err_code_t agentd_store_outbox_peek(agentd_store_t *s, int64_t *row, uint8_t **body, size_t *len,
+                                          int *found, ferry_err_t *err);
+/** Removes an acknowledged report. */
+ferry_err_code_t agentd_store_outbox_ack(agentd_store_t *s, int64_t row, ferry_err_t *err);
+/** Reports waiting in the outbox. */
+unsigned agentd_store_outbox_count(agentd_store_t *s);
+
+/** One queued upload. */
+typedef struct agentd_upload {
+    int64_t row;
+    int kind; /**< common.proto FileKind */
+    char task_id[AGENTD_ID_MAX];
+    char path[AGENTD_PATH_MAX]; /**< file to send (a copy owned by the queue when |owned|) */
+    char name[128];
+    char content_type[64];
+    char summary[512];
+    int owned;    /**< delete |path| after the upload */
+    int attempts; /**< failed tries so far */
+} agentd_upload_t;
+
+ferry_err_code_t agentd_store_upload_add(agentd_store_t *s, const agentd_upload_t *u, ferry_err_t *err);
+ferry_err_code_t agentd_store_upload_peek(agentd_store_t *s, agentd_upload_t *out, int *found,
+                                          ferry_err_t *err);
+ferry_err_code_t agentd_store_upload_done(agentd_store_t *s, int64_t row, ferry_err_t *err);
+ferry_err_code_t agentd_store_upload_failed(agentd_store_t *s, int64_t row, ferry_err_t *err);
+
+/** Small durable facts; *out "" when unset. */
+ferry_err_code_t agentd_store_kv_get(agentd_store_t *s, const char *key, char *out, size_t size,
+                                     ferry_err_t *err);
+ferry_err_code_t agentd_store_kv_set(agentd_store_t *s, const char *key, const char *value, ferry_err_t *err);
+
+#endif
