@@ -35,8 +35,8 @@ typedef struct agentd_dl_stats {
     uint64_t bytes;         /**< bytes received in this call, all sources */
     uint64_t resumed_bytes; /**< bytes already on disk when the call started */
     double seconds;
-    unsigned attempts;         /**< sources tried (a source counts once per try) */
-    char fallbacks[8][160];    /**< "primary: connect to 127.0.0.1:9 refused", in order */
+    unsigned attempts;      /**< sources tried (a source counts once per try) */
+    char fallbacks[8][160]; /**< "primary: connect to 127.0.0.1:9 refused", in order */
     unsigned n_fallbacks;
 } agentd_dl_stats_t;
 

@@ -50,9 +50,9 @@ typedef struct agentd_manifest {
     char version[64];
     char sha256[65];
     uint64_t size;
-    bool rollback;     /**< task_kind ROLLBACK */
+    bool rollback; /**< task_kind ROLLBACK */
     int64_t expires_ms;
-    unsigned parts;    /**< FERRY_PART_* bits of ferry/engine/states.h */
+    unsigned parts; /**< FERRY_PART_* bits of ferry/engine/states.h */
 } agentd_manifest_t;
 
 /**
