@@ -31,11 +31,11 @@
  *     between 1 and 1000", "paths.serverDir: must not be empty") and an empty
  *     protect_paths means "protect nothing" (validate warns). A section (sub-message)
  *     that is absent takes the engine's defaults as a whole (validate warns).
- *   - The connection string shown is the engine's normalised masked form
- *     (ferry_node_config_mask_connstr()); an edited masked string keeps the current
- *     password but is saved in that normalised form (Workstation ID, Packet Size and
- *     the ignored pooling keys of the original are not in it). A real password that
- *     is literally "***" cannot be told from the mask.
+ *   - The connection string shown is the current one as written with its password
+ *     masked (ferry_node_config_mask_connstr(), i.e. ferry_connstr_mask()); sent back
+ *     unchanged (or as "***") it keeps the current string; edited with the password
+ *     still "***", the current password is put back into the edited text. A real
+ *     password that is literally "***" cannot be told from the mask.
  *
  * Validation: the base rules are ferry_node_config_parse()'s own, run on the rendered
  * JSON; it stops at the first problem, so one base issue at most is reported (with the

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ferry/connstr.h"
 #include "ferry/engine/mssql.h"
 #include "ferry/engine/svcctl.h"
 #include "ferry/fs.h"
@@ -724,15 +725,20 @@ static json_t *str_array(char **list, size_t n)
 
 char *ferry_node_config_mask_connstr(const char *connstr)
 {
-    /* Re-serialise through the parser: masking the raw text could miss a
-     * {quoted;password}; a string that does not parse is withheld entirely. */
-    ferry_mssql_connstr_t cs;
-    char masked[FERRY_MSSQL_MAX_CONNSTR * 2];
-    if (connstr == NULL || ferry_mssql_connstr_parse(connstr, &cs, NULL) != FERRY_OK ||
-        ferry_mssql_connstr_format_masked(&cs, masked, sizeof(masked)) != FERRY_OK)
-        snprintf(masked, sizeof(masked), "%s", FERRY_NODE_CONFIG_CONNSTR_WITHHELD);
-    explicit_bzero(&cs, sizeof(cs));
-    return strdup(masked);
+    /* Only a string the engine itself accepts is shown (ferry_connstr_mask() withholds
+     * what it cannot read with certainty; the engine's parser is stricter still). */
+    ferry_mssql_connstr_t *cs = calloc(1, sizeof(*cs));
+    bool usable = cs != NULL && connstr != NULL && ferry_mssql_connstr_parse(connstr, cs, NULL) == FERRY_OK;
+    char *masked = NULL;
+
+    if (cs == NULL)
+        goto out;
+    masked = ferry_connstr_mask(usable ? connstr : NULL, FERRY_CONNSTR_SAY_WITHHELD);
+out:
+    if (cs != NULL)
+        explicit_bzero(cs, sizeof(*cs));
+    free(cs);
+    return masked;
 }
 
 ferry_err_code_t ferry_node_config_dump_effective(const ferry_node_config_t *c, char **out, ferry_err_t *err)

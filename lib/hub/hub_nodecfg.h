@@ -23,9 +23,10 @@
 
 /**
  * Masks the password of an ADO/ODBC connection string ("Server=x;User Id=sa;
- * Password=s3cret;" -> "...;Password=***;"), whatever its quoting ({a;b}, "a;b", 'a').
- * A string that does not parse is withheld whole ("***"). Returns a malloc'd string
- * (NULL: out of memory).
+ * Password=s3cret;" -> "...;Password=***;"), whatever its quoting ({a;b}, "a;b", 'a'):
+ * ferry_connstr_mask() (ferry/connstr.h). A string that does not parse, or names a key
+ * that is not a SQL Server connection keyword, is withheld whole ("***"). Returns a
+ * malloc'd string (NULL: out of memory).
  */
 char *hub_connstr_mask(const char *in);
 

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "ferry/connstr.h"
 #include "ferry/log.h"
 #include "hub_nodecfg.h"
 
@@ -33,93 +34,9 @@ static bool put(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
     return true;
 }
 
-/* Whether [k, k + n) names the password (case-insensitive, surrounding blanks ignored). */
-static bool password_key(const char *k, size_t n)
-{
-    while (n > 0 && isspace((unsigned char)*k))
-        k++, n--;
-    while (n > 0 && isspace((unsigned char)k[n - 1]))
-        n--;
-    return (n == 8 && strncasecmp(k, "password", 8) == 0) || (n == 3 && strncasecmp(k, "pwd", 3) == 0);
-}
-
 char *hub_connstr_mask(const char *in)
 {
-    char *out = NULL;
-    size_t len = 0, cap = 0;
-    const char *p = in;
-
-    if (!put(&out, &len, &cap, "", 0))
-        return NULL;
-    while (*p != '\0') {
-        const char *seg = p, *eq = NULL, *v, *vend;
-        /* Key: up to '=' (keys hold no quotes or braces); a segment without one is blank or garbage. */
-        while (*p != '\0' && *p != ';' && *p != '=')
-            p++;
-        if (*p != '=') {
-            for (const char *q = seg; q < p; q++)
-                if (!isspace((unsigned char)*q))
-                    goto withhold;
-            if (!put(&out, &len, &cap, seg, (size_t)(p - seg)))
-                goto oom;
-            if (*p == ';') {
-                if (!put(&out, &len, &cap, ";", 1))
-                    goto oom;
-                p++;
-            }
-            continue;
-        }
-        eq = p++;
-        v = p;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '{' || *p == '"' || *p == '\'') {
-            /* {..}} escaped..} or "..""..": a ';' inside belongs to the value. */
-            char close = *p == '{' ? '}' : *p;
-            p++;
-            for (;;) {
-                if (*p == '\0')
-                    goto withhold;
-                if (*p == close) {
-                    if (p[1] == close) {
-                        p += 2;
-                        continue;
-                    }
-                    p++;
-                    break;
-                }
-                p++;
-            }
-            while (*p == ' ' || *p == '\t')
-                p++;
-            if (*p != '\0' && *p != ';')
-                goto withhold;
-        } else {
-            while (*p != '\0' && *p != ';')
-                p++;
-        }
-        vend = p;
-        if (!put(&out, &len, &cap, seg, (size_t)(eq - seg) + 1))
-            goto oom;
-        if (password_key(seg, (size_t)(eq - seg))) {
-            if (vend > v && !put(&out, &len, &cap, "***", 3))
-                goto oom;
-        } else if (!put(&out, &len, &cap, v, (size_t)(vend - v))) {
-            goto oom;
-        }
-        if (*p == ';') {
-            if (!put(&out, &len, &cap, ";", 1))
-                goto oom;
-            p++;
-        }
-    }
-    return out;
-withhold:
-    free(out);
-    return strdup("***");
-oom:
-    free(out);
-    return NULL;
+    return ferry_connstr_mask(in, FERRY_CONNSTR_DEFAULT);
 }
 
 /* ---- masking the document ------------------------------------------------------------ */

@@ -5,3 +5,4 @@ ferry_add_check_test(core_log_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_log_te
 ferry_add_check_test(rpc_common_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/rpc_common_test.c LIBS ferry_rpc)
 ferry_add_check_test(core_version_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_version_test.c LIBS ferry_core)
 ferry_add_check_test(core_sign_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_sign_test.c LIBS ferry_core)
+ferry_add_check_test(core_connstr_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_connstr_test.c LIBS ferry_core)

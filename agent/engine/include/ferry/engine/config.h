@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ferry/connstr.h"
 #include "ferry/err.h"
 
 /** Largest node-config.json accepted by ferry_node_config_load(). */
@@ -141,15 +142,15 @@ ferry_err_code_t ferry_node_config_dump_effective(const ferry_node_config_t *cfg
                                                   ferry_err_t *err);
 
 /** What ferry_node_config_mask_connstr() returns for a string that does not parse. */
-#define FERRY_NODE_CONFIG_CONNSTR_WITHHELD "(withheld: does not parse)"
+#define FERRY_NODE_CONFIG_CONNSTR_WITHHELD FERRY_CONNSTR_WITHHELD
 
 /**
  * The connection string |connstr| with its Password/Pwd value masked as "***" whatever
- * its quoting, safe to log or show: re-serialised in the normalised form of
- * ferry_mssql_connstr_format_masked() ("Server=...;User Id=sa;Password=***;..."), or
- * FERRY_NODE_CONFIG_CONNSTR_WITHHELD when it does not parse (or is NULL). The same
- * text ferry_node_config_dump_effective() shows. New string (free()); NULL only when
- * out of memory.
+ * its quoting, safe to log or show: the string as written with only the password
+ * replaced (ferry_connstr_mask(), ferry/connstr.h), or FERRY_NODE_CONFIG_CONNSTR_WITHHELD
+ * when the engine's parser (ferry_mssql_connstr_parse()) refuses it, or it is NULL.
+ * The same text ferry_node_config_dump_effective() shows. New string (free()); NULL
+ * only when out of memory.
  */
 char *ferry_node_config_mask_connstr(const char *connstr);
 
