@@ -15,13 +15,22 @@
  *   backup.db.databases                <-> backup.db.databases
  *   backup.db.backupFileName           <-> backup.db.backup_file_name
  *   deploy.deleteOldFiles/clientDeleteOldFiles <-> deploy.delete_old_files/client_delete_old_files
+ *   service.control "systemd"/"command" <-> service.control SERVICE_CONTROL_SYSTEMD/COMMAND
+ *   service.stopCommand/startCommand/statusCommand <-> service.stop_command/start_command/status_command
+ *   service.healthCheck.kind "none"/"tcp"/"http" <-> service.health_check.kind
+ * HEALTH_CHECK_KIND_NONE/TCP/HTTP service.healthCheck.target         <-> service.health_check.target stateDir
+ * <-> state_dir
  *
- * Gaps (the published NodeConfig has no field for these Ferry additions to the seed):
- *   - service.control, service.stopCommand/startCommand/statusCommand,
- *     service.healthCheck.kind/target and stateDir are not in the message. to_proto drops
- *     them; to_json/validate carry them over from |current| (so a save from the tray
- *     keeps them), or leave them out (engine defaults: systemd, no health check,
- *     /var/lib/ferry-agent) when |current| is NULL. The tray can neither see nor edit them.
+ * Gaps and rules:
+ *   - to_proto always sends control, the health check and stateDir explicitly. A client
+ *     that predates them (IDL 0dea984) sends none: to_json/validate then keep those of
+ *     |current| (or leave them out, engine defaults: systemd, no health check,
+ *     /var/lib/ferry-agent, when |current| is NULL). Control and command lines count as
+ *     given when control is not UNSPECIFIED or a command line is set (UNSPECIFIED then
+ *     means systemd, as common.proto says); the health check when it is set, and as
+ *     "none" when control is given without it; stateDir when it is not "". An empty
+ *     command line or health target is not given (the engine's "required when" rules
+ *     name it).
  *   - DB_ENGINE_UNSPECIFIED ("unset: SQL Server" in common.proto) has no engine
  *     counterpart and the engine's own default is sqlite: it becomes "mssql" when a
  *     connection string is given, otherwise "engine" is left out (sqlite). to_proto
@@ -90,6 +99,19 @@ static bool set_list(char ***dst, size_t *n, char *const *src, size_t sn)
     return true;
 }
 
+static Ferry__V1__HealthCheckKind health_kind_to_proto(ferry_health_kind_t k)
+{
+    switch (k) {
+    case FERRY_HEALTH_TCP:
+        return FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_TCP;
+    case FERRY_HEALTH_HTTP:
+        return FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_HTTP;
+    case FERRY_HEALTH_NONE:
+    default:
+        return FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_NONE;
+    }
+}
+
 ferry_err_code_t agentd_nodecfg_to_proto(const ferry_node_config_t *cfg, Ferry__V1__NodeConfig **out,
                                          ferry_err_t *err)
 {
@@ -99,8 +121,11 @@ ferry_err_code_t agentd_nodecfg_to_proto(const ferry_node_config_t *cfg, Ferry__
         return ferry_err_set(err, FERRY_E_NOMEM, "node config: out of memory");
     ferry__v1__node_config__init(m);
     /* Each sub-message hangs off |m| as soon as it exists, so one free releases all. */
-    if ((m->service = malloc(sizeof(*m->service))) != NULL)
+    if ((m->service = malloc(sizeof(*m->service))) != NULL) {
         ferry__v1__service_settings__init(m->service);
+        if ((m->service->health_check = malloc(sizeof(*m->service->health_check))) != NULL)
+            ferry__v1__health_check__init(m->service->health_check);
+    }
     if ((m->paths = malloc(sizeof(*m->paths))) != NULL)
         ferry__v1__path_settings__init(m->paths);
     if ((m->backup = malloc(sizeof(*m->backup))) != NULL) {
@@ -110,8 +135,8 @@ ferry_err_code_t agentd_nodecfg_to_proto(const ferry_node_config_t *cfg, Ferry__
     }
     if ((m->deploy = malloc(sizeof(*m->deploy))) != NULL)
         ferry__v1__deploy_settings__init(m->deploy);
-    if (m->service == NULL || m->paths == NULL || m->backup == NULL || m->backup->db == NULL ||
-        m->deploy == NULL) {
+    if (m->service == NULL || m->service->health_check == NULL || m->paths == NULL || m->backup == NULL ||
+        m->backup->db == NULL || m->deploy == NULL) {
         protobuf_c_message_free_unpacked(&m->base, NULL);
         return ferry_err_set(err, FERRY_E_NOMEM, "node config: out of memory");
     }
@@ -121,6 +146,20 @@ ferry_err_code_t agentd_nodecfg_to_proto(const ferry_node_config_t *cfg, Ferry__
     bool ok = set_str(&s->name, cfg->service.name);
     s->stop_timeout_seconds = cfg->service.stop_timeout_s;
     s->start_timeout_seconds = cfg->service.start_timeout_s;
+    /* Always explicit, so a client that sends them back is told apart from one that
+     * does not know them (render_service()). The command lines go to the local tray as
+     * they are: it edits them. */
+    s->control = cfg->service.control == FERRY_SVC_CONTROL_COMMAND
+                     ? FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_COMMAND
+                     : FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_SYSTEMD;
+    ok = ok &&
+         (cfg->service.start_command == NULL || set_str(&s->start_command, cfg->service.start_command)) &&
+         (cfg->service.stop_command == NULL || set_str(&s->stop_command, cfg->service.stop_command)) &&
+         (cfg->service.status_command == NULL || set_str(&s->status_command, cfg->service.status_command));
+    s->health_check->kind = health_kind_to_proto(cfg->service.health);
+    ok = ok && (cfg->service.health_target == NULL ||
+                set_str(&s->health_check->target, cfg->service.health_target));
+    ok = ok && set_str(&m->state_dir, cfg->state_dir);
 
     Ferry__V1__PathSettings *p = m->paths;
     ok = ok && set_str(&p->server_dir, cfg->paths.server_dir) &&
@@ -342,38 +381,137 @@ static bool put(json_t *obj, const char *key, json_t *v)
     return v != NULL && json_object_set_new(obj, key, v) == 0;
 }
 
-/* The proto's fields of the service section plus the engine-only ones of |current|. */
-static bool render_service(const Ferry__V1__NodeConfig *pc, const ferry_node_config_t *cur, json_t *svc)
+static bool nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* Control and command lines as |cur| has them: a command line given for systemd reaches
+ * the parser's "only allowed when" rule, a missing one its "required when" rule. */
+static bool render_current_control(const ferry_node_config_t *cur, json_t *svc)
+{
+    bool command = cur->service.control == FERRY_SVC_CONTROL_COMMAND;
+    const char *const keys[] = {"stopCommand", "startCommand", "statusCommand"};
+    const char *const vals[] = {cur->service.stop_command, cur->service.start_command,
+                                cur->service.status_command};
+    bool ok = put(svc, "control", json_string(command ? "command" : "systemd"));
+    for (size_t i = 0; ok && i < 3; i++)
+        ok = vals[i] == NULL || put(svc, keys[i], json_string(vals[i]));
+    return ok;
+}
+
+/* The proto's control and command lines (unspecified control: the engine's default,
+ * systemd; an empty command line is not given). */
+static ferry_err_code_t render_proto_control(const Ferry__V1__ServiceSettings *s, json_t *svc,
+                                             ferry_err_t *err)
+{
+    const char *const keys[] = {"stopCommand", "startCommand", "statusCommand"};
+    const char *const vals[] = {s->stop_command, s->start_command, s->status_command};
+    const char *control = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+
+    switch (s->control) {
+    case FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_UNSPECIFIED:
+        break;
+    case FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_SYSTEMD:
+        control = "systemd";
+        break;
+    case FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_COMMAND:
+        control = "command";
+        break;
+    default:
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "service.control: unknown control %d", (int)s->control);
+        goto out;
+    }
+    if (control != NULL && !put(svc, "control", json_string(control)))
+        goto nomem;
+    for (size_t i = 0; i < 3; i++)
+        if (nonempty(vals[i]) && !put(svc, keys[i], json_string(vals[i])))
+            goto nomem;
+    goto out;
+nomem:
+    rc = ferry_err_set(err, FERRY_E_NOMEM, "service: out of memory");
+out:
+    return rc;
+}
+
+/* healthCheck from the engine's kind and target. */
+static bool render_health(ferry_health_kind_t kind, const char *target, json_t *svc)
 {
     static const char *const hk[] = {"none", "tcp", "http"};
+    json_t *h = json_pack("{s:s}", "kind", (unsigned)kind < 3 ? hk[kind] : "?");
+    if (h != NULL && target != NULL && json_object_set_new(h, "target", json_string(target)) != 0) {
+        json_decref(h);
+        h = NULL;
+    }
+    return put(svc, "healthCheck", h);
+}
+
+/* The proto's health check (unspecified kind: none; an empty target is not given). */
+static ferry_err_code_t render_proto_health(const Ferry__V1__HealthCheck *h, json_t *svc, ferry_err_t *err)
+{
+    ferry_health_kind_t kind = FERRY_HEALTH_NONE;
+    ferry_err_code_t rc = FERRY_OK;
+
+    switch (h->kind) {
+    case FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_UNSPECIFIED:
+    case FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_NONE:
+        break;
+    case FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_TCP:
+        kind = FERRY_HEALTH_TCP;
+        break;
+    case FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_HTTP:
+        kind = FERRY_HEALTH_HTTP;
+        break;
+    default:
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "service.healthCheck.kind: unknown kind %d",
+                           (int)h->kind);
+        goto out;
+    }
+    if (!render_health(kind, nonempty(h->target) ? h->target : NULL, svc))
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "service: out of memory");
+out:
+    return rc;
+}
+
+/*
+ * The service section: the proto's fields, where the proto carries them, else those
+ * of |cur| (a client that predates control, commands and health check sends none of
+ * them, and must not erase them). Control and command lines come from the proto when
+ * it names a control or any command line; the health check when it has one, or (none)
+ * when the proto carries control; otherwise both from |cur| (left out without |cur|:
+ * the engine's defaults, systemd and no health check).
+ */
+static ferry_err_code_t render_service(const Ferry__V1__NodeConfig *pc, const ferry_node_config_t *cur,
+                                       json_t *svc, ferry_err_t *err)
+{
     const Ferry__V1__ServiceSettings *s = pc->service;
+    bool proto_control =
+        s != NULL && (s->control != FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_UNSPECIFIED ||
+                      nonempty(s->start_command) || nonempty(s->stop_command) || nonempty(s->status_command));
+    ferry_err_code_t rc = FERRY_OK;
+
     if (s != NULL && (!put(svc, "name", json_string(s->name != NULL ? s->name : "")) ||
                       !put(svc, "stopTimeoutSeconds", json_integer((json_int_t)s->stop_timeout_seconds)) ||
                       !put(svc, "startTimeoutSeconds", json_integer((json_int_t)s->start_timeout_seconds))))
-        return false;
-    if (cur == NULL)
-        return true;
-    bool command = cur->service.control == FERRY_SVC_CONTROL_COMMAND;
-    if (!put(svc, "control", json_string(command ? "command" : "systemd")))
-        return false;
-    /* As the current struct has them: a command line given for systemd reaches the
-     * parser's "only allowed when" rule, a missing one its "required when" rule. */
-    struct {
-        const char *key, *val;
-    } cmds[] = {{"stopCommand", cur->service.stop_command},
-                {"startCommand", cur->service.start_command},
-                {"statusCommand", cur->service.status_command}};
-    for (size_t i = 0; i < 3; i++)
-        if (cmds[i].val != NULL && !put(svc, cmds[i].key, json_string(cmds[i].val)))
-            return false;
-    unsigned kind = (unsigned)cur->service.health;
-    json_t *h = json_pack("{s:s}", "kind", kind < 3 ? hk[kind] : "?");
-    if (h != NULL && cur->service.health_target != NULL &&
-        json_object_set_new(h, "target", json_string(cur->service.health_target)) != 0) {
-        json_decref(h);
-        return false;
+        goto nomem;
+    if (proto_control) {
+        if ((rc = render_proto_control(s, svc, err)) != FERRY_OK)
+            goto out;
+    } else if (cur != NULL && !render_current_control(cur, svc)) {
+        goto nomem;
     }
-    return put(svc, "healthCheck", h);
+    if (s != NULL && s->health_check != NULL) {
+        rc = render_proto_health(s->health_check, svc, err);
+    } else if (!proto_control && cur != NULL) {
+        if (!render_health(cur->service.health, cur->service.health_target, svc))
+            goto nomem;
+    }
+    goto out;
+nomem:
+    rc = ferry_err_set(err, FERRY_E_NOMEM, "service: out of memory");
+out:
+    return rc;
 }
 
 static bool render_paths(const Ferry__V1__PathSettings *p, json_t *o)
@@ -464,10 +602,17 @@ typedef struct field_str {
 /* Every string of |pc| must be UTF-8 to become JSON: names the first that is not. */
 static ferry_err_code_t check_utf8(const Ferry__V1__NodeConfig *pc, ferry_err_t *err)
 {
-    field_str_t f[16];
+    field_str_t f[24];
     size_t n = 0;
-    if (pc->service != NULL)
+    f[n++] = (field_str_t){"stateDir", pc->state_dir};
+    if (pc->service != NULL) {
         f[n++] = (field_str_t){"service.name", pc->service->name};
+        f[n++] = (field_str_t){"service.stopCommand", pc->service->stop_command};
+        f[n++] = (field_str_t){"service.startCommand", pc->service->start_command};
+        f[n++] = (field_str_t){"service.statusCommand", pc->service->status_command};
+        if (pc->service->health_check != NULL)
+            f[n++] = (field_str_t){"service.healthCheck.target", pc->service->health_check->target};
+    }
     if (pc->paths != NULL) {
         f[n++] = (field_str_t){"paths.serverDir", pc->paths->server_dir};
         f[n++] = (field_str_t){"paths.clientDir", pc->paths->client_dir};
@@ -508,8 +653,8 @@ static ferry_err_code_t render(const Ferry__V1__NodeConfig *pc, const ferry_node
         goto nomem;
     if (!put(root, "configVersion", json_integer((json_int_t)pc->config_version)))
         goto nomem;
-    if (!render_service(pc, current, svc))
-        goto nomem;
+    if ((rc = render_service(pc, current, svc, err)) != FERRY_OK)
+        goto out;
     if (json_object_size(svc) > 0) {
         if (json_object_set(root, "service", svc) != 0)
             goto nomem;
@@ -529,8 +674,11 @@ static ferry_err_code_t render(const Ferry__V1__NodeConfig *pc, const ferry_node
              json_pack("{s:b, s:b}", "deleteOldFiles", (int)pc->deploy->delete_old_files,
                        "clientDeleteOldFiles", (int)pc->deploy->client_delete_old_files)))
         goto nomem;
-    if (current != NULL && current->state_dir != NULL &&
-        !put(root, "stateDir", json_string(current->state_dir)))
+    /* stateDir: the proto's, or (not given) the current one, or the engine's default. */
+    const char *state_dir = nonempty(pc->state_dir) ? pc->state_dir
+                            : current != NULL       ? current->state_dir
+                                                    : NULL;
+    if (state_dir != NULL && !put(root, "stateDir", json_string(state_dir)))
         goto nomem;
     if ((*json = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL)
         goto nomem;

@@ -38,14 +38,17 @@ typedef struct agentd_cfg_issue {
  * name) plus, with |deep|, that directories exist or can be created, the service
  * control commands/unit exist, sqlite database files exist. Fills up to
  * AGENTD_MAX_CFG_ISSUES issues, returns their count; 0 blocking issues = valid.
- * |current| (may be NULL) supplies the password behind a masked one.
+ * |current| (may be NULL) supplies the password behind a masked one, and the service
+ * control, command lines, health check and stateDir when |pc| does not carry them (a
+ * client older than those fields; see nodecfg.c).
  */
 size_t agentd_nodecfg_validate(const Ferry__V1__NodeConfig *pc, const ferry_node_config_t *current, bool deep,
                                agentd_cfg_issue_t *issues);
 
 /**
  * Renders |pc| as node-config.json text in the engine's format (*json: free()), with the
- * password of |current| substituted for a masked one. The result parses with
+ * password of |current| substituted for a masked one (and |current|'s service control,
+ * command lines, health check and stateDir where |pc| has none). The result parses with
  * ferry_node_config_parse(); FERRY_E_INVALID_ARG naming the field otherwise.
  */
 ferry_err_code_t agentd_nodecfg_to_json(const Ferry__V1__NodeConfig *pc, const ferry_node_config_t *current,

@@ -11,8 +11,11 @@
  *   - when read (tasks.c): hub_node_config_proto_json() maps the stored document, in
  *     the engine's format (agent/engine/include/ferry/engine/config.h: "engine":
  *     "sqlite"/"mssql", plus service.control, the command lines, healthCheck, stateDir)
- *     or in the canonical ferry.v1.NodeConfig JSON, onto ferry.v1.NodeConfig's JSON.
- *     Members NodeConfig has no field for are left out; a member of the wrong type is
+ *     or in the canonical ferry.v1.NodeConfig JSON, onto ferry.v1.NodeConfig's JSON
+ *     (service.control and healthCheck.kind as the ServiceControl / HealthCheckKind
+ *     names; command lines and the health target masked once more, so a row indexed
+ *     unmasked by an older server shows no secret either). Members NodeConfig has no
+ *     field for are left out; a member of the wrong type or an unknown enum word is
  *     skipped, never fatal, so the preview shows everything that can be shown.
  */
 #ifndef FERRY_HUB_NODECFG_H

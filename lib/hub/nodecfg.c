@@ -276,6 +276,78 @@ static const char *db_engine(json_t *v)
 
 #define U32_MAX 4294967295ll
 
+/* An enum member given as the engine's word, the enum value's name or its number, as
+ * the enum value's name; |words[i]| and |names[i]| belong together; NULL if unknown. */
+static const char *enum_name(json_t *v, const char *const *words, const char *const *names, size_t n)
+{
+    const char *s, *r = NULL;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        r = i >= 0 && (size_t)i < n ? names[i] : NULL;
+    } else if (json_is_string(v)) {
+        s = json_string_value(v);
+        for (size_t i = 0; i < n && r == NULL; i++)
+            if ((words[i] != NULL && strcasecmp(s, words[i]) == 0) || strcmp(s, names[i]) == 0)
+                r = names[i];
+    }
+    return r;
+}
+
+/* service.control: "systemd" / "command" (engine) or the ServiceControl name. */
+static const char *service_control(json_t *v)
+{
+    static const char *const words[] = {NULL, "systemd", "command"};
+    static const char *const names[] = {"SERVICE_CONTROL_UNSPECIFIED", "SERVICE_CONTROL_SYSTEMD",
+                                        "SERVICE_CONTROL_COMMAND"};
+    return enum_name(v, words, names, 3);
+}
+
+/* healthCheck.kind: "none" / "tcp" / "http" (engine) or the HealthCheckKind name. */
+static const char *health_kind(json_t *v)
+{
+    static const char *const words[] = {NULL, "none", "tcp", "http"};
+    static const char *const names[] = {"HEALTH_CHECK_KIND_UNSPECIFIED", "HEALTH_CHECK_KIND_NONE",
+                                        "HEALTH_CHECK_KIND_TCP", "HEALTH_CHECK_KIND_HTTP"};
+    return enum_name(v, words, names, 4);
+}
+
+/* Copies string member |key| masked again (mask_text()): command lines and targets were
+ * masked when indexed; a row indexed by an older server is masked here all the same. */
+static void copy_masked(json_t *to, json_t *from, const char *key)
+{
+    json_t *v = json_object_get(from, key), *m;
+    if (json_is_string(v) && (m = masked_text(json_string_value(v))) != NULL)
+        json_object_set_new(to, key, m);
+}
+
+/* The service section: settings, control, command lines (masked) and health check. */
+static void map_service(json_t *out, json_t *src)
+{
+    json_t *o = json_object(), *h, *hc;
+    const char *name;
+
+    if (!json_is_object(src) || o == NULL) {
+        json_decref(o);
+        return;
+    }
+    copy_str(o, src, "name");
+    copy_uint(o, src, "stopTimeoutSeconds", U32_MAX);
+    copy_uint(o, src, "startTimeoutSeconds", U32_MAX);
+    if ((name = service_control(json_object_get(src, "control"))) != NULL)
+        json_object_set_new(o, "control", json_string(name));
+    copy_masked(o, src, "startCommand");
+    copy_masked(o, src, "stopCommand");
+    copy_masked(o, src, "statusCommand");
+    h = json_object_get(src, "healthCheck");
+    if (json_is_object(h) && (hc = json_object()) != NULL) {
+        if ((name = health_kind(json_object_get(h, "kind"))) != NULL)
+            json_object_set_new(hc, "kind", json_string(name));
+        copy_masked(hc, h, "target");
+        set_nonempty(o, "healthCheck", hc);
+    }
+    set_nonempty(out, "service", o);
+}
+
 char *hub_node_config_proto_json(const char *stored)
 {
     json_t *doc = stored != NULL ? json_loads(stored, 0, NULL) : NULL;
@@ -292,13 +364,7 @@ char *hub_node_config_proto_json(const char *stored)
         json_object_set_new(out, "configVersion",
                             json_integer((json_int_t)strtoll(json_string_value(cv), NULL, 10)));
 
-    src = json_object_get(doc, "service");
-    if (json_is_object(src) && (o = json_object()) != NULL) {
-        copy_str(o, src, "name");
-        copy_uint(o, src, "stopTimeoutSeconds", U32_MAX);
-        copy_uint(o, src, "startTimeoutSeconds", U32_MAX);
-        set_nonempty(out, "service", o);
-    }
+    map_service(out, json_object_get(doc, "service"));
     src = json_object_get(doc, "paths");
     if (json_is_object(src) && (o = json_object()) != NULL) {
         copy_str(o, src, "serverDir");
@@ -329,6 +395,7 @@ char *hub_node_config_proto_json(const char *stored)
         copy_bool(o, src, "clientDeleteOldFiles");
         set_nonempty(out, "deploy", o);
     }
+    copy_str(out, doc, "stateDir");
     text = json_dumps(out, JSON_COMPACT);
 done:
     json_decref(out);

@@ -11,8 +11,9 @@
  *     Bind hands out; the package's upload-time manifest stays as it was;
  *   - mirror validation: every refusal names the field and changes nothing;
  *   - download telemetry (DownloadStats) is stored per task;
- *   - the node-config preview understands the engine's node-config.json and masks the
- *     connection string's password.
+ *   - the node-config preview understands the engine's node-config.json (service
+ *     control, command lines, health check and stateDir included) and masks the
+ *     connection string's password and the secrets in command lines.
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -821,10 +822,20 @@ START_TEST(node_config_preview)
     ck_assert_ptr_nonnull(c->deploy);
     ck_assert(c->deploy->delete_old_files);
     ck_assert(!c->deploy->client_delete_old_files);
+    /* Service control, command lines (secrets masked), health check and stateDir. */
+    ck_assert_int_eq(c->service->control, FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_COMMAND);
+    ck_assert_str_eq(c->service->stop_command, "/opt/rca7/ctl stop --password=***");
+    ck_assert_str_eq(c->service->start_command, "/opt/rca7/ctl start");
+    ck_assert_str_eq(c->service->status_command, "/opt/rca7/ctl status");
+    ck_assert_ptr_nonnull(c->service->health_check);
+    ck_assert_int_eq(c->service->health_check->kind, FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_HTTP);
+    ck_assert_str_eq(c->service->health_check->target, "http://127.0.0.1:8080/health");
+    ck_assert_str_eq(c->state_dir, "/var/lib/ferry-agent");
     ck_assert_ptr_nonnull(s->download);
     /* No secret anywhere in the answer, nor in what the index stores. */
     ck_assert(!wire_has(&r->base, "hun;ter2"));
     ck_assert(!wire_has(&r->base, "ter2"));
+    ck_assert(!wire_has(&r->base, "topsecret"));
     char stored[8192];
     ck_assert_int_eq(hh_query_text(&H,
                                    "SELECT summary_json FROM node_config_index WHERE node_id ="
@@ -845,6 +856,14 @@ START_TEST(node_config_preview)
     ck_assert_str_eq(c->backup->db->databases[0], "/site/db/main.db");
     ck_assert_str_eq(c->backup->db->sql_connection_string, "");
     ck_assert_str_eq(c->paths->protect_paths[0], "/site/server/config");
+    /* The demo's file: every member has its NodeConfig field now. */
+    ck_assert_int_eq(c->service->control, FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_COMMAND);
+    ck_assert_str_eq(c->service->start_command, "testd --daemon");
+    ck_assert_str_eq(c->service->stop_command, "testd --stop");
+    ck_assert_str_eq(c->service->status_command, "testd --status");
+    ck_assert_int_eq(c->service->health_check->kind, FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_HTTP);
+    ck_assert_str_eq(c->service->health_check->target, "http://127.0.0.1:9/health");
+    ck_assert_str_eq(c->state_dir, "/site/state");
     protobuf_c_message_free_unpacked(&r->base, NULL);
 
     /* A row indexed by the previous server (whole document, connection string "***")
@@ -864,6 +883,10 @@ START_TEST(node_config_preview)
     r = get_node_config("NC");
     ck_assert_ptr_nonnull(r->summary->config);
     ck_assert_str_eq(r->summary->config->service->name, "old");
+    ck_assert_int_eq(r->summary->config->service->control,
+                     FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_SYSTEMD);
+    ck_assert_ptr_null(r->summary->config->service->health_check);
+    ck_assert_str_eq(r->summary->config->state_dir, "/x");
     ck_assert_str_eq(r->summary->config->backup->db->sql_connection_string, "***");
     protobuf_c_message_free_unpacked(&r->base, NULL);
 

@@ -188,20 +188,36 @@ START_TEST(round_trip_of_the_demo_config)
     ck_assert_str_eq(m->backup->client_backup_file_name, "client.zip");
     ck_assert(m->deploy->delete_old_files);
     ck_assert(m->deploy->client_delete_old_files);
+    /* Service control, command lines, health check and stateDir travel too. */
+    ck_assert_int_eq(m->service->control, FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_COMMAND);
+    ck_assert_str_eq(m->service->start_command, cfg->service.start_command);
+    ck_assert_str_eq(m->service->stop_command, cfg->service.stop_command);
+    ck_assert_str_eq(m->service->status_command, cfg->service.status_command);
+    ck_assert_ptr_nonnull(m->service->health_check);
+    ck_assert_int_eq(m->service->health_check->kind, FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_HTTP);
+    ck_assert_str_eq(m->service->health_check->target, "http://127.0.0.1:8080/health");
+    ck_assert_str_eq(m->state_dir, cfg->state_dir);
 
-    /* The engine-only fields (commands, health check, stateDir) come from |current|. */
-    ferry_node_config_t *back = through_json(m, cfg);
-    char *d1 = dump(cfg), *d2 = dump(back);
+    /* Lossless through the proto alone (no |current| to fill anything in), ... */
+    char *d1 = dump(cfg);
+    ferry_node_config_t *back = through_json(m, NULL);
+    char *d2 = dump(back);
+    ck_assert_str_eq(d1, d2);
+    ferry_node_config_free(back);
+    free(d2);
+    /* ... with |current| (the proto wins where it has the field) ... */
+    back = through_json(m, cfg);
+    d2 = dump(back);
     ck_assert_str_eq(d1, d2);
 
-    /* Also through the wire format. */
+    /* ... and through the wire format. */
     size_t len = protobuf_c_message_get_packed_size(&m->base);
     uint8_t *buf = malloc(len + 1);
     ck_assert_ptr_nonnull(buf);
     protobuf_c_message_pack(&m->base, buf);
     Ferry__V1__NodeConfig *w = ferry__v1__node_config__unpack(NULL, len, buf);
     ck_assert_ptr_nonnull(w);
-    ferry_node_config_t *back2 = through_json(w, cfg);
+    ferry_node_config_t *back2 = through_json(w, NULL);
     char *d3 = dump(back2);
     ck_assert_str_eq(d1, d3);
 
@@ -214,6 +230,93 @@ START_TEST(round_trip_of_the_demo_config)
     ferry_node_config_free(back2);
     proto_free(m);
     ferry_node_config_free(cfg);
+    site_free(&s);
+}
+END_TEST
+
+/* Drops the fields a client older than IDL 0dea984 does not know (as it would send). */
+static void forget_new_fields(Ferry__V1__NodeConfig *m)
+{
+    m->service->control = FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_UNSPECIFIED;
+    replace_str(&m->service->start_command, "");
+    replace_str(&m->service->stop_command, "");
+    replace_str(&m->service->status_command, "");
+    ferry__v1__health_check__free_unpacked(m->service->health_check, NULL);
+    m->service->health_check = NULL;
+    replace_str(&m->state_dir, "");
+}
+
+START_TEST(service_control_and_state_dir_from_the_proto)
+{
+    site_t s;
+    site_init(&s, false);
+    ferry_node_config_t *cur = parse_ok(s.json);
+    char *want = dump(cur);
+
+    /* A client that does not know the fields keeps the current ones. */
+    Ferry__V1__NodeConfig *m = to_proto(cur);
+    forget_new_fields(m);
+    ferry_node_config_t *back = through_json(m, cur);
+    char *got = dump(back);
+    ck_assert_str_eq(got, want);
+    free(got);
+    ferry_node_config_free(back);
+    /* Without a current one: the engine's defaults. */
+    back = through_json(m, NULL);
+    ck_assert_int_eq(back->service.control, FERRY_SVC_CONTROL_SYSTEMD);
+    ck_assert_int_eq(back->service.health, FERRY_HEALTH_NONE);
+    ck_assert_str_eq(back->state_dir, "/var/lib/ferry-agent");
+    ferry_node_config_free(back);
+    /* Only a health check given: it is taken, control and commands stay the current ones. */
+    m->service->health_check = malloc(sizeof(*m->service->health_check));
+    ck_assert_ptr_nonnull(m->service->health_check);
+    ferry__v1__health_check__init(m->service->health_check);
+    m->service->health_check->kind = FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_TCP;
+    replace_str(&m->service->health_check->target, "127.0.0.1:9000");
+    back = through_json(m, cur);
+    ck_assert_int_eq(back->service.control, FERRY_SVC_CONTROL_COMMAND);
+    ck_assert_str_eq(back->service.stop_command, cur->service.stop_command);
+    ck_assert_int_eq(back->service.health, FERRY_HEALTH_TCP);
+    ck_assert_str_eq(back->service.health_target, "127.0.0.1:9000");
+    ferry_node_config_free(back);
+    proto_free(m);
+
+    /* Edits through the proto win over the current file. */
+    m = to_proto(cur);
+    replace_str(&m->service->stop_command, "/bin/true --stop-now");
+    replace_str(&m->state_dir, "/var/lib/other-agent");
+    m->service->health_check->kind = FERRY__V1__HEALTH_CHECK_KIND__HEALTH_CHECK_KIND_NONE;
+    replace_str(&m->service->health_check->target, "");
+    back = through_json(m, cur);
+    ck_assert_str_eq(back->service.stop_command, "/bin/true --stop-now");
+    ck_assert_str_eq(back->service.start_command, cur->service.start_command);
+    ck_assert_str_eq(back->state_dir, "/var/lib/other-agent");
+    ck_assert_int_eq(back->service.health, FERRY_HEALTH_NONE);
+    ck_assert_ptr_null(back->service.health_target);
+    ferry_node_config_free(back);
+    /* Switching to systemd: the command lines must go (the engine's rule names them). */
+    m->service->control = FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_SYSTEMD;
+    char *json = NULL;
+    ferry_err_t e = {0};
+    ck_assert_int_eq(agentd_nodecfg_to_json(m, cur, &json, &e), FERRY_E_INVALID_ARG);
+    ck_assert_msg(strncmp(e.msg, "service.stopCommand: only allowed", 33) == 0, "%s", e.msg);
+    replace_str(&m->service->start_command, "");
+    replace_str(&m->service->stop_command, "");
+    replace_str(&m->service->status_command, "");
+    back = through_json(m, cur);
+    ck_assert_int_eq(back->service.control, FERRY_SVC_CONTROL_SYSTEMD);
+    ck_assert_ptr_null(back->service.stop_command);
+    ferry_node_config_free(back);
+    /* Given with control unset (= systemd): refused the same way, not taken from current. */
+    m->service->control = FERRY__V1__SERVICE_CONTROL__SERVICE_CONTROL_UNSPECIFIED;
+    replace_str(&m->service->start_command, "/bin/true");
+    ck_assert_int_eq(agentd_nodecfg_to_json(m, cur, &json, &e), FERRY_E_INVALID_ARG);
+    ck_assert_msg(strncmp(e.msg, "service.startCommand: only allowed", 34) == 0, "%s", e.msg);
+    ck_assert_ptr_null(json);
+    proto_free(m);
+
+    free(want);
+    ferry_node_config_free(cur);
     site_free(&s);
 }
 END_TEST
@@ -397,6 +500,26 @@ static void m_mssql_no_connstr(Ferry__V1__NodeConfig *m, const char *root)
 {
     m->backup->db->engine = FERRY__V1__DB_ENGINE__DB_ENGINE_SQLSERVER;
 }
+static void m_no_stop_command(Ferry__V1__NodeConfig *m, const char *root)
+{
+    replace_str(&m->service->stop_command, "");
+}
+static void m_unknown_control(Ferry__V1__NodeConfig *m, const char *root)
+{
+    m->service->control = (Ferry__V1__ServiceControl)7;
+}
+static void m_unknown_health_kind(Ferry__V1__NodeConfig *m, const char *root)
+{
+    m->service->health_check->kind = (Ferry__V1__HealthCheckKind)9;
+}
+static void m_http_without_target(Ferry__V1__NodeConfig *m, const char *root)
+{
+    replace_str(&m->service->health_check->target, "");
+}
+static void m_relative_state_dir(Ferry__V1__NodeConfig *m, const char *root)
+{
+    replace_str(&m->state_dir, "state");
+}
 static void m_client_in_server(Ferry__V1__NodeConfig *m, const char *root)
 {
     char p[PATH_MAX];
@@ -419,6 +542,11 @@ START_TEST(invalid_fields_are_named_and_blocking)
         {m_backup_name_path, "backup.db.backupFileName"},
         {m_mssql_no_connstr, "backup.db.sqlConnectionString"},
         {m_client_in_server, "paths.clientDir"},
+        {m_no_stop_command, "service.stopCommand"},
+        {m_unknown_control, "service.control"},
+        {m_unknown_health_kind, "service.healthCheck.kind"},
+        {m_http_without_target, "service.healthCheck.target"},
+        {m_relative_state_dir, "stateDir"},
     };
     site_t s;
     site_init(&s, false);
@@ -458,8 +586,10 @@ START_TEST(invalid_fields_are_named_and_blocking)
     ck_assert(is[0].blocking);
     proto_free(bad);
 
-    /* Command control without a stop command (a field the proto does not carry). */
+    /* Command control without a stop command, from a client that does not send the
+     * control fields: the current file's own problem is reported. */
     Ferry__V1__NodeConfig *m = to_proto(cur);
+    forget_new_fields(m);
     free(cur->service.stop_command);
     cur->service.stop_command = NULL;
     n = agentd_nodecfg_validate(m, cur, false, is);
@@ -550,8 +680,8 @@ START_TEST(deep_checks_find_missing_things)
     ck_assert_int_eq(ftu_write_file(p, "", 0, 0644), 0);
 
     /* Service commands: a program that does not exist, one not in PATH. */
-    replace_str(&cur->service.start_command, "/nonexistent/ferry-app --start");
-    replace_str(&cur->service.status_command, "ferry-no-such-program-xyz --status");
+    replace_str(&m->service->start_command, "/nonexistent/ferry-app --start");
+    replace_str(&m->service->status_command, "ferry-no-such-program-xyz --status");
     n = agentd_nodecfg_validate(m, cur, true, is);
     i = issue_for(is, n, "service.startCommand");
     ck_assert_ptr_nonnull(i);
@@ -561,8 +691,8 @@ START_TEST(deep_checks_find_missing_things)
     ck_assert(i->blocking);
     ck_assert_ptr_null(issue_for(is, n, "service.stopCommand"));
     /* Shell syntax is left alone. */
-    replace_str(&cur->service.start_command, "cd /tmp && ./run");
-    replace_str(&cur->service.status_command, "\"$APP\" --status");
+    replace_str(&m->service->start_command, "cd /tmp && ./run");
+    replace_str(&m->service->status_command, "\"$APP\" --status");
     n = agentd_nodecfg_validate(m, cur, true, is);
     ck_assert_ptr_null(issue_for(is, n, "service.startCommand"));
     ck_assert_ptr_null(issue_for(is, n, "service.statusCommand"));
@@ -623,6 +753,7 @@ int main(void)
     Suite *s = suite_create("agentd_nodecfg");
     TCase *tc = tcase_create("nodecfg");
     tcase_add_test(tc, round_trip_of_the_demo_config);
+    tcase_add_test(tc, service_control_and_state_dir_from_the_proto);
     tcase_add_test(tc, round_trip_of_the_defaults_without_current);
     tcase_add_test(tc, db_engine_unspecified);
     tcase_add_test(tc, password_masked_and_kept);

@@ -77,8 +77,16 @@ START_TEST(node_config_masked_and_mapped)
     json_t *svc = json_object_get(j, "service");
     ck_assert_str_eq(json_string_value(json_object_get(svc, "name")), "svc");
     ck_assert_int_eq(json_integer_value(json_object_get(svc, "stopTimeoutSeconds")), 30);
-    ck_assert_ptr_null(json_object_get(svc, "control")); /* no NodeConfig field (yet) */
-    ck_assert_ptr_null(json_object_get(j, "stateDir"));
+    /* Control, command lines (masked) and health check (target masked), stateDir. */
+    ck_assert_str_eq(json_string_value(json_object_get(svc, "control")), "SERVICE_CONTROL_COMMAND");
+    ck_assert_str_eq(json_string_value(json_object_get(svc, "stopCommand")), "ctl stop --password=*** -x");
+    ck_assert_str_eq(json_string_value(json_object_get(svc, "startCommand")),
+                     "ctl start --api-key *** --pwd:***");
+    ck_assert_str_eq(json_string_value(json_object_get(svc, "statusCommand")), "ctl status");
+    json_t *hc = json_object_get(svc, "healthCheck");
+    ck_assert_str_eq(json_string_value(json_object_get(hc, "kind")), "HEALTH_CHECK_KIND_HTTP");
+    ck_assert_str_eq(json_string_value(json_object_get(hc, "target")), "http://h/health?token=***&x=1");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "stateDir")), "/var/lib/ferry-agent");
     ck_assert_ptr_null(json_object_get(j, "extra"));
     json_t *pp = json_object_get(json_object_get(j, "paths"), "protectPaths");
     ck_assert_uint_eq(json_array_size(pp), 1); /* the number is skipped, not fatal */
@@ -102,6 +110,21 @@ START_TEST(node_config_masked_and_mapped)
                         "\"db\":{\"engine\":\"DB_ENGINE_SQLITE\"}}}");
     free(p);
     free(m);
+
+    /* The canonical names and numbers of the new enums map too; unknown ones are skipped;
+     * a document stored unmasked (an older server) is masked when shown. */
+    static const char canon2[] =
+        "{\"service\":{\"control\":\"SERVICE_CONTROL_SYSTEMD\",\"healthCheck\":{\"kind\":2,"
+        "\"target\":\"127.0.0.1:80\"}},\"stateDir\":\"/s\"}";
+    p = hub_node_config_proto_json(canon2);
+    ck_assert_str_eq(p, "{\"service\":{\"control\":\"SERVICE_CONTROL_SYSTEMD\",\"healthCheck\":{\"kind\":"
+                        "\"HEALTH_CHECK_KIND_TCP\",\"target\":\"127.0.0.1:80\"}},\"stateDir\":\"/s\"}");
+    free(p);
+    static const char odd[] = "{\"service\":{\"control\":\"launchd\",\"stopCommand\":\"x --token s3cr3t\","
+                              "\"healthCheck\":{\"kind\":7}}}";
+    p = hub_node_config_proto_json(odd);
+    ck_assert_str_eq(p, "{\"service\":{\"stopCommand\":\"x --token ***\"}}");
+    free(p);
 
     /* Not a JSON object: nothing to show. */
     ck_assert_ptr_null(hub_node_config_mask("[1]", 3, &v));
