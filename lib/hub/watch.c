@@ -100,10 +100,17 @@ out:
     return code;
 }
 
+static ferry_rpc_code_t wa_keepalive(hub_bus_sub_t *sub, char *msg, size_t size);
+
 static ferry_rpc_code_t wa_start(hub_bus_sub_t *sub, char *msg, size_t size)
 {
     hub_presence_touch(sub->hub, sub->key, NULL);
-    return send_assignments((watch_stream_t *)sub, 0, msg, size);
+    ferry_rpc_code_t code = send_assignments((watch_stream_t *)sub, 0, msg, size);
+    /* Then one keep-alive at once: the agent knows the stream is established (and shows
+     * "streaming") without waiting a whole keep-alive period when nothing is pending. */
+    if (code == FERRY_RPC_OK)
+        code = wa_keepalive(sub, msg, size);
+    return code;
 }
 
 static ferry_rpc_code_t wa_deliver(hub_bus_sub_t *sub, const hub_task_event_t *ev, char *msg, size_t size)
