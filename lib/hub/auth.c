@@ -189,6 +189,7 @@ static const char *const implementer_methods[] = {
     "CommitPackage",
     "ListPackages",
     "GetPackage",
+    "ExportPackage",
     /* releases and rollback */
     "CreateRelease",
     "ListReleases",

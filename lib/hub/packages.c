@@ -30,6 +30,7 @@
 #include "ferry/fs.h"
 #include "ferry/hash.h"
 #include "ferry/version.h"
+#include "auth_internal.h"
 #include "hub_pkg.h"
 
 #define HASH_BUF (256u << 10)
@@ -893,11 +894,128 @@ out:
     hub_arena_free(&a);
 }
 
+/* ---- export (offline manifests) ---------------------------------------------------------------- */
+
+/* Validity of an exported manifest: at least an hour, at most 366 days. */
+#define EXPORT_VALID_MIN_MS (3600ll * 1000)
+#define EXPORT_VALID_MAX_MS (366ll * 24 * 3600 * 1000)
+
+/* valid_for in milliseconds, or FERRY_E_INVALID_ARG naming valid_for. */
+static ferry_err_code_t export_validity(const Google__Protobuf__Duration *d, int64_t *ms, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+
+    *ms = 0;
+    if (d == NULL) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "valid_for: required (1 h .. 366 days)");
+        goto out;
+    }
+    /* Bounded before multiplying: no overflow whatever the client sends. */
+    if (d->seconds < 0 || d->seconds > EXPORT_VALID_MAX_MS / 1000 || d->nanos < 0 || d->nanos > 999999999) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                           "valid_for: %" PRId64 "s is outside 1 h .. 366 days (3600s .. 31622400s)",
+                           (int64_t)d->seconds);
+        goto out;
+    }
+    *ms = (int64_t)d->seconds * 1000 + d->nanos / 1000000;
+    if (*ms < EXPORT_VALID_MIN_MS || *ms > EXPORT_VALID_MAX_MS)
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                           "valid_for: %" PRId64 ".%03ds is outside 1 h .. 366 days (3600s .. 31622400s)",
+                           *ms / 1000, (int)(*ms % 1000));
+out:
+    return rc;
+}
+
+/* The id of enabled customer |code| (DB lock held); NOT_FOUND / PRECONDITION naming customer_code. */
+static ferry_err_code_t export_customer(ferry_hub_t *hub, const char *code, int64_t *id, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc;
+    int s;
+
+    *id = 0;
+    if ((rc = hub_check_code("customer_code", code, err)) != FERRY_OK ||
+        (rc = hub_prepare(hub->db, "SELECT id, disabled FROM customer WHERE code = ?", &st, "customer",
+                          err)) != FERRY_OK)
+        goto out;
+    hub_bind_text(st, 1, code);
+    if ((s = sqlite3_step(st)) != SQLITE_ROW) {
+        rc = s == SQLITE_DONE ? ferry_err_set(err, FERRY_E_NOT_FOUND, "customer_code: no customer '%s'", code)
+                              : hub_sql_err(hub->db, "customer", err);
+        goto out;
+    }
+    if (sqlite3_column_int(st, 1) != 0) {
+        rc = ferry_err_set(err, FERRY_E_PRECONDITION, "customer_code: customer '%s' is disabled", code);
+        goto out;
+    }
+    *id = sqlite3_column_int64(st, 0);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * ExportPackage: a manifest signed now for no task and no node (task kind UPDATE),
+ * limited to customer_code when given, valid for valid_for; and a signed link to the
+ * zip from the storage in effect for that customer (else the global one). Nothing is
+ * stored but the audit row.
+ */
+static void export_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+{
+    const Ferry__V1__ExportPackageRequest *req = vreq;
+    Ferry__V1__ExportPackageResponse resp = FERRY__V1__EXPORT_PACKAGE_RESPONSE__INIT;
+    Ferry__V1__Package pkg = FERRY__V1__PACKAGE__INIT;
+    hub_arena_t a = {0};
+    ferry_err_t err = {0};
+    int64_t now = hub_now_ms(), valid_ms = 0, customer_id = 0;
+    const char *customer = req->customer_code != NULL ? req->customer_code : "";
+    char target[96];
+    bool locked = false;
+
+    snprintf(target, sizeof(target), "package:%.80s", req->version != NULL ? req->version : "");
+    hub_audit_target(call, target); /* a failure's audit row names it too */
+    if (req->version == NULL || req->version[0] == '\0') {
+        ferry_err_set(&err, FERRY_E_INVALID_ARG, "version: required");
+        goto fail;
+    }
+    if (export_validity(req->valid_for, &valid_ms, &err) != FERRY_OK)
+        goto fail;
+    hub_db_lock(hub);
+    locked = true;
+    if ((customer[0] != '\0' && export_customer(hub, customer, &customer_id, &err) != FERRY_OK) ||
+        hub_package_load(hub, &a, req->version, &pkg, NULL, NULL, &err) != FERRY_OK)
+        goto fail;
+    hub_db_unlock(hub);
+    locked = false;
+    hub_manifest_binding_t b = {"", "", FERRY__V1__TASK_KIND__TASK_KIND_UPDATE, customer, now + valid_ms};
+    if (hub_blob_download_link(hub, &a, customer_id, pkg.sha256, &resp.download, &err) != FERRY_OK ||
+        hub_manifest_sign(hub, &a, &pkg, &b, now, &resp.signed_manifest, &err) != FERRY_OK)
+        goto fail;
+    hub_db_lock(hub);
+    locked = true;
+    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK)
+        goto fail;
+    hub_db_unlock(hub);
+    locked = false;
+    resp.package = &pkg;
+    ferry_v1_admin_service_export_package_reply(call, &resp);
+    goto out;
+fail:
+    if (locked) {
+        hub_db_unlock(hub);
+        locked = false;
+    }
+    hub_fail_named(call, &err);
+out:
+    hub_arena_free(&a);
+}
+
 HUB_OFFLOADED(create_package_upload, Ferry__V1__CreatePackageUploadRequest)
 HUB_OFFLOADED(get_package_upload, Ferry__V1__GetPackageUploadRequest)
 HUB_OFFLOADED(commit_package, Ferry__V1__CommitPackageRequest)
 HUB_OFFLOADED(list_packages, Ferry__V1__ListPackagesRequest)
 HUB_OFFLOADED(get_package, Ferry__V1__GetPackageRequest)
+HUB_OFFLOADED(export_package, Ferry__V1__ExportPackageRequest)
 
 void hub_packages_bind(ferry_hub_t *hub)
 {
@@ -906,4 +1024,5 @@ void hub_packages_bind(ferry_hub_t *hub)
     hub->admin.commit_package = commit_package;
     hub->admin.list_packages = list_packages;
     hub->admin.get_package = get_package;
+    hub->admin.export_package = export_package;
 }

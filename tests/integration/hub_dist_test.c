@@ -9,6 +9,9 @@
  *   - the manifest GetDownload returns is signed for the calling node's task (task id,
  *     node, task kind, customer, expiry = now + manifest TTL) and verifies with the key
  *     Bind hands out; the package's upload-time manifest stays as it was;
+ *   - ExportPackage: a manifest signed for no task and no node (optionally one customer)
+ *     with the validity asked for, verifying with the Bind key, and a link from that
+ *     customer's storage; refusals name the field, are audited and change nothing;
  *   - mirror validation: every refusal names the field and changes nothing;
  *   - download telemetry (DownloadStats) is stored per task;
  *   - the node-config preview understands the engine's node-config.json (service
@@ -478,6 +481,161 @@ START_TEST(download_sources_and_task_manifests)
 }
 END_TEST
 
+/* ---- ExportPackage ------------------------------------------------------------------------------ */
+
+static ferry_rpc_code_t export_package(ferry_rpc_client_t *c, const char *version, int64_t valid_s,
+                                       const char *customer, Ferry__V1__ExportPackageResponse **out,
+                                       ferry_rpc_status_t *st)
+{
+    Ferry__V1__ExportPackageRequest req = FERRY__V1__EXPORT_PACKAGE_REQUEST__INIT;
+    Google__Protobuf__Duration d = GOOGLE__PROTOBUF__DURATION__INIT;
+    d.seconds = valid_s;
+    req.version = (char *)version;
+    req.valid_for = valid_s >= 0 ? &d : NULL; /* < 0: not given */
+    req.customer_code = (char *)customer;
+    *out = NULL;
+    memset(st, 0, sizeof(*st));
+    return ferry_v1_admin_service_export_package(c, &req, out, NULL, st);
+}
+
+/* ACME's own storage: local, links on |base|. */
+static void acme_storage_on(const char *base)
+{
+    Ferry__V1__SetStorageConfigRequest req = FERRY__V1__SET_STORAGE_CONFIG_REQUEST__INIT;
+    Ferry__V1__StorageConfig cfg = FERRY__V1__STORAGE_CONFIG__INIT;
+    Ferry__V1__LocalDirStorage local = FERRY__V1__LOCAL_DIR_STORAGE__INIT;
+    Ferry__V1__SetStorageConfigResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    local.public_base_url = (char *)base;
+    cfg.customer_code = (char *)"ACME";
+    cfg.kind = FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR;
+    cfg.settings_case = FERRY__V1__STORAGE_CONFIG__SETTINGS_LOCAL_DIR;
+    cfg.local_dir = &local;
+    req.config = &cfg;
+    ck_assert_msg(ferry_v1_admin_service_set_storage_config(H.admin, &req, &resp, NULL, &st) == FERRY_RPC_OK,
+                  "storage: %s", st.message);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
+/* Audit rows of ExportPackage with |outcome| (1 ok, 2 failure, 3 denied) and |error_code|. */
+static long export_audits(int outcome, const char *error_code, const char *target)
+{
+    char where[256];
+    snprintf(where, sizeof(where),
+             "method = 'ferry.v1.AdminService/ExportPackage' AND outcome = %d AND error_code = '%s'"
+             " AND target = '%s'",
+             outcome, error_code, target);
+    return hh_count(&H, "audit_log", where);
+}
+
+START_TEST(export_package_offline_manifest)
+{
+    static const char V[] = "2.0.0.1(7)";
+    char pkg_path[PATH_MAX], key_id[40], want[1024], sha[65], itok[HH_TOKEN_MAX];
+    uint8_t pub[32];
+    ferry_rpc_status_t st;
+    Ferry__V1__ExportPackageResponse *r = NULL;
+
+    snprintf(pkg_path, sizeof(pkg_path), "%s/x.zip", tmp);
+    build_package(pkg_path, "export");
+    Ferry__V1__Package *pkg = upload_package(pkg_path, V);
+    bind_key("NA", TOK_A, pub, key_id);
+
+    /* For any customer, a week: global storage, no task, no node, kind UPDATE. */
+    int64_t t0 = now_ms();
+    ck_assert_msg(export_package(H.admin, V, 7 * 86400, "", &r, &st) == FERRY_RPC_OK, "export: %s",
+                  st.message);
+    int64_t t1 = now_ms();
+    ck_assert_str_eq(r->package->version, V);
+    ck_assert_str_eq(r->package->sha256, pkg->sha256);
+    Ferry__V1__PackageManifest *m = verified(r->signed_manifest, pub, key_id);
+    ck_assert_str_eq(m->task_id, "");
+    ck_assert_str_eq(m->node_code, "");
+    ck_assert_str_eq(m->customer_code, "");
+    ck_assert_int_eq(m->task_kind, FERRY__V1__TASK_KIND__TASK_KIND_UPDATE);
+    ck_assert_str_eq(m->version, V);
+    ck_assert_str_eq(m->sha256, pkg->sha256);
+    ck_assert_uint_eq(m->size, pkg->size);
+    ck_assert_uint_eq(m->n_parts, 4);
+    ck_assert_int_ge(ts_ms(m->signed_at), t0 - 1000);
+    ck_assert_int_le(ts_ms(m->signed_at), t1 + 1000);
+    ck_assert_int_eq(ts_ms(m->expires_at) - ts_ms(m->signed_at), 7 * 86400 * 1000LL);
+    protobuf_c_message_free_unpacked(&m->base, NULL);
+    snprintf(want, sizeof(want), "%s/blobs/sha256/%s?", H.base_url, pkg->sha256);
+    ck_assert_msg(strncmp(r->download->url, want, strlen(want)) == 0, "link %s", r->download->url);
+    ck_assert_int_gt(ts_ms(r->download->expires_at), t0);
+    buf_t body = {0};
+    ck_assert_int_eq(http("GET", r->download->url, NULL, 0, NULL, &body), 200);
+    ferry_sha256_hex(body.p, body.n, sha);
+    ck_assert_str_eq(sha, pkg->sha256);
+    free(body.p);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    ck_assert_int_eq(export_audits(1, "", "package:2.0.0.1(7)"), 1);
+
+    /* Limited to ACME, by an implementer, the bounds themselves: ACME's storage. */
+    acme_storage_on("http://acme-files.example:8080");
+    ck_assert_int_eq(hh_create_admin_token(&H, FERRY__V1__ROLE__ROLE_IMPLEMENTER, "impl", itok, sizeof(itok)),
+                     0);
+    ferry_rpc_client_t *impl = hh_client(&H, itok);
+    ck_assert_msg(export_package(impl, V, 366 * 86400, "ACME", &r, &st) == FERRY_RPC_OK, "export: %s",
+                  st.message);
+    m = verified(r->signed_manifest, pub, key_id);
+    ck_assert_str_eq(m->customer_code, "ACME");
+    ck_assert_str_eq(m->task_id, "");
+    ck_assert_int_eq(ts_ms(m->expires_at) - ts_ms(m->signed_at), 366 * 86400 * 1000LL);
+    protobuf_c_message_free_unpacked(&m->base, NULL);
+    snprintf(want, sizeof(want), "http://acme-files.example:8080/blobs/sha256/%s?", pkg->sha256);
+    ck_assert_msg(strncmp(r->download->url, want, strlen(want)) == 0, "link %s", r->download->url);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    ck_assert_int_eq(export_package(impl, V, 3600, "", &r, &st), FERRY_RPC_OK);
+    snprintf(want, sizeof(want), "%s/blobs/sha256/", H.base_url); /* BETA or nobody: global */
+    ck_assert_msg(strncmp(r->download->url, want, strlen(want)) == 0, "link %s", r->download->url);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    ck_assert_int_eq(export_audits(1, "", "package:2.0.0.1(7)"), 3);
+
+    /* Refusals: the E_* code, the field named, an audit row each, nothing else changed. */
+    long packages = hh_count(&H, "package", NULL), uploads = hh_count(&H, "upload", NULL);
+    long tasks = hh_count(&H, "update_task", NULL);
+    static const struct {
+        const char *version;
+        int64_t valid_s;
+        const char *customer;
+        ferry_rpc_code_t code;
+        const char *app, *field;
+    } bad[] = {
+        {"9.9.9.9(9)", 86400, "", FERRY_RPC_NOT_FOUND, "E_NOT_FOUND", "9.9.9.9(9)"},
+        {V, 3599, "", FERRY_RPC_INVALID_ARGUMENT, "E_INVALID_ARG", "valid_for"},
+        {V, 366 * 86400 + 1, "", FERRY_RPC_INVALID_ARGUMENT, "E_INVALID_ARG", "valid_for"},
+        {V, -1, "", FERRY_RPC_INVALID_ARGUMENT, "E_INVALID_ARG", "valid_for"},
+        {V, 86400, "NOPE", FERRY_RPC_NOT_FOUND, "E_NOT_FOUND", "customer_code"},
+        {V, 86400, "bad code!", FERRY_RPC_INVALID_ARGUMENT, "E_INVALID_ARG", "customer_code"},
+        {"", 86400, "", FERRY_RPC_INVALID_ARGUMENT, "E_INVALID_ARG", "version"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(export_package(impl, bad[i].version, bad[i].valid_s, bad[i].customer, &r, &st),
+                         bad[i].code);
+        ck_assert_ptr_null(r);
+        ck_assert_msg(strcmp(st.app_code, bad[i].app) == 0, "case %zu: app code %s", i, st.app_code);
+        ck_assert_msg(strstr(st.message, bad[i].field) != NULL, "case %zu: %s", i, st.message);
+    }
+    ck_assert_int_eq(export_audits(2, "E_INVALID_ARG", "package:2.0.0.1(7)"), 4);
+    ck_assert_int_eq(export_audits(2, "E_INVALID_ARG", "package:"), 1);
+    ck_assert_int_eq(export_audits(2, "E_NOT_FOUND", "package:2.0.0.1(7)"), 1);
+    ck_assert_int_eq(export_audits(2, "E_NOT_FOUND", "package:9.9.9.9(9)"), 1);
+    ck_assert_int_eq(export_audits(1, "", "package:2.0.0.1(7)"), 3);
+    ck_assert_int_eq(hh_count(&H, "package", NULL), packages);
+    ck_assert_int_eq(hh_count(&H, "upload", NULL), uploads);
+    ck_assert_int_eq(hh_count(&H, "update_task", NULL), tasks);
+
+    /* A node token may not export. */
+    ferry_rpc_client_t *node = hh_client(&H, TOK_A);
+    ck_assert_int_eq(export_package(node, V, 86400, "", &r, &st), FERRY_RPC_PERMISSION_DENIED);
+    ferry_rpc_client_free(node);
+    ferry_rpc_client_free(impl);
+    protobuf_c_message_free_unpacked(&pkg->base, NULL);
+}
+END_TEST
+
 /* ---- mirror validation ------------------------------------------------------------------------ */
 
 START_TEST(mirror_validation_changes_nothing)
@@ -913,6 +1071,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, download_sources_and_task_manifests);
     tcase_add_test(tc, mirror_validation_changes_nothing);
+    tcase_add_test(tc, export_package_offline_manifest);
     tcase_add_test(tc, download_telemetry_round_trip);
     tcase_add_test(tc, node_config_preview);
     suite_add_tcase(s, tc);
