@@ -18,7 +18,12 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 ev = [e for e in d.get("events", []) if int(e.get("sequence", 0)) > 0]
 seqs = [int(e["sequence"]) for e in ev]
+states = [int(e["state"]) for e in ev]
+# Every report of the agent, once, in order: 1..n without gap or repeat.
+assert len(seqs) >= 5, "too few reports: %s" % seqs
 assert seqs == list(range(1, len(seqs) + 1)), seqs
+assert states[-1] in (100, 130), states
+print("  history: %d reports, states %s" % (len(seqs), " ".join(map(str, states))))
 EOF
 }
 
@@ -58,19 +63,31 @@ for point in state.50 state.60 state.70 state.75 state.80 state.90; do
 done
 
 log "kill -9 while reports are being delivered (server down, outbox filling, then agent killed)"
+# A slow stop gives the time to take the server away in the middle of the update.
+"$PY" - "$W/N1/node-config.json" "$TESTD" "$W/N1/run/app.pid" <<'EOF'
+import json, sys
+p, testd, pidf = sys.argv[1:4]
+c = json.load(open(p))
+c["service"]["stopCommand"] = "sh -c 'sleep 2; %s --stop --pidfile %s'" % (testd, pidf)
+json.dump(c, open(p, "w"), indent=2)
+EOF
 v="1.25.14.1(14001)"
 pkg "$v"
 agent_start N1
 R=$(release "$v" forced)
-sleep 0.5
+for _ in $(seq 300); do
+    grep -q "50 StoppingService" <(grep -a "task" "$W/N1/agent.log" | tail -n 5) && break
+    sleep 0.05
+done
 server_stop
 # The update goes on without the server; its reports wait in the outbox.
 for _ in $(seq 300); do
-    grep -q "task .*: 100 Succeeded" "$W/N1/agent.log" && break
+    tail -n 3 "$W/N1/agent.log" | grep -q ": 100 Succeeded: update applied" && break
     sleep 0.1
 done
 buffered=$("$AGENT" status --state-dir "$W/N1/state" --json | json 'd.get("bufferedReports", 0)')
 log "  $buffered reports buffered while ferryd is down"
+[ "$buffered" -ge 3 ] || fail "expected reports buffered while ferryd was down, got $buffered"
 agent_stop N1 KILL
 POLL=60 server_start
 agent_start N1

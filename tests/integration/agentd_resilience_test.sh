@@ -76,8 +76,9 @@ wait_states "$R4" "N2=110" 60
 [ "$(snapshot N2)" = "$before2" ] || fail "a package with an unverifiable manifest changed N2"
 
 log "an older version than the installed one: E_DOWNGRADE_REFUSED"
+pkg '1.25.12.10(12500)'
 before1=$(snapshot N1)
-R5=$(release '1.25.12.14(12522)' forced --node N1)
+R5=$(release '1.25.12.10(12500)' forced --node N1)
 wait_states "$R5" "N1=110" 60
 "$FERRY" task get "$(task_of "$R5" N1)" | grep -q E_DOWNGRADE_REFUSED || fail "no E_DOWNGRADE_REFUSED"
 [ "$(snapshot N1)" = "$before1" ] || fail "a downgrade changed N1"
