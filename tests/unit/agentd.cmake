@@ -4,3 +4,5 @@ set(FERRY_AGENTD_UDIR ${CMAKE_CURRENT_LIST_DIR})
 ferry_add_check_test(agentd_core_test SOURCES ${FERRY_AGENTD_UDIR}/agentd_core_test.c LIBS ferry_agentd)
 ferry_add_check_test(agentd_store_test SOURCES ${FERRY_AGENTD_UDIR}/agentd_store_test.c LIBS ferry_agentd
                      ferry_idl_client)
+ferry_add_check_test(agentd_verify_rules_test SOURCES ${FERRY_AGENTD_UDIR}/agentd_verify_rules_test.c LIBS ferry_agentd
+                     ferry_idl_client)
