@@ -12,7 +12,6 @@
 #include "ferry/fs.h"
 #include "ferry/sign.h"
 #include "ferry/v1/common.pb-c.h"
-#include "ferry_test_util.h"
 #include "verify.h"
 
 #define NOW_MS    1796292000000LL /* 2026-12-03T10:00:00Z */
@@ -429,7 +428,8 @@ int main(void)
 {
     ferry_err_t e = {0};
     char pem[300];
-    if (ftu_mkdtemp(g_dir, sizeof(g_dir), "verify") != 0)
+    snprintf(g_dir, sizeof(g_dir), "%s/ferry-verify-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(g_dir) == NULL)
         return 1;
     snprintf(pem, sizeof(pem), "%s/main.pem", g_dir);
     if (ferry_sign_keygen_file(pem, &e) != FERRY_OK || (g_signer = ferry_signer_load(pem, &e)) == NULL) {
@@ -465,6 +465,6 @@ int main(void)
     srunner_free(sr);
     ferry_signer_free(g_signer);
     ferry_signer_free(g_other);
-    ftu_rm_rf(g_dir);
+    ferry_fs_rm_rf(g_dir, NULL);
     return failed == 0 ? 0 : 1;
 }
