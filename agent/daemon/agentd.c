@@ -611,9 +611,54 @@ static void on_engine_event(void *user, const ferry_pipeline_event_t *ev)
     c->t->last_state = s;
 }
 
+typedef struct excerpt {
+    FILE *f;
+    unsigned n;
+} excerpt_t;
+
+static void excerpt_line(void *user, const ferry_journal_event_t *ev)
+{
+    excerpt_t *x = user;
+    char when[32], msg[FERRY_ERR_MSG_MAX + 64];
+    time_t t = (time_t)(ev->at_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(msg, sizeof(msg), "%s", ev->message != NULL ? ev->message : "");
+    ferry_log_mask_secrets(msg);
+    fprintf(x->f, "%s.%03dZ %3d -> %3d %-17s attempt %u%s%s: %s\n", when, (int)(ev->at_ms % 1000),
+            (int)ev->from, (int)ev->to, ferry_state_name((int)ev->to), ev->attempt, ev->error_code ? " " : "",
+            ev->error_code ? ferry_err_name(ev->error_code) : "", msg);
+    x->n++;
+}
+
+/* The task's history from the engine journal as a text file (the LOG upload of a failed
+ * task: what ran, when, with which error), secrets masked. */
+static void upload_task_log(agentd_t *ad, const ferry_task_t *jt)
+{
+    ferry_journal_t *j = NULL;
+    char p[AGENTD_PATH_MAX], name[96];
+    excerpt_t x = {0};
+    if (ad->cfg == NULL || ferry_journal_open(ad->cfg->state_dir, &j, NULL) != FERRY_OK)
+        return;
+    snprintf(name, sizeof(name), "task-%.40s.log", jt->task_id);
+    if (snprintf(p, sizeof(p), "%s/%s.tmp", ad->state_dir, name) < (int)sizeof(p) &&
+        (x.f = fopen(p, "w")) != NULL) {
+        fprintf(x.f, "ferry-agent %s, task %s, %s %s, ended %d %s %s\n", AGENTD_VERSION, jt->task_id,
+                jt->kind, jt->version, (int)jt->state, ferry_state_name((int)jt->state),
+                ferry_err_name(jt->error_code));
+        (void)ferry_journal_events(j, jt->task_id, excerpt_line, &x, NULL);
+        fclose(x.f);
+        agentd_queue_upload(ad, 2, jt->task_id, p, name, "text/plain", jt->error_msg, true);
+        (void)unlink(p);
+    }
+    ferry_journal_close(j);
+}
+
 static void upload_task_files(agentd_t *ad, const ferry_task_t *jt)
 {
     char p[AGENTD_PATH_MAX];
+    upload_task_log(ad, jt);
     if (jt->diag_path[0] != '\0' && ferry_fs_exists(jt->diag_path)) {
         const char *base = strrchr(jt->diag_path, '/');
         agentd_queue_upload(ad, 3, jt->task_id, jt->diag_path, base ? base + 1 : jt->diag_path,
