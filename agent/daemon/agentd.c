@@ -671,6 +671,16 @@ static void upload_task_files(agentd_t *ad, const ferry_task_t *jt)
     }
 }
 
+/* The trusted installed version (anti-rollback), persisted before it is used. */
+static void set_installed(agentd_t *ad, const char *version)
+{
+    (void)agentd_store_kv_set(ad->store, "installed_version", version, NULL);
+    pthread_mutex_lock(&ad->mu);
+    snprintf(ad->installed_version, sizeof(ad->installed_version), "%s", version);
+    agentd_changed_locked(ad);
+    pthread_mutex_unlock(&ad->mu);
+}
+
 static void engine_done(agentd_t *ad, agentd_task_t *t, ferry_err_code_t rc, const ferry_task_t *jt,
                         const ferry_err_t *err)
 {
@@ -684,11 +694,14 @@ static void engine_done(agentd_t *ad, agentd_task_t *t, ferry_err_code_t rc, con
         return;
     }
     int s = (int)jt->state;
-    if (s == 100 && t->kind == AGENTD_KIND_UPDATE) {
-        pthread_mutex_lock(&ad->mu);
-        snprintf(ad->installed_version, sizeof(ad->installed_version), "%s", t->version);
-        pthread_mutex_unlock(&ad->mu);
-        (void)agentd_store_kv_set(ad->store, "installed_version", t->version, NULL);
+    if (s == 100 && t->kind == AGENTD_KIND_UPDATE)
+        set_installed(ad, t->version);
+    if (s == 130 && t->kind == AGENTD_KIND_ROLLBACK) {
+        /* The node is back to what ran before |version| was installed. */
+        char key[96], before[64];
+        snprintf(key, sizeof(key), "before:%.80s", t->version);
+        if (agentd_store_kv_get(ad->store, key, before, sizeof(before), NULL) == FERRY_OK)
+            set_installed(ad, before);
     }
     if (s != 100)
         upload_task_files(ad, jt);
@@ -719,6 +732,15 @@ static void do_apply(agentd_t *ad, agentd_task_t *t, bool forced)
         agentd_log("task %s: deadline passed, applying without asking", t->id);
     }
     bool resume = t->phase == AGENTD_PHASE_APPLYING;
+    if (!resume && t->kind == AGENTD_KIND_UPDATE) {
+        /* What a rollback of this version goes back to. */
+        char key[96], cur[64];
+        pthread_mutex_lock(&ad->mu);
+        snprintf(cur, sizeof(cur), "%s", ad->installed_version);
+        pthread_mutex_unlock(&ad->mu);
+        snprintf(key, sizeof(key), "before:%.80s", t->version);
+        (void)agentd_store_kv_set(ad->store, key, cur, NULL);
+    }
     t->phase = AGENTD_PHASE_APPLYING;
     (void)agentd_store_save_task(ad->store, t, NULL);
     set_current(ad, t->id, 50, 0, resume ? "resuming" : "applying");

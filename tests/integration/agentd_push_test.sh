@@ -89,6 +89,19 @@ R3=$(release '1.25.12.15(12523)' optional --deadline "$DEADLINE")
 wait_states "$R3" "N1=100 N2=100" 60
 log "deadline passed: both nodes updated without an answer"
 
+log "rollback issued by the server: N2 restores the backup taken before 12523"
+"$FERRY" release rollback "$R3" --node N2 --reason "test" >/dev/null
+for _ in $(seq 300); do
+    "$FERRY" task list --node N2 --kind rollback --json | json '[t["state"] for t in d.get("tasks", [])]' |
+        grep -q 130 && break
+    sleep 0.2
+done
+"$FERRY" task list --node N2 --kind rollback --json | json '[t["state"] for t in d.get("tasks", [])]' | grep -q 130 ||
+    fail "rollback task of N2: $("$FERRY" task list --node N2 --kind rollback --json)"
+grep -q "app 1.25.12.14(12522)" "$W/N2/server/bin/app.txt" || fail "N2 not restored: $(cat "$W/N2/server/bin/app.txt")"
+"$AGENT" status --state-dir "$W/N2/state" --json | json 'd["installedVersion"]' | grep -q '1.25.12.14(12522)' ||
+    fail "N2's installed version did not go back to 12522"
+
 log "status and pending updates through the local API"
 local_call N1 ListPendingUpdates '{}' >"$W/pending.json"
 json 'len(d.get("updates", []))' <"$W/pending.json" | grep -q 1 || fail "N1 pending: $(cat "$W/pending.json")"
