@@ -314,4 +314,43 @@ const char *ferry_cli_bar(double frac, int width, char *buf, size_t size);
 /** Where resumable upload state lives: $FERRY_CACHE_DIR, $XDG_CACHE_HOME/ferry, ~/.cache/ferry. */
 ferry_err_code_t ferry_cli_cache_dir(ferry_cli_getenv_fn getenv_fn, char *buf, size_t size, ferry_err_t *err);
 
+/* ------------------------------------------------------------------------- */
+/* Package export (export.c)                                                 */
+/* ------------------------------------------------------------------------- */
+
+#define FERRY_CLI_EXPORT_DEFAULT_DAYS 30  /**< --valid-days when not given */
+#define FERRY_CLI_EXPORT_MAX_DAYS     366 /**< longest validity the server signs */
+
+/** Files of one export in --out DIR. */
+typedef struct ferry_cli_export_paths {
+    char dir[2048];      /**< DIR without trailing '/' */
+    char zip[2304];      /**< DIR/<version>.zip */
+    char manifest[2304]; /**< DIR/<version>.manifest.json */
+    char part[2304];     /**< DIR/.<version>.zip.part: the download in progress */
+} ferry_cli_export_paths_t;
+
+/**
+ * --valid-days: NULL -> FERRY_CLI_EXPORT_DEFAULT_DAYS; else a decimal number of days in
+ * 1..FERRY_CLI_EXPORT_MAX_DAYS, FERRY_E_INVALID_ARG naming --valid-days otherwise.
+ */
+ferry_err_code_t ferry_cli_parse_valid_days(const char *s, uint32_t *days, ferry_err_t *err);
+
+/**
+ * The export's file names for |dir| and |version|. FERRY_E_INVALID_ARG when |version|
+ * cannot be a file name (ferry_version_is_path_safe()) or |dir| is empty,
+ * FERRY_E_TOO_LARGE when a path does not fit.
+ */
+ferry_err_code_t ferry_cli_export_paths(const char *dir, const char *version, ferry_cli_export_paths_t *p,
+                                        ferry_err_t *err);
+
+/**
+ * The manifest file's text: |sm| as proto3 JSON (two-space indent, newline-terminated),
+ * what LocalService.ApplyOfflinePackage reads. *out: free().
+ */
+ferry_err_code_t ferry_cli_export_manifest_json(const Ferry__V1__SignedManifest *sm, char **out, size_t *len,
+                                                ferry_err_t *err);
+
+/** `ferry package export VERSION --out DIR [--valid-days N] [--customer CODE]`. Returns the exit code. */
+int ferry_cli_package_export(ferry_cli_t *cli, const ferry_cli_args_t *a);
+
 #endif

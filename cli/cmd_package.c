@@ -1,4 +1,4 @@
-/* `ferry package ...`: resumable upload, list, get. */
+/* `ferry package ...`: resumable upload, list, get; export lives in export.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -438,6 +438,15 @@ static const ferry_cli_flag_t LIST_FLAGS[] = {
     FERRY_CLI_PAGE_FLAGS,
     {NULL, 0, NULL, NULL, false},
 };
+static const ferry_cli_flag_t EXPORT_FLAGS[] = {
+    {"out", FERRY_CLI_FLAG_STR, "DIR",
+     "directory for <VERSION>.zip and <VERSION>.manifest.json (created if missing)", true},
+    {"valid-days", FERRY_CLI_FLAG_STR, "N", "days the signed manifest stays valid, 1..366 (default 30)",
+     false},
+    {"customer", FERRY_CLI_FLAG_STR, "CODE", "limit the manifest to one customer (default: any customer)",
+     false},
+    {NULL, 0, NULL, NULL, false},
+};
 static const ferry_cli_flag_t NO_FLAGS[] = {{NULL, 0, NULL, NULL, false}};
 
 const ferry_cli_cmd_t ferry_cli_package_cmds[] = {
@@ -451,5 +460,16 @@ const ferry_cli_cmd_t ferry_cli_package_cmds[] = {
      package_upload, false},
     {"list", "list packages, newest version first", NULL, 0, LIST_FLAGS, NULL, package_list, false},
     {"get", "show one package (with a download link)", "VERSION", 1, NO_FLAGS, NULL, package_get, false},
+    {"export", "download a package with a signed offline manifest (air-gapped sites)", "VERSION", 1,
+     EXPORT_FLAGS,
+     "Asks the server to sign a manifest for no task and no node (optionally limited to one\n"
+     "customer) valid for --valid-days, downloads the zip from the storage in effect for that\n"
+     "customer (else the global one), checks its size and SHA-256 against the package, and\n"
+     "writes DIR/<VERSION>.zip and DIR/<VERSION>.manifest.json (the SignedManifest as proto3\n"
+     "JSON) crash-safely. Copy both to the site; the tray applies them there\n"
+     "(LocalService.ApplyOfflinePackage), verifying the signature against the node's pinned\n"
+     "key, the expiry, the customer and the SHA-256. Nothing is written when a step fails.\n"
+     "Audited on the server (ExportPackage, target package:<VERSION>).",
+     ferry_cli_package_export, false},
     {NULL, NULL, NULL, 0, NULL, NULL, NULL, false},
 };

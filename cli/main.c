@@ -13,7 +13,7 @@ static const ferry_cli_group_t GROUPS[] = {
     {"store", "stores of a customer", ferry_cli_store_cmds},
     {"node", "nodes of a store; node tokens", ferry_cli_node_cmds},
     {"storage", "storage configuration, global and per customer", ferry_cli_storage_cmds},
-    {"package", "upload and inspect packages", ferry_cli_package_cmds},
+    {"package", "upload, inspect and export packages", ferry_cli_package_cmds},
     {"release", "publish, watch, pause, resume, cancel, roll back releases", ferry_cli_release_cmds},
     {"task", "update tasks and their history", ferry_cli_task_cmds},
     {"report-file", "logs and diagnostic files uploaded by nodes", ferry_cli_report_file_cmds},

@@ -132,6 +132,84 @@ run 0 "upload resumed" "$FERRY" package upload "$ZIP" --version "$VERSION" --des
 run 0 "package list" "$FERRY" package list --json && jcheck "package listed" ".packages | map(.version) | index(\"$VERSION\") != null"
 run 0 "package get" "$FERRY" package get "$VERSION" --json && jcheck "package get" ".package.sha256 == \"$SHA\""
 
+# ---- package export: zip + signed offline manifest for an air-gapped site ---------------
+EXP="$TMP/export"
+run 0 "package export --help" "$FERRY" package export --help &&
+    grep -q -- "--valid-days" <<<"$OUT" && grep -q -- "--customer" <<<"$OUT" && pass "package export --help"
+run 2 "export without --out" "$FERRY" package export "$VERSION" --json && jcheck "export without --out: usage" '.error.code == "usage"'
+run 2 "export --valid-days 0" "$FERRY" package export "$VERSION" --out "$EXP" --valid-days 0 --json &&
+    jcheck "--valid-days 0 refused, named" '.error.code == "usage" and (.error.message | contains("--valid-days"))'
+run 2 "export --valid-days 367" "$FERRY" package export "$VERSION" --out "$EXP" --valid-days 367
+run 2 "export of an unsafe name" "$FERRY" package export ../x --out "$EXP" --json &&
+    jcheck "a version that cannot name a file is refused" '.error.code == "usage" and (.error.message | contains("VERSION"))'
+: >"$TMP/a-file"
+run 1 "export into a file" "$FERRY" package export "$VERSION" --out "$TMP/a-file" --json &&
+    jcheck "--out naming a file is refused" '.error.message | contains("not a directory")'
+run 3 "export of an unknown version" "$FERRY" package export '9.9.9.9(9)' --out "$EXP" --json &&
+    jcheck "unknown version -> not_found, E_NOT_FOUND" '.error.code == "not_found" and .error.errorCode == "E_NOT_FOUND"'
+run 3 "export for an unknown customer" "$FERRY" package export "$VERSION" --out "$EXP" --customer NOPE --json &&
+    jcheck "unknown customer -> E_NOT_FOUND naming customer_code" '.error.errorCode == "E_NOT_FOUND" and (.error.message | contains("customer_code"))'
+run 3 "export for an unknown customer (human)" "$FERRY" package export "$VERSION" --out "$EXP" --customer NOPE
+grep -q "E_NOT_FOUND.*customer_code" "$TMP/stderr" && pass "human error names the customer" || fail "stderr: $(cat "$TMP/stderr")"
+[ ! -e "$EXP" ] && pass "refused exports write nothing" || fail "refused export wrote: $(ls -la "$EXP")"
+run 0 "audit of refused exports" "$FERRY" audit list --method ExportPackage --outcome failure --json &&
+    jcheck "refused exports audited as failures with their target" \
+        "(.entries | length) == 3 and (.entries | map(.errorCode) | unique) == [\"E_NOT_FOUND\"] and ([.entries[].targets[]? | select(.kind == \"package\") | .id] | index(\"$VERSION\") != null)"
+
+run 0 "export" "$FERRY" package export "$VERSION" --out "$EXP" --customer ACME --valid-days 10 --json && one_json "export" &&
+    jcheck "export answer: package, paths, customer" \
+        ".package.version == \"$VERSION\" and .package.sha256 == \"$SHA\" and .zipPath == \"$EXP/$VERSION.zip\" and .manifestPath == \"$EXP/$VERSION.manifest.json\" and .manifest.customerCode == \"ACME\" and (.manifest.taskId // \"\") == \"\" and (.manifest.nodeCode // \"\") == \"\""
+[ "$(sha256sum "$EXP/$VERSION.zip" | cut -d' ' -f1)" = "$SHA" ] && pass "exported zip has the package's SHA-256" || fail "exported zip"
+[ -z "$(find "$EXP" -name '*.part')" ] && pass "no partial file left" || fail "partial file left: $(ls -la "$EXP")"
+MAN="$EXP/$VERSION.manifest.json"
+jq -e '(.manifest | length) > 0 and (.signature | length) > 0 and (.keyId | length) == 16' "$MAN" >/dev/null &&
+    pass "manifest file is a SignedManifest in proto3 JSON" || fail "manifest file: $(cat "$MAN")"
+[ "$(jq -r .manifest "$MAN")" = "$(printf '%s' "$OUT" | jq -r .signedManifest.manifest)" ] &&
+    pass "manifest file holds the signed bytes the server returned" || fail "manifest file differs from the answer"
+# Verified the way the agent does: with the key Bind hands the node (Ed25519, raw key in an SPKI).
+BIND=$(curl -sS -H 'content-type: application/json' \
+    -d "{\"nodeCode\":\"N1\",\"environment\":\"ENVIRONMENT_PROD\",\"token\":\"$NODE_TOKEN\"}" "$BASE/ferry.v1.AgentService/Bind")
+[ "$(jq -r .keyId "$MAN")" = "$(printf '%s' "$BIND" | jq -r '.signingKeys[0].keyId')" ] &&
+    pass "manifest key id is the one Bind hands out" || fail "key id: $BIND"
+{ printf '\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00'; printf '%s' "$BIND" | jq -r '.signingKeys[0].publicKey' | base64 -d; } >"$TMP/bind-key.der"
+jq -r .manifest "$MAN" | base64 -d >"$TMP/manifest.bin"
+jq -r .signature "$MAN" | base64 -d >"$TMP/manifest.sig"
+verify() { openssl pkeyutl -verify -pubin -keyform DER -inkey "$TMP/bind-key.der" -rawin -in "$1" -sigfile "$TMP/manifest.sig" >/dev/null 2>&1; }
+verify "$TMP/manifest.bin" && pass "exported manifest verifies with Bind's key" || fail "exported manifest does not verify"
+{ cat "$TMP/manifest.bin"; printf x; } >"$TMP/manifest.bad"
+verify "$TMP/manifest.bad" && fail "a changed manifest verifies" || pass "a changed manifest does not verify"
+if command -v protoc >/dev/null && [ -n "${FERRY_SOURCE_DIR:-}" ]; then
+    # The signed bytes themselves: no task, no node, UPDATE, the customer, 10 days.
+    protoc --decode=ferry.v1.PackageManifest -I "$FERRY_SOURCE_DIR/idl" -I /usr/include ferry/v1/common.proto \
+        <"$TMP/manifest.bin" >"$TMP/manifest.txt" 2>"$TMP/stderr"
+    secs() { awk -v f="$1" '$1 == f && $2 == "{" { on = 1 } on && $1 == "seconds:" { print $2; exit }' "$TMP/manifest.txt"; }
+    grep -q '^customer_code: "ACME"$' "$TMP/manifest.txt" && grep -q '^task_kind: TASK_KIND_UPDATE$' "$TMP/manifest.txt" &&
+        ! grep -q '^task_id:\|^node_code:' "$TMP/manifest.txt" && grep -q "^version: \"$VERSION\"$" "$TMP/manifest.txt" &&
+        grep -q "^sha256: \"$SHA\"$" "$TMP/manifest.txt" &&
+        pass "signed manifest: no task, no node, UPDATE, customer ACME" || fail "manifest: $(cat "$TMP/manifest.txt" "$TMP/stderr")"
+    [ "$(( $(secs expires_at) - $(secs signed_at) ))" = "$((10 * 86400))" ] && pass "signed manifest expires 10 days after signing" ||
+        fail "expiry: $(cat "$TMP/manifest.txt")"
+fi
+run 0 "export (human, default validity, any customer)" "$FERRY" package export "$VERSION" --out "$EXP/any/"
+grep -q "^Exported package $VERSION" <<<"$OUT" && grep -q "for any customer, valid until " <<<"$OUT" &&
+    grep -qF "  $EXP/any/$VERSION.zip" <<<"$OUT" && grep -qF "  $EXP/any/$VERSION.manifest.json" <<<"$OUT" &&
+    pass "human export names both files" || fail "human export: $OUT"
+[ "$(sha256sum "$EXP/any/$VERSION.zip" | cut -d' ' -f1)" = "$SHA" ] && pass "second export's zip" || fail "second export's zip"
+run 0 "export again over the same files" "$FERRY" package export "$VERSION" --out "$EXP" --json &&
+    jcheck "re-export: any customer, 30 days by default" \
+        '(.manifest.customerCode // "") == "" and (((.manifest.expiresAt | sub("\\.[0-9]+Z$"; "Z") | fromdate) - (.manifest.signedAt | sub("\\.[0-9]+Z$"; "Z") | fromdate)) == 2592000)'
+run 0 "audit of exports" "$FERRY" audit list --method ExportPackage --outcome success --json &&
+    jcheck "exports audited with their target" \
+        "(.entries | length) == 3 and (.entries | all(.targets[0].kind == \"package\" and .targets[0].id == \"$VERSION\"))"
+# The customer's own storage serves a customer's export: here a dead one, so the download
+# fails (after its retries) and nothing is left behind.
+run 0 "ACME storage on a dead host" "$FERRY" storage set --customer ACME --kind local --public-base-url http://127.0.0.1:9 --json
+run 3 "export through a dead link" "$FERRY" package export "$VERSION" --out "$TMP/export-dead/x" --customer ACME --json &&
+    jcheck "dead link -> E_UNAVAILABLE" '.error.errorCode == "E_UNAVAILABLE" and (.error.message | contains("127.0.0.1:9"))'
+[ ! -e "$TMP/export-dead/x" ] && [ -z "$(ls -A "$TMP/export-dead" 2>/dev/null)" ] && pass "failed download leaves no file" ||
+    fail "failed download left: $(ls -laR "$TMP/export-dead")"
+run 0 "ACME storage removed" "$FERRY" storage delete --customer ACME
+
 # ---- storage mirrors (seed 003) ----------------------------------------------------------
 run 0 "storage set with mirrors" "$FERRY" storage set --kind local --mirror m1=http://mirror.example:8080/ferry/ \
     --mirror m-2=https://m2.example/base --json &&
@@ -235,6 +313,10 @@ IMPL=$(printf '%s' "$OUT" | jq -r .token)
 run 4 "implementer cannot create customers" "$FERRY" --token "$IMPL" customer create --code X --name X --json &&
     jcheck "permission_denied" '.error.code == "permission_denied"'
 run 0 "implementer can list tasks" "$FERRY" --token "$IMPL" task list --json
+run 0 "implementer can export a package" "$FERRY" --token "$IMPL" package export "$VERSION" --out "$TMP/export-impl" --valid-days 1 --json &&
+    jcheck "implementer export" '.manifest.version != null'
+run 4 "node token cannot export" "$FERRY" --token "$NODE_TOKEN" package export "$VERSION" --out "$TMP/export-node" --json
+[ ! -e "$TMP/export-node" ] && pass "denied export writes nothing" || fail "denied export wrote files"
 for f in "$TMP/stderr"; do grep -qF "$ADMIN_TOKEN" "$f" && fail "admin token printed"; done
 
 # ---- configuration precedence ----------------------------------------------------------

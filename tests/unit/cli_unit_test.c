@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ferry/json.h"
 #include "upload.h"
 
 /* ---- a fake environment for config resolution ---- */
@@ -350,6 +351,70 @@ START_TEST(test_upload_state)
 }
 END_TEST
 
+START_TEST(test_export_helpers)
+{
+    ferry_err_t err = {0};
+    ferry_cli_export_paths_t p;
+    uint32_t days = 0;
+
+    ck_assert_int_eq(ferry_cli_parse_valid_days(NULL, &days, &err), FERRY_OK);
+    ck_assert_uint_eq(days, 30);
+    ck_assert_int_eq(ferry_cli_parse_valid_days("1", &days, &err), FERRY_OK);
+    ck_assert_uint_eq(days, 1);
+    ck_assert_int_eq(ferry_cli_parse_valid_days("366", &days, &err), FERRY_OK);
+    ck_assert_uint_eq(days, 366);
+    static const char *const bad_days[] = {"0", "367", "", "-1", "7d", "99999999999999999999", " 5"};
+    for (size_t i = 0; i < sizeof(bad_days) / sizeof(bad_days[0]); i++) {
+        ck_assert_int_eq(ferry_cli_parse_valid_days(bad_days[i], &days, &err), FERRY_E_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(err.msg, "--valid-days"));
+    }
+
+    ck_assert_int_eq(ferry_cli_export_paths("/tmp/out/", "1.25.12.13(12521)", &p, &err), FERRY_OK);
+    ck_assert_str_eq(p.dir, "/tmp/out");
+    ck_assert_str_eq(p.zip, "/tmp/out/1.25.12.13(12521).zip");
+    ck_assert_str_eq(p.manifest, "/tmp/out/1.25.12.13(12521).manifest.json");
+    ck_assert_str_eq(p.part, "/tmp/out/.1.25.12.13(12521).zip.part");
+    ck_assert_int_eq(ferry_cli_export_paths("/", "1.0.0.0(1)", &p, &err), FERRY_OK);
+    ck_assert_str_eq(p.zip, "/1.0.0.0(1).zip");
+    ck_assert_int_eq(ferry_cli_export_paths("out", "../x", &p, &err), FERRY_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "VERSION"));
+    ck_assert_int_eq(ferry_cli_export_paths("out", "..", &p, &err), FERRY_E_INVALID_ARG);
+    ck_assert_int_eq(ferry_cli_export_paths("", "1.0.0.0(1)", &p, &err), FERRY_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "--out"));
+    char longdir[3000];
+    memset(longdir, 'd', sizeof(longdir) - 1);
+    longdir[sizeof(longdir) - 1] = '\0';
+    ck_assert_int_eq(ferry_cli_export_paths(longdir, "1.0.0.0(1)", &p, &err), FERRY_E_TOO_LARGE);
+
+    /* The manifest file is proto3 JSON that decodes back to the same bytes (as the agent reads it). */
+    Ferry__V1__SignedManifest sm = FERRY__V1__SIGNED_MANIFEST__INIT;
+    uint8_t man[] = {0x0a, 0x03, '1', '.', '0', 0xff, 0x00}, sig[64];
+    memset(sig, 0xab, sizeof(sig));
+    sm.manifest.data = man;
+    sm.manifest.len = sizeof(man);
+    sm.signature.data = sig;
+    sm.signature.len = sizeof(sig);
+    sm.key_id = (char *)"0123456789abcdef";
+    char *text = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(ferry_cli_export_manifest_json(&sm, &text, &len, &err), FERRY_OK);
+    ck_assert_uint_eq(len, strlen(text));
+    ck_assert_int_eq(text[len - 1], '\n');
+    ck_assert_ptr_nonnull(strstr(text, "\"keyId\": \"0123456789abcdef\""));
+    ProtobufCMessage *back = NULL;
+    ck_assert_int_eq(ferry_json_decode(&ferry__v1__signed_manifest__descriptor, text, len, &back, &err),
+                     FERRY_OK);
+    Ferry__V1__SignedManifest *b = (Ferry__V1__SignedManifest *)back;
+    ck_assert_uint_eq(b->manifest.len, sizeof(man));
+    ck_assert(memcmp(b->manifest.data, man, sizeof(man)) == 0);
+    ck_assert_uint_eq(b->signature.len, sizeof(sig));
+    ck_assert(memcmp(b->signature.data, sig, sizeof(sig)) == 0);
+    ck_assert_str_eq(b->key_id, "0123456789abcdef");
+    protobuf_c_message_free_unpacked(back, NULL);
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli");
@@ -367,6 +432,7 @@ int main(void)
     tcase_add_test(tc, test_config_precedence);
     tcase_add_test(tc, test_config_permissions);
     tcase_add_test(tc, test_upload_state);
+    tcase_add_test(tc, test_export_helpers);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
