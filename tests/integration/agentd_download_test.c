@@ -125,7 +125,6 @@ typedef struct srv {
     uint64_t cut_after, corrupt_at;
     int reqs;
     char ranges[MAX_RANGES][64]; /* Range header of each request ("" = none) */
-    char targets[MAX_RANGES][256];
 } srv_t;
 
 #define N_SRV 3
@@ -217,10 +216,8 @@ static bool serve_one(conn_t *c, const char *head)
     header_value(head, "Range", range, sizeof(range));
 
     pthread_mutex_lock(&s->mu);
-    if (s->reqs < MAX_RANGES) {
+    if (s->reqs < MAX_RANGES)
         snprintf(s->ranges[s->reqs], sizeof(s->ranges[0]), "%s", range);
-        snprintf(s->targets[s->reqs], sizeof(s->targets[0]), "%s", target);
-    }
     s->reqs++;
     srv_mode_t mode = s->mode;
     int status = s->status;
