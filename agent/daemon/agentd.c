@@ -119,6 +119,7 @@ ferry_err_code_t agentd_clients_rebuild_locked(agentd_t *ad, ferry_err_t *err)
     }
     /* Old clients may be in use by a thread that has not noticed the new bind_gen yet:
      * they are parked, not freed (a bind happens a handful of times in a node's life). */
+    ferry_rpc_client_cancel_all(ad->stream); /* the link thread reconnects with the new one */
     ad->rpc = a;
     ad->stream = s;
     ad->bind_gen++;
@@ -346,7 +347,9 @@ static void *link_main(void *arg)
         Ferry__V1__WatchAssignmentsRequest req = FERRY__V1__WATCH_ASSIGNMENTS_REQUEST__INIT;
         Google__Protobuf__Duration ka = GOOGLE__PROTOBUF__DURATION__INIT;
         ferry_rpc_status_t st = {0};
-        ferry_rpc_call_opts_t opts = {.cancel = &ad->stream_cancel};
+        /* No opts->cancel: that would wake this thread every 20 ms for hours. Stop and
+         * re-bind cancel the stream with ferry_rpc_client_cancel_all() instead. */
+        ferry_rpc_call_opts_t opts = {0};
         agent_info_fill(ad, &ai);
         ka.seconds = 15;
         req.agent = &ai.info;
@@ -1015,6 +1018,7 @@ static void *signal_main(void *arg)
         agentd_log("%s: stopping after the current step", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     ad->stop = 1;
     ad->stream_cancel = 1;
+    ferry_rpc_client_cancel_all(ad->stream);
     pthread_cond_broadcast(&ad->cv);
     pthread_cond_broadcast(&ad->status_cv);
     pthread_mutex_unlock(&ad->mu);
@@ -1132,7 +1136,20 @@ out:
         pthread_cond_broadcast(&ad->cv);
         pthread_cond_broadcast(&ad->status_cv);
         pthread_mutex_unlock(&ad->mu);
-        pthread_join(ad->link_th, NULL);
+        /* The stream may have started just after the stop was announced: cancel again
+         * until the link thread is gone. */
+        for (;;) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            if (pthread_timedjoin_np(ad->link_th, NULL, &ts) == 0)
+                break;
+            ferry_rpc_client_cancel_all(ad->stream);
+        }
         pthread_join(ad->beat_th, NULL);
         pthread_join(ad->post_th, NULL);
     }

@@ -318,7 +318,7 @@ void *agentd_post_main(void *arg)
             failures = 0;
             continue;
         }
-        int64_t wait = 2000;
+        int64_t wait = 30000; /* idle: a new report or upload wakes us through status_cv */
         if (r < 0)
             wait = agentd_backoff_ms(failures < 10 ? failures++ : 10, 250, 15000, agentd_rand01());
         else

@@ -70,6 +70,7 @@ typedef struct call {
     CURLcode result;
     qnode_t *qhead, *qtail;
     size_t qcount;
+    struct call *wnext; /* guarded by client->mu: the list of calls a caller waits on */
 } call_t;
 
 struct ferry_rpc_client {
@@ -83,6 +84,7 @@ struct ferry_rpc_client {
     char *token;     /* guarded by mu */
     bool closing;    /* guarded by mu */
     call_t *pending; /* guarded by mu: submitted, not yet added to the multi handle */
+    call_t *waiting; /* guarded by mu: calls whose caller is in wait_call() */
     call_t *active;  /* I/O thread only */
     CURLM *multi;
     pthread_t thread;
@@ -766,6 +768,8 @@ static ProtobufCMessage *queue_pop(call_t *k)
 static void wait_call(ferry_rpc_client_t *c, request_t *r, call_t *k)
 {
     pthread_mutex_lock(&c->mu);
+    k->wnext = c->waiting;
+    c->waiting = k;
     for (;;) {
         ProtobufCMessage *msg = NULL;
         if (k->abort == FERRY_RPC_OK && (msg = queue_pop(k)) != NULL) {
@@ -815,7 +819,26 @@ static void wait_call(ferry_rpc_client_t *c, request_t *r, call_t *k)
             pthread_cond_timedwait(&k->cond, &c->mu, &ts);
         }
     }
+    for (call_t **pp = &c->waiting; *pp != NULL; pp = &(*pp)->wnext)
+        if (*pp == k) {
+            *pp = k->wnext;
+            break;
+        }
     pthread_mutex_unlock(&c->mu);
+}
+
+void ferry_rpc_client_cancel_all(ferry_rpc_client_t *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    for (call_t *k = c->waiting; k != NULL; k = k->wnext) {
+        if (!k->done && k->abort == FERRY_RPC_OK)
+            k->abort = FERRY_RPC_CANCELED;
+        pthread_cond_signal(&k->cond);
+    }
+    pthread_mutex_unlock(&c->mu);
+    curl_multi_wakeup(c->multi);
 }
 
 /*

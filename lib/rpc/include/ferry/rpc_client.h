@@ -97,6 +97,14 @@ ferry_rpc_client_t *ferry_rpc_client_new(const ferry_rpc_client_config_t *cfg, f
 /** Frees the client; no call may be in progress. NULL is a no-op. */
 void ferry_rpc_client_free(ferry_rpc_client_t *c);
 
+/**
+ * Cancels every call in progress on |c| (they end with FERRY_RPC_CANCELED), at once and
+ * from any thread: for long streams whose owner would otherwise have to poll a cancel
+ * flag (opts->cancel wakes the caller every ~20 ms). Calls started afterwards are not
+ * affected. NULL is a no-op.
+ */
+void ferry_rpc_client_cancel_all(ferry_rpc_client_t *c);
+
 /** Replaces the bearer token (e.g. after binding). Thread-safe. */
 void ferry_rpc_client_set_token(ferry_rpc_client_t *c, const char *bearer_token);
 
