@@ -102,6 +102,25 @@ grep -q "app 1.25.12.14(12522)" "$W/N2/server/bin/app.txt" || fail "N2 not resto
 "$AGENT" status --state-dir "$W/N2/state" --json | json 'd["installedVersion"]' | grep -q '1.25.12.14(12522)' ||
     fail "N2's installed version did not go back to 12522"
 
+log "air-gapped: ferry package export, then LocalService.ApplyOfflinePackage on N2"
+pkg '1.25.12.16(12524)'
+"$FERRY" package export '1.25.12.16(12524)' --out "$W/export" --customer ACME --valid-days 7 >/dev/null ||
+    fail "package export"
+out=$(local_call N2 ApplyOfflinePackage "{\"packagePath\":\"$W/export/1.25.12.16(12524).zip\",\"manifestPath\":\"$W/export/1.25.12.16(12524).manifest.json\"}")
+echo "$out" | grep -q '"id":"local-' || fail "ApplyOfflinePackage: $out"
+for _ in $(seq 200); do
+    grep -q "app 1.25.12.16(12524)" "$W/N2/server/bin/app.txt" && break
+    sleep 0.1
+done
+grep -q "app 1.25.12.16(12524)" "$W/N2/server/bin/app.txt" || fail "offline package not applied on N2"
+log "a tampered offline package is refused before anything happens"
+cp "$W/export/1.25.12.16(12524).zip" "$W/tampered.zip"
+printf 'X' | dd of="$W/tampered.zip" bs=1 seek=200 conv=notrunc status=none
+out=$(local_call N2 ApplyOfflinePackage "{\"packagePath\":\"$W/tampered.zip\",\"manifestPath\":\"$W/export/1.25.12.16(12524).manifest.json\"}")
+# The seed's code travels in the google.rpc.ErrorInfo detail (and the ferry-error-code header).
+echo "$out" | json 'd["code"] + " " + __import__("base64").b64decode(d["details"][0]["value"])[2:17].decode()' |
+    grep -qx "invalid_argument E_HASH_MISMATCH" || fail "tampered offline package: $out"
+
 log "status and pending updates through the local API"
 local_call N1 ListPendingUpdates '{}' >"$W/pending.json"
 json 'len(d.get("updates", []))' <"$W/pending.json" | grep -q 1 || fail "N1 pending: $(cat "$W/pending.json")"
