@@ -509,7 +509,7 @@ static ferry_err_code_t do_download(agentd_t *ad, agentd_task_t *t)
     xc.pin_sha256 = ad->binding.pin_sha256[0] ? ad->binding.pin_sha256 : NULL;
     pthread_mutex_unlock(&ad->mu);
     xc.user_agent = "ferry-agent/" AGENTD_VERSION;
-    xc.max_bytes_per_sec = 0;
+    xc.max_bytes_per_sec = (uint64_t)ad->cfg->download.max_kib_per_sec * 1024u; /* 0 = unlimited */
     if ((x = ferry_xfer_new(&xc, &err)) == NULL) {
         rc = FERRY_E_UNAVAILABLE;
         goto out;

@@ -15,6 +15,7 @@
  *   backup.db.databases                <-> backup.db.databases
  *   backup.db.backupFileName           <-> backup.db.backup_file_name
  *   deploy.deleteOldFiles/clientDeleteOldFiles <-> deploy.delete_old_files/client_delete_old_files
+ *   download.maxKiBPerSecond <-> download.max_kib_per_second
  *   service.control "systemd"/"command" <-> service.control SERVICE_CONTROL_SYSTEMD/COMMAND
  *   service.stopCommand/startCommand/statusCommand <-> service.stop_command/start_command/status_command
  *   service.healthCheck.kind "none"/"tcp"/"http" <-> service.health_check.kind
@@ -186,6 +187,10 @@ ferry_err_code_t agentd_nodecfg_to_proto(const ferry_node_config_t *cfg, Ferry__
 
     m->deploy->delete_old_files = cfg->deploy.delete_old_files;
     m->deploy->client_delete_old_files = cfg->deploy.client_delete_old_files;
+    if ((m->download = malloc(sizeof(*m->download))) != NULL) {
+        ferry__v1__download_settings__init(m->download);
+        m->download->max_kib_per_second = cfg->download.max_kib_per_sec;
+    }
     if (!ok) {
         protobuf_c_message_free_unpacked(&m->base, NULL);
         return ferry_err_set(err, FERRY_E_NOMEM, "node config: out of memory");
@@ -674,6 +679,14 @@ static ferry_err_code_t render(const Ferry__V1__NodeConfig *pc, const ferry_node
              json_pack("{s:b, s:b}", "deleteOldFiles", (int)pc->deploy->delete_old_files,
                        "clientDeleteOldFiles", (int)pc->deploy->client_delete_old_files)))
         goto nomem;
+    /* download: the proto's, or (not given) the current limit. */
+    {
+        unsigned kib = pc->download != NULL ? pc->download->max_kib_per_second
+                       : current != NULL    ? current->download.max_kib_per_sec
+                                            : 0;
+        if (!put(root, "download", json_pack("{s:I}", "maxKiBPerSecond", (json_int_t)kib)))
+            goto nomem;
+    }
     /* stateDir: the proto's, or (not given) the current one, or the engine's default. */
     const char *state_dir = nonempty(pc->state_dir) ? pc->state_dir
                             : current != NULL       ? current->state_dir

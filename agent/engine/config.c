@@ -637,12 +637,13 @@ static ferry_err_code_t validate(ferry_node_config_t *c, bool protect_given, boo
 ferry_err_code_t ferry_node_config_parse(const char *json, size_t len, ferry_node_config_t **out,
                                          ferry_err_t *err)
 {
-    static const char *const keys[] = {"configVersion", "service",  "paths", "backup",
-                                       "deploy",        "stateDir", NULL};
+    static const char *const keys[] = {"configVersion", "service",  "paths",    "backup",
+                                       "deploy",        "stateDir", "download", NULL};
+    static const char *const download_keys[] = {"maxKiBPerSecond", NULL};
     static const char *const deploy_keys[] = {"deleteOldFiles", "clientDeleteOldFiles", NULL};
     ferry_err_code_t rc;
     ferry_node_config_t *c = NULL;
-    json_t *root = NULL, *svc = NULL, *paths = NULL, *backup = NULL, *deploy = NULL;
+    json_t *root = NULL, *svc = NULL, *paths = NULL, *backup = NULL, *deploy = NULL, *download = NULL;
     json_error_t je;
     bool protect_given = false, dbs_given = false;
     *out = NULL;
@@ -672,7 +673,13 @@ ferry_err_code_t ferry_node_config_parse(const char *json, size_t len, ferry_nod
         (rc = get_object(root, "service", "service", &svc, err)) != FERRY_OK ||
         (rc = get_object(root, "paths", "paths", &paths, err)) != FERRY_OK ||
         (rc = get_object(root, "backup", "backup", &backup, err)) != FERRY_OK ||
-        (rc = get_object(root, "deploy", "deploy", &deploy, err)) != FERRY_OK)
+        (rc = get_object(root, "deploy", "deploy", &deploy, err)) != FERRY_OK ||
+        (rc = get_object(root, "download", "download", &download, err)) != FERRY_OK)
+        goto out;
+    /* The agent's package downloads: 0 = unlimited, else at most 4 GiB/s. */
+    if (download != NULL && ((rc = check_keys(download, "download", download_keys, err)) != FERRY_OK ||
+                             (rc = get_uint(download, "maxKiBPerSecond", "download.maxKiBPerSecond", 0,
+                                            4u << 20, &c->download.max_kib_per_sec, err)) != FERRY_OK))
         goto out;
     if (svc != NULL && (rc = parse_service(svc, c, err)) != FERRY_OK)
         goto out;
@@ -778,9 +785,10 @@ ferry_err_code_t ferry_node_config_dump_effective(const ferry_node_config_t *c, 
                                "clientBackupFileName", c->backup.client_backup_file_name);
     json_t *deploy = json_pack("{s:b, s:b}", "deleteOldFiles", c->deploy.delete_old_files,
                                "clientDeleteOldFiles", c->deploy.client_delete_old_files);
-    json_t *root =
-        json_pack("{s:I, s:o, s:o, s:o, s:o, s:s}", "configVersion", (json_int_t)c->config_version, "service",
-                  svc, "paths", paths, "backup", backup, "deploy", deploy, "stateDir", c->state_dir);
+    json_t *download = json_pack("{s:I}", "maxKiBPerSecond", (json_int_t)c->download.max_kib_per_sec);
+    json_t *root = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:s}", "configVersion",
+                             (json_int_t)c->config_version, "service", svc, "paths", paths, "backup", backup,
+                             "deploy", deploy, "download", download, "stateDir", c->state_dir);
     char *text = root != NULL ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
     if (text == NULL) {

@@ -395,6 +395,15 @@ char *hub_node_config_proto_json(const char *stored)
         copy_bool(o, src, "clientDeleteOldFiles");
         set_nonempty(out, "deploy", o);
     }
+    src = json_object_get(doc, "download");
+    if (json_is_object(src) && (o = json_object()) != NULL) {
+        json_t *v = json_object_get(src, "maxKiBPerSecond");
+        if (v == NULL)
+            v = json_object_get(src, "maxKibPerSecond"); /* canonical NodeConfig JSON */
+        if (json_is_integer(v) && json_integer_value(v) >= 0)
+            json_object_set_new(o, "maxKibPerSecond", json_integer(json_integer_value(v)));
+        set_nonempty(out, "download", o);
+    }
     copy_str(out, doc, "stateDir");
     text = json_dumps(out, JSON_COMPACT);
 done:

@@ -75,4 +75,22 @@ T2=$(task_of "$R2" N1)
 [ "$(json 'd["task"]["download"]["sourceName"]' <"$W/t2.json")" = m2 ] || fail "not served by m2: $(cat "$W/t2.json")"
 cmp "$W/big-1.25.12.14(12522)/server/bin/blob.bin" "$W/N1/server/bin/blob.bin" ||
     fail "installed file differs from the package's"
+log "bandwidth limit from node-config (download.maxKiBPerSecond = 2048): 6 MiB take about 3 s"
+agent_stop N1
+"$PY" - "$W/N1/node-config.json" <<'EOF'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["download"] = {"maxKiBPerSecond": 2048}
+c["configVersion"] = 2
+json.dump(c, open(p, "w"), indent=2)
+EOF
+agent_start N1
+"$FERRY" storage set --kind local >/dev/null
+big_pkg '1.25.12.15(12523)'
+R3=$(release '1.25.12.15(12523)' forced)
+wait_states "$R3" "N1=100" 60
+secs=$("$FERRY" task get "$(task_of "$R3" N1)" --json | json 'float(d["task"]["download"]["duration"].rstrip("s"))')
+log "limited download took ${secs}s"
+"$PY" -c "import sys; sys.exit(0 if 1.8 <= $secs <= 15 else 1)" || fail "6 MiB at 2 MiB/s took ${secs}s"
 log "PASS"

@@ -145,6 +145,25 @@ START_TEST(command_control)
 }
 END_TEST
 
+START_TEST(download_bandwidth_limit)
+{
+    ferry_node_config_t *c = parse_ok("{}");
+    ck_assert_uint_eq(c->download.max_kib_per_sec, 0); /* default: unlimited */
+    ferry_node_config_free(c);
+    c = parse_ok("{\"download\": {\"maxKiBPerSecond\": 2048}}");
+    ck_assert_uint_eq(c->download.max_kib_per_sec, 2048);
+    char *dump = NULL;
+    ck_assert_int_eq(ferry_node_config_dump_effective(c, &dump, NULL), FERRY_OK);
+    ck_assert_ptr_nonnull(strstr(dump, "\"maxKiBPerSecond\": 2048"));
+    free(dump);
+    ferry_node_config_free(c);
+    parse_bad("{\"download\": {\"maxKiBPerSecond\": -1}}", "download.maxKiBPerSecond");
+    parse_bad("{\"download\": {\"maxKiBPerSecond\": \"fast\"}}", "download.maxKiBPerSecond");
+    parse_bad("{\"download\": {\"maxKiBPerSecond\": 5000000}}", "download.maxKiBPerSecond");
+    parse_bad("{\"download\": {\"limit\": 1}}", "download");
+}
+END_TEST
+
 START_TEST(every_rule_has_a_precise_message)
 {
     static const struct {
@@ -261,6 +280,7 @@ int main(void)
     tcase_add_test(tc, seed_template_with_mssql);
     tcase_add_test(tc, overrides_move_default_protect_paths);
     tcase_add_test(tc, command_control);
+    tcase_add_test(tc, download_bandwidth_limit);
     tcase_add_test(tc, every_rule_has_a_precise_message);
     tcase_add_test(tc, load_from_file_prefixes_path);
     suite_add_tcase(s, tc);

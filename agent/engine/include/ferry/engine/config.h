@@ -113,6 +113,10 @@ typedef struct ferry_node_config {
         bool delete_old_files;        /**< deploy.deleteOldFiles (server) */
         bool client_delete_old_files; /**< deploy.clientDeleteOldFiles */
     } deploy;
+    struct {
+        unsigned
+            max_kib_per_sec; /**< download.maxKiBPerSecond: the agent's package downloads, 0 = unlimited */
+    } download;
     char *state_dir; /**< stateDir: the agent's journal lives here */
 } ferry_node_config_t;
 
