@@ -575,6 +575,7 @@ static ferry_err_code_t do_download(agentd_t *ad, agentd_task_t *t)
     (void)agentd_store_save_task(ad->store, t, NULL);
     agentd_log("task %s: package %s downloaded from %s and verified", t->id, t->version, stats.source_name);
     rounds = 0;
+    set_current(ad, NULL, 0, 0, NULL); /* ready: waiting for its turn or the user is not "running" */
 out:
     ferry_xfer_free(x);
     if (resp != NULL)

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub_agent.h"
 #include "hub_pkg.h"
 
 #define MSG_NODES_MAX 10 /* nodes named in one error message */
@@ -752,15 +753,21 @@ static void get_release_summary_work(ferry_rpc_call_t *call, ferry_hub_t *hub, c
         resp.by_error[resp.n_by_error++] = c;
     }
     sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(hub->db,
-                           "SELECT count(DISTINCT n.id) FROM update_task t JOIN node n ON n.id = t.node_id"
-                           " WHERE t.release_id = ? AND n.last_seen_at >= ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    /* The stored last_seen_at lags the in-memory presence by up to a flush interval:
+     * a node seen since counts as online too. */
+    if (sqlite3_prepare_v2(
+            hub->db,
+            "SELECT DISTINCT n.id, n.last_seen_at FROM update_task t JOIN node n ON n.id = t.node_id"
+            " WHERE t.release_id = ?",
+            -1, &st, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, cutoff);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        resp.nodes_online = (uint64_t)sqlite3_column_int64(st, 0);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t seen = sqlite3_column_int64(st, 1);
+        int64_t mem = hub_presence_last_seen(hub, sqlite3_column_int64(st, 0));
+        if ((mem > seen ? mem : seen) >= cutoff)
+            resp.nodes_online++;
+    }
     sqlite3_finalize(st);
     st = NULL;
     if (a.failed) {

@@ -53,6 +53,8 @@ grep -q "app 1.25.12.13(12521)" "$W/N1/server/bin/app.txt" || fail "N1 server di
 [ ! -e "$W/N1/server/bin/stale.txt" ] || fail "stale file not deleted on N1"
 [ "$(sqlite3 "$W/N2/db/main.db" "SELECT count(*) FROM orders WHERE item='1.25.12.13(12521)'")" = 1 ] ||
     fail "N2 data.sql not run"
+"$FERRY" release summary "$R1" | grep -q "2 node(s) online" ||
+    fail "streaming nodes not counted online: $("$FERRY" release summary "$R1")"
 "$FERRY" task get "$(task_of "$R1" N1)" >"$W/task.txt"
 grep -qi "primary" "$W/task.txt" || log "note: task get shows no download source yet"
 "$AGENT" status --state-dir "$W/N1/state" --json | json 'd["installedVersion"]' | grep -q '1.25.12.13(12521)' ||
