@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -867,6 +868,9 @@ ferry_err_code_t agentd_answer(agentd_t *ad, const char *task_id, int choice, in
     return FERRY_OK;
 }
 
+static void load_config(agentd_t *ad);
+static void cfg_stamp(const char *path, char *out, size_t size);
+
 static void work_loop(agentd_t *ad)
 {
     agentd_task_t tasks[64];
@@ -876,6 +880,10 @@ static void work_loop(agentd_t *ad)
     while (!ad->stop) {
         ad->wake = 0;
         pthread_mutex_unlock(&ad->mu);
+        char stamp[sizeof(ad->cfg_stamp)];
+        cfg_stamp(ad->config_path, stamp, sizeof(stamp));
+        if (strcmp(stamp, ad->cfg_stamp) != 0)
+            load_config(ad); /* edited by hand or saved by the tray: between tasks only */
         size_t n = 0;
         agentd_action_t a = {.act = AGENTD_ACT_NONE};
         if (ad->cfg != NULL && agentd_store_list_tasks(ad->store, tasks, 64, &n, 0, NULL) == FERRY_OK &&
@@ -898,7 +906,7 @@ static void work_loop(agentd_t *ad)
             continue;
         }
         pthread_mutex_lock(&ad->mu);
-        int64_t wait = 60000;
+        int64_t wait = 5000; /* also how soon a hand edit of node-config.json is noticed */
         int64_t now = agentd_now_ms();
         if (a.wake_ms > 0 && a.wake_ms - now < wait)
             wait = a.wake_ms - now;
@@ -1026,17 +1034,46 @@ static void *signal_main(void *arg)
     return NULL;
 }
 
+/* Identity of node-config.json on disk (mtime, size, inode): a change means reload. */
+static void cfg_stamp(const char *path, char *out, size_t size)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        snprintf(out, size, "missing");
+    else
+        snprintf(out, size, "%lld.%09ld/%lld/%llu", (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
+                 (long long)sb.st_size, (unsigned long long)sb.st_ino);
+}
+
+/*
+ * (Re)loads node-config.json. Only the work loop calls it, between tasks, so nothing
+ * else holds the old configuration: the swap happens under mu for LocalService readers.
+ * An invalid file keeps the configuration in effect (the error shows in status).
+ */
 static void load_config(agentd_t *ad)
 {
     ferry_err_t err = {0};
     ferry_node_config_t *cfg = NULL;
+    cfg_stamp(ad->config_path, ad->cfg_stamp, sizeof(ad->cfg_stamp));
     if (ferry_node_config_load(ad->config_path, &cfg, &err) != FERRY_OK) {
+        pthread_mutex_lock(&ad->mu);
         snprintf(ad->cfg_error, sizeof(ad->cfg_error), "%s", err.msg);
-        agentd_log("node-config: %s (updates wait until it is fixed)", err.msg);
+        agentd_changed_locked(ad);
+        pthread_mutex_unlock(&ad->mu);
+        agentd_log("node-config: %s (%s)", err.msg,
+                   ad->cfg != NULL ? "keeping the configuration in effect"
+                                   : "updates wait until it is fixed");
         return;
     }
+    pthread_mutex_lock(&ad->mu);
+    ferry_node_config_t *old = ad->cfg;
     ad->cfg = cfg;
     ad->cfg_error[0] = '\0';
+    agentd_changed_locked(ad);
+    pthread_mutex_unlock(&ad->mu);
+    if (old != NULL)
+        agentd_log("node-config: reloaded (configVersion %lld)", (long long)cfg->config_version);
+    ferry_node_config_free(old);
     /* Upload it when it changed since the last upload (seed 000 §5.2): secrets masked. */
     char *dump = NULL;
     if (ferry_node_config_dump_effective(cfg, &dump, &err) == FERRY_OK) {

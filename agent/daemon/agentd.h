@@ -52,7 +52,8 @@ struct agentd {
     char config_path[1024];
     agentd_store_t *store;
     ferry_node_config_t *cfg; /**< NULL while node-config.json is missing or invalid */
-    char cfg_error[512];      /**< why cfg is NULL */
+    char cfg_error[512];      /**< why the file on disk is not in effect ("" = it is) */
+    char cfg_stamp[96];       /**< mtime/size/inode of the file last loaded (work loop only) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;        /**< work loop: new task, answer, shutdown */

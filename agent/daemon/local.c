@@ -477,19 +477,15 @@ static void save_work(ferry_rpc_call_t *call, void *arg)
         ferry_rpc_call_fail_err(call, &err);
         goto out;
     }
+    /* The work loop loads the saved file between tasks (it owns the configuration in
+     * effect); the reply describes what was saved. */
     pthread_mutex_lock(&ad->mu);
-    ferry_node_config_t *old = ad->cfg;
-    ad->cfg = parsed;
-    ad->cfg_error[0] = '\0';
-    parsed = NULL;
-    agentd_changed_locked(ad);
     ad->wake = 1;
     pthread_cond_broadcast(&ad->cv);
-    (void)agentd_nodecfg_to_proto(ad->cfg, &saved, NULL);
-    char *dump = NULL;
-    (void)ferry_node_config_dump_effective(ad->cfg, &dump, NULL);
     pthread_mutex_unlock(&ad->mu);
-    ferry_node_config_free(old); /* nothing else holds it: the work loop reads cfg only between tasks */
+    (void)agentd_nodecfg_to_proto(parsed, &saved, NULL);
+    char *dump = NULL;
+    (void)ferry_node_config_dump_effective(parsed, &dump, NULL);
     agentd_log("node-config.json saved (configVersion %lld)", (long long)pc->config_version);
     if (!req->skip_upload && dump != NULL) {
         char p[AGENTD_PATH_MAX];

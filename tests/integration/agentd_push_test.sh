@@ -123,6 +123,50 @@ out=$(local_call N2 ApplyOfflinePackage "{\"packagePath\":\"$W/tampered.zip\",\"
 echo "$out" | json 'd["code"] + " " + __import__("base64").b64decode(d["details"][0]["value"])[2:17].decode()' |
     grep -qx "invalid_argument E_HASH_MISMATCH" || fail "tampered offline package: $out"
 
+log "node configuration through the local API (the tray's settings page) and by hand"
+local_call N1 GetNodeConfig '{}' >"$W/cfg.json"
+json 'd["config"]["service"]["stopCommand"]' <"$W/cfg.json" | grep -q -- "--stop" || fail "GetNodeConfig: $(cat "$W/cfg.json")"
+"$PY" - "$W/cfg.json" >"$W/save.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))["config"]
+c["backup"]["retentionN"] = 3
+c["configVersion"] = "0"
+print(json.dumps({"config": c}))
+EOF
+local_call N1 SaveNodeConfig "$(cat "$W/save.json")" >"$W/saved.json"
+json 'd["saved"]' <"$W/saved.json" | grep -q True || fail "SaveNodeConfig: $(cat "$W/saved.json")"
+grep -q '"retentionN": 3' "$W/N1/node-config.json" || fail "node-config.json not rewritten"
+bad=$(local_call N1 SaveNodeConfig '{"config":{"paths":{"serverDir":"relative/dir"}}}')
+echo "$bad" | grep -q '"saved":true' && fail "an invalid configuration was saved: $bad"
+grep -q '"retentionN": 3' "$W/N1/node-config.json" || fail "a refused save changed node-config.json"
+for _ in $(seq 100); do
+    "$AGENT" status --state-dir "$W/N1/state" --json | json 'd.get("nodeConfigVersion")' | grep -qx 2 && break
+    sleep 0.1
+done
+"$AGENT" status --state-dir "$W/N1/state" --json | json 'd.get("nodeConfigVersion")' | grep -qx 2 ||
+    fail "saved configuration not in effect"
+"$PY" - "$W/N1/node-config.json" <<'EOF'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["configVersion"] = 7
+json.dump(c, open(p, "w"), indent=2)
+EOF
+for _ in $(seq 100); do
+    "$AGENT" status --state-dir "$W/N1/state" --json | json 'd.get("nodeConfigVersion")' | grep -qx 7 && break
+    sleep 0.1
+done
+"$AGENT" status --state-dir "$W/N1/state" --json | json 'd.get("nodeConfigVersion")' | grep -qx 7 ||
+    fail "a hand edit of node-config.json was not picked up"
+# Every change goes up (NODE_CONFIG, password masked) and the server indexes it.
+for _ in $(seq 100); do
+    "$FERRY" node-config get N1 --json | json 'd.get("configVersion", d.get("summary", {}).get("configVersion"))' |
+        grep -qx 7 && break
+    sleep 0.1
+done
+"$FERRY" node-config get N1 --json | json 'd.get("configVersion", d.get("summary", {}).get("configVersion"))' |
+    grep -qx 7 || fail "the server's node-config preview: $("$FERRY" node-config get N1 --json)"
+
 log "status and pending updates through the local API"
 local_call N1 ListPendingUpdates '{}' >"$W/pending.json"
 json 'len(d.get("updates", []))' <"$W/pending.json" | grep -q 1 || fail "N1 pending: $(cat "$W/pending.json")"
