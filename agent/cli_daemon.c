@@ -10,7 +10,7 @@
 
 #include "agentd.h"
 #include "cli.h"
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 #include "ferry/fs.h"
 #include "ferry/json.h"
 #include "ferry/log.h"

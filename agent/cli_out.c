@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 
 /* Redraw the bar at most this often; the engine reports per file. */
 #define DRAW_INTERVAL_MS 100

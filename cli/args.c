@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "ferry/model/states.h"
 
 typedef struct global_spec {
     const char *name;
@@ -391,11 +392,21 @@ static const enum_name_t POLICIES[] = {{1, "FORCED"}, {2, "OPTIONAL"}, {0, NULL}
 static const enum_name_t TYPES[] = {{1, "FULL"}, {2, "INCREMENTAL"}, {0, NULL}};
 static const enum_name_t ROLES[] = {{1, "SYSADMIN"}, {2, "IMPLEMENTER"}, {0, NULL}};
 static const enum_name_t STATES[] = {
-    {10, "PENDING"},           {20, "DOWNLOADING"},       {30, "VERIFYING"},
-    {40, "WAITING_USER"},      {50, "STOPPING_SERVICE"},  {60, "BACKING_UP"},
-    {70, "INSTALLING_SERVER"}, {75, "INSTALLING_CLIENT"}, {80, "RUNNING_SQL"},
-    {90, "STARTING_SERVICE"},  {100, "SUCCEEDED"},        {110, "FAILED"},
-    {120, "ROLLBACKING"},      {130, "ROLLBACKED"},       {0, NULL},
+    {FERRY_STATE_PENDING, "PENDING"},
+    {FERRY_STATE_DOWNLOADING, "DOWNLOADING"},
+    {FERRY_STATE_VERIFYING, "VERIFYING"},
+    {FERRY_STATE_WAITING_USER, "WAITING_USER"},
+    {FERRY_STATE_STOPPING_SERVICE, "STOPPING_SERVICE"},
+    {FERRY_STATE_BACKING_UP, "BACKING_UP"},
+    {FERRY_STATE_INSTALLING_SERVER, "INSTALLING_SERVER"},
+    {FERRY_STATE_INSTALLING_CLIENT, "INSTALLING_CLIENT"},
+    {FERRY_STATE_RUNNING_SQL, "RUNNING_SQL"},
+    {FERRY_STATE_STARTING_SERVICE, "STARTING_SERVICE"},
+    {FERRY_STATE_SUCCEEDED, "SUCCEEDED"},
+    {FERRY_STATE_FAILED, "FAILED"},
+    {FERRY_STATE_ROLLBACKING, "ROLLBACKING"},
+    {FERRY_STATE_ROLLBACKED, "ROLLBACKED"},
+    {0, NULL},
 };
 
 static int enum_parse(const char *s, const char *prefix, const enum_name_t *t)
@@ -467,5 +478,5 @@ const char *ferry_cli_task_state_name(int v)
 
 bool ferry_cli_task_state_final(int v)
 {
-    return v == 100 || v == 110 || v == 130;
+    return ferry_state_is_terminal((ferry_state_t)v);
 }

@@ -127,7 +127,7 @@ int ferry_cli_parse_role(const char *s);
 /** Short names for human output ("PROD", "PENDING"...). */
 const char *ferry_cli_env_name(int v);
 const char *ferry_cli_task_state_name(int v);
-/** Whether task state |v| is final (100, 110, 130). */
+/** Whether task state |v| is final: ferry_state_is_terminal() of ferry/model/states.h. */
 bool ferry_cli_task_state_final(int v);
 
 /* ------------------------------------------------------------------------- */

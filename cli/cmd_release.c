@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "ferry/model/states.h"
 
 #define WATCH_MAX_TASKS 100000
 #define WATCH_TTY_LINES 40
@@ -361,14 +362,19 @@ typedef struct watch {
     bool snapshot_done;
 } watch_t;
 
-static const int PIPELINE[] = {10, 20, 30, 40, 50, 60, 70, 75, 80, 90, 100};
+static const int PIPELINE[] = {
+    FERRY_STATE_PENDING,           FERRY_STATE_DOWNLOADING,       FERRY_STATE_VERIFYING,
+    FERRY_STATE_WAITING_USER,      FERRY_STATE_STOPPING_SERVICE,  FERRY_STATE_BACKING_UP,
+    FERRY_STATE_INSTALLING_SERVER, FERRY_STATE_INSTALLING_CLIENT, FERRY_STATE_RUNNING_SQL,
+    FERRY_STATE_STARTING_SERVICE,  FERRY_STATE_SUCCEEDED,
+};
 
 static double overall(const Ferry__V1__UpdateTask *t)
 {
     size_t n = sizeof(PIPELINE) / sizeof(PIPELINE[0]);
     int s = (int)t->state;
 
-    if (s == 100 || s == 130)
+    if (s == FERRY_STATE_SUCCEEDED || s == FERRY_STATE_ROLLBACKED)
         return 1.0;
     for (size_t i = 0; i < n; i++)
         if (PIPELINE[i] == s)

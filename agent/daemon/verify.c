@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 #include "ferry/rpc.h"
 #include "ferry/v1/common.pb-c.h"
 #include "ferry/version.h"

@@ -52,7 +52,7 @@ typedef struct agentd_manifest {
     uint64_t size;
     bool rollback; /**< task_kind ROLLBACK */
     int64_t expires_ms;
-    unsigned parts; /**< FERRY_PART_* bits of ferry/engine/states.h */
+    unsigned parts; /**< FERRY_PART_* bits of ferry/model/states.h */
 } agentd_manifest_t;
 
 /**

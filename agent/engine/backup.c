@@ -17,7 +17,7 @@
 #include "ferry/fs.h"
 #include "ferry/hash.h"
 #include "ferry/engine/sync.h"
-#include "ferry/engine/zipsafe.h"
+#include "ferry/model/zipsafe.h"
 
 #define MARKER_MAX (64u * 1024u)
 #define ZIP_LEVEL  6 /* what `zip -r` uses */

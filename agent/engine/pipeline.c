@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "ferry/engine/backup.h"
-#include "ferry/engine/common.h"
+#include "ferry/hooks.h"
 #include "ferry/fs.h"
 #include "ferry/log.h"
 #include "ferry/version.h"

@@ -6,7 +6,7 @@
  *   apply    - does the state's work; idempotent, because after a crash it may run again;
  *   rollback - undoes what apply may have changed, used by the Rollbacking step, which
  *              calls them in reverse table order.
- * Steps do I/O; the decisions stay in states.c and the records in journal.c.
+ * Steps do I/O; the decisions stay in lib/model/states.c and the records in journal.c.
  */
 #ifndef FERRY_ENGINE_STEPS_H
 #define FERRY_ENGINE_STEPS_H
@@ -18,9 +18,9 @@
 #include "ferry/engine/config.h"
 #include "ferry/engine/journal.h"
 #include "ferry/engine/pipeline.h"
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 #include "ferry/engine/svcctl.h"
-#include "ferry/engine/zipsafe.h"
+#include "ferry/model/zipsafe.h"
 #include "ferry/err.h"
 
 /** Everything one run of the pipeline works with. Owned by pipeline.c. */

@@ -20,6 +20,7 @@
 #include "auth_internal.h"
 #include "ferry/db.h"
 #include "ferry/log.h"
+#include "ferry/model/states.h"
 #include "hub_agent.h"
 
 /* ---- pure ------------------------------------------------------------------------ */
@@ -418,8 +419,11 @@ ferry_err_code_t hub_presence_init(ferry_hub_t *hub, ferry_err_t *err)
         sqlite3_finalize(st);
         st = NULL;
         if (sqlite3_prepare_v2(hub->db,
-                               "SELECT DISTINCT node_id FROM update_task WHERE state NOT IN (100, 110, 130)",
-                               -1, &st, NULL) == SQLITE_OK) {
+                               "SELECT DISTINCT node_id FROM update_task WHERE state NOT IN (?1, ?2, ?3)", -1,
+                               &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int(st, 1, FERRY_STATE_SUCCEEDED);
+            sqlite3_bind_int(st, 2, FERRY_STATE_FAILED);
+            sqlite3_bind_int(st, 3, FERRY_STATE_ROLLBACKED);
             while ((s = sqlite3_step(st)) == SQLITE_ROW) {
                 pres_entry_t *e = find(pr, sqlite3_column_int64(st, 0), 1);
                 if (e != NULL)
@@ -508,13 +512,18 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
                             " JOIN release r ON r.id = t.release_id WHERE t.id = ?2 AND t.node_id = ?1"
                           : "SELECT t.id, t.halted OR r.status IN (2, 3) FROM update_task t"
                             " JOIN release r ON r.id = t.release_id"
-                            " WHERE t.node_id = ?1 AND t.state NOT IN (100, 110, 130)"
+                            " WHERE t.node_id = ?1 AND t.state NOT IN (?3, ?4, ?5)"
                             " ORDER BY t.id LIMIT 256";
     if ((rc = hub_prepare_cached(hub, sql, &st, "load assignments", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int64(st, 1, node_id);
-    if (only_task > 0)
+    if (only_task > 0) {
         sqlite3_bind_int64(st, 2, only_task);
+    } else {
+        sqlite3_bind_int(st, 3, FERRY_STATE_SUCCEEDED);
+        sqlite3_bind_int(st, 4, FERRY_STATE_FAILED);
+        sqlite3_bind_int(st, 5, FERRY_STATE_ROLLBACKED);
+    }
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW && n_ids < 256) {
         ids[n_ids] = sqlite3_column_int64(st, 0);

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "ferry/log.h"
+#include "ferry/model/states.h"
 #include "hub_agent.h"
 
 #define BUS_BUCKETS 4096 /* power of two; node ids spread well */
@@ -226,7 +227,7 @@ void hub_bus_publish(ferry_hub_t *hub, const hub_task_event_t *ev)
     int any = 0;
     if (bus == NULL || ev == NULL)
         return;
-    if (ev->new_assignment || ev->state == 10)
+    if (ev->new_assignment || ev->state == FERRY_STATE_PENDING)
         hub_presence_note_work(hub, ev->node_id);
     pthread_rwlock_rdlock(&bus->idx_lock);
     for (int k = 0; k < 2; k++) {

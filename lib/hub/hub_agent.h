@@ -19,9 +19,10 @@
 
 /**
  * Whether a report may move a task from state |from| to |to| (seed 000 §8.2 codes).
- * The engine's edge table decides real transitions; a report in the same non-final
- * state is a progress report and is always allowed (including RunningSql, which the
- * engine never *redoes* but reports progress in). A final state never changes.
+ * The state machine's edge table (ferry/model/states.h) decides real transitions; a
+ * report in the same non-final state is a progress report and is always allowed
+ * (including RunningSql, which the engine never *redoes* but reports progress in). A
+ * final state never changes.
  */
 bool hub_report_transition_ok(int from, int to);
 

@@ -93,7 +93,7 @@ ferry_err_code_t hub_scope_select(const hub_scope_node_t *cands, size_t n, const
 
 /* ---- objects ------------------------------------------------------------------------- */
 
-/** Final task states (100, 110, 130). */
+/** Whether |state| ends a task: ferry_state_is_terminal() of ferry/model/states.h. */
 bool hub_task_state_final(int state);
 
 /**

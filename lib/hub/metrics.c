@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "auth_internal.h"
+#include "ferry/model/states.h"
 #include "hub_agent.h"
 
 #define MX_METHODS 256 /* > every method of every service we register */
@@ -184,7 +185,13 @@ static void render_db(ferry_hub_t *hub, buf_t *b)
 {
     ferry_err_t err = {0};
     sqlite3_stmt *st = NULL;
-    static const int STATES[] = {10, 20, 30, 40, 50, 60, 70, 75, 80, 90, 100, 110, 120, 130};
+    static const int STATES[] = {
+        FERRY_STATE_PENDING,           FERRY_STATE_DOWNLOADING,       FERRY_STATE_VERIFYING,
+        FERRY_STATE_WAITING_USER,      FERRY_STATE_STOPPING_SERVICE,  FERRY_STATE_BACKING_UP,
+        FERRY_STATE_INSTALLING_SERVER, FERRY_STATE_INSTALLING_CLIENT, FERRY_STATE_RUNNING_SQL,
+        FERRY_STATE_STARTING_SERVICE,  FERRY_STATE_SUCCEEDED,         FERRY_STATE_FAILED,
+        FERRY_STATE_ROLLBACKING,       FERRY_STATE_ROLLBACKED,
+    };
     uint64_t counts[sizeof(STATES) / sizeof(STATES[0])] = {0};
     int64_t nodes = -1;
     sqlite3 *db = hub_ro_acquire(hub, &err);

@@ -5,7 +5,7 @@
  *      the UNIQUE column enforces it again at insert, against a concurrent commit);
  *   2. checks the upload is complete (received == declared size, else E_HASH_MISMATCH
  *      naming both numbers; the upload stays open so the client can resume);
- *   3. validates the zip with the agent engine's hostile-input-safe reader: the outer zip
+ *   3. validates the zip with the shared hostile-input-safe reader (ferry/model/zipsafe.h): the outer zip
  *      and every entry name, at least one of server.zip / client.zip / 结构.sql / data.sql,
  *      inner zips open and pass the same entry checks, SQL scripts are valid UTF-8 (BOM
  *      allowed); each part's SHA-256 and size are computed streaming (E_PACKAGE_INVALID);
@@ -26,7 +26,7 @@
 #include <zip.h>
 
 #include "ferry/encoding.h"
-#include "ferry/engine/zipsafe.h"
+#include "ferry/model/zipsafe.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
 #include "ferry/version.h"

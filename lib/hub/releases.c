@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ferry/model/states.h"
 #include "hub_agent.h"
 #include "hub_pkg.h"
 
@@ -375,10 +376,12 @@ static ferry_err_code_t check_overlap(ferry_hub_t *hub, int64_t package_id, cons
     if (sqlite3_prepare_v2(
             hub->db,
             "SELECT t.release_id, t.state FROM update_task t JOIN release r ON r.id = t.release_id"
-            " WHERE t.node_id = ? AND r.package_id = ? AND t.kind = 1 AND t.state NOT IN (110, 130)"
+            " WHERE t.node_id = ? AND r.package_id = ? AND t.kind = 1 AND t.state NOT IN (?, ?)"
             " LIMIT 1",
             -1, &st, NULL) != SQLITE_OK)
         return ferry_err_set(err, FERRY_E_IO, "overlap: %s", sqlite3_errmsg(hub->db));
+    sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
+    sqlite3_bind_int(st, 4, FERRY_STATE_ROLLBACKED);
     for (size_t i = 0; i < cs->n; i++) {
         if (!sel[i])
             continue;
@@ -537,9 +540,10 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     if (sqlite3_prepare_v2(
             hub->db,
             "INSERT INTO update_task (release_id, node_id, kind, state, created_at, updated_at)"
-            " VALUES (?, ?, 1, 10, ?, ?)",
+            " VALUES (?1, ?2, 1, ?5, ?3, ?4)",
             -1, &st, NULL) != SQLITE_OK)
         goto dberr;
+    sqlite3_bind_int(st, 5, FERRY_STATE_PENDING);
     for (size_t i = 0; i < cs.n; i++) {
         if (!sel[i])
             continue;
@@ -550,7 +554,7 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
         sqlite3_bind_int64(st, 4, now);
         if (sqlite3_step(st) != SQLITE_DONE)
             goto dberr;
-        pub_t p = {sqlite3_last_insert_rowid(hub->db), cs.c[i].id, 10, ""};
+        pub_t p = {sqlite3_last_insert_rowid(hub->db), cs.c[i].id, FERRY_STATE_PENDING, ""};
         if (!pubs_push(&pubs, &n_pub, &cap_pub, p)) {
             ferry_err_set(&err, FERRY_E_NOMEM, "create release: out of memory");
             goto fail;
@@ -561,7 +565,7 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     for (size_t i = 0; i < n_pub; i++) {
         char msg[64];
         snprintf(msg, sizeof(msg), "created by release %lld", (long long)release_id);
-        if (add_event(hub, pubs[i].task_id, 10, "", msg, source, now, &err) != FERRY_OK)
+        if (add_event(hub, pubs[i].task_id, FERRY_STATE_PENDING, "", msg, source, now, &err) != FERRY_OK)
             goto fail;
     }
     if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
@@ -737,11 +741,12 @@ static void get_release_summary_work(ferry_rpc_call_t *call, ferry_hub_t *hub, c
     }
     sqlite3_finalize(st);
     if (sqlite3_prepare_v2(hub->db,
-                           "SELECT error_code, count(*) FROM update_task WHERE release_id = ? AND state = 110"
+                           "SELECT error_code, count(*) FROM update_task WHERE release_id = ? AND state = ?"
                            " AND error_code <> '' GROUP BY error_code ORDER BY count(*) DESC LIMIT 64",
                            -1, &st, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, FERRY_STATE_FAILED);
     resp.by_error = hub_arena_alloc(&a, 64 * sizeof(*resp.by_error));
     while (resp.by_error != NULL && sqlite3_step(st) == SQLITE_ROW) {
         Ferry__V1__ErrorCount *c = hub_arena_alloc(&a, sizeof(*c));
@@ -849,12 +854,12 @@ static ferry_err_code_t apply_op(ferry_hub_t *hub, ferry_rpc_call_t *call, int64
     const char *pick =
         op == OP_RESUME
             ? "SELECT id, node_id, state FROM update_task WHERE release_id = ? AND halted = 1"
-              " AND state NOT IN (100, 110, 130)"
-            : "SELECT id, node_id, state FROM update_task WHERE release_id = ? AND state IN (10, 20, 30, 40)";
+              " AND state NOT IN (?, ?, ?)"
+            : "SELECT id, node_id, state FROM update_task WHERE release_id = ? AND state IN (?, ?, ?, ?)";
     const char *change = op == OP_PAUSE ? "UPDATE update_task SET halted = 1, updated_at = ?2 WHERE id = ?1"
                          : op == OP_RESUME
                              ? "UPDATE update_task SET halted = 0, updated_at = ?2 WHERE id = ?1"
-                             : "UPDATE update_task SET state = 110, error_code = 'E_CANCELED',"
+                             : "UPDATE update_task SET state = ?4, error_code = 'E_CANCELED',"
                                " message = ?3, halted = 1, percent = 0, updated_at = ?2,"
                                " finished_at = ?2 WHERE id = ?1";
     if (op == OP_CANCEL)
@@ -865,10 +870,22 @@ static ferry_err_code_t apply_op(ferry_hub_t *hub, ferry_rpc_call_t *call, int64
         sqlite3_prepare_v2(hub->db, change, -1, &up, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_int64(st, 1, id);
+    if (op == OP_RESUME) {
+        sqlite3_bind_int(st, 2, FERRY_STATE_SUCCEEDED);
+        sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
+        sqlite3_bind_int(st, 4, FERRY_STATE_ROLLBACKED);
+    } else {
+        sqlite3_bind_int(st, 2, FERRY_STATE_PENDING);
+        sqlite3_bind_int(st, 3, FERRY_STATE_DOWNLOADING);
+        sqlite3_bind_int(st, 4, FERRY_STATE_VERIFYING);
+        sqlite3_bind_int(st, 5, FERRY_STATE_WAITING_USER);
+    }
+    if (op == OP_CANCEL)
+        sqlite3_bind_int(up, 4, FERRY_STATE_FAILED);
     while (sqlite3_step(st) == SQLITE_ROW) {
         pub_t p = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2), ""};
         if (op == OP_CANCEL) {
-            p.state = 110;
+            p.state = FERRY_STATE_FAILED;
             snprintf(p.error_code, sizeof(p.error_code), "E_CANCELED");
         }
         sqlite3_reset(up);
@@ -1039,9 +1056,10 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
             hub->db,
             "INSERT INTO update_task (release_id, node_id, kind, state, message, rollback_of_task_id,"
             " backup_local_path, server_dir, client_dir, created_at, updated_at)"
-            " VALUES (?, ?, 2, 10, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?1, ?2, 2, ?10, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             -1, &ins, NULL) != SQLITE_OK)
         goto dberr;
+    sqlite3_bind_int(ins, 10, FERRY_STATE_PENDING);
     sqlite3_bind_int64(st, 1, id);
     size_t cap_skip = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -1054,7 +1072,8 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
             continue;
         n_rows++;
         bool has_backup = backup[0] != '\0';
-        bool eligible = has_backup && (state == 100 || state == 110) && sqlite3_column_int(st, 7) == 0;
+        bool eligible = has_backup && (state == FERRY_STATE_SUCCEEDED || state == FERRY_STATE_FAILED) &&
+                        sqlite3_column_int(st, 7) == 0;
         if (!eligible) {
             if (!has_backup)
                 missing++;
@@ -1088,7 +1107,7 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
         sqlite3_bind_int64(ins, 9, now);
         if (sqlite3_step(ins) != SQLITE_DONE)
             goto dberr;
-        pub_t p = {sqlite3_last_insert_rowid(hub->db), sqlite3_column_int64(st, 1), 10, ""};
+        pub_t p = {sqlite3_last_insert_rowid(hub->db), sqlite3_column_int64(st, 1), FERRY_STATE_PENDING, ""};
         if (!pubs_push(&pubs, &n_pub, &cap_pub, p))
             goto nomem;
     }
@@ -1104,7 +1123,7 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
         goto fail;
     }
     for (size_t i = 0; i < n_pub; i++)
-        if (add_event(hub, pubs[i].task_id, 10, "", msg, source, now, &err) != FERRY_OK)
+        if (add_event(hub, pubs[i].task_id, FERRY_STATE_PENDING, "", msg, source, now, &err) != FERRY_OK)
             goto fail;
     if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
         goto fail;

@@ -19,11 +19,11 @@
 #include "auth_internal.h"
 #include "ferry/db.h"
 #include "ferry/encoding.h"
-#include "ferry/engine/states.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
 #include "ferry/json.h"
 #include "ferry/log.h"
+#include "ferry/model/states.h"
 #include "hub_agent.h"
 #include "hub_nodecfg.h"
 
@@ -202,15 +202,15 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     if (sqlite3_prepare_v2(
             hub->db,
             "UPDATE update_task SET state = ?2,"
-            " error_code = CASE WHEN ?3 <> '' THEN ?3 WHEN ?2 IN (110, 120, 130) THEN error_code ELSE '' END,"
+            " error_code = CASE WHEN ?3 <> '' THEN ?3 WHEN ?2 IN (?16, ?17, ?18) THEN error_code ELSE '' END,"
             " message = ?4, percent = ?5, bytes = ?6, bytes_total = ?7, last_seq = ?8,"
             " backup_local_path = CASE WHEN ?9 <> '' THEN ?9 ELSE backup_local_path END,"
             " server_dir = CASE WHEN ?10 <> '' THEN ?10 ELSE server_dir END,"
             " client_dir = CASE WHEN ?11 <> '' THEN ?11 ELSE client_dir END,"
             " checkpoint = CASE WHEN ?12 <> '' THEN ?12 ELSE checkpoint END,"
             " timings_json = COALESCE(?13, timings_json), download_json = COALESCE(?15, download_json),"
-            " started_at = CASE WHEN ?2 <> 10 THEN COALESCE(started_at, ?14) ELSE started_at END,"
-            " finished_at = CASE WHEN ?2 IN (100, 110, 130) THEN ?14 ELSE finished_at END,"
+            " started_at = CASE WHEN ?2 <> ?19 THEN COALESCE(started_at, ?14) ELSE started_at END,"
+            " finished_at = CASE WHEN ?2 IN (?20, ?16, ?18) THEN ?14 ELSE finished_at END,"
             " updated_at = ?14 WHERE id = ?1",
             -1, &st, NULL) != SQLITE_OK) {
         rc = hub_sql_err(hub->db, "report", err);
@@ -237,6 +237,11 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
         sqlite3_bind_text(st, 15, dj, -1, SQLITE_TRANSIENT);
     else
         sqlite3_bind_null(st, 15);
+    sqlite3_bind_int(st, 16, FERRY_STATE_FAILED);
+    sqlite3_bind_int(st, 17, FERRY_STATE_ROLLBACKING);
+    sqlite3_bind_int(st, 18, FERRY_STATE_ROLLBACKED);
+    sqlite3_bind_int(st, 19, FERRY_STATE_PENDING);
+    sqlite3_bind_int(st, 20, FERRY_STATE_SUCCEEDED);
     if (sqlite3_step(st) != SQLITE_DONE) {
         rc = hub_sql_err(hub->db, "report: update task", err);
         goto out;

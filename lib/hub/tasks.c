@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ferry/json.h"
+#include "ferry/model/states.h"
 #include "hub_nodecfg.h"
 #include "hub_pkg.h"
 
@@ -20,7 +21,7 @@
 
 bool hub_task_state_final(int state)
 {
-    return state == 100 || state == 110 || state == 130;
+    return ferry_state_is_terminal((ferry_state_t)state);
 }
 
 int hub_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms)
@@ -378,29 +379,31 @@ static void retry_task_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void
              req->reason[0] ? ": " : "", req->reason);
     if (sqlite3_prepare_v2(
             hub->db,
-            "UPDATE update_task SET state = 10, error_code = '', message = ?, percent = 0, bytes = 0,"
-            " bytes_total = 0, halted = 0, attempt = attempt + 1, finished_at = NULL, updated_at = ?"
-            " WHERE id = ?",
+            "UPDATE update_task SET state = ?4, error_code = '', message = ?1, percent = 0, bytes = 0,"
+            " bytes_total = 0, halted = 0, attempt = attempt + 1, finished_at = NULL, updated_at = ?2"
+            " WHERE id = ?3",
             -1, &st, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_text(st, 1, msg, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_int(st, 4, FERRY_STATE_PENDING);
     if (sqlite3_step(st) != SQLITE_DONE)
         goto dberr;
     sqlite3_finalize(st);
     const hub_principal_t *who = hub_principal(call);
     char source[64];
     snprintf(source, sizeof(source), "admin:%s", who != NULL ? who->token_id : "");
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "INSERT INTO task_event (task_id, seq, state, message, source, at) VALUES (?, 0, 10, ?, ?, ?)",
-            -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(hub->db,
+                           "INSERT INTO task_event (task_id, seq, state, message, source, at)"
+                           " VALUES (?1, 0, ?5, ?2, ?3, ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, msg, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, source, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int(st, 5, FERRY_STATE_PENDING);
     if (sqlite3_step(st) != SQLITE_DONE)
         goto dberr;
     sqlite3_finalize(st);
@@ -429,7 +432,7 @@ static void retry_task_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void
         goto out;
     }
     ev.task_id = id;
-    ev.state = 10;
+    ev.state = FERRY_STATE_PENDING;
     snprintf(ev.message, sizeof(ev.message), "%.200s", msg);
     ev.new_assignment = 1;
     hub_bus_publish(hub, &ev);
@@ -747,12 +750,12 @@ static void get_dashboard_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
         c->count = (uint64_t)sqlite3_column_int64(st, 1);
         resp.tasks_by_state[resp.n_tasks_by_state++] = c;
     }
-    snprintf(
-        sql, sizeof(sql),
-        "SELECT t.error_code, count(*)%s%s AND t.state = 110 AND t.error_code <> '' GROUP BY t.error_code"
-        " ORDER BY count(*) DESC LIMIT 64",
-        task_from, node_filter);
+    snprintf(sql, sizeof(sql),
+             "SELECT t.error_code, count(*)%s%s AND t.state = ?3 AND t.error_code <> '' GROUP BY t.error_code"
+             " ORDER BY count(*) DESC LIMIT 64",
+             task_from, node_filter);
     PREP(sql);
+    sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
     resp.failures_by_error = hub_arena_alloc(&a, sizeof(*resp.failures_by_error) * 64);
     while (resp.failures_by_error != NULL && sqlite3_step(st) == SQLITE_ROW) {
         Ferry__V1__ErrorCount *c = hub_arena_alloc(&a, sizeof(*c));
@@ -764,9 +767,10 @@ static void get_dashboard_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
         resp.failures_by_error[resp.n_failures_by_error++] = c;
     }
     snprintf(sql, sizeof(sql),
-             TASK_SELECT " WHERE t.state = 110 AND%s ORDER BY t.updated_at DESC, t.id DESC LIMIT 20",
+             TASK_SELECT " WHERE t.state = ?3 AND%s ORDER BY t.updated_at DESC, t.id DESC LIMIT 20",
              node_filter);
     PREP(sql);
+    sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
     resp.recent_failures = hub_arena_alloc(&a, sizeof(*resp.recent_failures) * 20);
     while (resp.recent_failures != NULL && sqlite3_step(st) == SQLITE_ROW) {
         Ferry__V1__UpdateTask *t = hub_arena_alloc(&a, sizeof(*t));
@@ -777,8 +781,11 @@ static void get_dashboard_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
     }
     PREP("SELECT count(*) FROM release r JOIN customer c ON c.id = r.customer_id WHERE r.status IN (1, 2)"
          " AND (?1 = '' OR c.code = ?1) AND (?2 = 0 OR r.environment = ?2)"
-         " AND EXISTS (SELECT 1 FROM update_task t WHERE t.release_id = r.id AND t.state NOT IN (100, 110, "
-         "130))");
+         " AND EXISTS (SELECT 1 FROM update_task t WHERE t.release_id = r.id"
+         " AND t.state NOT IN (?3, ?4, ?5))");
+    sqlite3_bind_int(st, 3, FERRY_STATE_SUCCEEDED);
+    sqlite3_bind_int(st, 4, FERRY_STATE_FAILED);
+    sqlite3_bind_int(st, 5, FERRY_STATE_ROLLBACKED);
     if (sqlite3_step(st) == SQLITE_ROW)
         resp.releases_open = (uint64_t)sqlite3_column_int64(st, 0);
 #undef PREP

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 #include "ferry/fs.h"
 #include "ferry/sign.h"
 #include "ferry/version.h"

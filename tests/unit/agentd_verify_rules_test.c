@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 #include "ferry/fs.h"
 #include "ferry/sign.h"
 #include "ferry/v1/common.pb-c.h"

@@ -9,7 +9,7 @@
 
 #include "ferry/fs.h"
 #include "ferry/engine/backup.h"
-#include "ferry/engine/zipsafe.h"
+#include "ferry/model/zipsafe.h"
 #include "ferry_test_util.h"
 
 static char root[256], small[512], server[512], client[512];

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 
 static ferry_sm_decision_t step(ferry_state_t s, const ferry_sm_facts_t *f, ferry_sm_event_kind_t kind,
                                 ferry_err_code_t code, unsigned attempts)

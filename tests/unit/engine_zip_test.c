@@ -8,7 +8,7 @@
 #include <zip.h>
 
 #include "ferry/fs.h"
-#include "ferry/engine/zipsafe.h"
+#include "ferry/model/zipsafe.h"
 #include "ferry/engine/sync.h"
 #include "ferry_test_util.h"
 

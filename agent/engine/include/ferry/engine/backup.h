@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #include "ferry/err.h"
-#include "ferry/engine/common.h"
+#include "ferry/hooks.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 #include "ferry/err.h"
 
 #ifdef __cplusplus
@@ -86,7 +86,7 @@ ferry_err_code_t ferry_journal_create(ferry_journal_t *j, ferry_task_t *t, ferry
  * Records the move of |t| to |to| (attempt 1, or attempt+1 when to == t->state) and
  * an event with |message|, in one synced transaction, then updates |t|. A non-OK
  * |code| replaces the recorded error (message |message|). Entering a terminal state
- * sets finished_ms. Refuses transitions states.h forbids (FERRY_E_TRANSITION_INVALID).
+ * sets finished_ms. Refuses transitions ferry/model/states.h forbids (FERRY_E_TRANSITION_INVALID).
  */
 ferry_err_code_t ferry_journal_transition(ferry_journal_t *j, ferry_task_t *t, ferry_state_t to,
                                           ferry_err_code_t code, const char *message, ferry_err_t *err);

@@ -1,6 +1,6 @@
 /**
  * @file pipeline.h
- * The update pipeline: drives one task through the state machine (states.h), recording
+ * The update pipeline: drives one task through the state machine (ferry/model/states.h), recording
  * every transition in the journal (journal.h) before running the step of the new state
  * (the step table in steps.c: verify, stop, back up, install server, install client,
  * SQL, start + health check, rollback).
@@ -21,7 +21,7 @@
 
 #include "ferry/engine/config.h"
 #include "ferry/engine/journal.h"
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 #include "ferry/err.h"
 
 #ifdef __cplusplus

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ferry/engine/common.h"
+#include "ferry/hooks.h"
 #include "ferry/engine/config.h"
 #include "ferry/err.h"
 

@@ -33,8 +33,8 @@
 #include <stdint.h>
 
 #include "ferry/err.h"
-#include "ferry/engine/common.h"
-#include "ferry/engine/zipsafe.h"
+#include "ferry/hooks.h"
+#include "ferry/model/zipsafe.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,4 +1,4 @@
-#include "ferry/engine/states.h"
+#include "ferry/model/states.h"
 
 #include <stddef.h>
 

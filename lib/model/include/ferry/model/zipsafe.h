@@ -32,14 +32,14 @@
  *
  * Crash points: "extract.file" (after each regular file of an extraction is written).
  */
-#ifndef FERRY_ENGINE_ZIPSAFE_H
-#define FERRY_ENGINE_ZIPSAFE_H
+#ifndef FERRY_MODEL_ZIPSAFE_H
+#define FERRY_MODEL_ZIPSAFE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "ferry/err.h"
-#include "ferry/engine/common.h"
+#include "ferry/hooks.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,5 +1,5 @@
 /* Hostile-input-safe zip reading and extraction (see zipsafe.h for the contract). */
-#include "ferry/engine/zipsafe.h"
+#include "ferry/model/zipsafe.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,10 @@
 /**
- * @file common.h
- * Hooks shared by every part of the update engine: progress reporting and crash points.
+ * @file hooks.h
+ * Hooks shared by the package format (ferry/model) and every part of the update engine:
+ * progress reporting and crash points.
  */
-#ifndef FERRY_ENGINE_COMMON_H
-#define FERRY_ENGINE_COMMON_H
+#ifndef FERRY_HOOKS_H
+#define FERRY_HOOKS_H
 
 #include <stdint.h>
 

@@ -2,8 +2,9 @@
  * @file states.h
  * The update task's state machine (seed 000 §8.2), pure: it takes the current state,
  * a few facts about the task and an event (a step finished, a step failed, the engine
- * came back after a crash) and returns the next state. No I/O here: the journal
- * (journal.h) records decisions, the pipeline (pipeline.h) runs the steps.
+ * came back after a crash) and returns the next state. No I/O here: the engine's journal
+ * (ferry/engine/journal.h) records decisions, its pipeline (ferry/engine/pipeline.h) runs
+ * the steps; the server and the CLI use the same codes and the same final set.
  *
  * Rules encoded here, in one place:
  * - order 10 -> (20) -> 30 -> (40) -> 50 -> 60 -> (70) -> (75) -> (80) -> 90 -> 100,
@@ -16,8 +17,8 @@
  *   FERRY_SM_MAX_ATTEMPTS starts in all), RunningSql is never redone (scripts are not
  *   re-runnable) and rolls back instead.
  */
-#ifndef FERRY_ENGINE_STATES_H
-#define FERRY_ENGINE_STATES_H
+#ifndef FERRY_MODEL_STATES_H
+#define FERRY_MODEL_STATES_H
 
 #include <stdbool.h>
 

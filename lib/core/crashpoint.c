@@ -3,7 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ferry/engine/common.h"
+#include "ferry/hooks.h"
 
 void ferry_crashpoint(const char *name)
 {
