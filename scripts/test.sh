@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: format check, the full suite in a normal -Werror build, then the
+# Runs every test: format and layering checks, the full suite in a normal -Werror build, then the
 # unit and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 # Usage: scripts/test.sh [--quick]   (--quick skips the sanitizer pass)
 # After each ctest run, any process still alive that was started during the run from an
@@ -57,6 +57,8 @@ run_ctest() {
 
 echo "== format check"
 ./scripts/check-format.sh
+echo "== layering check"
+./scripts/check-layering.sh
 
 echo "== build (RelWithDebInfo, -Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_WERROR=ON >/dev/null
