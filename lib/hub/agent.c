@@ -703,40 +703,45 @@ static void bind_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq
     int64_t node_id = 0, now = hub_now_ms();
     Ferry__V1__BindResponse resp = FERRY__V1__BIND_RESPONSE__INIT;
     Ferry__V1__Node node = FERRY__V1__NODE__INIT;
+    hub_principal_t p;
+    ferry_err_t err = {0};
 
     const char *token = req->token != NULL ? req->token : "";
     if (hub_token_parse(token, strlen(token), tok_id, hash) != HUB_TOKEN_NODE)
         goto out;
+    /* The token and "enabled" (node, store, customer): the same rule as every other
+     * node-authenticated method. */
+    if (hub_auth_node(hub, tok_id, hash, &p, &err) != FERRY_OK) {
+        FERRY_WARN("bind: %s refused: %s", ferry_rpc_call_request_id(call), err.msg);
+        goto out;
+    }
     hub_db_lock(hub);
     locked = 1;
     if (sqlite3_prepare_v2(
             hub->db,
-            "SELECT n.id, n.code, n.environment, n.token_hash, n.disabled OR s.disabled OR c.disabled,"
-            " s.code, c.code, n.name, n.bound_at, n.created_at, n.updated_at"
-            " FROM node n JOIN store s ON s.id = n.store_id JOIN customer c ON c.id = s.customer_id"
-            " WHERE n.token_id = ?1",
+            "SELECT n.id, n.code, n.environment, s.code, c.code, n.name, n.bound_at, n.created_at,"
+            " n.updated_at FROM node n JOIN store s ON s.id = n.store_id"
+            " JOIN customer c ON c.id = s.customer_id WHERE n.id = ?1",
             -1, &st, NULL) != SQLITE_OK)
         goto out;
-    sqlite3_bind_text(st, 1, tok_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, p.node_id);
     if (sqlite3_step(st) != SQLITE_ROW)
         goto out;
-    /* Compare everything, then decide once (no early exit that times differently). */
-    int hash_ok = hub_token_hash_equal(sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), hash);
+    /* Compare both, then decide once. */
     int code_ok =
         req->node_code != NULL && strcmp((const char *)sqlite3_column_text(st, 1), req->node_code) == 0;
     int env_ok = (int)req->environment == sqlite3_column_int(st, 2);
-    int enabled = sqlite3_column_int(st, 4) == 0;
-    if (!(hash_ok && code_ok && env_ok && enabled))
+    if (!(code_ok && env_ok))
         goto out;
     node_id = sqlite3_column_int64(st, 0);
     node.code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 1));
     node.environment = (Ferry__V1__Environment)sqlite3_column_int(st, 2);
-    node.store_code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 5));
-    node.customer_code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 6));
-    node.name = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 7));
-    int64_t bound_at = sqlite3_column_type(st, 8) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 8);
-    node.created_at = hub_arena_ts(&a, sqlite3_column_int64(st, 9));
-    node.updated_at = hub_arena_ts(&a, sqlite3_column_int64(st, 10));
+    node.store_code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 3));
+    node.customer_code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 4));
+    node.name = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 5));
+    int64_t bound_at = sqlite3_column_type(st, 6) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 6);
+    node.created_at = hub_arena_ts(&a, sqlite3_column_int64(st, 7));
+    node.updated_at = hub_arena_ts(&a, sqlite3_column_int64(st, 8));
     sqlite3_finalize(st);
     st = NULL;
     if (bound_at <= 0) {

@@ -11,8 +11,9 @@
  * else is denied. Unknown AdminService methods default to SYSADMIN only.
  *
  * Refusals: missing, malformed, unknown, revoked or expired token, disabled node or a
- * node of a disabled customer -> unauthenticated + E_AUTH_INVALID; a valid token of
- * the wrong kind or role -> permission_denied + E_PERMISSION.
+ * node of a disabled store or customer (hub_auth_node: the one rule, Bind included) ->
+ * unauthenticated + E_AUTH_INVALID; a valid token of the wrong kind or role ->
+ * permission_denied + E_PERMISSION.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,9 +521,12 @@ static ferry_err_code_t resolve_db(ferry_hub_t *hub, hub_token_kind_t kind, cons
 {
     static const char admin_sql[] =
         "SELECT id, token_hash, role, name, revoked_at, expires_at FROM admin_token WHERE token_id = ?";
-    static const char node_sql[] = "SELECT n.id, n.token_hash, n.disabled, s.customer_id, c.disabled "
-                                   "FROM node n JOIN store s ON s.id = n.store_id "
-                                   "JOIN customer c ON c.id = s.customer_id WHERE n.token_id = ?";
+    /* The one rule for "enabled" (see hub_auth_node): the node, its store and its
+     * customer. Columns 2, 4 and 5 are the three flags. */
+    static const char node_sql[] =
+        "SELECT n.id, n.token_hash, n.disabled, s.customer_id, s.disabled, c.disabled "
+        "FROM node n JOIN store s ON s.id = n.store_id "
+        "JOIN customer c ON c.id = s.customer_id WHERE n.token_id = ?";
     hub_side_t *s = side_get(hub, false);
     sqlite3 *db;
     sqlite3_stmt *st = NULL, **slot;
@@ -585,6 +589,10 @@ static ferry_err_code_t resolve_db(ferry_hub_t *hub, hub_token_kind_t kind, cons
             goto out;
         }
         if (sqlite3_column_int(st, 4) != 0) {
+            rc = ferry_err_set(err, FERRY_E_AUTH_INVALID, "store of the node of token %s is disabled", id);
+            goto out;
+        }
+        if (sqlite3_column_int(st, 5) != 0) {
             rc = ferry_err_set(err, FERRY_E_AUTH_INVALID, "customer of the node of token %s is disabled", id);
             goto out;
         }
@@ -600,6 +608,32 @@ out:
     }
     hub_ro_release(hub);
     return rc;
+}
+
+/* The principal of a parsed token: from the cache when fresh, else from the DB (and
+ * then cached). */
+static ferry_err_code_t resolve(ferry_hub_t *hub, hub_token_kind_t kind, const char *id,
+                                const uint8_t hash[FERRY_SHA256_LEN], hub_principal_t *p, char *name,
+                                size_t name_size, ferry_err_t *err)
+{
+    hub_side_t *side = side_get(hub, false);
+    int64_t valid_ms = 0;
+    ferry_err_code_t rc;
+
+    if (side == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "hub: out of memory");
+    if (cache_lookup(side, id, hash, p, name, name_size))
+        return FERRY_OK;
+    if ((rc = resolve_db(hub, kind, id, hash, p, name, name_size, &valid_ms, err)) == FERRY_OK)
+        cache_put(side, id, hash, p, name, valid_ms);
+    return rc;
+}
+
+ferry_err_code_t hub_auth_node(ferry_hub_t *hub, const char *token_id, const uint8_t hash[FERRY_SHA256_LEN],
+                               hub_principal_t *p, ferry_err_t *err)
+{
+    char name[64];
+    return resolve(hub, HUB_TOKEN_NODE, token_id, hash, p, name, sizeof(name), err);
 }
 
 /* ---- the interceptor ---------------------------------------------------------------- */
@@ -662,11 +696,8 @@ static ferry_rpc_code_t auth_before(ferry_rpc_call_t *call, void *user, char *ap
     if (kind == HUB_TOKEN_INVALID) {
         ferry_err_set(&err, FERRY_E_AUTH_INVALID,
                       tok == NULL ? "missing bearer token" : "malformed bearer token");
-    } else if (!cache_lookup(side, id, hash, &ctx->p, ctx->name, sizeof(ctx->name))) {
-        int64_t valid_ms = 0;
-        if (resolve_db(hub, kind, id, hash, &ctx->p, ctx->name, sizeof(ctx->name), &valid_ms, &err) ==
-            FERRY_OK)
-            cache_put(side, id, hash, &ctx->p, ctx->name, valid_ms);
+    } else {
+        resolve(hub, kind, id, hash, &ctx->p, ctx->name, sizeof(ctx->name), &err);
     }
     if (err.code != FERRY_OK) {
         /* One message for every reason: the log has the detail, the client learns

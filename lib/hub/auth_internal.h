@@ -70,6 +70,17 @@ hub_access_t hub_auth_access(const char *service, const char *method);
  */
 ferry_rpc_code_t hub_auth_decide(hub_access_t access, const hub_principal_t *p);
 
+/**
+ * The one rule for node tokens, used by the interceptor for every node-authenticated
+ * method and by Bind: |token_id| (with the SHA-256 |hash| of the whole token) names a
+ * node that is enabled, in an enabled store of an enabled customer. Fills |p| (kind
+ * NODE, node_id, customer_id). Served from the token cache when fresh; disabling a
+ * node, store or customer through the hub evicts it. FERRY_E_AUTH_INVALID with the
+ * reason (for the server log only) otherwise.
+ */
+ferry_err_code_t hub_auth_node(ferry_hub_t *hub, const char *token_id, const uint8_t hash[FERRY_SHA256_LEN],
+                               hub_principal_t *p, ferry_err_t *err);
+
 /* ---- per-call context ------------------------------------------------------- */
 
 /** Stored on each authenticated call (ferry_rpc_call_set_data); principal first. */

@@ -358,8 +358,9 @@ static ferry_err_code_t apply_change(ferry_rpc_call_t *call, ferry_hub_t *hub, h
     }
     if ((rc = hub_tx_commit(hub, err)) != FERRY_OK)
         goto out;
-    /* Auth effects after the commit: a disabled customer's nodes, a disabled node. */
-    if (ch->set_disabled >= 0 && ch->kind == 'c')
+    /* Auth effects after the commit (hub_auth_node: node, store and customer must be
+     * enabled): a disabled customer's or store's nodes, a disabled node. */
+    if (ch->set_disabled >= 0 && (ch->kind == 'c' || ch->kind == 's'))
         hub_auth_forget_all(hub);
     if (ch->set_disabled >= 0 && ch->kind == 'n')
         hub_auth_forget(hub, token_id);
