@@ -7,10 +7,11 @@
  * What "disabled" means:
  *   customer: its nodes' tokens are refused (cannot bind or check in), it gets no new
  *             releases, no new stores can be created under it;
- *   store:    its nodes keep working (an update in flight can still report and roll
- *             back) but get no new tasks (releases.c skips disabled stores); no new
- *             nodes under it;
+ *   store:    its nodes' tokens are refused like a customer's, they get no new tasks
+ *             (releases.c skips disabled stores); no new nodes under it;
  *   node:     its token is refused and it gets no new tasks.
+ * One rule for tokens (hub_auth_node, auth.c): node, store and customer all enabled,
+ * for Bind and every node-authenticated method alike.
  * Re-enabling restores everything; nothing is deleted.
  *
  * Node tokens are created with the node and by RotateNodeToken, returned once, and
