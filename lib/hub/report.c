@@ -27,13 +27,21 @@
 #include "hub_agent.h"
 #include "hub_nodecfg.h"
 
-#define REPORT_TEXT_MAX  8192         /* message, paths, checkpoint */
-#define REPORT_BATCH_MAX 1000         /* reports in one ReportProgressBatch */
-#define DL_SOURCE_MAX    64           /* DownloadStats.source_name */
-#define DL_FALLBACKS_MAX 32           /* DownloadStats.fallbacks entries */
-#define DL_FALLBACK_MAX  512          /* one DownloadStats.fallbacks entry */
-#define NODE_FILE_MAX    (1ull << 30) /* largest node upload (diagnostic bundles) */
-#define NODE_CONFIG_MAX  (1u << 20)   /* largest node-config.json we parse */
+#define REPORT_TEXT_MAX  8192           /* message, paths, checkpoint */
+#define REPORT_BATCH_MAX 1000           /* reports in one ReportProgressBatch */
+#define DL_SOURCE_MAX    64             /* DownloadStats.source_name */
+#define DL_FALLBACKS_MAX 32             /* DownloadStats.fallbacks entries */
+#define DL_FALLBACK_MAX  512            /* one DownloadStats.fallbacks entry */
+#define TIMINGS_MAX      64             /* ProgressReport.timings entries in one report */
+#define TASK_TIMINGS_MAX 256            /* task_timing rows of one task */
+#define STEP_NAME_MAX    128            /* ProgressReport.step_name */
+#define HOOK_ID_MAX      128            /* HookReport.hook_id */
+#define HOOK_NAME_MAX    256            /* HookReport.name */
+#define HOOK_STDERR_MAX  10240          /* HookReport.stderr_tail (the agent sends <= 10 KiB) */
+#define TS_SECONDS_MAX   253402300799ll /* 9999-12-31T23:59:59Z (proto Timestamp range) */
+#define DUR_SECONDS_MAX  315576000000ll /* proto Duration range */
+#define NODE_FILE_MAX    (1ull << 30)   /* largest node upload (diagnostic bundles) */
+#define NODE_CONFIG_MAX  (1u << 20)     /* largest node-config.json we parse */
 #define UPLOAD_TTL_MS    (24ll * 3600 * 1000)
 
 /* ---- pure rules ------------------------------------------------------------------- */
@@ -102,6 +110,39 @@ static ferry_err_code_t check_report(const Ferry__V1__ProgressReport *r, int64_t
         if (d->duration != NULL && (d->duration->seconds < 0 || d->duration->nanos < 0))
             return ferry_err_set(err, FERRY_E_INVALID_ARG, "download.duration: must not be negative");
     }
+    if (r->step_name != NULL && strlen(r->step_name) > STEP_NAME_MAX)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "step_name: at most %d bytes", STEP_NAME_MAX);
+    /* Every repeated field is bounded: one report must never cost the server more than a
+     * few KiB to store or to show (issue 9: 74,000 timings in one report). */
+    if (r->n_timings > TIMINGS_MAX)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "timings: at most %d entries per report (got %zu)",
+                             TIMINGS_MAX, r->n_timings);
+    for (size_t i = 0; i < r->n_timings; i++) {
+        const Ferry__V1__StepTiming *t = r->timings[i];
+        if (t == NULL || !ferry_state_valid((int)t->state))
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "timings[%zu].state: not a task state (10..130)",
+                                 i);
+        if (t->started_at != NULL && (t->started_at->seconds < 0 || t->started_at->seconds > TS_SECONDS_MAX ||
+                                      t->started_at->nanos < 0 || t->started_at->nanos > 999999999))
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "timings[%zu].started_at: out of range", i);
+        if (t->duration != NULL && (t->duration->seconds < 0 || t->duration->seconds > DUR_SECONDS_MAX ||
+                                    t->duration->nanos < 0 || t->duration->nanos > 999999999))
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "timings[%zu].duration: out of range", i);
+    }
+    if (r->hook != NULL) {
+        const Ferry__V1__HookReport *h = r->hook;
+        if (h->hook_id != NULL && strlen(h->hook_id) > HOOK_ID_MAX)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "hook.hook_id: at most %d bytes", HOOK_ID_MAX);
+        if (h->name != NULL && strlen(h->name) > HOOK_NAME_MAX)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "hook.name: at most %d bytes", HOOK_NAME_MAX);
+        if (h->message != NULL && strlen(h->message) > REPORT_TEXT_MAX)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "hook.message: at most %d bytes", REPORT_TEXT_MAX);
+        if (h->stderr_tail != NULL && strlen(h->stderr_tail) > HOOK_STDERR_MAX)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "hook.stderr_tail: at most %d bytes",
+                                 HOOK_STDERR_MAX);
+        if (h->duration != NULL && (h->duration->seconds < 0 || h->duration->nanos < 0))
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "hook.duration: must not be negative");
+    }
     return FERRY_OK;
 }
 
@@ -110,24 +151,69 @@ static int64_t ts_ms(const Google__Protobuf__Timestamp *ts)
     return ts == NULL ? 0 : (int64_t)ts->seconds * 1000 + ts->nanos / 1000000;
 }
 
-/* [{"state":N,"startedAt":ms,"durationMs":n}] of the report's timings (malloc'd, or NULL). */
-static char *timings_json(const Ferry__V1__ProgressReport *r)
+static int64_t dur_ms(const Google__Protobuf__Duration *d)
 {
-    json_t *arr = json_array();
-    char *s = NULL;
-    if (arr == NULL)
-        return NULL;
+    return d == NULL ? 0 : (int64_t)d->seconds * 1000 + d->nanos / 1000000;
+}
+
+/*
+ * Stores the report's timings as task_timing rows (one per state + started_at: a later
+ * report of the same step updates its duration), inside a savepoint so that a refusal
+ * (the task would hold more than TASK_TIMINGS_MAX) leaves nothing behind, also inside a
+ * batch's shared transaction. Caller holds the DB lock and an open transaction.
+ */
+static ferry_err_code_t store_timings(ferry_hub_t *hub, int64_t task_id, const Ferry__V1__ProgressReport *r,
+                                      ferry_err_t *err)
+{
+    static const char ins[] =
+        "INSERT INTO task_timing (task_id, state, started_at, duration_ms, seq) VALUES (?1, ?2, ?3, ?4, ?5)"
+        " ON CONFLICT(task_id, state, started_at) DO UPDATE SET duration_ms = excluded.duration_ms,"
+        " seq = excluded.seq";
+    static const char cnt[] = "SELECT count(*) FROM task_timing WHERE task_id = ?1";
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    int64_t n = 0;
+
+    if (r->n_timings == 0)
+        return FERRY_OK;
+    if ((rc = ferry_db_exec(hub->db, "SAVEPOINT report_timings", "report: timings", err)) != FERRY_OK)
+        return rc;
+    if ((rc = hub_prepare_cached(hub, ins, &st, "report: timings", err)) != FERRY_OK)
+        goto out;
     for (size_t i = 0; i < r->n_timings; i++) {
         const Ferry__V1__StepTiming *t = r->timings[i];
-        int64_t dur =
-            t->duration != NULL ? (int64_t)t->duration->seconds * 1000 + t->duration->nanos / 1000000 : 0;
-        json_array_append_new(arr,
-                              json_pack("{s:i,s:I,s:I}", "state", (int)t->state, "startedAt",
-                                        (json_int_t)ts_ms(t->started_at), "durationMs", (json_int_t)dur));
+        sqlite3_bind_int64(st, 1, task_id);
+        sqlite3_bind_int(st, 2, (int)t->state);
+        sqlite3_bind_int64(st, 3, ts_ms(t->started_at));
+        sqlite3_bind_int64(st, 4, dur_ms(t->duration));
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)r->sequence);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = hub_sql_err(hub->db, "report: timings", err);
+            goto out;
+        }
+        sqlite3_reset(st);
     }
-    s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    return s;
+    hub_stmt_release(hub, st);
+    st = NULL;
+    if ((rc = hub_prepare_cached(hub, cnt, &st, "report: timings", err)) != FERRY_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, task_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = hub_sql_err(hub->db, "report: timings", err);
+        goto out;
+    }
+    n = sqlite3_column_int64(st, 0);
+    if (n > TASK_TIMINGS_MAX)
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                           "timings: a task keeps at most %d step timings (this report would make %" PRId64
+                           ")",
+                           TASK_TIMINGS_MAX, n);
+out:
+    hub_stmt_release(hub, st);
+    if (rc != FERRY_OK)
+        sqlite3_exec(hub->db, "ROLLBACK TO report_timings", NULL, NULL, NULL);
+    sqlite3_exec(hub->db, "RELEASE report_timings", NULL, NULL, NULL);
+    return rc;
 }
 
 /** Outcome of applying one report inside a transaction. */
@@ -149,7 +235,7 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     ferry_err_code_t rc = FERRY_OK;
     sqlite3_stmt *st = NULL;
     int64_t task_id = 0, now = hub_now_ms();
-    char *tj = NULL, *dj = NULL;
+    char *dj = NULL;
 
     memset(o, 0, sizeof(*o));
     if ((rc = check_report(r, &task_id, err)) != FERRY_OK)
@@ -189,10 +275,8 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
                            ferry_state_name(cur), cur, ferry_state_name((int)r->state), (int)r->state);
         goto out;
     }
-    if (r->n_timings > 0 && (tj = timings_json(r)) == NULL) {
-        rc = ferry_err_set(err, FERRY_E_NOMEM, "report: out of memory");
+    if ((rc = store_timings(hub, task_id, r, err)) != FERRY_OK)
         goto out;
-    }
     /* Download telemetry (seed 003): kept per task as the DownloadStats JSON. */
     if (r->download != NULL && (rc = ferry_json_encode(&r->download->base, 0, &dj, NULL, err)) != FERRY_OK) {
         ferry_err_prefix(err, "report: download");
@@ -208,7 +292,7 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
             " server_dir = CASE WHEN ?10 <> '' THEN ?10 ELSE server_dir END,"
             " client_dir = CASE WHEN ?11 <> '' THEN ?11 ELSE client_dir END,"
             " checkpoint = CASE WHEN ?12 <> '' THEN ?12 ELSE checkpoint END,"
-            " timings_json = COALESCE(?13, timings_json), download_json = COALESCE(?15, download_json),"
+            " download_json = COALESCE(?15, download_json),"
             " started_at = CASE WHEN ?2 <> ?19 THEN COALESCE(started_at, ?14) ELSE started_at END,"
             " finished_at = CASE WHEN ?2 IN (?20, ?16, ?18) THEN ?14 ELSE finished_at END,"
             " updated_at = ?14 WHERE id = ?1",
@@ -228,10 +312,6 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     hub_bind_text(st, 10, r->server_dir);
     hub_bind_text(st, 11, r->client_dir);
     hub_bind_text(st, 12, r->checkpoint);
-    if (tj != NULL)
-        sqlite3_bind_text(st, 13, tj, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, 13);
     sqlite3_bind_int64(st, 14, now);
     if (dj != NULL)
         sqlite3_bind_text(st, 15, dj, -1, SQLITE_TRANSIENT);
@@ -286,7 +366,6 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     snprintf(o->ev.message, sizeof(o->ev.message), "%s", r->message != NULL ? r->message : "");
 out:
     sqlite3_finalize(st);
-    free(tj);
     free(dj);
     return rc;
 }

@@ -34,12 +34,20 @@ int hub_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms)
 
 /* ---- tasks ---------------------------------------------------------------------------------- */
 
+/* The task's step timings (task_timing rows, at most 256: report.c) as
+ * "state:started_ms:duration_ms,..." (NULL = none): parsed by read_timings() without
+ * any JSON, so loading a task costs the same whatever its node reported. */
+#define TASK_TIMINGS_COL                                                                                     \
+    "(SELECT group_concat(tt.state || ':' || tt.started_at || ':' || tt.duration_ms, ',')"                   \
+    " FROM task_timing tt WHERE tt.task_id = t.id)"
+
 /* The columns read_task() expects, in order. */
 #define TASK_SELECT                                                                                          \
     "SELECT t.id, t.release_id, t.kind, n.code, s.code, c.code, n.environment, p.version, r.policy,"         \
     " r.deadline_at, t.state, t.error_code, t.message, t.percent, t.backup_local_path, t.server_dir,"        \
     " t.client_dir, t.report_files_json, t.created_at, t.updated_at, t.started_at, t.finished_at,"           \
-    " t.last_seq, t.rollback_of_task_id, t.timings_json, t.halted, t.attempt, t.checkpoint, t.hooks_json,"   \
+    " t.last_seq, t.rollback_of_task_id, " TASK_TIMINGS_COL                                                  \
+    ", t.halted, t.attempt, t.checkpoint, t.hooks_json,"                                                     \
     " t.download_json"                                                                                       \
     " FROM update_task t JOIN node n ON n.id = t.node_id JOIN store s ON s.id = n.store_id"                  \
     " JOIN customer c ON c.id = s.customer_id JOIN release r ON r.id = t.release_id"                         \
@@ -82,6 +90,58 @@ static void task_json_fields(hub_arena_t *a, const char *files, const char *timi
     free(doc);
 }
 
+static int timing_cmp(const void *x, const void *y)
+{
+    const Ferry__V1__StepTiming *a = *(Ferry__V1__StepTiming *const *)x,
+                                *b = *(Ferry__V1__StepTiming *const *)y;
+    int64_t sa = a->started_at != NULL ? a->started_at->seconds * 1000 + a->started_at->nanos / 1000000 : 0;
+    int64_t sb = b->started_at != NULL ? b->started_at->seconds * 1000 + b->started_at->nanos / 1000000 : 0;
+    if (sa != sb)
+        return sa < sb ? -1 : 1;
+    return (int)a->state - (int)b->state;
+}
+
+/* UpdateTask.timings from TASK_TIMINGS_COL's text, oldest step first. */
+static void read_timings(hub_arena_t *a, const char *s, Ferry__V1__UpdateTask *out)
+{
+    size_t n = 0, cap = 1;
+    if (s == NULL || s[0] == '\0')
+        return;
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
+    Ferry__V1__StepTiming **v = hub_arena_alloc(a, cap * sizeof(*v));
+    if (v == NULL)
+        return;
+    for (const char *p = s; *p != '\0' && n < cap;) {
+        char *end;
+        long long state = strtoll(p, &end, 10), started, dur;
+        if (*end != ':')
+            break;
+        started = strtoll(end + 1, &end, 10);
+        if (*end != ':')
+            break;
+        dur = strtoll(end + 1, &end, 10);
+        if (*end != ',' && *end != '\0')
+            break;
+        p = *end == ',' ? end + 1 : end;
+        Ferry__V1__StepTiming *t = hub_arena_alloc(a, sizeof(*t));
+        Google__Protobuf__Duration *d = hub_arena_alloc(a, sizeof(*d));
+        if (t == NULL || d == NULL)
+            return;
+        ferry__v1__step_timing__init(t);
+        google__protobuf__duration__init(d);
+        t->state = (Ferry__V1__TaskState)state;
+        t->started_at = hub_arena_ts(a, started);
+        d->seconds = dur / 1000;
+        d->nanos = (int32_t)(dur % 1000) * 1000000;
+        t->duration = d;
+        v[n++] = t;
+    }
+    qsort(v, n, sizeof(*v), timing_cmp);
+    out->timings = v;
+    out->n_timings = n;
+}
+
 static void read_task(hub_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry__V1__UpdateTask *t)
 {
     ferry__v1__update_task__init(t);
@@ -119,8 +179,8 @@ static void read_task(hub_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry__V
     t->halted = sqlite3_column_int(st, 25) != 0;
     t->attempt = (uint32_t)sqlite3_column_int(st, 26);
     t->checkpoint = hub_arena_strdup(a, hub_col_text(st, 27));
-    task_json_fields(a, hub_col_text(st, 17), hub_col_text(st, 24), hub_col_text(st, 28),
-                     hub_col_text(st, 29), t);
+    task_json_fields(a, hub_col_text(st, 17), "[]", hub_col_text(st, 28), hub_col_text(st, 29), t);
+    read_timings(a, hub_col_text(st, 24), t);
 }
 
 ferry_err_code_t hub_task_load(ferry_hub_t *hub, hub_arena_t *a, int64_t task_id, int64_t now_ms,

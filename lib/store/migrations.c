@@ -275,10 +275,35 @@ static const char m0002_storage_mirrors[] =
 static const char m0003_task_download[] =
     "ALTER TABLE update_task ADD COLUMN download_json TEXT NOT NULL DEFAULT '';";
 
+/* Step timings of a task (report.c), one row per step: what the agent's reports carried
+ * in ProgressReport.timings (a later report with the same state + started_at updates
+ * the duration; seq is the report sequence that last wrote the row). Rows, not a JSON
+ * column, so loading a task never parses an agent-sized document under the DB lock;
+ * report.c caps them per report and per task. The old timings_json column was written
+ * in a shape GetTask never read: its small, well-formed arrays move here, and it is
+ * left '[]' (unused). */
+static const char m0004_task_timing[] =
+    "CREATE TABLE task_timing ("
+    "  task_id INTEGER NOT NULL REFERENCES update_task(id),"
+    "  state INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (task_id, state, started_at)) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO task_timing (task_id, state, started_at, duration_ms, seq)"
+    "  SELECT t.id, json_extract(j.value, '$.state'), COALESCE(json_extract(j.value, '$.startedAt'), 0),"
+    "    COALESCE(json_extract(j.value, '$.durationMs'), 0), t.last_seq"
+    "  FROM update_task t, json_each(CASE WHEN json_valid(t.timings_json)"
+    "    AND json_type(t.timings_json) = 'array' AND json_array_length(t.timings_json) <= 64"
+    "    THEN t.timings_json ELSE '[]' END) j"
+    "  WHERE json_type(j.value, '$.state') = 'integer';"
+    "UPDATE update_task SET timings_json = '[]' WHERE timings_json <> '[]';";
+
 static const ferry_db_migration_t migrations[] = {
     {1, "initial schema", m0001_initial},
     {2, "storage mirrors", m0002_storage_mirrors},
     {3, "task download telemetry", m0003_task_download},
+    {4, "task step timings as rows", m0004_task_timing},
 };
 
 const ferry_db_migration_t *ferry_db_migrations(size_t *n)
