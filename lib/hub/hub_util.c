@@ -150,12 +150,7 @@ void hub_fail(ferry_rpc_call_t *call, const ferry_err_t *err)
 
 void hub_fail_named(ferry_rpc_call_t *call, const ferry_err_t *err)
 {
-    hub_call_ctx_t *ctx = hub_call_ctx(call);
-    ferry_rpc_code_t code = ferry_rpc_code_from_err(err->code);
-    if (ctx != NULL)
-        snprintf(ctx->error_code, sizeof(ctx->error_code), "%s", ferry_err_name(err->code));
-    ferry_rpc_call_fail(call, code == FERRY_RPC_OK ? FERRY_RPC_UNKNOWN : code, ferry_err_name(err->code),
-                        "%s", err->msg);
+    hub_fail(call, err);
 }
 
 void hub_fail_tx(ferry_hub_t *hub, ferry_rpc_call_t *call, const ferry_err_t *err, bool locked)

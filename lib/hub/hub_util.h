@@ -86,9 +86,8 @@ void hub_fail(ferry_rpc_call_t *call, const ferry_err_t *err);
 void hub_fail_tx(ferry_hub_t *hub, ferry_rpc_call_t *call, const ferry_err_t *err, bool locked);
 
 /**
- * hub_fail() that also sends a generic code's name (E_INVALID_ARG, E_NOT_FOUND...) as
- * the application error code (`ferry-error-code`), not only the seed codes: for
- * validation errors whose callers key on the code plus the field named in the message.
+ * Same as hub_fail() (kept for its callers): every failure from a ferry_err_t now sends
+ * its name as the application error code (`ferry-error-code`), generic codes included.
  */
 void hub_fail_named(ferry_rpc_call_t *call, const ferry_err_t *err);
 

@@ -319,15 +319,18 @@ START_TEST(node_cannot_touch_another_nodes_task)
     ga.task_id = id;
     ck_assert_int_eq(ferry_v1_agent_service_get_assignment(a, &ga, &gar, NULL, &st),
                      FERRY_RPC_PERMISSION_DENIED);
+    ck_assert_str_eq(st.app_code, "E_PERMISSION"); /* one rule: every refusal carries its code */
 
     Ferry__V1__GetDownloadRequest gd = FERRY__V1__GET_DOWNLOAD_REQUEST__INIT;
     Ferry__V1__GetDownloadResponse *gdr = NULL;
     gd.task_id = id;
     ck_assert_int_eq(ferry_v1_agent_service_get_download(a, &gd, &gdr, NULL, &st),
                      FERRY_RPC_PERMISSION_DENIED);
+    ck_assert_str_eq(st.app_code, "E_PERMISSION");
 
     long events = hh_count(&H, "task_event", NULL);
     ck_assert_int_eq(report(a, tb, 1, 20, NULL, &st, NULL), FERRY_RPC_PERMISSION_DENIED);
+    ck_assert_str_eq(st.app_code, "E_PERMISSION");
     ck_assert_int_eq(hh_count(&H, "task_event", NULL), events);
     char q[128];
     snprintf(q, sizeof(q), "SELECT state * 1000 + last_seq FROM update_task WHERE id = %" PRId64, tb);
@@ -343,11 +346,13 @@ START_TEST(node_cannot_touch_another_nodes_task)
     long uploads = hh_count(&H, "upload", NULL);
     ck_assert_int_eq(ferry_v1_report_service_create_file_upload(a, &cu, &cur, NULL, &st),
                      FERRY_RPC_PERMISSION_DENIED);
+    ck_assert_str_eq(st.app_code, "E_PERMISSION");
     ck_assert_int_eq(hh_count(&H, "upload", NULL), uploads);
 
     /* Nonexistent task: not_found; no token: unauthenticated. */
     ga.task_id = (char *)"999999";
     ck_assert_int_eq(ferry_v1_agent_service_get_assignment(a, &ga, &gar, NULL, &st), FERRY_RPC_NOT_FOUND);
+    ck_assert_str_eq(st.app_code, "E_NOT_FOUND");
     ferry_rpc_client_t *anon = hh_client(&H, NULL);
     ck_assert_int_eq(report(anon, tb, 1, 20, NULL, &st, NULL), FERRY_RPC_UNAUTHENTICATED);
     ferry_rpc_client_free(anon);
@@ -511,6 +516,7 @@ START_TEST(file_upload_each_kind)
         ferry_rpc_client_t *b = hh_client(&H, TOK_B);
         ck_assert_int_eq(ferry_v1_report_service_commit_file_upload(b, &cm, &cmr, NULL, &st),
                          FERRY_RPC_PERMISSION_DENIED);
+        ck_assert_str_eq(st.app_code, "E_PERMISSION");
         ferry_rpc_client_free(b);
         protobuf_c_message_free_unpacked(&cur->base, NULL);
     }
@@ -547,6 +553,7 @@ START_TEST(file_upload_each_kind)
     cu.kind = FERRY__V1__FILE_KIND__FILE_KIND_UNSPECIFIED;
     ck_assert_int_eq(ferry_v1_report_service_create_file_upload(a, &cu, &cur, NULL, &st),
                      FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_str_eq(st.app_code, "E_INVALID_ARG");
     ferry_rpc_client_free(a);
 }
 END_TEST

@@ -1618,8 +1618,9 @@ ferry_err_code_t ferry_rpc_call_fail_err(ferry_rpc_call_t *call, const ferry_err
     ferry_rpc_code_t code = ferry_rpc_code_from_err(err->code);
     if (code == FERRY_RPC_OK)
         code = FERRY_RPC_UNKNOWN;
-    /* Seed error names (E_PACKAGE_INVALID...) travel as the application code. */
-    const char *app = err->code >= FERRY_E_AUTH_INVALID ? ferry_err_name(err->code) : NULL;
+    /* Every error name travels as the application code: seed names (E_PACKAGE_INVALID...)
+     * and generic ones (E_PERMISSION, E_NOSPACE, E_INVALID_ARG...) alike. */
+    const char *app = err->code != FERRY_OK ? ferry_err_name(err->code) : NULL;
     return complete_error(call, code, app, err->msg);
 }
 

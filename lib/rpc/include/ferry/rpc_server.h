@@ -200,7 +200,10 @@ ferry_err_code_t ferry_rpc_call_reply(ferry_rpc_call_t *call, const ProtobufCMes
 ferry_err_code_t ferry_rpc_call_fail(ferry_rpc_call_t *call, ferry_rpc_code_t code, const char *app_code,
                                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/** Completes a call from a ferry_err_t: code mapped with ferry_rpc_code_from_err(), app code from its name.
+/**
+ * Completes a call from a ferry_err_t: code mapped with ferry_rpc_code_from_err(); the
+ * app code is always its name (ferry_err_name()), generic codes included (E_PERMISSION,
+ * E_NOSPACE, E_INVALID_ARG...), so one rule holds for every failure from a ferry_err_t.
  */
 ferry_err_code_t ferry_rpc_call_fail_err(ferry_rpc_call_t *call, const ferry_err_t *err);
 
