@@ -1,6 +1,10 @@
 #include "ferry/db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 ferry_err_code_t ferry_db_exec(sqlite3 *db, const char *sql, const char *what, ferry_err_t *err)
 {
@@ -32,12 +36,45 @@ void ferry_db_close(sqlite3 *db)
         sqlite3_close_v2(db);
 }
 
+/*
+ * The database holds token hashes, signing-key ids and audit rows: owner-only, like
+ * the data dir. SQLite would create the file 0644 (less the umask), and it creates the
+ * -wal and -shm files with the mode of the database file, so creating the (empty,
+ * valid) database file 0600 first makes all three owner-only. A file left looser by
+ * an older version (and its -wal/-shm) loses its group and other bits.
+ */
+static ferry_err_code_t owner_only(const char *path, ferry_err_t *err)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char p[4096];
+    struct stat sb;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd >= 0) {
+        close(fd);
+        return FERRY_OK;
+    }
+    if (errno != EEXIST)
+        return ferry_err_set_errno(err, FERRY_E_IO, errno, "create database '%s'", path);
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (snprintf(p, sizeof(p), "%s%s", path, suffixes[i]) >= (int)sizeof(p))
+            return ferry_err_set(err, FERRY_E_TOO_LARGE, "database path too long");
+        if (lstat(p, &sb) != 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & 077) == 0)
+            continue;
+        if (chmod(p, sb.st_mode & 0700) != 0)
+            return ferry_err_set_errno(err, FERRY_E_IO, errno, "chmod 0600 '%s'", p);
+    }
+    return FERRY_OK;
+}
+
 ferry_err_code_t ferry_db_open_with(const char *path, const ferry_db_migration_t *migrations, size_t n,
                                     sqlite3 **out, ferry_err_t *err)
 {
     sqlite3 *db = NULL;
     ferry_err_code_t rc = FERRY_OK;
     *out = NULL;
+    if ((rc = owner_only(path, err)) != FERRY_OK)
+        goto out;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
         rc = ferry_err_set(err, FERRY_E_IO, "open database '%s': %s", path,

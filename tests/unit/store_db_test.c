@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ferry/db.h"
 #include "ferry/fs.h"
@@ -105,6 +107,42 @@ START_TEST(failed_migration_changes_nothing_and_newer_schema_is_refused)
 }
 END_TEST
 
+/* The database and its -wal/-shm are owner-only (0600) whatever the umask, and a file
+ * an older version left 0644 is tightened on open. */
+static int mode_of(const char *suffix)
+{
+    char p[160];
+    struct stat sb;
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    ck_assert_msg(stat(p, &sb) == 0, "%s missing", p);
+    return (int)(sb.st_mode & 07777);
+}
+
+START_TEST(database_files_are_owner_only)
+{
+    sqlite3 *db = NULL;
+    ferry_err_t e = {0};
+    mode_t old = umask(022);
+    ck_assert_int_eq(ferry_db_open(path, &db, &e), FERRY_OK);
+    /* a write with the connection open: the -wal and -shm exist now */
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "INSERT INTO customer (code, name, created_at, updated_at)"
+                                  " VALUES ('C', 'C', 1, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(mode_of(""), 0600);
+    ck_assert_int_eq(mode_of("-wal"), 0600);
+    ck_assert_int_eq(mode_of("-shm"), 0600);
+    ferry_db_close(db);
+
+    ck_assert_int_eq(chmod(path, 0644), 0);
+    ck_assert_int_eq(ferry_db_open(path, &db, &e), FERRY_OK);
+    ck_assert_int_eq(mode_of(""), 0600);
+    ferry_db_close(db);
+    umask(old);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store_db");
@@ -112,6 +150,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, open_applies_schema_with_durable_settings);
     tcase_add_test(tc, foreign_keys_are_enforced);
+    tcase_add_test(tc, database_files_are_owner_only);
     tcase_add_test(tc, failed_migration_changes_nothing_and_newer_schema_is_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
