@@ -29,6 +29,7 @@
 #include "ferry/model/zipsafe.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
+#include "ferry/log.h"
 #include "ferry/version.h"
 #include "auth_internal.h"
 #include "hub_pkg.h"
@@ -181,13 +182,13 @@ static ferry_err_code_t validate_package(const char *path, const char *tmp_dir, 
     bool present[4];
 
     *n_parts = 0;
-    if ((rc = ferry_zip_open(path, NULL, 0, &pkg, err)) != FERRY_OK) {
+    /* Labelled "package": the reader's messages name the package and the entry, never
+     * where the upload sits in the data dir (members read "package!server.zip"). */
+    if ((rc = ferry_zip_open_as(path, "package", NULL, 0, &pkg, err)) != FERRY_OK) {
         /* Prefix and recode in place: formatting err->msg into itself would overlap. */
         if (rc != FERRY_E_PACKAGE_INVALID) {
             ferry_err_prefix(err, "package is not a readable zip");
             rc = ferry_err_recode(err, FERRY_E_PACKAGE_INVALID);
-        } else {
-            ferry_err_prefix(err, "package");
         }
         goto out;
     }
@@ -210,9 +211,17 @@ static ferry_err_code_t validate_package(const char *path, const char *tmp_dir, 
         if (part_names[i].is_zip) {
             if ((rc = ferry_zip_open_member(pkg, part_names[i].name, tmp_dir, NULL, 0, &inner, err)) !=
                 FERRY_OK) {
-                if (rc != FERRY_E_PACKAGE_INVALID && rc != FERRY_E_NOSPACE && rc != FERRY_E_IO)
+                if (rc == FERRY_E_NOSPACE || rc == FERRY_E_IO) {
+                    /* The server's own failure (its temporary copy): the log keeps the
+                     * paths, the client learns which part could not be checked. */
+                    FERRY_WARN("package validation: %s: %s", part_names[i].name, err->msg);
+                    ferry_err_set(err, rc, "%s: the server could not check it (%s; see ferryd's log)",
+                                  part_names[i].name,
+                                  rc == FERRY_E_NOSPACE ? "no space left on the server" : "server I/O error");
+                } else {
                     rc = ferry_err_recode(err, FERRY_E_PACKAGE_INVALID);
-                ferry_err_prefix(err, "%s", part_names[i].name);
+                    ferry_err_prefix(err, "%s", part_names[i].name);
+                }
                 goto out;
             }
             ferry_zip_close(inner);
@@ -231,6 +240,22 @@ out:
         zip_discard(z);
     ferry_zip_close(pkg);
     return rc;
+}
+
+/*
+ * Last guard before a CommitPackage refusal leaves: a message naming a path in the data
+ * dir (an upload's .part file, the blob store, tmp/) is logged in full and replaced by
+ * one naming the upload; the culprit inside the package is named by the validators
+ * above, which never see a path.
+ */
+static void hide_server_paths(const ferry_hub_t *hub, const char *upload_id, ferry_err_t *err)
+{
+    if (err->code == FERRY_OK || hub->data_dir[0] == '\0' || strstr(err->msg, hub->data_dir) == NULL)
+        return;
+    FERRY_WARN("commit package (upload %.64s): %s", upload_id != NULL ? upload_id : "", err->msg);
+    ferry_err_set(err, err->code,
+                  "upload '%.64s' could not be committed: %s on the server (see ferryd's log)",
+                  upload_id != NULL ? upload_id : "", ferry_err_name(err->code));
 }
 
 /* ---- rows -> messages ---------------------------------------------------------------------- */
@@ -677,7 +702,7 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
         ferry_fs_join(tmp_dir, sizeof(tmp_dir), hub->data_dir, "tmp") != FERRY_OK)
         goto fail;
     if (mkdir(tmp_dir, 0700) != 0 && errno != EEXIST) {
-        ferry_err_set_errno(&err, FERRY_E_IO, errno, "create %s", tmp_dir);
+        ferry_err_set_errno(&err, ferry_err_from_errno(errno), errno, "create %s", tmp_dir);
         goto fail;
     }
     if (validate_package(part_path, tmp_dir, parts, &n_parts, &err) != FERRY_OK)
@@ -821,6 +846,7 @@ fail:
         hub_upload_release(req->upload_id);
         claimed = false;
     }
+    hide_server_paths(hub, req->upload_id, &err);
     hub_fail(call, &err);
 out:
     sqlite3_finalize(st);

@@ -616,23 +616,29 @@ out:
 ferry_err_code_t ferry_zip_open(const char *path, const ferry_zip_limits_t *limits, unsigned flags,
                                 ferry_zip_t **out, ferry_err_t *err)
 {
+    return ferry_zip_open_as(path, path, limits, flags, out, err);
+}
+
+ferry_err_code_t ferry_zip_open_as(const char *path, const char *label, const ferry_zip_limits_t *limits,
+                                   unsigned flags, ferry_zip_t **out, ferry_err_t *err)
+{
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0)
-        return ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "open zip '%s'", path);
+        return ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "open zip '%s'", label);
     if (!S_ISREG(st.st_mode))
-        return ferry_err_set(err, FERRY_E_PACKAGE_INVALID, "'%s' is not a regular file", path);
+        return ferry_err_set(err, FERRY_E_PACKAGE_INVALID, "'%s' is not a regular file", label);
     zip_error_t ze;
     zip_error_init(&ze);
     zip_source_t *src = zip_source_file_create(path, 0, -1, &ze);
     if (src == NULL) {
         ferry_err_code_t rc =
-            ferry_err_set(err, FERRY_E_IO, "open zip '%s': %s", path, zip_error_strerror(&ze));
+            ferry_err_set(err, FERRY_E_IO, "open zip '%s': %s", label, zip_error_strerror(&ze));
         zip_error_fini(&ze);
         return rc;
     }
     zip_error_fini(&ze);
-    return open_source(src, path, limits, flags, NULL, out, err);
+    return open_source(src, label, limits, flags, NULL, out, err);
 }
 
 /* Streams entry |i| into |fd|, enforcing its declared size and (through libzip) its CRC. */

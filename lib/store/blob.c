@@ -218,7 +218,11 @@ ferry_err_code_t ferry_blob_upload_commit(ferry_blob_store_t *bs, const char *id
     if (rc != FERRY_OK)
         goto out;
     if ((rc = ferry_sha256_file(p, sha, &size, err)) != FERRY_OK) {
-        ferry_err_prefix(err, "commit upload '%s'", id);
+        /* The message names the upload, not its file: callers hand it to clients. */
+        char why[128] = "";
+        const char *colon = strrchr(err != NULL ? err->msg : "", ':');
+        snprintf(why, sizeof(why), "%s", colon != NULL ? colon : "");
+        ferry_err_set(err, rc, "commit upload '%s': cannot read it%s", id, why);
         goto out;
     }
     if (expected_size != UINT64_MAX && size != expected_size) {

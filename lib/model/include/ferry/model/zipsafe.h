@@ -88,6 +88,14 @@ ferry_err_code_t ferry_zip_open(const char *path, const ferry_zip_limits_t *limi
                                 ferry_zip_t **out, ferry_err_t *err);
 
 /**
+ * Like ferry_zip_open(), but every message (and the labels of members opened from it)
+ * names the archive |label| instead of |path|: a server validating an upload says
+ * "package", never where the upload sits on its disk.
+ */
+ferry_err_code_t ferry_zip_open_as(const char *path, const char *label, const ferry_zip_limits_t *limits,
+                                   unsigned flags, ferry_zip_t **out, ferry_err_t *err);
+
+/**
  * Opens the entry |name| of |outer| as an archive and validates it like ferry_zip_open().
  * A stored (uncompressed) member is read in place, never written to disk; a compressed
  * member (not seekable through libzip) is first streamed, CRC-checked, into a unique
