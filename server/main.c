@@ -31,7 +31,7 @@ static void usage(FILE *f)
             "usage: ferryd init --data-dir DIR [--json]\n"
             "       ferryd serve --data-dir DIR --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
             "                    [--threads N] [--public-url URL] [--poll-interval S] [--offline-after S]\n"
-            "                    [--manifest-ttl S]\n"
+            "                    [--manifest-ttl S] [--upload-ttl S]\n"
             "       ferryd --version\n"
             "\n"
             "init     creates the data dir: database, URL-signing secret, Ed25519 package-signing\n"
@@ -52,6 +52,8 @@ static void usage(FILE *f)
             "                       (default 3 x poll interval)\n"
             "  --manifest-ttl S     lifetime in seconds of the manifest signed for each task by\n"
             "                       GetDownload (default 86400, at most 2592000)\n"
+            "  --upload-ttl S       an upload not committed within S seconds is deleted with its\n"
+            "                       bytes (swept at start and every 10 minutes; default 86400)\n"
             "Without TLS files the server speaks cleartext HTTP/2 (h2c) and HTTP/1.1; a warning is\n"
             "logged unless the address is loopback.\n");
 }
@@ -174,6 +176,7 @@ static int serve(int argc, char **argv)
                                          {"poll-interval", required_argument, NULL, 'p'},
                                          {"offline-after", required_argument, NULL, 'o'},
                                          {"manifest-ttl", required_argument, NULL, 'm'},
+                                         {"upload-ttl", required_argument, NULL, 'U'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *data_dir = NULL, *listen = NULL;
@@ -235,6 +238,16 @@ static int serve(int argc, char **argv)
                 return 2;
             }
             hcfg.manifest_ttl_s = (uint32_t)v;
+            break;
+        }
+        case 'U': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end != '\0' || optarg[0] == '-' || v == 0 || v > FERRY_HUB_UPLOAD_TTL_MAX) {
+                fprintf(stderr, "ferryd: --upload-ttl must be 1..%u seconds\n", FERRY_HUB_UPLOAD_TTL_MAX);
+                return 2;
+            }
+            hcfg.upload_ttl_s = (uint32_t)v;
             break;
         }
         case 'h':

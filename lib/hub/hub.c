@@ -10,6 +10,7 @@
  *   storage.c     storage configuration (global + per customer); signed URLs
  *   blobs_http.c  the signed-URL HTTP routes: GET with Range, chunked resumable PUT
  *   packages.c    package uploads, validation (zip manifest), signing
+ *   uploads.c     reclaiming uploads: on refusal, and the expiry sweep (janitor thread)
  *   releases.c    releases: scope -> tasks, pause/resume/cancel, rollback, summary
  *   tasks.c       task queries, history, report files, node configuration index
  *   agent.c       AgentService: Bind, CheckIn, GetAssignment, GetDownload
@@ -83,6 +84,12 @@ ferry_hub_t *ferry_hub_open(const ferry_hub_config_t *cfg, ferry_err_t *err)
         hub->cfg.manifest_ttl_s = FERRY_HUB_MANIFEST_TTL_DEFAULT;
     else if (hub->cfg.manifest_ttl_s > FERRY_HUB_MANIFEST_TTL_MAX)
         hub->cfg.manifest_ttl_s = FERRY_HUB_MANIFEST_TTL_MAX;
+    if (hub->cfg.upload_ttl_s == 0)
+        hub->cfg.upload_ttl_s = FERRY_HUB_UPLOAD_TTL_DEFAULT;
+    else if (hub->cfg.upload_ttl_s > FERRY_HUB_UPLOAD_TTL_MAX)
+        hub->cfg.upload_ttl_s = FERRY_HUB_UPLOAD_TTL_MAX;
+    if (hub->cfg.upload_sweep_s == 0)
+        hub->cfg.upload_sweep_s = 600;
     if (strlen(cfg->data_dir) >= sizeof(hub->data_dir)) {
         ferry_err_set(err, FERRY_E_INVALID_ARG, "hub: data dir path too long");
         goto fail;
@@ -162,7 +169,8 @@ ferry_err_code_t ferry_hub_attach(ferry_hub_t *hub, ferry_rpc_server_t *srv, fer
         (rc = hub_blobs_attach(hub, srv, err)) != FERRY_OK ||
         (rc = ferry_v1_admin_service_server_register(srv, &hub->admin, err)) != FERRY_OK ||
         (rc = ferry_v1_agent_service_server_register(srv, &hub->agent, err)) != FERRY_OK ||
-        (rc = ferry_v1_report_service_server_register(srv, &hub->report, err)) != FERRY_OK)
+        (rc = ferry_v1_report_service_server_register(srv, &hub->report, err)) != FERRY_OK ||
+        (rc = hub_janitor_start(hub, err)) != FERRY_OK)
         return ferry_err_prefix(err, "attach hub");
     return FERRY_OK;
 }
@@ -171,6 +179,7 @@ void ferry_hub_free(ferry_hub_t *hub)
 {
     if (hub == NULL)
         return;
+    hub_janitor_stop(hub); /* first: its sweep uses the DB and the blob store */
     hub_bus_free(hub);
     hub_metrics_free(hub);
     hub_auth_free(hub);

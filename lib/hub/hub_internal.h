@@ -32,6 +32,7 @@
 struct hub_bus;
 struct hub_metrics;
 struct hub_auth;
+struct hub_janitor;
 
 struct ferry_hub {
     ferry_hub_config_t cfg;
@@ -57,7 +58,8 @@ struct ferry_hub {
 
     struct hub_bus *bus;
     struct hub_metrics *metrics;
-    struct hub_auth *auth; /* auth.c: token cache, read-only connection */
+    struct hub_auth *auth;       /* auth.c: token cache, read-only connection */
+    struct hub_janitor *janitor; /* uploads.c: the expiry sweep of uploads */
 
     /* The generated service tables; modules fill their members. */
     ferry_v1_admin_service_server_t admin;
@@ -141,6 +143,10 @@ ferry_err_code_t hub_bus_init(ferry_hub_t *hub, ferry_err_t *err);
 void hub_bus_free(ferry_hub_t *hub);
 void hub_metrics_free(ferry_hub_t *hub);
 void hub_auth_free(ferry_hub_t *hub);
+
+/** uploads.c: the thread that sweeps expired uploads at start and every cfg.upload_sweep_s. */
+ferry_err_code_t hub_janitor_start(ferry_hub_t *hub, ferry_err_t *err);
+void hub_janitor_stop(ferry_hub_t *hub);
 
 /* ---- module binders: each fills its members of hub->admin / agent / report ---- */
 

@@ -19,10 +19,9 @@
 
 /* ---- caps ------------------------------------------------------------------------ */
 
-#define HUB_CHUNK_MAX       (8u << 20)           /**< largest upload chunk (one PUT body) */
-#define HUB_MANIFEST_MAX    (64u << 10)          /**< largest serialized PackageManifest */
-#define HUB_SCOPE_CODES_MAX 1000                 /**< stores or nodes named in one release scope */
-#define HUB_UPLOAD_TTL_MS   (24ll * 3600 * 1000) /**< an upload may be resumed for a day */
+#define HUB_CHUNK_MAX       (8u << 20)  /**< largest upload chunk (one PUT body) */
+#define HUB_MANIFEST_MAX    (64u << 10) /**< largest serialized PackageManifest */
+#define HUB_SCOPE_CODES_MAX 1000        /**< stores or nodes named in one release scope */
 
 /* ---- pure decisions ---------------------------------------------------------------- */
 
@@ -171,6 +170,25 @@ ferry_err_code_t hub_blob_download_link(ferry_hub_t *hub, hub_arena_t *a, int64_
  */
 bool hub_upload_claim(const char *id);
 void hub_upload_release(const char *id);
+
+/* ---- reclaiming uploads (uploads.c) ------------------------------------------------ */
+
+/**
+ * Upload |id| was refused on its content: deletes its bytes and closes its row
+ * ('aborted') so nothing of it stays on disk; the client starts a new upload. When
+ * |resumable_below| > 0 and fewer bytes than that were received, the upload is left
+ * open (unfinished, not refused). |claimed|: the caller holds hub_upload_claim(id);
+ * otherwise it is taken here and a busy upload is left to the expiry sweep. Call
+ * without the DB lock. true when the bytes were reclaimed.
+ */
+bool hub_upload_refuse(ferry_hub_t *hub, const char *id, uint64_t resumable_below, bool claimed);
+
+/**
+ * Reclaims every upload still open at |now_ms| past its expires_at or older than
+ * cfg.upload_ttl_s: bytes deleted, row 'aborted'. Busy uploads wait for the next sweep.
+ * Returns how many were reclaimed. Call without the DB lock.
+ */
+size_t hub_uploads_sweep(ferry_hub_t *hub, int64_t now_ms);
 
 /**
  * hub_storage_signed_url() reports expiry as unix seconds or milliseconds depending

@@ -534,7 +534,7 @@ static void create_package_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub,
     else
         sqlite3_bind_null(st, 5);
     sqlite3_bind_int64(st, 6, now);
-    sqlite3_bind_int64(st, 7, now + HUB_UPLOAD_TTL_MS);
+    sqlite3_bind_int64(st, 7, now + (int64_t)hub->cfg.upload_ttl_s * 1000);
     if (sqlite3_step(st) != SQLITE_DONE)
         goto dberr;
     sqlite3_finalize(st);
@@ -585,6 +585,13 @@ static void get_package_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, co
     hub_db_unlock(hub);
     if (rc != FERRY_OK)
         goto fail;
+    if (strcmp(u.status, "open") != 0 && strcmp(u.status, "committed") != 0) {
+        ferry_err_set(
+            &err, FERRY_E_PRECONDITION,
+            "upload '%.64s' is %s (refused at commit or expired): its bytes are gone, start a new upload",
+            req->upload_id, u.status);
+        goto fail;
+    }
     resp.upload_id = req->upload_id;
     resp.size = u.expected_size;
     resp.committed = strcmp(u.status, "committed") == 0;
@@ -659,6 +666,7 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     int type = req->type != 0 ? (int)req->type : FERRY__V1__PACKAGE_TYPE__PACKAGE_TYPE_FULL;
     const hub_principal_t *who = hub_principal(call);
     bool claimed = false, locked = false, in_tx = false, blob_made = false, known = false;
+    bool refused = false; /* on content: the upload can never commit, reclaim it */
 
     snprintf(target, sizeof(target), "package:%.80s", req->version);
     if (ferry_version_parse(req->version, &ver, &err) != FERRY_OK)
@@ -705,12 +713,17 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
         ferry_err_set_errno(&err, ferry_err_from_errno(errno), errno, "create %s", tmp_dir);
         goto fail;
     }
-    if (validate_package(part_path, tmp_dir, parts, &n_parts, &err) != FERRY_OK)
+    if (validate_package(part_path, tmp_dir, parts, &n_parts, &err) != FERRY_OK) {
+        refused = err.code == FERRY_E_PACKAGE_INVALID;
         goto fail;
-    /* Hashes while moving into the store; a mismatch keeps the upload as it was. */
+    }
+    /* Hashes while moving into the store; complete bytes that do not hash to the
+     * announced SHA-256 are refused (and reclaimed below). */
     if (ferry_blob_upload_commit(hub->blobs, req->upload_id, u.expected_sha[0] ? u.expected_sha : NULL,
-                                 u.expected_size, sha, &size, &err) != FERRY_OK)
+                                 u.expected_size, sha, &size, &err) != FERRY_OK) {
+        refused = err.code == FERRY_E_HASH_MISMATCH;
         goto fail;
+    }
     blob_made = true;
 
     vinfo.major = ver.major, vinfo.minor = ver.minor, vinfo.patch = ver.patch;
@@ -830,6 +843,14 @@ dberr:
 fail:
     sqlite3_finalize(st);
     st = NULL;
+    /* Refused on content (set only while the DB lock is not held): nothing of the upload
+     * stays on disk, the client starts a new one. */
+    if (refused && claimed && !locked && hub_upload_refuse(hub, req->upload_id, u.expected_size, true)) {
+        char why[FERRY_ERR_MSG_MAX];
+        snprintf(why, sizeof(why), "%s", err.msg);
+        ferry_err_set(&err, err.code, "%s (upload '%.64s' discarded: start a new upload)", why,
+                      req->upload_id);
+    }
     if (!locked) {
         hub_db_lock(hub);
         locked = true;

@@ -740,8 +740,11 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
     hub_db_unlock(hub);
     locked = 0;
     rc = ferry_blob_upload_commit(hub->blobs, req->upload_id, exp_sha, exp_size, sha, &size, &err);
-    if (rc != FERRY_OK)
+    if (rc != FERRY_OK) {
+        if (rc == FERRY_E_HASH_MISMATCH) /* refused: reclaim its bytes (uploads.c) */
+            hub_upload_refuse(hub, req->upload_id, 0, false);
         goto out;
+    }
     if (kind == FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG &&
         ferry_blob_path(hub->blobs, sha, blob_path, sizeof(blob_path), NULL) == FERRY_OK)
         node_config_summary(blob_path, &cfg_version, &summary_json);

@@ -19,9 +19,11 @@
 #include "ferry/hash.h"
 #include "ferry/sign.h"
 #include "ferry/v1/admin.ferry-client.h"
+#include "ferry/v1/report.ferry-client.h"
 #include "ferry_test_util.h"
 #include "hub_harness.h"
 #include "hub_internal.h"
+#include "hub_pkg.h"
 
 #define PROD  FERRY__V1__ENVIRONMENT__ENVIRONMENT_PROD
 #define TEST  FERRY__V1__ENVIRONMENT__ENVIRONMENT_TEST
@@ -638,6 +640,165 @@ START_TEST(refusals_name_no_server_path)
 }
 END_TEST
 
+/*
+ * Issue 9: refused and abandoned uploads give their bytes back. A package refused on
+ * its content (invalid zip, SHA-256 mismatch) and a node file refused at
+ * CommitFileUpload leave no .part file and no open upload row; an unfinished upload
+ * stays resumable; an upload never committed is swept once its TTL has passed.
+ */
+static long parts_n;
+static int count_part(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)f;
+    if (flag == FTW_F && strstr(p, ".part") != NULL)
+        parts_n++;
+    return 0;
+}
+
+static long part_files(void)
+{
+    char dir[PATH_MAX + 32];
+    snprintf(dir, sizeof(dir), "%s/blobs/uploads", H.dir);
+    parts_n = 0;
+    nftw(dir, count_part, 16, FTW_PHYS);
+    return parts_n;
+}
+
+static long open_uploads(void)
+{
+    return hh_count(&H, "upload", "status = 'open'");
+}
+
+static ferry_rpc_code_t get_upload(const char *id, ferry_rpc_status_t *st)
+{
+    Ferry__V1__GetPackageUploadRequest req = FERRY__V1__GET_PACKAGE_UPLOAD_REQUEST__INIT;
+    Ferry__V1__GetPackageUploadResponse *resp = NULL;
+    req.upload_id = (char *)id;
+    ferry_rpc_code_t rc = ferry_v1_admin_service_get_package_upload(H.admin, &req, &resp, NULL, st);
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return rc;
+}
+
+START_TEST(refused_uploads_are_reclaimed)
+{
+    char path[PATH_MAX], good[PATH_MAX], wrong[65], tok[HH_TOKEN_MAX];
+    ferry_rpc_status_t st;
+    up_t u;
+    resp_t r;
+
+    /* Invalid package: refused, bytes and row gone, the client is told to start again. */
+    snprintf(path, sizeof(path), "%s/slip-outer.zip", tmp);
+    ftu_zip_entry_t so[] = {{.name = "data.sql", .data = "SELECT 1;"}, {.name = "../evil.txt", .data = "x"}};
+    ck_assert_int_eq(ftu_zip_build(path, so, 2), 0);
+    create_upload(path, NULL, &u);
+    put_range(&u, path, 0, u.size);
+    ck_assert_int_eq(part_files(), 1);
+    ck_assert_int_eq(open_uploads(), 1);
+    ck_assert_int_eq(commit(u.id, "3.0.0.1(1)", NULL, &st), FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_str_eq(st.app_code, "E_PACKAGE_INVALID");
+    ck_assert_msg(strstr(st.message, "evil.txt") != NULL && strstr(st.message, "start a new upload") != NULL,
+                  "%s", st.message);
+    ck_assert_int_eq(part_files(), 0);
+    ck_assert_int_eq(open_uploads(), 0);
+    ck_assert_int_eq(hh_count(&H, "upload", "status = 'aborted'"), 1);
+    /* Closed: no more chunks, no commit, and GetPackageUpload says why. */
+    ck_assert_int_eq(get_upload(u.id, &st), FERRY_RPC_FAILED_PRECONDITION);
+    ck_assert_ptr_nonnull(strstr(st.message, "start a new upload"));
+    ck_assert_int_eq(commit(u.id, "3.0.0.1(1)", NULL, &st), FERRY_RPC_FAILED_PRECONDITION);
+    http("PUT", u.url, "x", 1, "Content-Range: bytes 0-0/1", &r);
+    ck_assert_int_eq(r.status / 100, 4);
+    resp_free(&r);
+    ck_assert_int_eq(part_files(), 0);
+
+    /* Complete bytes that do not hash to the announced SHA-256: refused and reclaimed. */
+    snprintf(good, sizeof(good), "%s/good.zip", tmp);
+    build_package(good, "good");
+    memset(wrong, 'a', 64);
+    wrong[64] = '\0';
+    ck_assert_int_eq(upload_commit(good, "3.0.0.2(1)", wrong, &st), FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_str_eq(st.app_code, "E_HASH_MISMATCH");
+    ck_assert_int_eq(part_files(), 0);
+    ck_assert_int_eq(open_uploads(), 0);
+
+    /* Unfinished is not refused: kept for the client to resume. A wrong version does not
+     * touch the upload either. */
+    create_upload(good, NULL, &u);
+    put_range(&u, good, 0, u.size / 2);
+    ck_assert_int_eq(commit(u.id, "3.0.0.3(1)", NULL, &st), FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_str_eq(st.app_code, "E_HASH_MISMATCH");
+    ck_assert_int_eq(part_files(), 1);
+    ck_assert_int_eq(open_uploads(), 1);
+    put_range(&u, good, u.size / 2, u.size);
+    ck_assert_int_eq(commit(u.id, "3.0.0", NULL, &st), FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_int_eq(open_uploads(), 1);
+    ck_assert_int_eq(commit(u.id, "3.0.0.3(1)", NULL, &st), FERRY_RPC_OK);
+    ck_assert_int_eq(part_files(), 0);
+    ck_assert_int_eq(open_uploads(), 0);
+
+    /* A node file whose bytes do not match: CommitFileUpload refuses and reclaims. */
+    ck_assert_int_eq(hh_create_tree(&H, "RCL", "RS1", "RN1", PROD, tok, sizeof(tok)), 0);
+    ferry_rpc_client_t *node = hh_client(&H, tok);
+    ck_assert_ptr_nonnull(node);
+    Ferry__V1__CreateFileUploadRequest cu = FERRY__V1__CREATE_FILE_UPLOAD_REQUEST__INIT;
+    Ferry__V1__CreateFileUploadResponse *cur = NULL;
+    cu.kind = FERRY__V1__FILE_KIND__FILE_KIND_DIAGNOSTIC;
+    cu.task_id = (char *)"";
+    cu.file_name = (char *)"diag.txt";
+    cu.size = 5;
+    cu.sha256 = wrong;
+    cu.content_type = (char *)"text/plain";
+    ck_assert_int_eq(ferry_v1_report_service_create_file_upload(node, &cu, &cur, NULL, &st), FERRY_RPC_OK);
+    http("PUT", cur->target->url, "hello", 5, NULL, &r);
+    ck_assert_int_eq(r.status / 100, 2);
+    resp_free(&r);
+    ck_assert_int_eq(part_files(), 1);
+    Ferry__V1__CommitFileUploadRequest cm = FERRY__V1__COMMIT_FILE_UPLOAD_REQUEST__INIT;
+    Ferry__V1__CommitFileUploadResponse *cmr = NULL;
+    cm.upload_id = cur->upload_id;
+    ck_assert_int_eq(ferry_v1_report_service_commit_file_upload(node, &cm, &cmr, NULL, &st),
+                     FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_str_eq(st.app_code, "E_HASH_MISMATCH");
+    ck_assert_int_eq(part_files(), 0);
+    ck_assert_int_eq(open_uploads(), 0);
+    protobuf_c_message_free_unpacked(&cur->base, NULL);
+    ferry_rpc_client_free(node);
+}
+END_TEST
+
+START_TEST(expired_uploads_are_swept)
+{
+    char good[PATH_MAX];
+    ferry_rpc_status_t st;
+    up_t u, v;
+
+    /* Default TTL (24 h): the sweep leaves a fresh upload, takes it a day later. */
+    snprintf(good, sizeof(good), "%s/good.zip", tmp);
+    build_package(good, "good");
+    create_upload(good, NULL, &u);
+    put_range(&u, good, 0, u.size / 2);
+    ck_assert_int_eq(hub_uploads_sweep(H.hub, hub_now_ms()), 0);
+    ck_assert_int_eq(part_files(), 1);
+    ck_assert_int_eq(hub_uploads_sweep(H.hub, hub_now_ms() + 24ll * 3600 * 1000 + 1000), 1);
+    ck_assert_int_eq(part_files(), 0);
+    ck_assert_int_eq(open_uploads(), 0);
+    ck_assert_int_eq(get_upload(u.id, &st), FERRY_RPC_FAILED_PRECONDITION);
+
+    /* A 1 s TTL and a 1 s sweep: the janitor thread reclaims an abandoned upload by itself. */
+    hh_stop(&H);
+    hh_options_t o = {.upload_ttl_s = 1, .upload_sweep_s = 1};
+    ck_assert_int_eq(hh_start(&H, &o), 0);
+    create_upload(good, NULL, &v);
+    put_range(&v, good, 0, v.size / 2);
+    ck_assert_int_eq(hh_count(&H, "upload", "expires_at - created_at = 1000"), 1);
+    for (int i = 0; i < 100 && (part_files() > 0 || open_uploads() > 0); i++)
+        usleep(100 * 1000);
+    ck_assert_int_eq(part_files(), 0);
+    ck_assert_int_eq(open_uploads(), 0);
+    ck_assert_int_eq(hh_count(&H, "upload", "status = 'aborted'"), 1);
+}
+END_TEST
+
 /* A URL for |path| signed with the hub's key, expiring at |expires|. */
 static void signed_url(const char *method, const char *path, int64_t expires, char *out, size_t size)
 {
@@ -1137,6 +1298,8 @@ int main(void)
     tcase_add_test(tc, upload_resume_commit_download);
     tcase_add_test(tc, bad_packages);
     tcase_add_test(tc, refusals_name_no_server_path);
+    tcase_add_test(tc, refused_uploads_are_reclaimed);
+    tcase_add_test(tc, expired_uploads_are_swept);
     tcase_add_test(tc, signed_url_checks);
     tcase_add_test(tc, release_lifecycle);
     tcase_add_test(tc, report_files_and_node_configs);

@@ -38,6 +38,8 @@ static int serve(hh_t *h)
     cfg.offline_after_s = h->opts.offline_after_s;
     cfg.url_ttl_s = h->opts.url_ttl_s;
     cfg.keepalive_s = h->opts.keepalive_s;
+    cfg.upload_ttl_s = h->opts.upload_ttl_s;
+    cfg.upload_sweep_s = h->opts.upload_sweep_s;
     if ((h->hub = ferry_hub_open(&cfg, &err)) == NULL) {
         fprintf(stderr, "hh: ferry_hub_open: %s\n", err.msg);
         return -1;

@@ -49,9 +49,11 @@ typedef struct hh_options {
     uint32_t offline_after_s;
     uint32_t url_ttl_s;
     uint32_t keepalive_s;
-    unsigned threads; /**< RPC event-loop threads (default 2) */
-    unsigned workers; /**< RPC worker pool (default 4) */
-    const char *tag;  /**< temp dir name tag (default "hub") */
+    uint32_t upload_ttl_s;   /**< hub config: uploads not committed are swept after this long */
+    uint32_t upload_sweep_s; /**< hub config: period of that sweep */
+    unsigned threads;        /**< RPC event-loop threads (default 2) */
+    unsigned workers;        /**< RPC worker pool (default 4) */
+    const char *tag;         /**< temp dir name tag (default "hub") */
 } hh_options_t;
 
 /** One running hub. Read the members freely; change them only through hh_*. */

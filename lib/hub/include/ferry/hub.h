@@ -27,11 +27,17 @@ typedef struct ferry_hub_config {
     uint32_t url_ttl_s;       /**< lifetime of signed URLs, default 900 */
     uint32_t keepalive_s;     /**< keep-alive period on WatchAssignments / WatchRelease streams, default 25 */
     uint32_t manifest_ttl_s;  /**< lifetime of the manifest GetDownload signs for a task, default 86400 */
+    uint32_t upload_ttl_s;    /**< an upload never committed is reclaimed after this long, default 86400 */
+    uint32_t upload_sweep_s;  /**< period of the sweep reclaiming expired uploads, default 600 */
 } ferry_hub_config_t;
 
 /** Bounds of ferry_hub_config_t.manifest_ttl_s (`ferryd serve --manifest-ttl`). */
 #define FERRY_HUB_MANIFEST_TTL_DEFAULT 86400u
 #define FERRY_HUB_MANIFEST_TTL_MAX     (30u * 86400u)
+
+/** Bounds of ferry_hub_config_t.upload_ttl_s (`ferryd serve --upload-ttl`). */
+#define FERRY_HUB_UPLOAD_TTL_DEFAULT 86400u
+#define FERRY_HUB_UPLOAD_TTL_MAX     (30u * 86400u)
 
 /** Longest token ferry_hub_init() prints (plus NUL). */
 #define FERRY_HUB_TOKEN_MAX 128
