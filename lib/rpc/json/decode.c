@@ -204,34 +204,34 @@ static ferry_err_code_t get_integer(json_ctx_t *c, const json_t *j, int is_unsig
         double a = d < 0 ? -d : d;
         /* 2^64 is an exact double: compare before converting (UB otherwise). */
         if (isfinite(d) && a >= 18446744073709551616.0)
-            return json_fail(c, FERRY_E_INVALID_ARG, "integer out of range: %.17g", d);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "integer out of range: %.17g", d);
         /* Every double >= 2^52 is integral; below, the uint64 conversion is exact.
          * (No trunc(): ferry_rpc does not link libm.) */
         if (!isfinite(d) || (a < 4503599627370496.0 && (double)(uint64_t)a != a))
-            return json_fail(c, FERRY_E_INVALID_ARG, "expected an integer, got %.17g", d);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected an integer, got %.17g", d);
         neg = d < 0;
         mag = (uint64_t)a;
     } else if (k == K_BIGNUM || k == K_STRING) {
         num_text_t nt;
         txt = json_string_value(j) + (k == K_BIGNUM);
         if (scan_number(txt, &nt) != 0)
-            return json_fail(c, FERRY_E_INVALID_ARG, "expected an integer, got string \"%.40s\"", txt);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected an integer, got string \"%.40s\"", txt);
         int_status_t st = number_magnitude(&nt, &mag);
         if (st == INT_NOT_INTEGER)
-            return json_fail(c, FERRY_E_INVALID_ARG, "expected an integer, got %.40s", txt);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected an integer, got %.40s", txt);
         if (st == INT_RANGE)
-            return json_fail(c, FERRY_E_INVALID_ARG, "integer out of range: %.40s", txt);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "integer out of range: %.40s", txt);
         neg = nt.neg && mag != 0;
     } else {
-        return json_fail(c, FERRY_E_INVALID_ARG, "expected an integer, got %s", kind_name(k));
+        return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected an integer, got %s", kind_name(k));
     }
     if (is_unsigned) {
         if (neg)
-            return json_fail(c, FERRY_E_INVALID_ARG, "negative value for an unsigned integer");
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "negative value for an unsigned integer");
         *uv = mag;
     } else {
         if ((!neg && mag > (uint64_t)INT64_MAX) || (neg && mag > (uint64_t)INT64_MAX + 1))
-            return json_fail(c, FERRY_E_INVALID_ARG, "integer out of range for int64");
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "integer out of range for int64");
         *sv = neg ? (int64_t)(0 - mag) : (int64_t)mag;
     }
     return FERRY_OK;
@@ -253,13 +253,13 @@ static ferry_err_code_t dec_integer(json_ctx_t *c, ProtobufCType t, const json_t
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_ENUM:
         if (sv < INT32_MIN || sv > INT32_MAX)
-            return json_fail(c, FERRY_E_INVALID_ARG, "integer %" PRId64 " out of range for int32", sv);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "integer %" PRId64 " out of range for int32", sv);
         *(int32_t *)p = (int32_t)sv;
         break;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
         if (uv > UINT32_MAX)
-            return json_fail(c, FERRY_E_INVALID_ARG, "integer %" PRIu64 " out of range for uint32", uv);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "integer %" PRIu64 " out of range for uint32", uv);
         *(uint32_t *)p = (uint32_t)uv;
         break;
     case PROTOBUF_C_TYPE_UINT64:
@@ -294,18 +294,18 @@ static ferry_err_code_t dec_real(json_ctx_t *c, const json_t *j, int is_float, v
             errno = 0;
             d = strtod(s, NULL);
             if (errno == ERANGE && isinf(d))
-                return json_fail(c, FERRY_E_INVALID_ARG, "number out of range: %.40s", s);
+                return ferry_json_fail(c, FERRY_E_INVALID_ARG, "number out of range: %.40s", s);
         } else {
-            return json_fail(c, FERRY_E_INVALID_ARG, "expected a number, got string \"%.40s\"", s);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected a number, got string \"%.40s\"", s);
         }
     } else {
-        return json_fail(c, FERRY_E_INVALID_ARG, "expected a number, got %s", kind_name(k));
+        return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected a number, got %s", kind_name(k));
     }
     if (is_float) {
         /* Values below the midpoint between FLT_MAX and 2^128 round to FLT_MAX;
          * converting anything larger is undefined, so refuse it. */
         if (isfinite(d) && (d < 0 ? -d : d) >= 0x1.ffffffp127)
-            return json_fail(c, FERRY_E_INVALID_ARG, "number out of range for float: %g", d);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "number out of range for float: %g", d);
         *(float *)p = (float)d;
     } else {
         *(double *)p = d;
@@ -319,7 +319,7 @@ static ferry_err_code_t dup_text(json_ctx_t *c, const char *s, size_t n, char **
 {
     char *d = malloc(n + 1);
     if (d == NULL)
-        return json_fail(c, FERRY_E_NOMEM, "out of memory");
+        return ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
     memcpy(d, s, n);
     d[n] = '\0';
     *out = d;
@@ -330,7 +330,7 @@ static ferry_err_code_t expect_string(json_ctx_t *c, const json_t *j, const char
 {
     kind_t k = kind_of(j);
     if (k != K_STRING)
-        return json_fail(c, FERRY_E_INVALID_ARG, "expected %s, got %s", what, kind_name(k));
+        return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected %s, got %s", what, kind_name(k));
     return FERRY_OK;
 }
 
@@ -346,12 +346,12 @@ static ferry_err_code_t dec_bytes(json_ctx_t *c, const json_t *j, ProtobufCBinar
     size_t cap = (len / 4 + 1) * 3;
     buf = malloc(cap);
     if (buf == NULL) {
-        rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+        rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
         goto out;
     }
     long n = ferry_b64_decode(json_string_value(j), len, buf, cap);
     if (n < 0) {
-        rc = json_fail(c, FERRY_E_INVALID_ARG, "invalid base64");
+        rc = ferry_json_fail(c, FERRY_E_INVALID_ARG, "invalid base64");
         goto out;
     }
     bd->data = buf;
@@ -368,15 +368,15 @@ static ferry_err_code_t dec_enum(json_ctx_t *c, const ProtobufCFieldDescriptor *
     if (kind_of(j) == K_STRING) {
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j));
         if (ev == NULL)
-            return json_fail(c, FERRY_E_INVALID_ARG, "unknown value \"%.60s\" for enum %s",
-                             json_string_value(j), ed->name);
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "unknown value \"%.60s\" for enum %s",
+                                   json_string_value(j), ed->name);
         *(int *)p = ev->value;
         return FERRY_OK;
     }
     /* proto3 enums are open: any int32 number is kept. */
     if (kind_of(j) == K_BOOL || kind_of(j) == K_ARRAY || kind_of(j) == K_OBJECT || kind_of(j) == K_NULL)
-        return json_fail(c, FERRY_E_INVALID_ARG, "expected an enum name or number, got %s",
-                         kind_name(kind_of(j)));
+        return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected an enum name or number, got %s",
+                               kind_name(kind_of(j)));
     return dec_integer(c, PROTOBUF_C_TYPE_ENUM, j, p);
 }
 
@@ -393,7 +393,8 @@ static ferry_err_code_t dec_value(json_ctx_t *c, const ProtobufCFieldDescriptor 
         return dec_real(c, j, 0, p);
     case PROTOBUF_C_TYPE_BOOL:
         if (kind_of(j) != K_BOOL)
-            return json_fail(c, FERRY_E_INVALID_ARG, "expected a boolean, got %s", kind_name(kind_of(j)));
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected a boolean, got %s",
+                                   kind_name(kind_of(j)));
         *(protobuf_c_boolean *)p = json_is_true(j);
         return FERRY_OK;
     case PROTOBUF_C_TYPE_ENUM:
@@ -411,7 +412,7 @@ static ferry_err_code_t dec_value(json_ctx_t *c, const ProtobufCFieldDescriptor 
         const ProtobufCMessageDescriptor *md = f->descriptor;
         ProtobufCMessage *sub = malloc(md->sizeof_message);
         if (sub == NULL)
-            return json_fail(c, FERRY_E_NOMEM, "out of memory");
+            return ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
         md->message_init(sub);
         *(ProtobufCMessage **)p = sub; /* linked first: the parent's free releases it */
         return dec_message_into(c, md, j, sub);
@@ -425,7 +426,7 @@ static ferry_err_code_t dec_repeated(json_ctx_t *c, const ProtobufCFieldDescript
                                      ProtobufCMessage *msg)
 {
     if (kind_of(j) != K_ARRAY)
-        return json_fail(c, FERRY_E_INVALID_ARG, "expected an array, got %s", kind_name(kind_of(j)));
+        return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected an array, got %s", kind_name(kind_of(j)));
     size_t n = json_array_size(j);
     size_t *count = member(msg, f->quantifier_offset);
     char **arr = member(msg, f->offset);
@@ -434,13 +435,13 @@ static ferry_err_code_t dec_repeated(json_ctx_t *c, const ProtobufCFieldDescript
     size_t sz = elem_size(f->type);
     *arr = calloc(n, sz);
     if (*arr == NULL)
-        return json_fail(c, FERRY_E_NOMEM, "out of memory");
+        return ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(j, i);
-        size_t mark = json_path_push_index(c, i);
+        size_t mark = ferry_json_path_push_index(c, i);
         ferry_err_code_t rc = FERRY_OK;
         if (kind_of(e) == K_NULL)
-            rc = json_fail(c, FERRY_E_INVALID_ARG, "null is not allowed in a repeated field");
+            rc = ferry_json_fail(c, FERRY_E_INVALID_ARG, "null is not allowed in a repeated field");
         else {
             /* Counted before decoding: a half-decoded element (a message) is freed too. */
             *count = i + 1;
@@ -448,7 +449,7 @@ static ferry_err_code_t dec_repeated(json_ctx_t *c, const ProtobufCFieldDescript
         }
         if (rc != FERRY_OK)
             return rc;
-        json_path_pop(c, mark);
+        ferry_json_path_pop(c, mark);
     }
     return FERRY_OK;
 }
@@ -466,13 +467,13 @@ static ferry_err_code_t dec_map_key(json_ctx_t *c, const ProtobufCFieldDescripto
         else if (strcmp(key, "false") == 0)
             *(protobuf_c_boolean *)p = 0;
         else
-            return json_fail(c, FERRY_E_INVALID_ARG, "map key must be \"true\" or \"false\"");
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "map key must be \"true\" or \"false\"");
         return FERRY_OK;
     default: {
         ferry_err_code_t rc = FERRY_OK;
         json_t *s = json_string_nocheck(key);
         if (s == NULL)
-            return json_fail(c, FERRY_E_NOMEM, "out of memory");
+            return ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
         rc = dec_integer(c, kf->type, s, p);
         json_decref(s);
         return rc;
@@ -484,7 +485,8 @@ static ferry_err_code_t dec_map(json_ctx_t *c, const ProtobufCFieldDescriptor *f
                                 ProtobufCMessage *msg)
 {
     if (kind_of(j) != K_OBJECT)
-        return json_fail(c, FERRY_E_INVALID_ARG, "expected an object (map), got %s", kind_name(kind_of(j)));
+        return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected an object (map), got %s",
+                               kind_name(kind_of(j)));
     const ProtobufCMessageDescriptor *ed = f->descriptor;
     const ProtobufCFieldDescriptor *kf = &ed->fields[0];
     const ProtobufCFieldDescriptor *vf = &ed->fields[1];
@@ -497,24 +499,24 @@ static ferry_err_code_t dec_map(json_ctx_t *c, const ProtobufCFieldDescriptor *f
         return FERRY_OK;
     *arr = calloc(n, sizeof(ProtobufCMessage *));
     if (*arr == NULL)
-        return json_fail(c, FERRY_E_NOMEM, "out of memory");
+        return ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
     json_object_foreach((json_t *)j, key, val)
     {
-        size_t mark = json_path_push_key(c, key);
+        size_t mark = ferry_json_path_push_key(c, key);
         ProtobufCMessage *e = malloc(ed->sizeof_message);
         ferry_err_code_t rc;
         if (e == NULL)
-            return json_fail(c, FERRY_E_NOMEM, "out of memory");
+            return ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
         ed->message_init(e);
         (*arr)[(*count)++] = e;
         rc = dec_map_key(c, kf, key, member(e, kf->offset));
         if (rc == FERRY_OK && kind_of(val) == K_NULL)
-            rc = json_fail(c, FERRY_E_INVALID_ARG, "map value cannot be null");
+            rc = ferry_json_fail(c, FERRY_E_INVALID_ARG, "map value cannot be null");
         if (rc == FERRY_OK)
             rc = dec_value(c, vf, val, member(e, vf->offset));
         if (rc != FERRY_OK)
             return rc;
-        json_path_pop(c, mark);
+        ferry_json_path_pop(c, mark);
     }
     return FERRY_OK;
 }
@@ -526,7 +528,7 @@ static ferry_err_code_t set_seconds_nanos(json_ctx_t *c, ProtobufCMessage *msg, 
     const ProtobufCFieldDescriptor *fs = protobuf_c_message_descriptor_get_field(msg->descriptor, 1);
     const ProtobufCFieldDescriptor *fn = protobuf_c_message_descriptor_get_field(msg->descriptor, 2);
     if (fs == NULL || fn == NULL || fs->type != PROTOBUF_C_TYPE_INT64 || fn->type != PROTOBUF_C_TYPE_INT32)
-        return json_fail(c, FERRY_E_INTERNAL, "%s has an unexpected layout", msg->descriptor->name);
+        return ferry_json_fail(c, FERRY_E_INTERNAL, "%s has an unexpected layout", msg->descriptor->name);
     *(int64_t *)member(msg, fs->offset) = s;
     *(int32_t *)member(msg, fn->offset) = n;
     return FERRY_OK;
@@ -540,7 +542,7 @@ static ferry_err_code_t dec_field_mask(json_ctx_t *c, const json_t *j, ProtobufC
         return rc;
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(msg->descriptor, 1);
     if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label != PROTOBUF_C_LABEL_REPEATED)
-        return json_fail(c, FERRY_E_INTERNAL, "FieldMask has an unexpected layout");
+        return ferry_json_fail(c, FERRY_E_INTERNAL, "FieldMask has an unexpected layout");
     const char *s = json_string_value(j);
     size_t len = json_string_length(j);
     if (len == 0)
@@ -552,7 +554,7 @@ static ferry_err_code_t dec_field_mask(json_ctx_t *c, const json_t *j, ProtobufC
     char ***arr = member(msg, f->offset);
     *arr = calloc(n, sizeof(char *));
     if (*arr == NULL)
-        return json_fail(c, FERRY_E_NOMEM, "out of memory");
+        return ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
     const char *p = s;
     for (size_t i = 0; i < n; i++) {
         const char *end = strchr(p, ',');
@@ -560,14 +562,14 @@ static ferry_err_code_t dec_field_mask(json_ctx_t *c, const json_t *j, ProtobufC
         /* Each upper-case letter becomes "_" + lower case: at most twice as long. */
         char *out = malloc(plen * 2 + 1);
         if (out == NULL)
-            return json_fail(c, FERRY_E_NOMEM, "out of memory");
+            return ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
         (*arr)[(*count)++] = out;
         size_t o = 0;
         for (size_t k = 0; k < plen; k++) {
             char ch = p[k];
             if (ch == '_')
-                return json_fail(c, FERRY_E_INVALID_ARG, "field mask path '%.*s' is not lowerCamelCase",
-                                 (int)(plen > 60 ? 60 : plen), p);
+                return ferry_json_fail(c, FERRY_E_INVALID_ARG, "field mask path '%.*s' is not lowerCamelCase",
+                                       (int)(plen > 60 ? 60 : plen), p);
             if (ch >= 'A' && ch <= 'Z') {
                 out[o++] = '_';
                 ch = (char)(ch - 'A' + 'a');
@@ -588,34 +590,34 @@ static ferry_err_code_t dec_wkt(json_ctx_t *c, json_wkt_t wkt, const json_t *j, 
     switch (wkt) {
     case WKT_TIMESTAMP:
         rc = expect_string(c, j, "an RFC 3339 timestamp string");
-        if (rc == FERRY_OK && json_parse_timestamp(json_string_value(j), &s, &n) != 0)
-            rc = json_fail(c, FERRY_E_INVALID_ARG,
-                           "invalid timestamp \"%.40s\" (want RFC 3339 between years 0001 and 9999)",
-                           json_string_value(j));
+        if (rc == FERRY_OK && ferry_json_parse_timestamp(json_string_value(j), &s, &n) != 0)
+            rc = ferry_json_fail(c, FERRY_E_INVALID_ARG,
+                                 "invalid timestamp \"%.40s\" (want RFC 3339 between years 0001 and 9999)",
+                                 json_string_value(j));
         if (rc == FERRY_OK)
             rc = set_seconds_nanos(c, msg, s, n);
         return rc;
     case WKT_DURATION:
         rc = expect_string(c, j, "a duration string like \"1.5s\"");
-        if (rc == FERRY_OK && json_parse_duration(json_string_value(j), &s, &n) != 0)
-            rc = json_fail(c, FERRY_E_INVALID_ARG,
-                           "invalid duration \"%.40s\" (want e.g. \"-1.5s\", at most %llds)",
-                           json_string_value(j), (long long)JSON_DUR_MAX_SECONDS);
+        if (rc == FERRY_OK && ferry_json_parse_duration(json_string_value(j), &s, &n) != 0)
+            rc = ferry_json_fail(c, FERRY_E_INVALID_ARG,
+                                 "invalid duration \"%.40s\" (want e.g. \"-1.5s\", at most %llds)",
+                                 json_string_value(j), (long long)JSON_DUR_MAX_SECONDS);
         if (rc == FERRY_OK)
             rc = set_seconds_nanos(c, msg, s, n);
         return rc;
     case WKT_WRAPPER: {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(msg->descriptor, 1);
         if (f == NULL)
-            return json_fail(c, FERRY_E_INTERNAL, "%s has no field 1", msg->descriptor->name);
+            return ferry_json_fail(c, FERRY_E_INTERNAL, "%s has no field 1", msg->descriptor->name);
         if (kind_of(j) == K_NULL)
-            return json_fail(c, FERRY_E_INVALID_ARG, "expected a value, got null");
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected a value, got null");
         return dec_value(c, f, j, member(msg, f->offset));
     }
     case WKT_FIELD_MASK:
         return dec_field_mask(c, j, msg);
     default:
-        return json_fail(c, FERRY_E_UNSUPPORTED, "%s is not supported in JSON", msg->descriptor->name);
+        return ferry_json_fail(c, FERRY_E_UNSUPPORTED, "%s is not supported in JSON", msg->descriptor->name);
     }
 }
 
@@ -626,7 +628,8 @@ static int find_field(const ProtobufCMessageDescriptor *desc, const json_msg_t *
 {
     for (unsigned i = 0; i < desc->n_fields; i++) {
         char buf[JSON_NAME_MAX];
-        if (strcmp(key, json_field_name(reg, desc, i, buf)) == 0 || strcmp(key, desc->fields[i].name) == 0)
+        if (strcmp(key, ferry_json_field_name(reg, desc, i, buf)) == 0 ||
+            strcmp(key, desc->fields[i].name) == 0)
             return (int)i;
     }
     return -1;
@@ -636,14 +639,14 @@ static ferry_err_code_t dec_field(json_ctx_t *c, const ProtobufCFieldDescriptor 
                                   ProtobufCMessage *msg)
 {
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
-        return json_field_is_map(f) ? dec_map(c, f, val, msg) : dec_repeated(c, f, val, msg);
+        return ferry_json_field_is_map(f) ? dec_map(c, f, val, msg) : dec_repeated(c, f, val, msg);
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
         uint32_t *oneof_case = member(msg, f->quantifier_offset);
         if (*oneof_case != 0) {
             const ProtobufCFieldDescriptor *other =
                 protobuf_c_message_descriptor_get_field(msg->descriptor, *oneof_case);
-            return json_fail(c, FERRY_E_INVALID_ARG, "oneof already set by field '%s'",
-                             other ? other->name : "?");
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "oneof already set by field '%s'",
+                                   other ? other->name : "?");
         }
         /* Set before the value: free_unpacked only looks at the selected member, and
          * its storage is still zero if decoding fails. */
@@ -662,19 +665,19 @@ static ferry_err_code_t dec_fields(json_ctx_t *c, const ProtobufCMessageDescript
     ferry_err_code_t rc = FERRY_OK;
     unsigned char seen_small[64];
     unsigned char *seen = seen_small;
-    const json_msg_t *reg = json_lookup(desc);
+    const json_msg_t *reg = ferry_json_lookup(desc);
     const char *key;
     const json_t *val;
 
     if (kind_of(j) != K_OBJECT) {
-        rc = json_fail(c, FERRY_E_INVALID_ARG, "expected an object (%s), got %s", desc->name,
-                       kind_name(kind_of(j)));
+        rc = ferry_json_fail(c, FERRY_E_INVALID_ARG, "expected an object (%s), got %s", desc->name,
+                             kind_name(kind_of(j)));
         goto out;
     }
     if (desc->n_fields > sizeof(seen_small)) {
         seen = calloc(desc->n_fields, 1);
         if (seen == NULL) {
-            rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+            rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
             goto out;
         }
     } else {
@@ -682,15 +685,15 @@ static ferry_err_code_t dec_fields(json_ctx_t *c, const ProtobufCMessageDescript
     }
     json_object_foreach((json_t *)j, key, val)
     {
-        size_t mark = json_path_push_name(c, key);
+        size_t mark = ferry_json_path_push_name(c, key);
         int idx = find_field(desc, reg, key);
         if (idx < 0) {
-            rc = json_fail(c, FERRY_E_INVALID_ARG, "unknown field for %s", desc->name);
+            rc = ferry_json_fail(c, FERRY_E_INVALID_ARG, "unknown field for %s", desc->name);
             goto out;
         }
         /* "fooBar" and "foo_bar" name the same field. */
         if (seen[idx]) {
-            rc = json_fail(c, FERRY_E_INVALID_ARG, "field given twice (JSON name and proto name)");
+            rc = ferry_json_fail(c, FERRY_E_INVALID_ARG, "field given twice (JSON name and proto name)");
             goto out;
         }
         seen[idx] = 1;
@@ -700,7 +703,7 @@ static ferry_err_code_t dec_fields(json_ctx_t *c, const ProtobufCMessageDescript
             if (rc != FERRY_OK)
                 goto out;
         }
-        json_path_pop(c, mark);
+        ferry_json_path_pop(c, mark);
     }
 out:
     if (seen != seen_small)
@@ -713,9 +716,10 @@ static ferry_err_code_t dec_message_into(json_ctx_t *c, const ProtobufCMessageDe
 {
     ferry_err_code_t rc;
     if (c->depth >= FERRY_JSON_MAX_DEPTH)
-        return json_fail(c, FERRY_E_INVALID_ARG, "nesting deeper than %d messages", FERRY_JSON_MAX_DEPTH);
+        return ferry_json_fail(c, FERRY_E_INVALID_ARG, "nesting deeper than %d messages",
+                               FERRY_JSON_MAX_DEPTH);
     c->depth++;
-    json_wkt_t wkt = json_wkt_of(desc);
+    json_wkt_t wkt = ferry_json_wkt_of(desc);
     rc = wkt != WKT_NONE ? dec_wkt(c, wkt, j, msg) : dec_fields(c, desc, j, msg);
     c->depth--;
     return rc;
@@ -811,7 +815,7 @@ ferry_err_code_t ferry_json_decode(const ProtobufCMessageDescriptor *desc, const
     json_t *root = NULL;
     ProtobufCMessage *msg = NULL;
 
-    json_scratch_begin();
+    ferry_json_scratch_begin();
     *out = NULL;
     if (desc == NULL || (json == NULL && len > 0)) {
         rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "no descriptor or input to decode");
@@ -835,6 +839,6 @@ out:
     if (msg != NULL)
         protobuf_c_message_free_unpacked(msg, NULL);
     json_decref(root);
-    json_scratch_end();
+    ferry_json_scratch_end();
     return rc;
 }

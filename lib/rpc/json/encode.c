@@ -87,9 +87,9 @@ static int utf8_valid(const unsigned char *s, size_t n)
 static ferry_err_code_t new_string(json_ctx_t *c, const char *s, size_t n, json_t **out)
 {
     if (!utf8_valid((const unsigned char *)s, n))
-        return json_fail(c, FERRY_E_INVALID_ARG, "string is not valid UTF-8");
+        return ferry_json_fail(c, FERRY_E_INVALID_ARG, "string is not valid UTF-8");
     *out = json_stringn_nocheck(s, n);
-    return *out ? FERRY_OK : json_fail(c, FERRY_E_NOMEM, "out of memory");
+    return *out ? FERRY_OK : ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
 }
 
 /*
@@ -121,7 +121,7 @@ static ferry_err_code_t new_real(json_ctx_t *c, double d, int is_float, json_t *
         /* For a float, |v| is the double nearest the short decimal (1.1f -> 1.1). */
         *out = json_real(v);
     }
-    return *out ? FERRY_OK : json_fail(c, FERRY_E_NOMEM, "out of memory");
+    return *out ? FERRY_OK : ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
 }
 
 /* Decimal text of |v| (negative if |neg|) into |buf| (>= 21 bytes); returns the length.
@@ -206,7 +206,7 @@ static ferry_err_code_t enc_value(json_ctx_t *c, const ProtobufCFieldDescriptor 
     case PROTOBUF_C_TYPE_MESSAGE:
         return enc_message(c, *(ProtobufCMessage *const *)p, f->descriptor, out);
     }
-    return *out ? FERRY_OK : json_fail(c, FERRY_E_NOMEM, "out of memory");
+    return *out ? FERRY_OK : ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
 }
 
 /* Whether a singular or repeated field goes out (proto3: only non-default values). */
@@ -245,7 +245,7 @@ static ferry_err_code_t map_key_text(json_ctx_t *c, const ProtobufCFieldDescript
     case PROTOBUF_C_TYPE_STRING:
         *key = *(char *const *)p ? *(char *const *)p : "";
         if (!utf8_valid((const unsigned char *)*key, strlen(*key)))
-            return json_fail(c, FERRY_E_INVALID_ARG, "map key is not valid UTF-8");
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG, "map key is not valid UTF-8");
         break;
     case PROTOBUF_C_TYPE_BOOL:
         *key = *(const protobuf_c_boolean *)p ? "true" : "false";
@@ -269,7 +269,7 @@ static ferry_err_code_t map_key_text(json_ctx_t *c, const ProtobufCFieldDescript
         u64_text(*(const uint64_t *)p, false, buf);
         break;
     default:
-        return json_fail(c, FERRY_E_INVALID_ARG, "map key type %d is not allowed", (int)kf->type);
+        return ferry_json_fail(c, FERRY_E_INVALID_ARG, "map key type %d is not allowed", (int)kf->type);
     }
     return FERRY_OK;
 }
@@ -288,7 +288,7 @@ static ferry_err_code_t enc_map(json_ctx_t *c, const ProtobufCFieldDescriptor *f
 
     obj = json_object();
     if (obj == NULL) {
-        rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+        rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -300,15 +300,15 @@ static ferry_err_code_t enc_map(json_ctx_t *c, const ProtobufCFieldDescriptor *f
         rc = map_key_text(c, kf, member(e, kf->offset), buf, &key);
         if (rc != FERRY_OK)
             goto out;
-        size_t mark = json_path_push_key(c, key);
+        size_t mark = ferry_json_path_push_key(c, key);
         rc = enc_value(c, vf, member(e, vf->offset), &v);
-        json_path_pop(c, mark);
+        ferry_json_path_pop(c, mark);
         if (rc != FERRY_OK)
             goto out;
         /* Repeated keys in the wire form: the last one wins, as in the binary format. */
         if (json_object_set_new_nocheck(obj, key, v) != 0) {
             v = NULL;
-            rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+            rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
             goto out;
         }
         v = NULL;
@@ -332,17 +332,17 @@ static ferry_err_code_t enc_repeated(json_ctx_t *c, const ProtobufCFieldDescript
 
     arr = json_array();
     if (arr == NULL) {
-        rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+        rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        size_t mark = json_path_push_index(c, i);
+        size_t mark = ferry_json_path_push_index(c, i);
         rc = enc_value(c, f, base + i * sz, &v);
-        json_path_pop(c, mark);
+        ferry_json_path_pop(c, mark);
         if (rc != FERRY_OK)
             goto out;
         if (json_array_append_new(arr, v) != 0) {
-            rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+            rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
             goto out;
         }
     }
@@ -359,7 +359,7 @@ static ferry_err_code_t seconds_nanos(json_ctx_t *c, const ProtobufCMessage *msg
     const ProtobufCFieldDescriptor *fs = protobuf_c_message_descriptor_get_field(msg->descriptor, 1);
     const ProtobufCFieldDescriptor *fn = protobuf_c_message_descriptor_get_field(msg->descriptor, 2);
     if (fs == NULL || fn == NULL || fs->type != PROTOBUF_C_TYPE_INT64 || fn->type != PROTOBUF_C_TYPE_INT32)
-        return json_fail(c, FERRY_E_INTERNAL, "%s has an unexpected layout", msg->descriptor->name);
+        return ferry_json_fail(c, FERRY_E_INTERNAL, "%s has an unexpected layout", msg->descriptor->name);
     *s = *(const int64_t *)member(msg, fs->offset);
     *n = *(const int32_t *)member(msg, fn->offset);
     return FERRY_OK;
@@ -372,7 +372,7 @@ static ferry_err_code_t enc_field_mask(json_ctx_t *c, const ProtobufCMessage *ms
     char *buf = NULL;
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(msg->descriptor, 1);
     if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label != PROTOBUF_C_LABEL_REPEATED) {
-        rc = json_fail(c, FERRY_E_INTERNAL, "FieldMask has an unexpected layout");
+        rc = ferry_json_fail(c, FERRY_E_INTERNAL, "FieldMask has an unexpected layout");
         goto out;
     }
     size_t n = *(const size_t *)member(msg, f->quantifier_offset);
@@ -382,7 +382,7 @@ static ferry_err_code_t enc_field_mask(json_ctx_t *c, const ProtobufCMessage *ms
         total += strlen(paths[i]) + 1;
     buf = malloc(total);
     if (buf == NULL) {
-        rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+        rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
         goto out;
     }
     size_t len = 0;
@@ -393,8 +393,8 @@ static ferry_err_code_t enc_field_mask(json_ctx_t *c, const ProtobufCMessage *ms
         for (const char *p = paths[i]; *p; p++) {
             /* Upper case or "_<digit>" could not come back to the same snake_case path. */
             if ((*p >= 'A' && *p <= 'Z') || (upper && !(*p >= 'a' && *p <= 'z'))) {
-                rc = json_fail(c, FERRY_E_INVALID_ARG, "field mask path '%.60s' has no lowerCamelCase form",
-                               paths[i]);
+                rc = ferry_json_fail(c, FERRY_E_INVALID_ARG,
+                                     "field mask path '%.60s' has no lowerCamelCase form", paths[i]);
                 goto out;
             }
             if (*p == '_') {
@@ -422,29 +422,29 @@ static ferry_err_code_t enc_wkt(json_ctx_t *c, json_wkt_t wkt, const ProtobufCMe
         rc = seconds_nanos(c, msg, &s, &n);
         if (rc != FERRY_OK)
             break;
-        if (json_format_timestamp(s, n, text) != 0)
-            return json_fail(c, FERRY_E_INVALID_ARG,
-                             "timestamp out of range (seconds %" PRId64 ", nanos %" PRId32 ")", s, n);
+        if (ferry_json_format_timestamp(s, n, text) != 0)
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG,
+                                   "timestamp out of range (seconds %" PRId64 ", nanos %" PRId32 ")", s, n);
         return new_string(c, text, strlen(text), out);
     case WKT_DURATION:
         rc = seconds_nanos(c, msg, &s, &n);
         if (rc != FERRY_OK)
             break;
-        if (json_format_duration(s, n, text) != 0)
-            return json_fail(c, FERRY_E_INVALID_ARG,
-                             "duration out of range (seconds %" PRId64 ", nanos %" PRId32 ")", s, n);
+        if (ferry_json_format_duration(s, n, text) != 0)
+            return ferry_json_fail(c, FERRY_E_INVALID_ARG,
+                                   "duration out of range (seconds %" PRId64 ", nanos %" PRId32 ")", s, n);
         return new_string(c, text, strlen(text), out);
     case WKT_WRAPPER: {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(msg->descriptor, 1);
         if (f == NULL)
-            return json_fail(c, FERRY_E_INTERNAL, "%s has no field 1", msg->descriptor->name);
+            return ferry_json_fail(c, FERRY_E_INTERNAL, "%s has no field 1", msg->descriptor->name);
         /* A present wrapper always carries its value, even the default one. */
         return enc_value(c, f, member(msg, f->offset), out);
     }
     case WKT_FIELD_MASK:
         return enc_field_mask(c, msg, out);
     default:
-        return json_fail(c, FERRY_E_UNSUPPORTED, "%s is not supported in JSON", msg->descriptor->name);
+        return ferry_json_fail(c, FERRY_E_UNSUPPORTED, "%s is not supported in JSON", msg->descriptor->name);
     }
     return rc;
 }
@@ -453,13 +453,13 @@ static ferry_err_code_t enc_fields(json_ctx_t *c, const ProtobufCMessage *msg, j
 {
     ferry_err_code_t rc = FERRY_OK;
     const ProtobufCMessageDescriptor *desc = msg->descriptor;
-    const json_msg_t *reg = json_lookup(desc);
+    const json_msg_t *reg = ferry_json_lookup(desc);
     json_t *obj = NULL;
     json_t *v = NULL;
 
     obj = json_object();
     if (obj == NULL) {
-        rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+        rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
         goto out;
     }
     for (unsigned i = 0; i < desc->n_fields; i++) {
@@ -467,19 +467,19 @@ static ferry_err_code_t enc_fields(json_ctx_t *c, const ProtobufCMessage *msg, j
         if (!field_present(msg, f))
             continue;
         char namebuf[JSON_NAME_MAX];
-        const char *name = json_field_name(reg, desc, i, namebuf);
-        size_t mark = json_path_push_name(c, name);
+        const char *name = ferry_json_field_name(reg, desc, i, namebuf);
+        size_t mark = ferry_json_path_push_name(c, name);
         if (f->label != PROTOBUF_C_LABEL_REPEATED)
             rc = enc_value(c, f, member(msg, f->offset), &v);
-        else if (json_field_is_map(f))
+        else if (ferry_json_field_is_map(f))
             rc = enc_map(c, f, msg, &v);
         else
             rc = enc_repeated(c, f, msg, &v);
-        json_path_pop(c, mark);
+        ferry_json_path_pop(c, mark);
         if (rc != FERRY_OK)
             goto out;
         if (json_object_set_new_nocheck(obj, name, v) != 0) {
-            rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+            rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
             goto out;
         }
         v = NULL;
@@ -498,7 +498,7 @@ static ferry_err_code_t enc_message(json_ctx_t *c, const ProtobufCMessage *msg,
     ProtobufCMessage *empty = NULL;
 
     if (c->depth >= FERRY_JSON_MAX_DEPTH) {
-        rc = json_fail(c, FERRY_E_INVALID_ARG, "nesting deeper than %d messages", FERRY_JSON_MAX_DEPTH);
+        rc = ferry_json_fail(c, FERRY_E_INVALID_ARG, "nesting deeper than %d messages", FERRY_JSON_MAX_DEPTH);
         goto out;
     }
     c->depth++;
@@ -507,13 +507,13 @@ static ferry_err_code_t enc_message(json_ctx_t *c, const ProtobufCMessage *msg,
          * instance (init allocates nothing). */
         empty = malloc(desc->sizeof_message);
         if (empty == NULL) {
-            rc = json_fail(c, FERRY_E_NOMEM, "out of memory");
+            rc = ferry_json_fail(c, FERRY_E_NOMEM, "out of memory");
             goto out_depth;
         }
         desc->message_init(empty);
         msg = empty;
     }
-    json_wkt_t wkt = json_wkt_of(desc);
+    json_wkt_t wkt = ferry_json_wkt_of(desc);
     rc = wkt != WKT_NONE ? enc_wkt(c, wkt, msg, out) : enc_fields(c, msg, out);
 out_depth:
     c->depth--;
@@ -557,7 +557,7 @@ ferry_err_code_t ferry_json_encode(const ProtobufCMessage *msg, int pretty, char
     json_t *root = NULL;
     dump_buf_t d = {0};
 
-    json_scratch_begin();
+    ferry_json_scratch_begin();
     *out = NULL;
     if (out_len)
         *out_len = 0;
@@ -582,6 +582,6 @@ ferry_err_code_t ferry_json_encode(const ProtobufCMessage *msg, int pretty, char
 out:
     free(d.data);
     json_decref(root);
-    json_scratch_end();
+    ferry_json_scratch_end();
     return rc;
 }

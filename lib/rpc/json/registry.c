@@ -83,7 +83,7 @@ static json_msg_t *build_entry(const ferry_json_msg_info_t *info)
             }
         }
         if (given == NULL) {
-            json_camel_name(desc->fields[i].name, buf);
+            ferry_json_camel_name(desc->fields[i].name, buf);
             given = buf;
         }
         m->json_names[i] = strdup(given);
@@ -120,13 +120,13 @@ void ferry_json_register_file(const ferry_json_file_info_t *info)
     pthread_mutex_unlock(&reg_lock);
 }
 
-const json_msg_t *json_lookup(const ProtobufCMessageDescriptor *desc)
+const json_msg_t *ferry_json_lookup(const ProtobufCMessageDescriptor *desc)
 {
     /* Entries are immutable and never freed once published. */
     return atomic_load_explicit(&reg_count, memory_order_relaxed) ? find_locked(desc) : NULL;
 }
 
-void json_camel_name(const char *proto_name, char buf[JSON_NAME_MAX])
+void ferry_json_camel_name(const char *proto_name, char buf[JSON_NAME_MAX])
 {
     size_t n = 0;
     int upper = 0;
@@ -143,26 +143,26 @@ void json_camel_name(const char *proto_name, char buf[JSON_NAME_MAX])
     buf[n] = '\0';
 }
 
-const char *json_field_name(const json_msg_t *m, const ProtobufCMessageDescriptor *desc, unsigned i,
-                            char buf[JSON_NAME_MAX])
+const char *ferry_json_field_name(const json_msg_t *m, const ProtobufCMessageDescriptor *desc, unsigned i,
+                                  char buf[JSON_NAME_MAX])
 {
     if (m != NULL)
         return m->json_names[i];
-    json_camel_name(desc->fields[i].name, buf);
+    ferry_json_camel_name(desc->fields[i].name, buf);
     return buf;
 }
 
-int json_field_is_map(const ProtobufCFieldDescriptor *f)
+int ferry_json_field_is_map(const ProtobufCFieldDescriptor *f)
 {
     if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE)
         return 0;
-    const json_msg_t *m = json_lookup(f->descriptor);
+    const json_msg_t *m = ferry_json_lookup(f->descriptor);
     /* A map entry always has exactly key = 1 and value = 2. */
     return m != NULL && m->is_map_entry && m->desc->n_fields == 2 && m->desc->fields[0].id == 1 &&
            m->desc->fields[1].id == 2;
 }
 
-json_wkt_t json_wkt_of(const ProtobufCMessageDescriptor *desc)
+json_wkt_t ferry_json_wkt_of(const ProtobufCMessageDescriptor *desc)
 {
     static const char prefix[] = "google.protobuf.";
     const char *n = desc->name;
@@ -213,7 +213,7 @@ static size_t path_append(json_ctx_t *c, const char *fmt, ...)
 }
 
 /* The hot path (every field of every message, errors or not): plain copies, no printf. */
-size_t json_path_push_name(json_ctx_t *c, const char *name)
+size_t ferry_json_path_push_name(json_ctx_t *c, const char *name)
 {
     size_t old = c->path_len, n = strlen(name);
     size_t need = n + (old ? 1 : 0);
@@ -227,17 +227,17 @@ size_t json_path_push_name(json_ctx_t *c, const char *name)
     return old;
 }
 
-size_t json_path_push_index(json_ctx_t *c, size_t i)
+size_t ferry_json_path_push_index(json_ctx_t *c, size_t i)
 {
     return path_append(c, "[%zu]", i);
 }
 
-size_t json_path_push_key(json_ctx_t *c, const char *key)
+size_t ferry_json_path_push_key(json_ctx_t *c, const char *key)
 {
     return path_append(c, "[\"%.40s\"]", key);
 }
 
-void json_path_pop(json_ctx_t *c, size_t len)
+void ferry_json_path_pop(json_ctx_t *c, size_t len)
 {
     if (len >= JSON_PATH_MAX)
         return; /* popping back into the truncated tail keeps the "..." mark */
@@ -245,7 +245,7 @@ void json_path_pop(json_ctx_t *c, size_t len)
     c->path[len] = '\0';
 }
 
-ferry_err_code_t json_fail(json_ctx_t *c, ferry_err_code_t code, const char *fmt, ...)
+ferry_err_code_t ferry_json_fail(json_ctx_t *c, ferry_err_code_t code, const char *fmt, ...)
 {
     char msg[FERRY_ERR_MSG_MAX];
     va_list ap;

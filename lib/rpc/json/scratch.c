@@ -2,7 +2,7 @@
  * Per-thread scratch memory for jansson. The codec builds a jansson tree for every
  * message it reads or writes and throws it away before returning; with malloc, that
  * tree's allocations and frees were a third of a JSON call's CPU. Inside a scratch
- * window (json_scratch_begin/end) jansson allocates by bumping a pointer in this
+ * window (ferry_json_scratch_begin/end) jansson allocates by bumping a pointer in this
  * thread's chunks and frees are no-ops; outside one, it uses malloc and free as usual,
  * so other jansson users in the process are unaffected.
  */
@@ -110,7 +110,7 @@ static void scratch_init(void)
     json_set_alloc_funcs(scratch_malloc, scratch_free);
 }
 
-void json_scratch_begin(void)
+void ferry_json_scratch_begin(void)
 {
     pthread_once(&scratch_once, scratch_init);
     scratch_t *s = tls_scratch;
@@ -124,7 +124,7 @@ void json_scratch_begin(void)
     s->depth++;
 }
 
-void json_scratch_end(void)
+void ferry_json_scratch_end(void)
 {
     scratch_t *s = tls_scratch;
     if (s == NULL || s->depth == 0)

@@ -57,7 +57,7 @@ static void format_fraction(int32_t nanos, char *out, size_t cap)
         snprintf(out, cap, ".%09" PRId32, nanos);
 }
 
-int json_format_timestamp(int64_t seconds, int32_t nanos, char out[40])
+int ferry_json_format_timestamp(int64_t seconds, int32_t nanos, char out[40])
 {
     if (seconds < JSON_TS_MIN_SECONDS || seconds > JSON_TS_MAX_SECONDS || nanos < 0 || nanos > 999999999)
         return -1;
@@ -118,7 +118,7 @@ static int read_fraction(const char **p, int32_t *nanos)
     return 0;
 }
 
-int json_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos)
+int ferry_json_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos)
 {
     int64_t y, mo, d, h, mi, se, oh = 0, om = 0;
     int32_t ns;
@@ -156,7 +156,7 @@ int json_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos)
     return 0;
 }
 
-int json_format_duration(int64_t seconds, int32_t nanos, char out[40])
+int ferry_json_format_duration(int64_t seconds, int32_t nanos, char out[40])
 {
     if (seconds < -JSON_DUR_MAX_SECONDS || seconds > JSON_DUR_MAX_SECONDS || nanos < -999999999 ||
         nanos > 999999999 || (seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0))
@@ -169,7 +169,7 @@ int json_format_duration(int64_t seconds, int32_t nanos, char out[40])
     return 0;
 }
 
-int json_parse_duration(const char *s, int64_t *seconds, int32_t *nanos)
+int ferry_json_parse_duration(const char *s, int64_t *seconds, int32_t *nanos)
 {
     const char *p = s;
     int neg = 0;
