@@ -1,6 +1,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ferry/hooks.h"
@@ -16,4 +17,18 @@ void ferry_crashpoint(const char *name)
     if (++hits < n)
         return;
     kill(getpid(), SIGKILL);
+}
+
+void ferry_pausepoint(const char *name)
+{
+    const char *want = getenv("FERRY_PAUSE_AT");
+    if (want == NULL || strcmp(want, name) != 0)
+        return;
+    const char *ms_s = getenv("FERRY_PAUSE_MS");
+    unsigned long ms = ms_s != NULL ? strtoul(ms_s, NULL, 10) : 1000;
+    if (ms > 60000)
+        ms = 60000;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
 }

@@ -1064,6 +1064,10 @@ static int handle_http_route(ferry_rpc_server_t *srv, h2o_req_t *req, const char
         const http_route_t *r = &srv->http_routes[i];
         if (plen >= r->len && memcmp(path, r->prefix, r->len) == 0) {
             *done = true;
+            if (r->route_fn != NULL) {
+                ferry_route_begin(ferry_tls_loop, req, r->route_fn, r->user);
+                return 0;
+            }
             if (r->fn(req, r->user) == 0)
                 return 0;
             h2o_send_error_404(req, "Not Found", "not found\n", 0);

@@ -195,8 +195,9 @@ ferry_err_code_t ferry_rpc_server_add_interceptor(ferry_rpc_server_t *srv, const
     return FERRY_OK;
 }
 
-ferry_err_code_t ferry_rpc_server_add_route(ferry_rpc_server_t *srv, const char *path_prefix,
-                                            ferry_http_handler_fn fn, void *user, ferry_err_t *err)
+static ferry_err_code_t add_http_route(ferry_rpc_server_t *srv, const char *path_prefix,
+                                       ferry_http_handler_fn fn, ferry_route_fn route_fn, void *user,
+                                       ferry_err_t *err)
 {
     if (srv->started)
         return ferry_err_set(err, FERRY_E_PRECONDITION, "add route '%s': server already started",
@@ -211,8 +212,21 @@ ferry_err_code_t ferry_rpc_server_add_route(ferry_rpc_server_t *srv, const char 
     r->prefix = p;
     r->len = strlen(p);
     r->fn = fn;
+    r->route_fn = route_fn;
     r->user = user;
     return FERRY_OK;
+}
+
+ferry_err_code_t ferry_rpc_server_add_route(ferry_rpc_server_t *srv, const char *path_prefix,
+                                            ferry_http_handler_fn fn, void *user, ferry_err_t *err)
+{
+    return add_http_route(srv, path_prefix, fn, NULL, user, err);
+}
+
+ferry_err_code_t ferry_rpc_server_add_transfer_route(ferry_rpc_server_t *srv, const char *path_prefix,
+                                                     ferry_route_fn fn, void *user, ferry_err_t *err)
+{
+    return add_http_route(srv, path_prefix, NULL, fn, user, err);
 }
 
 uint16_t ferry_rpc_server_port(const ferry_rpc_server_t *srv)
@@ -391,7 +405,7 @@ static bool conns_empty(loop_thread_t *lt)
 
 static bool should_exit(loop_thread_t *lt)
 {
-    if (!lt->shutting_down || lt->n_calls > 0)
+    if (!lt->shutting_down || lt->n_calls > 0 || lt->n_route_reqs > 0)
         return false;
     if (conns_empty(lt))
         return true;
@@ -590,7 +604,9 @@ static void loop_dispose(loop_thread_t *lt)
     if (lt->ctx_ready) {
         if (lt->receiver.queue != NULL)
             h2o_multithread_unregister_receiver(lt->ctx.queue, &lt->receiver);
-        if (!conns_empty(lt) || lt->n_calls > 0) {
+        if (lt->route_receiver.queue != NULL)
+            h2o_multithread_unregister_receiver(lt->ctx.queue, &lt->route_receiver);
+        if (!conns_empty(lt) || lt->n_calls > 0 || lt->n_route_reqs > 0) {
             /* h2o cannot dispose a context with live connections: leave them to exit. */
             FERRY_WARN("rpc: loop %u exits with %s still open", lt->index,
                        lt->n_calls > 0 ? "calls" : "connections");
@@ -629,6 +645,7 @@ static ferry_err_code_t loop_init(ferry_rpc_server_t *srv, loop_thread_t *lt, fe
     lt->listener->data = lt;
     h2o_socket_read_start(lt->listener, on_accept);
     h2o_multithread_register_receiver(lt->ctx.queue, &lt->receiver, ferry_call_on_kicks);
+    h2o_multithread_register_receiver(lt->ctx.queue, &lt->route_receiver, ferry_route_on_kicks);
     lt->timer_sock = h2o_evloop_socket_create(lt->loop, lt->timer_fd, 0);
     lt->timer_sock->data = lt;
     h2o_socket_read_start(lt->timer_sock, on_timer);

@@ -17,6 +17,7 @@
 
 #include <h2o.h>
 
+#include "ferry/rpc_route.h"
 #include "ferry/rpc_server.h"
 #include "wire_internal.h"
 #include "workers_internal.h"
@@ -52,7 +53,8 @@ typedef struct route {
 typedef struct http_route {
     char *prefix; /* owned */
     size_t len;
-    ferry_http_handler_fn fn;
+    ferry_http_handler_fn fn; /* a raw route, or */
+    ferry_route_fn route_fn;  /* a transfer route (route.c) */
     void *user;
 } http_route_t;
 
@@ -92,7 +94,9 @@ struct loop_thread {
     int listen_fd;
     h2o_socket_t *listener;
     h2o_multithread_queue_t *queue;
-    h2o_multithread_receiver_t receiver; /* call kicks from other threads */
+    h2o_multithread_receiver_t receiver;       /* call kicks from other threads */
+    h2o_multithread_receiver_t route_receiver; /* transfer-route completions from workers */
+    size_t n_route_reqs;                       /* live transfer-route requests (route.c) */
     int timer_fd;
     h2o_socket_t *timer_sock;
     uint64_t timer_armed_ns; /* 0 = disarmed */
@@ -260,5 +264,9 @@ void ferry_call_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
 void ferry_call_expire(ferry_rpc_call_t *call);
 void ferry_call_shutdown(ferry_rpc_call_t *call, bool force);
 void ferry_call_pool_drain(loop_thread_t *lt);
+
+/* route.c */
+void ferry_route_begin(loop_thread_t *lt, h2o_req_t *req, ferry_route_fn fn, void *user);
+void ferry_route_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 #endif
