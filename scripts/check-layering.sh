@@ -3,10 +3,10 @@
 #   - lib/hub (the server's domain logic) includes an engine header (ferry/engine/...)
 #     or a libcurl header (curl/...): the shared model is ferry/model/..., HTTP belongs to
 #     lib/rpc;
-#   - anything outside lib/rpc includes curl/curl.h (tests/ and bench/ excepted).
+#   - anything outside lib/rpc includes curl/curl.h (tests/ and bench/ excepted);
+#   - anything outside lib/rpc includes h2o.h or h2o/... (tests/ and bench/ excepted):
+#     plain HTTP routes go through ferry/rpc_route.h.
 # Each violation is printed as FILE:LINE: what, and the script exits 1.
-# h2o outside lib/rpc is not enforced yet: the files that still include it are listed as
-# a note.
 # Reads tracked files and untracked ones that .gitignore does not exclude.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,6 @@ done
 [ "${#existing[@]}" -eq 0 ] && exit 0
 
 fail=0
-h2o_files=()
 while IFS=: read -r f line text; do
   [[ $text =~ ^[[:space:]]*#[[:space:]]*include[[:space:]]*[\<\"]([^\>\"]*) ]] || continue
   hdr=${BASH_REMATCH[1]}
@@ -50,17 +49,14 @@ while IFS=: read -r f line text; do
       fi
       ;;
     h2o.h | h2o/*)
-      [[ " ${h2o_files[*]} " == *" $f "* ]] || h2o_files+=("$f")
+      echo "$f:$line: includes $hdr: only lib/rpc may use h2o (routes: ferry/rpc_route.h)"
+      fail=1
       ;;
     esac
     ;;
   esac
 done < <(grep -n -H -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]' "${existing[@]}" || true)
 
-if [ "${#h2o_files[@]}" -gt 0 ]; then
-  echo "layering note (not enforced yet, issue 9): h2o headers outside lib/rpc (tests/, bench/ excepted):" \
-    "${h2o_files[*]}"
-fi
 if [ "$fail" -ne 0 ]; then
   echo "layering: FAILED" >&2
   exit 1
