@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,19 @@
 #include "ferry/encoding.h"
 #include "ferry/fs.h"
 
+/* Uploads hashed as their chunks arrive, so a commit needs no second read of the file. */
+#define RUNNING_MAX 64
+
+typedef struct running_hash {
+    char id[65];       /* "" = free slot */
+    uint64_t at;       /* bytes hashed: valid while it equals the file's size */
+    ferry_sha256_t *h; /* NULL while a writer holds it */
+} running_hash_t;
+
 struct ferry_blob_store {
     char root[PATH_MAX - 128];
+    pthread_mutex_t mu; /* guards run[] */
+    running_hash_t run[RUNNING_MAX];
 };
 
 static int valid_id(const char *id)
@@ -59,6 +71,7 @@ ferry_blob_store_t *ferry_blob_store_open(const char *root, ferry_err_t *err)
         goto fail;
     }
     strcpy(bs->root, root);
+    pthread_mutex_init(&bs->mu, NULL);
     static const char *const subs[] = {"sha256", "uploads"};
     for (size_t i = 0; i < 2; i++) {
         snprintf(sub, sizeof(sub), "%s/%s", root, subs[i]);
@@ -75,7 +88,53 @@ fail:
 
 void ferry_blob_store_free(ferry_blob_store_t *bs)
 {
+    if (bs == NULL)
+        return;
+    for (size_t i = 0; i < RUNNING_MAX; i++)
+        ferry_sha256_free(bs->run[i].h);
+    pthread_mutex_destroy(&bs->mu);
     free(bs);
+}
+
+/*
+ * Takes the running hash of upload |id| out of the table if it covers exactly |at|
+ * bytes (NULL otherwise: never started here, a restart, or a gap). A hash that does not
+ * match is dropped: the commit then reads the file.
+ */
+static ferry_sha256_t *running_take(ferry_blob_store_t *bs, const char *id, uint64_t at)
+{
+    ferry_sha256_t *h = NULL, *stale = NULL;
+    pthread_mutex_lock(&bs->mu);
+    for (size_t i = 0; i < RUNNING_MAX; i++) {
+        if (strcmp(bs->run[i].id, id) != 0)
+            continue;
+        if (bs->run[i].at == at)
+            h = bs->run[i].h;
+        else
+            stale = bs->run[i].h;
+        bs->run[i].id[0] = '\0';
+        bs->run[i].h = NULL;
+        break;
+    }
+    pthread_mutex_unlock(&bs->mu);
+    ferry_sha256_free(stale);
+    return h;
+}
+
+/* Puts |h| back as covering |at| bytes of |id|; a full table drops it (commit reads). */
+static void running_put(ferry_blob_store_t *bs, const char *id, uint64_t at, ferry_sha256_t *h)
+{
+    pthread_mutex_lock(&bs->mu);
+    for (size_t i = 0; i < RUNNING_MAX && h != NULL; i++) {
+        if (bs->run[i].id[0] != '\0')
+            continue;
+        snprintf(bs->run[i].id, sizeof(bs->run[i].id), "%s", id);
+        bs->run[i].at = at;
+        bs->run[i].h = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&bs->mu);
+    ferry_sha256_free(h);
 }
 
 ferry_err_code_t ferry_blob_path(const ferry_blob_store_t *bs, const char *sha256_hex, char *buf, size_t size,
@@ -160,6 +219,10 @@ ferry_err_code_t ferry_blob_upload_write(ferry_blob_store_t *bs, const char *id,
                            id, (unsigned long long)(offset + len), (unsigned long long)max_size);
         goto out;
     }
+    /* The bytes before this chunk were hashed here, or the commit will read the file. */
+    ferry_sha256_t *h = running_take(bs, id, offset == 0 ? UINT64_MAX : offset);
+    if (offset == 0)
+        h = ferry_sha256_new(); /* a hash left from an earlier try was dropped above */
     const char *q = data;
     size_t left = len;
     uint64_t at = offset;
@@ -175,8 +238,18 @@ ferry_err_code_t ferry_blob_upload_write(ferry_blob_store_t *bs, const char *id,
         left -= (size_t)w;
         at += (uint64_t)w;
     }
+    /* Start the disk on the chunk, hash it meanwhile, then wait for it to be durable. */
+    if (rc == FERRY_OK && h != NULL) {
+        sync_file_range(fd, (off_t)offset, (off_t)len, SYNC_FILE_RANGE_WRITE);
+        ferry_sha256_update(h, data, len);
+    }
     if (rc == FERRY_OK && fdatasync(fd) != 0)
         rc = ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "upload '%s': sync", id);
+    if (rc == FERRY_OK && h != NULL) {
+        running_put(bs, id, offset + len, h);
+        h = NULL;
+    }
+    ferry_sha256_free(h);
     /* A partial chunk is cut back so the next offset the client sees is exact. */
     if (rc != FERRY_OK && ftruncate(fd, (off_t)offset) != 0)
         rc = ferry_err_set_errno(err, FERRY_E_IO, errno, "upload '%s': truncate after failed write", id);
@@ -214,10 +287,18 @@ ferry_err_code_t ferry_blob_upload_commit(ferry_blob_store_t *bs, const char *id
     char p[PATH_MAX], sha[FERRY_SHA256_HEX_LEN + 1];
     uint64_t size = 0;
     int fd = -1;
+    ferry_sha256_t *h = NULL;
+    struct stat st;
     ferry_err_code_t rc = ferry_blob_upload_path(bs, id, p, sizeof(p), err);
     if (rc != FERRY_OK)
         goto out;
-    if ((rc = ferry_sha256_file(p, sha, &size, err)) != FERRY_OK) {
+    /* Every byte went through upload_write() in this process: its hash is the file's. */
+    if (stat(p, &st) == 0 && (h = running_take(bs, id, (uint64_t)st.st_size)) != NULL) {
+        uint8_t d[FERRY_SHA256_LEN];
+        ferry_sha256_final(h, d);
+        ferry_hex_encode(d, FERRY_SHA256_LEN, sha);
+        size = (uint64_t)st.st_size;
+    } else if ((rc = ferry_sha256_file(p, sha, &size, err)) != FERRY_OK) {
         /* The message names the upload, not its file: callers hand it to clients. */
         char why[128] = "";
         const char *colon = strrchr(err != NULL ? err->msg : "", ':');
@@ -247,6 +328,7 @@ ferry_err_code_t ferry_blob_upload_commit(ferry_blob_store_t *bs, const char *id
     if (size_out != NULL)
         *size_out = size;
 out:
+    ferry_sha256_free(h);
     if (fd >= 0)
         close(fd);
     return rc;
@@ -258,6 +340,7 @@ ferry_err_code_t ferry_blob_upload_abort(ferry_blob_store_t *bs, const char *id,
     ferry_err_code_t rc = ferry_blob_upload_path(bs, id, p, sizeof(p), err);
     if (rc != FERRY_OK)
         return rc;
+    ferry_sha256_free(running_take(bs, id, UINT64_MAX));
     if (unlink(p) != 0 && errno != ENOENT)
         return ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "abort upload '%s'", id);
     return FERRY_OK;

@@ -1,7 +1,9 @@
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ferry/blob.h"
 #include "ferry/fs.h"
@@ -51,6 +53,58 @@ START_TEST(chunked_upload_resumes_at_the_right_offset)
     ck_assert_str_eq(content, "abc");
     free(content);
     ck_assert_int_eq(ferry_blob_upload_offset(bs, "up1", &off, &e), FERRY_E_NOT_FOUND);
+}
+END_TEST
+
+/* Overwrites byte 0 of upload |id|'s .part behind the store's back (same size). */
+static void poke_part(const char *id, char c)
+{
+    char p[512];
+    ck_assert_int_eq(ferry_blob_upload_path(bs, id, p, sizeof(p), NULL), FERRY_OK);
+    int fd = open(p, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, &c, 1, 0), 1);
+    close(fd);
+}
+
+START_TEST(commit_uses_the_hash_taken_while_receiving_and_reads_the_file_otherwise)
+{
+    ferry_err_t e = {0};
+    char sha[65];
+    uint64_t size = 0;
+    /* Every chunk written through this handle: the commit does not read the file again,
+     * so a byte changed behind its back after the writes goes unseen (the digest is of
+     * what was received: "abc"). */
+    ck_assert_int_eq(ferry_blob_upload_begin(bs, "run1", &e), FERRY_OK);
+    ck_assert_int_eq(ferry_blob_upload_write(bs, "run1", 0, "a", 1, 100, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_blob_upload_write(bs, "run1", 1, "bc", 2, 100, &e), FERRY_OK);
+    poke_part("run1", 'x');
+    ck_assert_int_eq(ferry_blob_upload_commit(bs, "run1", NULL, 3, sha, &size, &e), FERRY_OK);
+    ck_assert_str_eq(sha, ABC_SHA);
+    ck_assert_uint_eq(size, 3);
+
+    /* A resumed upload (chunks before it written by another process, here another
+     * handle) has no running hash: the commit reads the file, "xbc" this time. */
+    ck_assert_int_eq(ferry_blob_upload_begin(bs, "run2", &e), FERRY_OK);
+    ck_assert_int_eq(ferry_blob_upload_write(bs, "run2", 0, "a", 1, 100, &e), FERRY_OK);
+    ferry_blob_store_t *other = ferry_blob_store_open(dir, &e);
+    ck_assert_ptr_nonnull(other);
+    ck_assert_int_eq(ferry_blob_upload_write(other, "run2", 1, "bc", 2, 100, &e), FERRY_OK);
+    ferry_blob_store_free(other);
+    ck_assert_int_eq(ferry_blob_upload_write(bs, "run2", 3, "d", 1, 100, &e), FERRY_OK);
+    poke_part("run2", 'x');
+    ck_assert_int_eq(ferry_blob_upload_commit(bs, "run2", NULL, 4, sha, &size, &e), FERRY_OK);
+    char want[65];
+    ferry_sha256_hex("xbcd", 4, want);
+    ck_assert_str_eq(sha, want);
+
+    /* A refused chunk leaves the running hash as it was: the next chunk continues it. */
+    ck_assert_int_eq(ferry_blob_upload_begin(bs, "run3", &e), FERRY_OK);
+    ck_assert_int_eq(ferry_blob_upload_write(bs, "run3", 0, "a", 1, 100, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_blob_upload_write(bs, "run3", 5, "zz", 2, 100, &e), FERRY_E_PRECONDITION);
+    ck_assert_int_eq(ferry_blob_upload_write(bs, "run3", 1, "bc", 2, 100, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_blob_upload_commit(bs, "run3", ABC_SHA, 3, sha, &size, &e), FERRY_OK);
+    ck_assert_str_eq(sha, ABC_SHA);
 }
 END_TEST
 
@@ -115,6 +169,7 @@ int main(void)
     tcase_add_test(tc, chunked_upload_resumes_at_the_right_offset);
     tcase_add_test(tc, commit_refuses_truncated_or_mismatched_uploads_and_keeps_them);
     tcase_add_test(tc, size_cap_and_hostile_ids);
+    tcase_add_test(tc, commit_uses_the_hash_taken_while_receiving_and_reads_the_file_otherwise);
     tcase_add_test(tc, put_file_is_content_addressed_and_deduplicated);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
