@@ -11,6 +11,7 @@ PKGS=(
   libssl-dev openssl libsqlite3-dev sqlite3 libzip-dev zip unzip freetds-dev
   check libsubunit-dev libcurl4-openssl-dev curl zlib1g-dev libjansson-dev
   nghttp2-client libnghttp2-dev rsync procps iproute2 python3
+  libgtk-3-dev libayatana-appindicator3-dev xvfb xauth dbus-x11 imagemagick fonts-dejavu-core
 )
 # Node.js (>= 20) runs the third-party interop clients. The machine image may ship
 # NodeSource's nodejs, which bundles npm and conflicts with Debian's npm package.

@@ -438,6 +438,13 @@ static void finish_task(agentd_t *ad, agentd_task_t *t, int state, ferry_err_cod
     t->last_state = state;
     snprintf(t->error_code, sizeof(t->error_code), "%s", code != FERRY_OK ? ferry_err_name(code) : "");
     (void)agentd_store_save_task(ad->store, t, NULL);
+    pthread_mutex_lock(&ad->mu);
+    ad->have_last_done = true;
+    ad->last_done = *t;
+    snprintf(ad->last_done_message, sizeof(ad->last_done_message), "%s", msg != NULL ? msg : "");
+    snprintf(ad->last_done_backup, sizeof(ad->last_done_backup), "%s", backup != NULL ? backup : "");
+    ad->last_done_ms = agentd_now_ms();
+    pthread_mutex_unlock(&ad->mu);
     agentd_log("task %s: %d %s%s%s%s%s", t->id, state, ferry_state_name(state), code ? " " : "",
                code ? ferry_err_name(code) : "", msg && msg[0] ? ": " : "", msg ? msg : "");
     set_current(ad, NULL, 0, 0, NULL);

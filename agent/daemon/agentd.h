@@ -84,6 +84,13 @@ struct agentd {
     int current_percent;
     char current_message[256];
     int64_t last_progress_ms;
+    /* The task that ended last (LocalService AgentStatus.last_task): final state, error,
+     * message and backup path, which the task table does not keep. */
+    bool have_last_done;
+    agentd_task_t last_done;
+    char last_done_message[256];
+    char last_done_backup[AGENTD_PATH_MAX];
+    int64_t last_done_ms;
     int64_t started_ms;
 
     pthread_t link_th, beat_th, post_th, sig_th;

@@ -131,6 +131,16 @@ Ferry__V1__AgentStatus *agentd_status_build(agentd_t *ad)
     char cur_msg[256];
     snprintf(cur, sizeof(cur), "%s", ad->current_task);
     snprintf(cur_msg, sizeof(cur_msg), "%s", ad->current_message);
+    if (ad->have_last_done) {
+        agentd_task_t ld = ad->last_done;
+        snprintf(ld.description, sizeof(ld.description), "%s", ad->last_done_message);
+        if ((s->last_task = task_proto(&ld)) != NULL) {
+            free(s->last_task->backup_local_path);
+            s->last_task->backup_local_path = dup_s(ad->last_done_backup);
+            if ((s->last_task->finished_at = malloc(sizeof(*s->last_task->finished_at))) != NULL)
+                set_ts(s->last_task->finished_at, ad->last_done_ms);
+        }
+    }
     pthread_mutex_unlock(&ad->mu);
     s->buffered_reports = buffered;
     s->pending_count = (uint32_t)n;
