@@ -433,11 +433,12 @@ static void finish_task(agentd_t *ad, agentd_task_t *t, int state, ferry_err_cod
                          .message = msg,
                          .percent = 100,
                          .backup_path = backup};
-    (void)agentd_report(ad, &r);
     t->phase = AGENTD_PHASE_DONE;
     t->last_state = state;
     snprintf(t->error_code, sizeof(t->error_code), "%s", code != FERRY_OK ? ferry_err_name(code) : "");
     (void)agentd_store_save_task(ad->store, t, NULL);
+    /* last_task first: the report below publishes the final state, and a watcher that sees
+     * it must also find the result (message, backup path) in the same status. */
     pthread_mutex_lock(&ad->mu);
     ad->have_last_done = true;
     ad->last_done = *t;
@@ -445,6 +446,7 @@ static void finish_task(agentd_t *ad, agentd_task_t *t, int state, ferry_err_cod
     snprintf(ad->last_done_backup, sizeof(ad->last_done_backup), "%s", backup != NULL ? backup : "");
     ad->last_done_ms = agentd_now_ms();
     pthread_mutex_unlock(&ad->mu);
+    (void)agentd_report(ad, &r);
     agentd_log("task %s: %d %s%s%s%s%s", t->id, state, ferry_state_name(state), code ? " " : "",
                code ? ferry_err_name(code) : "", msg && msg[0] ? ": " : "", msg ? msg : "");
     set_current(ad, NULL, 0, 0, NULL);
@@ -1083,21 +1085,33 @@ static void load_config(agentd_t *ad)
     ferry_node_config_free(old);
     /* Upload it when it changed since the last upload (seed 000 §5.2): secrets masked. */
     char *dump = NULL;
-    if (ferry_node_config_dump_effective(cfg, &dump, &err) == FERRY_OK) {
-        char hex[65], last[80];
-        ferry_sha256_hex(dump, strlen(dump), hex);
-        (void)agentd_store_kv_get(ad->store, "node_config_sha256", last, sizeof(last), NULL);
-        if (strcmp(hex, last) != 0) {
-            char p[AGENTD_PATH_MAX];
-            snprintf(p, sizeof(p), "%s/node-config.masked.json", ad->state_dir);
-            if (ferry_fs_write_atomic(p, dump, strlen(dump), 0600, &err) == FERRY_OK) {
-                agentd_queue_upload(ad, 1, "", p, "node-config.json", "application/json", "node-config.json",
-                                    true);
-                (void)agentd_store_kv_set(ad->store, "node_config_sha256", hex, NULL);
-            }
+    if (ferry_node_config_dump_effective(cfg, &dump, &err) == FERRY_OK)
+        agentd_nodecfg_upload_if_changed(ad, dump);
+    free(dump);
+}
+
+void agentd_nodecfg_upload_if_changed(agentd_t *ad, const char *dump)
+{
+    /* The tray's save (local API thread) and the work loop's reload both land here with the
+     * same content: one compare-and-queue at a time, so it is uploaded once. */
+    static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+    ferry_err_t err = {0};
+    char hex[65], last[80] = "";
+    ferry_sha256_hex(dump, strlen(dump), hex);
+    pthread_mutex_lock(&once);
+    (void)agentd_store_kv_get(ad->store, "node_config_sha256", last, sizeof(last), NULL);
+    if (strcmp(hex, last) != 0) {
+        char p[AGENTD_PATH_MAX];
+        snprintf(p, sizeof(p), "%s/node-config.masked.json", ad->state_dir);
+        if (ferry_fs_write_atomic(p, dump, strlen(dump), 0600, &err) == FERRY_OK) {
+            agentd_queue_upload(ad, 1, "", p, "node-config.json", "application/json", "node-config.json",
+                                true);
+            (void)agentd_store_kv_set(ad->store, "node_config_sha256", hex, NULL);
+        } else {
+            agentd_log("node-config: cannot stage the upload: %s", err.msg);
         }
-        free(dump);
     }
+    pthread_mutex_unlock(&once);
 }
 
 int agentd_run(const agentd_opts_t *o)

@@ -133,6 +133,10 @@ typedef struct agentd_report {
 /** Commits a report to the outbox (durable) and wakes the sender. */
 ferry_err_code_t agentd_report(agentd_t *ad, const agentd_report_t *r);
 /** Queues a file upload (copied when |copy|, so the original may change). */
+/** Queues node-config.json (|dump|: the effective configuration, secrets masked) for upload
+ * unless that exact content was queued last; safe from any thread. */
+void agentd_nodecfg_upload_if_changed(agentd_t *ad, const char *dump);
+
 void agentd_queue_upload(agentd_t *ad, int kind, const char *task_id, const char *path, const char *name,
                          const char *content_type, const char *summary, bool copy);
 /** The outbox/upload sender thread. */

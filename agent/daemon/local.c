@@ -498,11 +498,7 @@ static void save_work(ferry_rpc_call_t *call, void *arg)
     (void)ferry_node_config_dump_effective(parsed, &dump, NULL);
     agentd_log("node-config.json saved (configVersion %lld)", (long long)pc->config_version);
     if (!req->skip_upload && dump != NULL) {
-        char p[AGENTD_PATH_MAX];
-        snprintf(p, sizeof(p), "%s/node-config.masked.json", ad->state_dir);
-        if (ferry_fs_write_atomic(p, dump, strlen(dump), 0600, &err) == FERRY_OK)
-            agentd_queue_upload(ad, 1, "", p, "node-config.json", "application/json", "node-config.json",
-                                true);
+        agentd_nodecfg_upload_if_changed(ad, dump);
         r.upload_error = (char *)"queued: uploaded in the background when the server is reachable";
     } else {
         r.upload_error = (char *)(req->skip_upload ? "skipped (skip_upload)" : "");

@@ -7,6 +7,7 @@
  * Uploads (CreateFileUpload -> signed PUT -> CommitFileUpload) run when the outbox is
  * empty.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,8 +109,11 @@ void agentd_queue_upload(agentd_t *ad, int kind, const char *task_id, const char
         size_t len = 0;
         snprintf(u.path, sizeof(u.path), "%s/uploads", ad->state_dir);
         (void)ferry_fs_mkdir_p(u.path, 0700, NULL);
-        snprintf(u.path, sizeof(u.path), "%s/uploads/%lld-%s", ad->state_dir, (long long)agentd_now_ms(),
-                 name);
+        /* ms + a counter: two uploads of the same name queued in one ms (a save from the
+         * tray and the work loop's reload) get two files. */
+        static _Atomic unsigned seq;
+        snprintf(u.path, sizeof(u.path), "%s/uploads/%lld-%u-%s", ad->state_dir, (long long)agentd_now_ms(),
+                 atomic_fetch_add(&seq, 1), name);
         if (ferry_fs_read_file(path, 64u << 20, &data, &len, &err) != FERRY_OK ||
             ferry_fs_write_atomic(u.path, data, len, 0600, &err) != FERRY_OK) {
             agentd_log("upload %s: cannot copy: %s", name, err.msg);
@@ -124,7 +128,7 @@ void agentd_queue_upload(agentd_t *ad, int kind, const char *task_id, const char
     if (agentd_store_upload_add(ad->store, &u, &err) != FERRY_OK)
         agentd_log("upload %s: cannot queue: %s", name, err.msg);
     pthread_mutex_lock(&ad->mu);
-    pthread_cond_broadcast(&ad->status_cv);
+    agentd_changed_locked(ad); /* bumps status_gen: a bare broadcast left the post thread asleep */
     pthread_mutex_unlock(&ad->mu);
 }
 
@@ -296,6 +300,8 @@ void *agentd_post_main(void *arg)
     pthread_mutex_lock(&ad->mu);
     while (!ad->stop) {
         ferry_rpc_client_t *rpc = ad->bound && ad->link != AGENTD_LINK_AUTH_FAILED ? ad->rpc : NULL;
+        /* Taken before looking at the queues: whatever is queued after this wakes the wait. */
+        uint64_t gen = ad->status_gen;
         pthread_mutex_unlock(&ad->mu);
         int r = rpc != NULL ? send_one(ad, rpc) : 0;
         if (r == 0 && rpc != NULL) {
@@ -323,8 +329,7 @@ void *agentd_post_main(void *arg)
             wait = agentd_backoff_ms(failures < 10 ? failures++ : 10, 250, 15000, agentd_rand01());
         else
             failures = 0;
-        /* agentd_report() and uploads broadcast status_cv: a new report wakes us at once. */
-        uint64_t gen = ad->status_gen;
+        /* agentd_report() and uploads bump status_gen: a new report wakes us at once. */
         int64_t until = agentd_now_ms() + wait;
         while (!ad->stop && agentd_now_ms() < until && (r < 0 || gen == ad->status_gen)) {
             struct timespec ts;

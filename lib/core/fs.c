@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -77,7 +78,11 @@ ferry_err_code_t ferry_fs_write_atomic(const char *path, const void *data, size_
     char tmp[PATH_MAX];
     int fd = -1;
     ferry_err_code_t rc = FERRY_OK;
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    /* pid + a process-wide counter: two threads writing the same file must not share a
+     * temp name (one's rename would take the other's half-written file, or fail). */
+    static _Atomic unsigned long seq;
+    unsigned long k = atomic_fetch_add(&seq, 1);
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%lu", path, (long)getpid(), k);
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return ferry_err_set(err, FERRY_E_TOO_LARGE, "path too long: '%s'", path);
 

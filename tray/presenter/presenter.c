@@ -426,10 +426,14 @@ bool ferry_tray_progress_feed(ferry_tray_progress_t *p, const Ferry__V1__AgentSt
     if (st == NULL || p->finished)
         return false;
     const Ferry__V1__UpdateTask *cur = st->current_task, *last = st->last_task;
-    if (cur != NULL && (p->task_id[0] == '\0' || strcmp(cur->id, p->task_id) == 0))
+    bool cur_mine = cur != NULL && (p->task_id[0] == '\0' || strcmp(cur->id, p->task_id) == 0);
+    bool last_mine = last != NULL && p->task_id[0] != '\0' && strcmp(last->id, p->task_id) == 0;
+    /* The ended record wins once the running one shows a final state: it alone carries the
+     * result (message, backup path). */
+    if (cur_mine && !(last_mine && ferry_state_is_terminal((int)cur->state)))
         return take_task(p, cur, false);
     /* Not current any more: it ended if the agent's last ended task is this one. */
-    if (last != NULL && p->task_id[0] != '\0' && strcmp(last->id, p->task_id) == 0)
+    if (last_mine)
         return take_task(p, last, true);
     return false;
 }

@@ -252,6 +252,25 @@ START_TEST(progress_steps)
     ck_assert_int_eq(mark_of(s, 100), FERRY_TRAY_STEP_CURRENT);
     ck_assert_int_eq(mark_of(s, 110), FERRY_TRAY_STEP_SKIPPED);
     ck_assert_str_eq(ferry_tray_state_label(80), "Running SQL (结构.sql, data.sql)");
+
+    /* The status that publishes the final state still lists the task as current (without
+     * its result) and already has it as the last ended one: the ended record's result wins. */
+    ferry_tray_progress_init(&p, "t7");
+    feed(&p, "t7", 90, 50, false);
+    Ferry__V1__AgentStatus st = status(true, FERRY__V1__SERVER_LINK__SERVER_LINK_STREAMING);
+    Ferry__V1__UpdateTask cur = task("t7", 100, 100), last = task("t7", 100, 100);
+    last.backup_local_path = (char *)"/srv/backup/t7";
+    st.current_task = &cur;
+    st.last_task = &last;
+    ferry_tray_progress_feed(&p, &st);
+    ck_assert(p.finished);
+    ck_assert_str_eq(p.backup_path, "/srv/backup/t7");
+    /* A rerun of the same id that is running again follows the running one. */
+    ferry_tray_progress_init(&p, "t7");
+    cur = task("t7", 60, 10);
+    ferry_tray_progress_feed(&p, &st);
+    ck_assert(!p.finished);
+    ck_assert_int_eq(p.state, 60);
 }
 END_TEST
 
