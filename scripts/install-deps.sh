@@ -5,12 +5,12 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config git
-  clang llvm libclang-rt-14-dev clang-format
+  clang llvm libclang-rt-14-dev clang-format clang-tidy
   libh2o-evloop-dev libh2o-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
   protobuf-compiler libprotoc-dev libprotobuf-dev
   libssl-dev openssl libsqlite3-dev sqlite3 libzip-dev zip unzip freetds-dev
   check libsubunit-dev libcurl4-openssl-dev curl zlib1g-dev libjansson-dev
-  nghttp2-client libnghttp2-dev rsync procps iproute2 python3
+  nghttp2-client libnghttp2-dev rsync procps iproute2 python3 nginx-light
   libgtk-3-dev libayatana-appindicator3-dev xvfb xauth dbus-x11 imagemagick fonts-dejavu-core
 )
 # Node.js (>= 20) runs the third-party interop clients. The machine image may ship

@@ -31,9 +31,10 @@
 
 #define ROUTE_MAX_HEADERS 16
 #define ROUTE_HEADER_MEM  2048
-#define ROUTE_RANGE_MAX   256        /* a longer Range header is ignored (several ranges or junk) */
-#define ROUTE_REPLY_MAX   (1u << 20) /* cap on a copied reply body */
-#define FILE_WINDOW       (4u << 20) /* bytes mapped and handed to h2o per step */
+#define ROUTE_RANGE_MAX   256          /* a longer Range header is ignored (several ranges or junk) */
+#define ROUTE_REPLY_MAX   (1u << 20)   /* cap on a copied reply body */
+#define FILE_WINDOW       (4u << 20)   /* bytes mapped and handed to h2o per step */
+#define FILE_PIECE        (256u << 10) /* bytes read per step where mapping is unsafe */
 
 struct ferry_route_req {
     loop_thread_t *lt;
@@ -68,9 +69,11 @@ struct ferry_route_req {
 typedef struct file_gen {
     h2o_generator_t super; /* first: h2o hands this pointer back */
     int fd;
-    uint64_t pos, end; /* next byte to map, one past the last */
+    uint64_t pos, end; /* next byte to send, one past the last */
+    bool mapped;       /* windows of a mapping, else pread() into buf */
     void *map;
     size_t map_len;
+    uint8_t *buf; /* FILE_PIECE bytes, owned */
 } file_gen_t;
 
 /* ---- range syntax ---------------------------------------------------------------------- */
@@ -381,22 +384,39 @@ static void file_gen_dispose(void *p)
     if (g->map != NULL)
         munmap(g->map, g->map_len);
     g->map = NULL;
+    free(g->buf);
+    g->buf = NULL;
     if (g->fd >= 0)
         close(g->fd);
     g->fd = -1;
 }
 
 /*
- * Maps the next window and hands it to h2o, which writes it with writev() (HTTP/1.x)
- * or frames it (HTTP/2) straight from the page cache; h2o calls proceed again once the
- * window is out, so the previous mapping is no longer referenced. Blobs are immutable
- * (replaced by rename, never rewritten), but a file cut short under us must end the
- * response rather than fault: the size is checked before each mapping.
+ * Hands h2o the next piece. Mapped (cleartext HTTP/1.x): a window of the file, which h2o
+ * writes with writev() straight from the page cache, no copy in user space; h2o calls
+ * proceed again once the window is out, so the previous mapping is no longer referenced.
+ * The kernel reads the mapping there, so a file cut short under the response makes
+ * writev() fail (EFAULT) and h2o drop the connection; the size is also checked before
+ * each window. Where h2o itself reads the bytes (HTTP/2 framing, TLS), a cut file would
+ * be SIGBUS in user space: those read pieces into a buffer.
  */
 static void file_gen_proceed(h2o_generator_t *self, h2o_req_t *req)
 {
     file_gen_t *g = (file_gen_t *)self;
     struct stat st;
+    if (!g->mapped) {
+        size_t piece = g->end - g->pos < FILE_PIECE ? (size_t)(g->end - g->pos) : FILE_PIECE;
+        ssize_t n;
+        do
+            n = pread(g->fd, g->buf, piece, (off_t)g->pos);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0)
+            goto fail;
+        g->pos += (uint64_t)n;
+        h2o_iovec_t pv = h2o_iovec_init(g->buf, (size_t)n);
+        h2o_send(req, &pv, 1, g->pos == g->end ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+        return;
+    }
     long page = sysconf(_SC_PAGESIZE);
     uint64_t aligned = g->pos & ~(uint64_t)(page - 1);
     uint64_t want = g->end - g->pos < FILE_WINDOW ? g->end - g->pos : FILE_WINDOW;
@@ -479,11 +499,22 @@ static void start_file(ferry_route_req_t *r, h2o_req_t *req)
         h2o_iovec_t v = h2o_strdup(&req->pool, r->content_type, SIZE_MAX);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, v.base, v.len);
     }
+    h2o_socket_t *sock =
+        req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    bool mapped = req->version < 0x200 && sock != NULL && sock->ssl == NULL;
+    uint8_t *piece_buf = NULL;
+    if (!mapped && !r->head && (piece_buf = malloc(FILE_PIECE)) == NULL) {
+        close(fd);
+        text_reply(req, 503, "E_NOMEM: out of memory\n");
+        return;
+    }
     file_gen_t *g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), file_gen_dispose);
     g->super.proceed = file_gen_proceed;
     g->super.stop = file_gen_stop;
     g->fd = fd;
     g->map = NULL;
+    g->mapped = mapped;
+    g->buf = piece_buf;
     g->pos = first;
     g->end = size == 0 ? 0 : last + 1;
     req->res.content_length = (size_t)(g->end - g->pos);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -135,6 +136,13 @@ ferry_rpc_server_t *ferry_rpc_server_new(const ferry_rpc_server_config_t *cfg, f
     }
     if (srv->tls_cert != NULL && setup_tls(srv, err) != FERRY_OK)
         goto out;
+    /* h2o buffers each request body in malloc'd memory that doubles as it fills (an 8 MiB
+     * upload chunk ends in a 16 MiB buffer). glibc raises its mmap threshold to the size
+     * of the largest mapped block freed, so after the first large body the next ones
+     * come from the loop threads' arenas, which never shrink: ferryd kept ~50 MB after one
+     * upload. A fixed threshold (which turns the adjustment off) keeps every block of
+     * 256 KiB or more a mapping of its own, given back when freed. Process-wide, once. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
     h2o_config_init(&srv->globalconf);
     srv->globalconf_ready = true;
