@@ -22,6 +22,7 @@
 #include "ferry/log.h"
 #include "ferry/model/states.h"
 #include "hub_agent.h"
+#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
 
 /* ---- pure ------------------------------------------------------------------------ */
 

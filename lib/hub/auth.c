@@ -24,7 +24,7 @@
 #include <openssl/evp.h>
 
 #include "auth_internal.h"
-#include "ferry/db.h"
+#include "ferry/store/tokens.h"
 #include "ferry/encoding.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
@@ -288,15 +288,12 @@ typedef struct cache_entry {
     int64_t valid_until_ms; /* monotonic */
 } cache_entry_t;
 
-/* One per hub, in hub->auth: the token cache and a read-only connection so token
- * checks never wait on the writer lock. The lookup statements are prepared once. */
+/* One per hub, in hub->auth: the token cache. Lookups that miss it read the store's
+ * read-only connection (never waiting on the writer lock), statements prepared once. */
 typedef struct hub_auth {
     pthread_mutex_t cache_mu;
     cache_entry_t **buckets; /* CACHE_BUCKETS */
     size_t n_entries;
-    pthread_mutex_t ro_mu;
-    sqlite3 *ro;
-    sqlite3_stmt *ro_node_st, *ro_admin_st; /* resolve_db(), on |ro| (ro_mu held) */
 } hub_side_t;
 
 static pthread_mutex_t side_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -328,12 +325,7 @@ static void side_free(hub_side_t *s)
         return;
     cache_clear_locked(s);
     free(s->buckets);
-    sqlite3_finalize(s->ro_node_st);
-    sqlite3_finalize(s->ro_admin_st);
-    if (s->ro != NULL)
-        sqlite3_close(s->ro);
     pthread_mutex_destroy(&s->cache_mu);
-    pthread_mutex_destroy(&s->ro_mu);
     free(s);
 }
 
@@ -361,7 +353,6 @@ static hub_side_t *side_get(ferry_hub_t *hub, bool fresh)
         goto out;
     }
     pthread_mutex_init(&s->cache_mu, NULL);
-    pthread_mutex_init(&s->ro_mu, NULL);
     hub->auth = s;
 out:
     pthread_mutex_unlock(&side_mu);
@@ -474,43 +465,6 @@ void hub_auth_forget_all(ferry_hub_t *hub)
     pthread_mutex_unlock(&s->cache_mu);
 }
 
-sqlite3 *hub_ro_acquire(ferry_hub_t *hub, ferry_err_t *err)
-{
-    hub_side_t *s = side_get(hub, false);
-    char path[PATH_MAX];
-
-    if (s == NULL) {
-        ferry_err_set(err, FERRY_E_NOMEM, "hub: out of memory");
-        return NULL;
-    }
-    pthread_mutex_lock(&s->ro_mu);
-    if (s->ro == NULL) {
-        if (ferry_fs_join(path, sizeof(path), hub->data_dir, HUB_DB_FILE) != FERRY_OK) {
-            ferry_err_set(err, FERRY_E_TOO_LARGE, "data dir path too long");
-            goto fail;
-        }
-        if (sqlite3_open_v2(path, &s->ro, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-            ferry_err_set(err, FERRY_E_IO, "open %s read-only: %s", path,
-                          s->ro != NULL ? sqlite3_errmsg(s->ro) : "out of memory");
-            sqlite3_close(s->ro);
-            s->ro = NULL;
-            goto fail;
-        }
-        sqlite3_busy_timeout(s->ro, 5000);
-    }
-    return s->ro;
-fail:
-    pthread_mutex_unlock(&s->ro_mu);
-    return NULL;
-}
-
-void hub_ro_release(ferry_hub_t *hub)
-{
-    hub_side_t *s = side_get(hub, false);
-    if (s != NULL)
-        pthread_mutex_unlock(&s->ro_mu);
-}
-
 /* ---- principal resolution --------------------------------------------------------------- */
 
 /* Looks |id| up in the DB and checks the hash. FERRY_E_AUTH_INVALID with the reason
@@ -519,95 +473,49 @@ static ferry_err_code_t resolve_db(ferry_hub_t *hub, hub_token_kind_t kind, cons
                                    const uint8_t hash[FERRY_SHA256_LEN], hub_principal_t *p, char *name,
                                    size_t name_size, int64_t *valid_ms, ferry_err_t *err)
 {
-    static const char admin_sql[] =
-        "SELECT id, token_hash, role, name, revoked_at, expires_at FROM admin_token WHERE token_id = ?";
-    /* The one rule for "enabled" (see hub_auth_node): the node, its store and its
-     * customer. Columns 2, 4 and 5 are the three flags. */
-    static const char node_sql[] =
-        "SELECT n.id, n.token_hash, n.disabled, s.customer_id, s.disabled, c.disabled "
-        "FROM node n JOIN store s ON s.id = n.store_id "
-        "JOIN customer c ON c.id = s.customer_id WHERE n.token_id = ?";
-    hub_side_t *s = side_get(hub, false);
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL, **slot;
-    ferry_err_code_t rc = FERRY_OK;
-    int step;
+    ferry_store_credential_t c;
+    ferry_err_t lerr = {0};
+    ferry_err_code_t rc;
 
-    if (s == NULL)
-        return ferry_err_set(err, FERRY_E_NOMEM, "hub: out of memory");
-    if ((db = hub_ro_acquire(hub, err)) == NULL)
-        return err != NULL ? err->code : FERRY_E_IO;
-    /* Prepared once per connection: a CheckIn of a node whose token left the cache
-     * costs one indexed lookup, not a parse. */
-    slot = kind == HUB_TOKEN_ADMIN ? &s->ro_admin_st : &s->ro_node_st;
-    if (*slot == NULL && sqlite3_prepare_v3(db, kind == HUB_TOKEN_ADMIN ? admin_sql : node_sql, -1,
-                                            SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
-        *slot = NULL;
-        rc = hub_sql_err(db, "auth lookup", err);
-        goto out;
-    }
-    st = *slot;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        rc = ferry_err_set(err, FERRY_E_AUTH_INVALID, "unknown token %s", id);
-        goto out;
-    }
-    if (step != SQLITE_ROW) {
-        rc = hub_sql_err(db, "auth lookup", err);
-        goto out;
-    }
-    if (!hub_token_hash_equal(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), hash)) {
-        rc = ferry_err_set(err, FERRY_E_AUTH_INVALID, "token %s: secret mismatch", id);
-        goto out;
-    }
+    rc = kind == HUB_TOKEN_ADMIN ? ferry_store_admin_credential_ro(hub->store, id, &c, &lerr)
+                                 : ferry_store_node_credential_ro(hub->store, id, &c, &lerr);
+    if (rc == FERRY_E_NOT_FOUND)
+        return ferry_err_set(err, FERRY_E_AUTH_INVALID, "unknown token %s", id);
+    if (rc != FERRY_OK)
+        return ferry_err_set(err, rc, "%s", lerr.msg);
+    if (!hub_token_hash_equal(c.hash, c.hash_len, hash))
+        return ferry_err_set(err, FERRY_E_AUTH_INVALID, "token %s: secret mismatch", id);
     memset(p, 0, sizeof(*p));
     snprintf(p->token_id, sizeof(p->token_id), "%s", id);
-    p->row_id = sqlite3_column_int64(st, 0);
+    p->row_id = c.row_id;
     *valid_ms = HUB_AUTH_CACHE_MS;
     if (kind == HUB_TOKEN_ADMIN) {
         int64_t now = hub_now_ms();
-        if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
-            rc = ferry_err_set(err, FERRY_E_AUTH_INVALID, "token %s is revoked", id);
-            goto out;
-        }
-        if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
-            int64_t exp = sqlite3_column_int64(st, 5);
-            if (exp <= now) {
-                rc = ferry_err_set(err, FERRY_E_AUTH_INVALID, "token %s expired", id);
-                goto out;
-            }
-            if (exp - now < *valid_ms)
-                *valid_ms = exp - now;
+        if (c.revoked)
+            return ferry_err_set(err, FERRY_E_AUTH_INVALID, "token %s is revoked", id);
+        if (c.expires_at != 0) {
+            if (c.expires_at <= now)
+                return ferry_err_set(err, FERRY_E_AUTH_INVALID, "token %s expired", id);
+            if (c.expires_at - now < *valid_ms)
+                *valid_ms = c.expires_at - now;
         }
         p->kind = HUB_PRINCIPAL_ADMIN;
-        p->role = sqlite3_column_int(st, 2);
-        snprintf(name, name_size, "%s", (const char *)sqlite3_column_text(st, 3));
+        p->role = c.role;
+        snprintf(name, name_size, "%s", c.name);
     } else {
-        if (sqlite3_column_int(st, 2) != 0) {
-            rc = ferry_err_set(err, FERRY_E_AUTH_INVALID, "node of token %s is disabled", id);
-            goto out;
-        }
-        if (sqlite3_column_int(st, 4) != 0) {
-            rc = ferry_err_set(err, FERRY_E_AUTH_INVALID, "store of the node of token %s is disabled", id);
-            goto out;
-        }
-        if (sqlite3_column_int(st, 5) != 0) {
-            rc = ferry_err_set(err, FERRY_E_AUTH_INVALID, "customer of the node of token %s is disabled", id);
-            goto out;
-        }
+        if (c.node_disabled)
+            return ferry_err_set(err, FERRY_E_AUTH_INVALID, "node of token %s is disabled", id);
+        if (c.store_disabled)
+            return ferry_err_set(err, FERRY_E_AUTH_INVALID, "store of the node of token %s is disabled", id);
+        if (c.customer_disabled)
+            return ferry_err_set(err, FERRY_E_AUTH_INVALID, "customer of the node of token %s is disabled",
+                                 id);
         p->kind = HUB_PRINCIPAL_NODE;
         p->node_id = p->row_id;
-        p->customer_id = sqlite3_column_int64(st, 3);
+        p->customer_id = c.customer_id;
         name[0] = '\0';
     }
-out:
-    if (st != NULL) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
-    hub_ro_release(hub);
-    return rc;
+    return FERRY_OK;
 }
 
 /* The principal of a parsed token: from the cache when fresh, else from the DB (and

@@ -1,7 +1,7 @@
 /*
  * Private to the hub's admin modules (init.c, auth.c, audit.c, tree.c, tokens.c,
- * storage.c): token format, the role policy, the principal cache and the read-only
- * side connection. The handlers' plumbing is in hub_util.h.
+ * storage.c): token format, the role policy and the principal cache. The handlers'
+ * plumbing is in hub_util.h; the database is the store's (ferry/store.h).
  *
  * Token format (both kinds, 64 characters):
  *
@@ -110,15 +110,6 @@ void hub_auth_forget(ferry_hub_t *hub, const char *token_id);
 
 /** Evicts every cached token (e.g. after disabling a customer). */
 void hub_auth_forget_all(ferry_hub_t *hub);
-
-/**
- * A second, read-only SQLite connection (WAL readers never wait for the writer),
- * serialized by its own mutex: for token lookups on the event loop and for reads
- * that may happen while a handler holds hub_db_lock (storage selection). Pair with
- * hub_ro_release(). NULL with |err| set on failure.
- */
-sqlite3 *hub_ro_acquire(ferry_hub_t *hub, ferry_err_t *err);
-void hub_ro_release(ferry_hub_t *hub);
 
 /* ---- audit targets (audit.c) -------------------------------------------------------- */
 

@@ -25,25 +25,23 @@
 #include <string.h>
 #include <time.h>
 
-#include "ferry/db.h"
+#include "hub_sql.h"
 #include "ferry/fs.h"
 #include "hub_internal.h"
 
 int64_t hub_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return ferry_store_now_ms();
 }
 
 void hub_db_lock(ferry_hub_t *hub)
 {
-    pthread_mutex_lock(&hub->db_mu);
+    ferry_store_lock(hub->store);
 }
 
 void hub_db_unlock(ferry_hub_t *hub)
 {
-    pthread_mutex_unlock(&hub->db_mu);
+    ferry_store_unlock(hub->store);
 }
 
 static ferry_err_code_t data_path(const ferry_hub_t *hub, const char *name, char *buf, size_t size,
@@ -70,7 +68,6 @@ ferry_hub_t *ferry_hub_open(const ferry_hub_config_t *cfg, ferry_err_t *err)
         ferry_err_set(err, FERRY_E_NOMEM, "hub: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&hub->db_mu, NULL);
     hub->cfg = *cfg;
     if (hub->cfg.poll_interval_s == 0)
         hub->cfg.poll_interval_s = 60;
@@ -123,8 +120,9 @@ ferry_hub_t *ferry_hub_open(const ferry_hub_config_t *cfg, ferry_err_t *err)
     ferry_signer_public_key(hub->signer, hub->signing_pub);
 
     if (data_path(hub, HUB_DB_FILE, path, sizeof(path), err) != FERRY_OK ||
-        ferry_db_open(path, &hub->db, err) != FERRY_OK)
+        ferry_store_open(path, &hub->store, err) != FERRY_OK)
         goto fail;
+    hub_sql_attach(hub);
     if (data_path(hub, HUB_BLOB_DIR, path, sizeof(path), err) != FERRY_OK ||
         (hub->blobs = ferry_blob_store_open(path, err)) == NULL)
         goto fail;
@@ -184,10 +182,8 @@ void ferry_hub_free(ferry_hub_t *hub)
     hub_metrics_free(hub);
     hub_auth_free(hub);
     ferry_blob_store_free(hub->blobs);
-    hub_stmt_cache_free(hub); /* after the bus: its final presence flush uses the DB */
-    ferry_db_close(hub->db);
+    ferry_store_free(hub->store); /* after the bus: its final presence flush uses the DB */
     ferry_signer_free(hub->signer);
     memset(hub->url_key, 0, sizeof(hub->url_key));
-    pthread_mutex_destroy(&hub->db_mu);
     free(hub);
 }

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ferry/db.h"
+#include "hub_sql.h" /* blobs_http.c still runs SQL itself: see scripts/check-layering.sh */
 #include "hub_internal.h"
 #include "hub_util.h"
 

@@ -3,42 +3,51 @@
  *   - the reply arena: every string and sub-message of one reply, freed at once;
  *   - running a handler body on the worker pool, failing a call from a ferry_err_t
  *     (recording the error name for the audit row);
- *   - paging: one page-size rule, one page-token format, and hub_page_rows(), which
- *     steps a prepared statement and maps each row of one page;
- *   - SQLite helpers: prepare/bind/column text, write transactions;
+ *   - paging: one page-size rule, one page-token format;
+ *   - write transactions on the store;
  *   - argument checks shared by several handlers (codes, decimal ids).
  */
 #ifndef FERRY_HUB_UTIL_H
 #define FERRY_HUB_UTIL_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ferry/arena.h"
 #include "hub_internal.h"
 
 /* ---- reply arena ------------------------------------------------------------------ */
 
-/** Owns every allocation of one reply. Zero-initialise; hub_arena_free() releases all. */
-typedef struct hub_arena {
-    struct hub_arena_block *head;
-    bool failed; /**< an allocation failed: the reply is incomplete, answer NOMEM */
-} hub_arena_t;
+/** Owns every allocation of one reply (ferry/arena.h). Zero-initialise; hub_arena_free() releases all. */
+typedef ferry_arena_t hub_arena_t;
 
 /** Zeroed memory owned by |a|, or NULL (and a->failed) when out of memory. */
-void *hub_arena_alloc(hub_arena_t *a, size_t n);
-/** A copy of |s| (NULL -> ""), owned by |a|; "" (static) when out of memory. */
-char *hub_arena_strdup(hub_arena_t *a, const char *s);
+static inline void *hub_arena_alloc(hub_arena_t *a, size_t n)
+{
+    return ferry_arena_alloc(a, n);
+}
+/** A copy of |s| (NULL -> ""), owned by |a|; a read-only "" when out of memory (a->failed set). */
+static inline char *hub_arena_strdup(hub_arena_t *a, const char *s)
+{
+    return ferry_arena_strdup(a, s);
+}
 /** printf into arena memory (at most 511 bytes); "" when out of memory. */
-char *hub_arena_printf(hub_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define hub_arena_printf ferry_arena_printf
 /** A Timestamp for unix milliseconds |ms|, or NULL when |ms| <= 0 (unset). */
-Google__Protobuf__Timestamp *hub_arena_ts(hub_arena_t *a, int64_t ms);
-/** A copy of the text of column |i| ("" for NULL), owned by |a|. */
-char *hub_arena_col(hub_arena_t *a, sqlite3_stmt *st, int i);
+static inline Google__Protobuf__Timestamp *hub_arena_ts(hub_arena_t *a, int64_t ms)
+{
+    return ferry_arena_ts(a, ms);
+}
 /** Hands an unpacked protobuf-c message to |a| (freed with it; on OOM freed at once). */
-void hub_arena_own(hub_arena_t *a, ProtobufCMessage *m);
-void hub_arena_free(hub_arena_t *a);
+static inline void hub_arena_own(hub_arena_t *a, ProtobufCMessage *m)
+{
+    ferry_arena_own(a, m);
+}
+static inline void hub_arena_free(hub_arena_t *a)
+{
+    ferry_arena_free(a);
+}
 
 /* ---- offload and failure ------------------------------------------------------------ */
 
@@ -108,107 +117,12 @@ int64_t hub_page_token_parse(const char *token);
 /** hub_page_token_parse() that fails with FERRY_E_INVALID_ARG on a bad token. */
 ferry_err_code_t hub_page_token_read(const char *token, int64_t *out, ferry_err_t *err);
 
-/** Maps the current row of |st| to a reply item allocated in |a|; NULL fails the page. */
-typedef void *(*hub_row_fn)(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err);
+/** One page of mapped rows (ferry_store_page_t); every member is owned by the arena. */
+typedef ferry_store_page_t hub_rows_t;
 
-/** One page of mapped rows; every member is owned by the arena. */
-typedef struct hub_rows {
-    void **items;
-    size_t n;
-    char *next_page_token; /**< "" on the last page */
-} hub_rows_t;
+/* ---- transactions ---------------------------------------------------------------------- */
 
-/** Where the next page starts. */
-#define HUB_PAGE_BY_OFFSET (-1) /**< key_col value: the token is offset + limit */
-
-/**
- * Steps |st| (prepared and bound, selecting at most |limit| + 1 rows) and maps each of
- * the first |limit| rows with |row|. When a further row exists, the next page token
- * is the text of column |key_col| of the last mapped row (keyset paging), or with
- * key_col = HUB_PAGE_BY_OFFSET, |offset| + |limit|. A step error is FERRY_E_IO
- * naming |what|; a NULL from |row| is its error (FERRY_E_NOMEM when it set none).
- */
-ferry_err_code_t hub_page_rows(sqlite3_stmt *st, const char *what, hub_arena_t *a, int limit, int64_t offset,
-                               int key_col, hub_row_fn row, void *ctx, hub_rows_t *out, ferry_err_t *err);
-
-/* ---- list queries -------------------------------------------------------------------- */
-
-/**
- * SQL assembled from fixed fragments; every value is bound, in the order added (so
- * numbered parameters "?1".."?n" work too when added in order).
- */
-typedef struct hub_query {
-    char sql[2048];
-    int n;
-    bool overflow; /**< too long or too many values: hub_list() refuses the query */
-    struct hub_query_bind {
-        bool is_int;
-        int64_t i;
-        const char *s; /**< not copied: must outlive the query */
-    } binds[32];
-} hub_query_t;
-
-/** Appends |frag| (NULL = nothing) to the SQL. */
-void hub_query_sql(hub_query_t *q, const char *frag);
-/** Appends |frag| (NULL = nothing) and binds |s| as the next value. */
-void hub_query_text(hub_query_t *q, const char *frag, const char *s);
-/** Appends |frag| (NULL = nothing) and binds |v| as the next value. */
-void hub_query_int(hub_query_t *q, const char *frag, int64_t v);
-
-/** Which connection a list reads. */
-typedef enum hub_db_kind {
-    HUB_DB_MAIN = 0, /**< hub->db under hub_db_lock (worker-pool handlers) */
-    HUB_DB_RO = 1    /**< the read-only side connection (inline handlers) */
-} hub_db_kind_t;
-
-/** One page of a list. */
-typedef struct hub_list {
-    hub_db_kind_t db;
-    const char *what; /**< "list tasks": error messages */
-    int limit;        /**< hub_page_limit() of the request */
-    int64_t offset;   /**< offset paging: from the page token */
-    int key_col;      /**< see hub_page_rows() */
-    hub_row_fn row;
-    void *ctx;
-} hub_list_t;
-
-/**
- * Runs |q| (which must end with "LIMIT ?", plus " OFFSET ?" when paging by offset:
- * hub_list() binds limit + 1 and the offset after the query's own values) on the
- * connection |l| names and maps one page with hub_page_rows().
- */
-ferry_err_code_t hub_list(ferry_hub_t *hub, const hub_list_t *l, const hub_query_t *q, hub_arena_t *a,
-                          hub_rows_t *out, ferry_err_t *err);
-
-/* ---- SQLite -------------------------------------------------------------------------- */
-
-/** FERRY_E_IO "<what>: <sqlite message>" from |db|. */
-ferry_err_code_t hub_sql_err(sqlite3 *db, const char *what, ferry_err_t *err);
-
-/** Prepares |sql| on |db| into *st (NULL on failure, with hub_sql_err(|what|)). */
-ferry_err_code_t hub_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *what,
-                             ferry_err_t *err);
-
-/**
- * Like hub_prepare() on hub->db, for statements run on hot paths: |sql| must be a
- * string constant (its address keys the cache) and is parsed once; later calls get
- * the same statement back. Call with hub_db_lock() held and hand the statement back
- * with hub_stmt_release() (never sqlite3_finalize) before unlocking. A statement
- * already in use (nested call), or a full cache, gets a fresh one-off statement.
- */
-ferry_err_code_t hub_prepare_cached(ferry_hub_t *hub, const char *sql, sqlite3_stmt **st, const char *what,
-                                    ferry_err_t *err);
-
-/** Returns a statement from hub_prepare_cached() (reset, bindings cleared); NULL is a no-op. */
-void hub_stmt_release(ferry_hub_t *hub, sqlite3_stmt *st);
-
-/** Binds |s| (NULL -> "") as text at |i| (copied). */
-int hub_bind_text(sqlite3_stmt *st, int i, const char *s);
-
-/** Text of column |i|, "" for NULL (valid until the next step). */
-const char *hub_col_text(sqlite3_stmt *st, int i);
-
-/** Begins / commits (rolling back on failure) / rolls back a write transaction on hub->db. */
+/** Begins / commits (rolling back on failure) / rolls back a write transaction (hub_db_lock held). */
 ferry_err_code_t hub_tx_begin(ferry_hub_t *hub, ferry_err_t *err);
 ferry_err_code_t hub_tx_commit(ferry_hub_t *hub, ferry_err_t *err);
 void hub_tx_rollback(ferry_hub_t *hub);

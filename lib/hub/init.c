@@ -19,6 +19,7 @@
 #include "ferry/db.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
+#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
 
 /* 1 if |dir| exists and holds anything, 0 if missing or empty, -1 on error. */
 static int dir_nonempty(const char *dir, ferry_err_t *err)

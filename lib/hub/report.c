@@ -26,6 +26,7 @@
 #include "ferry/model/states.h"
 #include "hub_agent.h"
 #include "hub_nodecfg.h"
+#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
 
 #define REPORT_TEXT_MAX  8192           /* message, paths, checkpoint */
 #define REPORT_BATCH_MAX 1000           /* reports in one ReportProgressBatch */

@@ -16,6 +16,7 @@
 #include "ferry/model/states.h"
 #include "hub_nodecfg.h"
 #include "hub_pkg.h"
+#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
 
 /* ---- pure ---------------------------------------------------------------------------------- */
 

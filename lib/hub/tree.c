@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "auth_internal.h"
+#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
 
 #define NAME_MAX_LEN 256
 
