@@ -108,10 +108,13 @@ ferry_err_code_t ferry_cli_parse(int argc, char **argv, const ferry_cli_flag_t *
     char name[64];
     const char *val;
     bool only_pos = false;
+    static const ferry_cli_flag_t no_flags[1] = {{0}};
 
+    if (flags == NULL) /* a command without flags: one empty table, no NULL checks below */
+        flags = no_flags;
     memset(out, 0, sizeof(*out));
     out->flags = flags;
-    while (flags && flags[out->n_flags].name) {
+    while (flags[out->n_flags].name) {
         if (out->n_flags + 1 >= FERRY_CLI_MAX_FLAGS) {
             rc = ferry_err_set(err, FERRY_E_INTERNAL, "too many flags in a command table");
             goto out;

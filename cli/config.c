@@ -27,7 +27,7 @@ static ferry_err_code_t copy(char *dst, size_t size, const char *src, const char
 {
     if (strlen(src) >= size)
         return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s is too long", what);
-    strcpy(dst, src);
+    memcpy(dst, src, strlen(src) + 1);
     return FERRY_OK;
 }
 

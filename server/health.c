@@ -61,7 +61,7 @@ void ferry_health_set(ferry_health_t *h, const char *service, ferry_health_statu
     if (i == h->n_svcs) {
         if (h->n_svcs == MAX_SERVICES || strlen(service) > NAME_MAX_LEN)
             goto out;
-        strcpy(h->svcs[i].name, service);
+        memcpy(h->svcs[i].name, service, strlen(service) + 1); /* length checked above */
         h->n_svcs++;
     }
     h->svcs[i].st = st;
@@ -126,7 +126,7 @@ static void watch(ferry_rpc_call_t *call, const Grpc__Health__V1__HealthCheckReq
         return;
     }
     w->call = call;
-    strcpy(w->name, req->service);
+    memcpy(w->name, req->service, strlen(req->service) + 1); /* length checked above */
     pthread_mutex_lock(&h->mu);
     if (h->n_watchers == MAX_WATCHERS) {
         pthread_mutex_unlock(&h->mu);

@@ -231,7 +231,7 @@ static bool find_password(const char *s, size_t *vs, size_t *ve)
             i++;
         size_t start = i;
         if (i < n && (s[i] == '{' || s[i] == '"' || s[i] == '\'')) {
-            char close = s[i] == '{' ? '}' : s[i];
+            char close = (char)(s[i] == '{' ? '}' : s[i]);
             for (i++; i < n; i++) {
                 if (s[i] == close) {
                     if (i + 1 < n && s[i + 1] == close) {

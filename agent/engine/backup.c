@@ -57,7 +57,7 @@ static ferry_err_code_t tree_usage(char *path, int depth, uint64_t *sum, ferry_e
             break;
         }
         path[len] = '/';
-        strcpy(path + len + 1, de->d_name);
+        memcpy(path + len + 1, de->d_name, strlen(de->d_name) + 1);
         struct stat st;
         if (lstat(path, &st) != 0)
             rc = ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "stat '%s'", path);
@@ -474,7 +474,7 @@ static ferry_err_code_t zip_walk(zctx_t *z, int depth, ferry_err_t *err)
             break;
         }
         z->path[len] = '/';
-        strcpy(z->path + len + 1, names[i]);
+        memcpy(z->path + len + 1, names[i], strlen(names[i]) + 1);
         const char *rel = z->path + z->root_len + 1;
         struct stat st;
         zip_int64_t idx = -1;

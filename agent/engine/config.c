@@ -352,7 +352,8 @@ ferry_err_code_t ferry_node_config_new_default(ferry_node_config_t **out, ferry_
     return FERRY_OK;
 nomem:
     ferry_node_config_free(c);
-    rc = ferry_err_set(err, FERRY_E_NOMEM, "node config: out of memory");
+    ferry_err_set(err, FERRY_E_NOMEM, "node config: out of memory");
+    rc = FERRY_E_NOMEM; /* spelled out: the analyzer cannot see that ferry_err_set returns its code */
     return rc;
 }
 

@@ -125,7 +125,7 @@ static ferry_err_code_t copy_value(char *dst, const char *v, const char *key, fe
     if (strlen(v) >= FERRY_MSSQL_MAX_VALUE)
         return ferry_err_set(err, FERRY_E_INVALID_ARG, "%s: value longer than %d bytes", key,
                              FERRY_MSSQL_MAX_VALUE - 1);
-    strcpy(dst, v);
+    memcpy(dst, v, strlen(v) + 1);
     return FERRY_OK;
 }
 
@@ -135,7 +135,7 @@ static ferry_err_code_t parse_server(const char *v, ferry_mssql_connstr_t *cs, f
     if (strlen(v) >= sizeof(buf))
         return ferry_err_set(err, FERRY_E_INVALID_ARG, "Server: value longer than %zu bytes",
                              sizeof(buf) - 1);
-    strcpy(buf, v);
+    memcpy(buf, v, strlen(v) + 1);
     char *h = buf;
     if (strncasecmp(h, "tcp:", 4) == 0)
         h += 4;
@@ -192,7 +192,7 @@ static ferry_err_code_t read_value(const char *s, size_t *i, char *out, size_t o
         p++;
     char open = s[p];
     if (open == '{' || open == '"' || open == '\'') {
-        char close = open == '{' ? '}' : open;
+        char close = (char)(open == '{' ? '}' : open);
         p++;
         for (;;) {
             if (s[p] == '\0')

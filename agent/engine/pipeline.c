@@ -149,7 +149,8 @@ static ferry_err_code_t run_task(const ferry_pipeline_opts_t *o, start_kind_t ki
             rc = ferry_journal_latest(j, result, &latest, err);
             goto out;
         }
-        *found = 1;
+        if (found != NULL)
+            *found = 1;
         run_init(&r, o, j, &t);
         have_run = true;
         if ((rc = ferry_journal_note_resume(j, &t, err)) != FERRY_OK)

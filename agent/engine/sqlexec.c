@@ -250,7 +250,8 @@ static ferry_err_code_t run_batch(void *user, const ferry_sql_batch_t *b, ferry_
             char q[QUOTE_CAP + 4];
             size_t n = 0;
             for (size_t i = 0; i < b->len && n < QUOTE_CAP; i++)
-                q[n++] = (b->sql[i] == '\n' || b->sql[i] == '\r' || b->sql[i] == '\t') ? ' ' : b->sql[i];
+                q[n++] =
+                    (char)((b->sql[i] == '\n' || b->sql[i] == '\r' || b->sql[i] == '\t') ? ' ' : b->sql[i]);
             q[n] = '\0';
             lrc = log_line(c, err, "  sql: %s%s", q, b->len > QUOTE_CAP ? " ..." : "");
         }

@@ -175,7 +175,7 @@ static void lex_line(ferry_sqlsplit_t *s, const char *p, size_t n)
     size_t i = 0;
     while (i < n) {
         char c = p[i];
-        char d = i + 1 < n ? p[i + 1] : '\0';
+        char d = (char)(i + 1 < n ? p[i + 1] : '\0');
         switch (s->state) {
         case LEX_NORMAL:
             if (c == '\'' || c == '"' || c == '[') {
@@ -193,7 +193,7 @@ static void lex_line(ferry_sqlsplit_t *s, const char *p, size_t n)
         case LEX_SQUOTE:
         case LEX_DQUOTE:
         case LEX_BRACKET: {
-            char close = s->state == LEX_SQUOTE ? '\'' : s->state == LEX_DQUOTE ? '"' : ']';
+            char close = (char)(s->state == LEX_SQUOTE ? '\'' : s->state == LEX_DQUOTE ? '"' : ']');
             if (c == close) {
                 if (d == close)
                     i++; /* doubled: a literal quote, still inside */

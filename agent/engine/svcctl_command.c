@@ -26,7 +26,7 @@ static void tail_of(const char *s, size_t len, char *buf, size_t max)
     size_t from = len > max - 1 ? len - (max - 1) : 0;
     size_t n = 0;
     for (size_t i = from; i < len; i++)
-        buf[n++] = (s[i] == '\n' || s[i] == '\r') ? ' ' : s[i];
+        buf[n++] = (char)((s[i] == '\n' || s[i] == '\r') ? ' ' : s[i]);
     buf[n] = '\0';
 }
 

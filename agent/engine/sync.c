@@ -52,7 +52,7 @@ static ferry_err_code_t push(ctx_t *c, char *path, size_t *saved, const char *na
     if (len + 1 + strlen(name) + 1 > PATH_MAX)
         return ferry_err_set(c->err, FERRY_E_TOO_LARGE, "path too long: '%s/%s'", path, name);
     path[len] = '/';
-    strcpy(path + len + 1, name);
+    memcpy(path + len + 1, name, strlen(name) + 1);
     return FERRY_OK;
 }
 
@@ -587,7 +587,7 @@ static uint64_t tree_bytes(char *path)
         if (len + 2 + strlen(de->d_name) > PATH_MAX)
             continue;
         path[len] = '/';
-        strcpy(path + len + 1, de->d_name);
+        memcpy(path + len + 1, de->d_name, strlen(de->d_name) + 1);
         struct stat st;
         if (lstat(path, &st) == 0) {
             if (S_ISREG(st.st_mode))

@@ -163,7 +163,7 @@ static bool scan_value(const char *p, const char **end)
     while (blank(*p))
         p++;
     if (*p == '{' || *p == '"' || *p == '\'') {
-        char close = *p == '{' ? '}' : *p;
+        char close = (char)(*p == '{' ? '}' : *p);
         for (p++; ok; p++) {
             if (*p == '\0') {
                 ok = false;

@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,8 @@ void ferry_pausepoint(const char *name)
     if (ms > 60000)
         ms = 60000;
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    /* Tests wait for this line to know the step is under way. */
+    fprintf(stderr, "ferry: pause at %s for %lu ms\n", name, ms);
     while (nanosleep(&ts, &ts) != 0)
         ;
 }

@@ -146,7 +146,7 @@ typedef enum int_status { INT_OK, INT_NOT_INTEGER, INT_RANGE } int_status_t;
 /* Digit |i| of the concatenation int-part ++ frac-part. */
 static char digit_at(const num_text_t *nt, size_t i)
 {
-    return i < nt->ip_len ? nt->ip[i] : nt->fp[i - nt->ip_len];
+    return (char)(i < nt->ip_len ? nt->ip[i] : nt->fp[i - nt->ip_len]);
 }
 
 /*

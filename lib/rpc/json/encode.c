@@ -401,7 +401,7 @@ static ferry_err_code_t enc_field_mask(json_ctx_t *c, const ProtobufCMessage *ms
                 upper = 1;
                 continue;
             }
-            buf[len++] = upper ? (char)(*p - 'a' + 'A') : *p;
+            buf[len++] = (char)(upper ? *p - 'a' + 'A' : *p);
             upper = 0;
         }
     }

@@ -134,7 +134,7 @@ void ferry_json_camel_name(const char *proto_name, char buf[JSON_NAME_MAX])
         if (*p == '_') {
             upper = 1;
         } else if (upper) {
-            buf[n++] = (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : *p;
+            buf[n++] = (char)((*p >= 'a' && *p <= 'z') ? *p - 'a' + 'A' : *p);
             upper = 0;
         } else {
             buf[n++] = *p;

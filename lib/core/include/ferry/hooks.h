@@ -41,7 +41,8 @@ void ferry_crashpoint(const char *name);
 /**
  * Test hook for work that must not hold anything else up: when FERRY_PAUSE_AT equals
  * |name|, the calling thread sleeps FERRY_PAUSE_MS milliseconds (default 1000, at most
- * 60000), as a slow disk would make it. Costs one getenv per call otherwise.
+ * 60000), as a slow disk would make it, after writing "ferry: pause at NAME for N ms" to
+ * stderr. Costs one getenv per call otherwise.
  */
 void ferry_pausepoint(const char *name);
 
