@@ -56,6 +56,14 @@ ferry_err_code_t ferry_sqlexec_restore(ferry_sqlexec_t *x, const char *database,
     return x->ops->restore(x, database, file, err);
 }
 
+ferry_err_code_t ferry_sqlexec_count(ferry_sqlexec_t *x, const char *sql, int64_t *count, ferry_err_t *err)
+{
+    if (x->ops->count == NULL)
+        return ferry_err_set(err, FERRY_E_UNSUPPORTED, "the %s executor cannot run check queries",
+                             x->ops->kind);
+    return x->ops->count(x, sql, count, err);
+}
+
 void ferry_sqlexec_free(ferry_sqlexec_t *x)
 {
     if (x != NULL)
@@ -278,10 +286,16 @@ ferry_err_code_t ferry_sql_run_dir(const ferry_sql_run_opts_t *o, ferry_err_t *e
     char path[PATH_MAX];
     ferry_sqlexec_msg_fn old_fn = o->exec->msg_fn;
     void *old_user = o->exec->msg_user;
+    size_t n_files = 2;
 
     /* Everything is checked before the first statement runs. */
-    if ((rc = ferry_sql_validate_dir(o->script_dir, o->max_batch, &c.total, err)) != FERRY_OK)
+    if (o->file != NULL) {
+        n_files = 1;
+        if ((rc = ferry_sqlsplit_file(o->file, o->max_batch, count_batch, &c.total, err)) != FERRY_OK)
+            goto out;
+    } else if ((rc = ferry_sql_validate_dir(o->script_dir, o->max_batch, &c.total, err)) != FERRY_OK) {
         goto out;
+    }
     char parent[PATH_MAX];
     snprintf(parent, sizeof(parent), "%s", o->sql_log);
     char *slash = strrchr(parent, '/');
@@ -303,10 +317,19 @@ ferry_err_code_t ferry_sql_run_dir(const ferry_sql_run_opts_t *o, ferry_err_t *e
     c.msgs[0] = '\0';
     ferry_sqlexec_set_message_sink(o->exec, collect_msg, &c);
     if ((rc = log_line(&c, err, "sql step: engine=%s dir=%s executions=%llu", o->exec->ops->kind,
-                       o->script_dir, (unsigned long long)c.total)) != FERRY_OK)
+                       o->file != NULL ? o->file : o->script_dir, (unsigned long long)c.total)) != FERRY_OK)
         goto out;
-    for (size_t i = 0; i < 2; i++) {
-        if (ferry_fs_join(path, sizeof(path), o->script_dir, files[i].name) != FERRY_OK) {
+    for (size_t i = 0; i < n_files; i++) {
+        const char *name = files[i].name;
+        ferry_err_code_t fail = files[i].fail;
+        if (o->file != NULL) {
+            name = o->file_label != NULL ? o->file_label : o->file;
+            fail = o->file_fail != FERRY_OK ? o->file_fail : FERRY_E_HOOK_FAILED;
+            if (snprintf(path, sizeof(path), "%s", o->file) >= (int)sizeof(path)) {
+                rc = ferry_err_set(err, FERRY_E_TOO_LARGE, "script path too long");
+                goto out;
+            }
+        } else if (ferry_fs_join(path, sizeof(path), o->script_dir, files[i].name) != FERRY_OK) {
             rc = ferry_err_set(err, FERRY_E_TOO_LARGE, "script path too long");
             goto out;
         }
@@ -316,12 +339,12 @@ ferry_err_code_t ferry_sql_run_dir(const ferry_sql_run_opts_t *o, ferry_err_t *e
             goto out;
         }
         if (p == 0) {
-            if ((rc = log_line(&c, err, "skip file=%s (not in the package)", files[i].name)) != FERRY_OK)
+            if ((rc = log_line(&c, err, "skip file=%s (not in the package)", name)) != FERRY_OK)
                 goto out;
             continue;
         }
-        c.file = files[i].name;
-        c.fail_code = files[i].fail;
+        c.file = name;
+        c.fail_code = fail;
         int64_t t0 = now_ms();
         if ((rc = log_line(&c, err, "begin file=%s", c.file)) != FERRY_OK)
             goto out;

@@ -194,8 +194,55 @@ static void ms_close(ferry_sqlexec_t *base)
     free(x);
 }
 
-static const ferry_sqlexec_ops_t mssql_ops = {
-    .kind = "mssql", .exec = ms_exec, .backup = ms_backup, .restore = ms_restore, .close = ms_close};
+/* A check hook's query: the first column of the first row, converted to an integer. */
+static ferry_err_code_t ms_count(ferry_sqlexec_t *base, const char *sql, int64_t *count, ferry_err_t *err)
+{
+    mssql_exec_t *x = (mssql_exec_t *)base;
+    bool failed = false, got = false, bad = false;
+    int64_t value = 0;
+    x->max_severity = 0;
+    x->last_error[0] = '\0';
+    if (dbcmd(x->dbp, sql) == FAIL || dbsqlexec(x->dbp) == FAIL) {
+        failed = true;
+    } else {
+        RETCODE r;
+        while ((r = dbresults(x->dbp)) != NO_MORE_RESULTS) {
+            if (r == FAIL) {
+                failed = true;
+                break;
+            }
+            STATUS row;
+            while ((row = dbnextrow(x->dbp)) != NO_MORE_ROWS && row != FAIL) {
+                if (got || dbnumcols(x->dbp) != 1)
+                    continue;
+                DBBIGINT v = 0;
+                int type = dbcoltype(x->dbp, 1);
+                if (dbdata(x->dbp, 1) == NULL ||
+                    dbconvert(x->dbp, type, dbdata(x->dbp, 1), dbdatlen(x->dbp, 1), SYBINT8, (BYTE *)&v,
+                              (DBINT)sizeof(v)) < 0)
+                    bad = true;
+                value = (int64_t)v;
+                got = true;
+            }
+        }
+    }
+    if (failed)
+        dbcancel(x->dbp);
+    if (failed || x->max_severity > 10)
+        return ferry_err_set(err, FERRY_E_IO, "%s", x->last_error[0] ? x->last_error : "check query failed");
+    if (!got || bad)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG,
+                             "check query must return one row with one integer column");
+    *count = value;
+    return FERRY_OK;
+}
+
+static const ferry_sqlexec_ops_t mssql_ops = {.kind = "mssql",
+                                              .exec = ms_exec,
+                                              .backup = ms_backup,
+                                              .restore = ms_restore,
+                                              .close = ms_close,
+                                              .count = ms_count};
 
 ferry_err_code_t ferry_sqlexec_open_mssql(const char *connstr, const char *database, ferry_sqlexec_t **out,
                                           ferry_err_t *err)

@@ -216,8 +216,55 @@ static void sq_close(ferry_sqlexec_t *x)
     free(s);
 }
 
-static const ferry_sqlexec_ops_t sqlite_ops = {
-    .kind = "sqlite", .exec = sq_exec, .backup = sq_backup, .restore = sq_restore, .close = sq_close};
+/* A check hook's query: exactly one row, one integer column. Prepared, never exec'd, so a
+ * query with a second statement after it is refused rather than half-run. */
+static ferry_err_code_t sq_count(ferry_sqlexec_t *x, const char *sql, int64_t *count, ferry_err_t *err)
+{
+    sqlite_exec_t *s = (sqlite_exec_t *)x;
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, &tail) != SQLITE_OK) {
+        rc = db_error(x, s->db, FERRY_E_IO, "prepare check on", s->path, err);
+        goto out;
+    }
+    if (st == NULL) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "check query is empty");
+        goto out;
+    }
+    while (tail != NULL && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' || *tail == ';'))
+        tail++;
+    if (tail != NULL && *tail != '\0') {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "check query holds more than one statement");
+        goto out;
+    }
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "check query returned no row");
+        goto out;
+    }
+    if (r != SQLITE_ROW) {
+        rc = db_error(x, s->db, FERRY_E_IO, "check on", s->path, err);
+        goto out;
+    }
+    if (sqlite3_column_count(st) != 1 || sqlite3_column_type(st, 0) != SQLITE_INTEGER) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                           "check query must return one integer column (got %d column(s))",
+                           sqlite3_column_count(st));
+        goto out;
+    }
+    *count = (int64_t)sqlite3_column_int64(st, 0);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const ferry_sqlexec_ops_t sqlite_ops = {.kind = "sqlite",
+                                               .exec = sq_exec,
+                                               .backup = sq_backup,
+                                               .restore = sq_restore,
+                                               .close = sq_close,
+                                               .count = sq_count};
 
 ferry_err_code_t ferry_sqlexec_open_sqlite_ex(const char *db_path, bool create, ferry_sqlexec_t **out,
                                               ferry_err_t *err)

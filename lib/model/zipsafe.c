@@ -807,18 +807,59 @@ bool ferry_zip_has(const ferry_zip_t *z, const char *name)
     return false;
 }
 
+/* A hooks.json path names a regular file entry (directories end in '/', never match). */
+static bool pkg_has_file(void *user, const char *path)
+{
+    const ferry_zip_t *z = user;
+    for (uint64_t i = 0; i < z->n; i++)
+        if (z->ents[i].kind == K_FILE && strcmp(z->ents[i].name, path) == 0)
+            return true;
+    return false;
+}
+
+ferry_err_code_t ferry_pkg_hooks(const ferry_zip_t *pkg, ferry_hooks_t **out, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    char *json = NULL;
+    size_t len = 0;
+    *out = NULL;
+    if (!pkg_has_file((void *)pkg, FERRY_PKG_HOOKS_JSON))
+        goto out;
+    /* Reading does not change the archive; libzip's handle is merely not const. */
+    rc = ferry_zip_read_entry((ferry_zip_t *)pkg, FERRY_PKG_HOOKS_JSON, FERRY_HOOKS_JSON_MAX, &json, &len,
+                              err);
+    if (rc == FERRY_E_TOO_LARGE)
+        rc = ferry_err_recode(err, FERRY_E_PACKAGE_INVALID);
+    if (rc != FERRY_OK)
+        goto out;
+    rc = ferry_hooks_parse(json, len, pkg_has_file, (void *)pkg, out, err);
+out:
+    free(json);
+    return rc;
+}
+
 ferry_err_code_t ferry_pkg_manifest(const ferry_zip_t *pkg, ferry_pkg_manifest_t *m, ferry_err_t *err)
 {
+    ferry_err_code_t rc = FERRY_OK;
+    ferry_hooks_t *hooks = NULL;
     m->has_server_zip = ferry_zip_has(pkg, FERRY_PKG_SERVER_ZIP);
     m->has_client_zip = ferry_zip_has(pkg, FERRY_PKG_CLIENT_ZIP);
     m->has_schema_sql = ferry_zip_has(pkg, FERRY_PKG_SCHEMA_SQL);
     m->has_data_sql = ferry_zip_has(pkg, FERRY_PKG_DATA_SQL);
-    if (!m->has_server_zip && !m->has_client_zip && !m->has_schema_sql && !m->has_data_sql)
-        return ferry_err_set(err, FERRY_E_PACKAGE_INVALID,
-                             "%s: package holds none of server.zip, client.zip, " FERRY_PKG_SCHEMA_SQL
-                             ", data.sql at its top level",
-                             pkg->label);
-    return FERRY_OK;
+    m->has_hooks = false;
+    if (!m->has_server_zip && !m->has_client_zip && !m->has_schema_sql && !m->has_data_sql) {
+        rc = ferry_err_set(err, FERRY_E_PACKAGE_INVALID,
+                           "%s: package holds none of server.zip, client.zip, " FERRY_PKG_SCHEMA_SQL
+                           ", data.sql at its top level",
+                           pkg->label);
+        goto out;
+    }
+    if ((rc = ferry_pkg_hooks(pkg, &hooks, err)) != FERRY_OK)
+        goto out;
+    m->has_hooks = hooks != NULL;
+out:
+    ferry_hooks_free(hooks);
+    return rc;
 }
 
 /* ---- extraction ---- */
@@ -1004,6 +1045,62 @@ out:
         ferry_fs_rm_rf(work, NULL);
     free(buf);
     free(dirs);
+    return rc;
+}
+
+ferry_err_code_t ferry_zip_read_entry(ferry_zip_t *z, const char *name, size_t max_bytes, char **out,
+                                      size_t *len_out, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    char *buf = NULL;
+    zip_file_t *zf = NULL;
+    *out = NULL;
+    *len_out = 0;
+    zip_int64_t idx = zip_name_locate(z->za, name, ZIP_FL_ENC_RAW);
+    if (idx < 0 || z->ents[idx].kind != K_FILE)
+        return ferry_err_set(err, FERRY_E_NOT_FOUND, "%s: no member '%s'", z->label, name);
+    const entry_t *e = &z->ents[idx];
+    if (e->size > max_bytes)
+        return ferry_err_set(err, FERRY_E_TOO_LARGE, "%s: '%s' is %llu bytes, more than %zu", z->label, name,
+                             (unsigned long long)e->size, max_bytes);
+    if ((buf = malloc((size_t)e->size + 2)) == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((zf = zip_fopen_index(z->za, (zip_uint64_t)idx, 0)) == NULL) {
+        rc = bad(err, z, e->name, zip_strerror(z->za));
+        goto out;
+    }
+    /* One byte beyond the declared size is asked for, so a longer stream is noticed. */
+    uint64_t got = 0;
+    for (;;) {
+        zip_int64_t r = zip_fread(zf, buf + got, (zip_uint64_t)(e->size + 1 - got));
+        if (r < 0) {
+            rc = bad(err, z, e->name, "read failed");
+            goto out;
+        }
+        if (r == 0)
+            break;
+        got += (uint64_t)r;
+        if (got > e->size) {
+            rc = bad(err, z, e->name, "more data than the declared size");
+            goto out;
+        }
+    }
+    if (got != e->size) {
+        rc = bad(err, z, e->name, "less data than the declared size");
+        goto out;
+    }
+    buf[got] = '\0';
+    *len_out = (size_t)got;
+out:
+    if (zf != NULL && zip_fclose(zf) != 0 && rc == FERRY_OK)
+        rc = bad(err, z, e->name, "CRC or consistency error at close");
+    if (rc == FERRY_OK) {
+        *out = buf;
+        buf = NULL;
+    }
+    free(buf);
     return rc;
 }
 

@@ -49,6 +49,11 @@ typedef struct ferry_sqlexec_ops {
     ferry_err_code_t (*restore)(ferry_sqlexec_t *x, const char *database, const char *file, ferry_err_t *err);
     /** Closes the connection and frees |x|. */
     void (*close)(ferry_sqlexec_t *x);
+    /**
+     * Runs a query that returns one row with one integer column (a check hook's
+     * `SELECT COUNT(*) ...`) and stores it in *count. May be NULL (E_UNSUPPORTED).
+     */
+    ferry_err_code_t (*count)(ferry_sqlexec_t *x, const char *sql, int64_t *count, ferry_err_t *err);
 } ferry_sqlexec_ops_t;
 
 /** Common head of every executor; engines embed it first. */
@@ -86,6 +91,14 @@ ferry_err_code_t ferry_sqlexec_backup(ferry_sqlexec_t *x, const char *database, 
 ferry_err_code_t ferry_sqlexec_restore(ferry_sqlexec_t *x, const char *database, const char *file,
                                        ferry_err_t *err);
 
+/**
+ * Runs |sql| (one statement returning a single integer: a check hook's count) and
+ * stores the value in *count. A query returning no row, more than one column or a
+ * value that is not an integer is FERRY_E_INVALID_ARG naming what came back; a SQL
+ * error is FERRY_E_IO with the engine's message.
+ */
+ferry_err_code_t ferry_sqlexec_count(ferry_sqlexec_t *x, const char *sql, int64_t *count, ferry_err_t *err);
+
 /** Closes |x|. NULL is a no-op. */
 void ferry_sqlexec_free(ferry_sqlexec_t *x);
 
@@ -96,6 +109,15 @@ typedef struct ferry_sql_run_opts {
     ferry_sqlexec_t *exec;     /**< where batches run (borrowed) */
     size_t max_batch;          /**< 0 = FERRY_SQLSPLIT_DEFAULT_MAX_BATCH */
     ferry_progress_t progress; /**< done/total in batches, what = "结构.sql#3" */
+    /**
+     * Optional: run only this script file (a `sql` hook of hooks.json) instead of the
+     * two package scripts in script_dir; sql.log names it by |file_label| (e.g.
+     * "hook migrate hooks/migrate.sql") and a failing batch is |file_fail| (default
+     * FERRY_E_HOOK_FAILED).
+     */
+    const char *file;
+    const char *file_label;
+    ferry_err_code_t file_fail;
 } ferry_sql_run_opts_t;
 
 /**

@@ -40,6 +40,7 @@
 
 #include "ferry/err.h"
 #include "ferry/hooks.h"
+#include "ferry/model/hooks.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -145,20 +146,38 @@ ferry_err_code_t ferry_zip_extract(ferry_zip_t *zip, const char *dest_dir, unsig
 ferry_err_code_t ferry_zip_extract_entry(ferry_zip_t *zip, const char *name, const char *dest_path,
                                          ferry_err_t *err);
 
+/**
+ * Reads the whole entry |name| (a file of at most |max_bytes|) into a new NUL-terminated
+ * buffer *out (free()), *len_out bytes, with the same size and CRC checks as extraction.
+ * FERRY_E_NOT_FOUND if there is no such file entry, FERRY_E_TOO_LARGE above the cap.
+ */
+ferry_err_code_t ferry_zip_read_entry(ferry_zip_t *zip, const char *name, size_t max_bytes, char **out,
+                                      size_t *len_out, ferry_err_t *err);
+
 /** Which parts a package holds (seed 000 appendix A). */
 typedef struct ferry_pkg_manifest {
     bool has_server_zip;
     bool has_client_zip;
     bool has_schema_sql; /**< 结构.sql */
     bool has_data_sql;
+    bool has_hooks; /**< hooks.json (seed 002 upgrade hooks), validated */
 } ferry_pkg_manifest_t;
 
 /**
  * Reads the manifest of an opened package. FERRY_E_PACKAGE_INVALID when none of the
- * four parts is present. Other top-level entries are allowed and ignored (a later
- * signed manifest lives there).
+ * four parts is present, or when the package holds a `hooks.json` that does not
+ * validate (ferry/model/hooks.h: schema, unknown keys, referenced files present, versions,
+ * unique ids; the message names the field). Other top-level entries are allowed and
+ * ignored (a later signed manifest lives there). The server calls this at package
+ * commit and the agent at verification, so both refuse the same packages.
  */
 ferry_err_code_t ferry_pkg_manifest(const ferry_zip_t *pkg, ferry_pkg_manifest_t *out, ferry_err_t *err);
+
+/**
+ * Loads and validates the package's hooks.json. *out is NULL (and FERRY_OK) when the
+ * package has none; else it owns the model (ferry_hooks_free()).
+ */
+ferry_err_code_t ferry_pkg_hooks(const ferry_zip_t *pkg, ferry_hooks_t **out, ferry_err_t *err);
 
 #ifdef __cplusplus
 }
