@@ -664,3 +664,26 @@ Ferry__V1__NodeConfig *ferry_tray_config_dup(const Ferry__V1__NodeConfig *c)
     free(buf);
     return r;
 }
+
+const ferry_tray_field_t *ferry_tray_issue_field(const char *issue_field)
+{
+    char key[128];
+    size_t n = sizeof(FIELDS) / sizeof(FIELDS[0]);
+    const ferry_tray_field_t *f = NULL;
+    if (issue_field == NULL || issue_field[0] == '\0')
+        goto out;
+    /* "paths.protectPaths[1]" names an item: the list field holds it. */
+    size_t kl = strcspn(issue_field, "[");
+    if (kl >= sizeof(key))
+        goto out;
+    memcpy(key, issue_field, kl);
+    key[kl] = '\0';
+    if ((f = ferry_tray_field_find(key)) != NULL)
+        goto out;
+    /* A parent object ("service.healthCheck"): its first field in page order. */
+    for (size_t i = 0; i < n && f == NULL; i++)
+        if (strncmp(FIELDS[i].key, key, kl) == 0 && FIELDS[i].key[kl] == '.')
+            f = &FIELDS[i];
+out:
+    return f;
+}

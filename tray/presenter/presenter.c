@@ -588,3 +588,30 @@ const char *ferry_tray_bind_error_field(ferry_err_code_t code)
         return "";
     }
 }
+
+/* ---- update prompt: which update -------------------------------------------------------- */
+
+const Ferry__V1__PendingUpdate *ferry_tray_prompt_pick(Ferry__V1__PendingUpdate *const *updates, size_t n,
+                                                       const char *task_id)
+{
+    const Ferry__V1__PendingUpdate *waiting = NULL, *deferred = NULL, *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const Ferry__V1__PendingUpdate *u = updates[i];
+        if (u == NULL || u->task == NULL)
+            continue;
+        if (task_id != NULL && task_id[0] != '\0') {
+            if (strcmp(u->task->id, task_id) == 0)
+                found = u;
+            continue;
+        }
+        if (u->task->policy != FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_OPTIONAL)
+            continue;
+        if (waiting == NULL && u->prompt == FERRY__V1__PROMPT_STATE__PROMPT_STATE_WAITING)
+            waiting = u;
+        if (deferred == NULL && u->prompt == FERRY__V1__PROMPT_STATE__PROMPT_STATE_DEFERRED)
+            deferred = u;
+    }
+    if (task_id != NULL && task_id[0] != '\0')
+        return found;
+    return waiting != NULL ? waiting : deferred;
+}

@@ -436,6 +436,44 @@ START_TEST(bind_checks_and_error_placement)
 }
 END_TEST
 
+START_TEST(issue_fields_and_prompt_pick)
+{
+    /* An agent issue lands on its settings field; an item index or a parent object too. */
+    ck_assert_str_eq(ferry_tray_issue_field("backup.retentionN")->key, "backup.retentionN");
+    ck_assert_str_eq(ferry_tray_issue_field("paths.protectPaths[1]")->key, "paths.protectPaths");
+    ck_assert_str_eq(ferry_tray_issue_field("backup.db.databases[0]")->key, "backup.db.databases");
+    ck_assert_str_eq(ferry_tray_issue_field("service.healthCheck")->key, "service.healthCheck.kind");
+    ck_assert_ptr_null(ferry_tray_issue_field(""));
+    ck_assert_ptr_null(ferry_tray_issue_field(NULL));
+    ck_assert_ptr_null(ferry_tray_issue_field("no.such"));
+    ck_assert_ptr_null(ferry_tray_issue_field("paths.server")); /* a prefix of a key is not its parent */
+
+    /* The prompt shows the named task, else the oldest waiting optional one, else a deferred one. */
+    Ferry__V1__UpdateTask t1 = task("forced", 40, 0), t2 = task("deferred", 40, 0),
+                          t3 = task("waiting", 40, 0), t4 = task("waiting2", 40, 0);
+    t1.policy = FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_FORCED;
+    t2.policy = t3.policy = t4.policy = FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_OPTIONAL;
+    Ferry__V1__PendingUpdate u[4];
+    Ferry__V1__UpdateTask *ts[4] = {&t1, &t2, &t3, &t4};
+    const Ferry__V1__PromptState ps[4] = {
+        FERRY__V1__PROMPT_STATE__PROMPT_STATE_WAITING, FERRY__V1__PROMPT_STATE__PROMPT_STATE_DEFERRED,
+        FERRY__V1__PROMPT_STATE__PROMPT_STATE_WAITING, FERRY__V1__PROMPT_STATE__PROMPT_STATE_WAITING};
+    Ferry__V1__PendingUpdate *pu[4];
+    for (size_t i = 0; i < 4; i++) {
+        ferry__v1__pending_update__init(&u[i]);
+        u[i].task = ts[i];
+        u[i].prompt = ps[i];
+        pu[i] = &u[i];
+    }
+    ck_assert_str_eq(ferry_tray_prompt_pick(pu, 4, NULL)->task->id, "waiting");
+    ck_assert_str_eq(ferry_tray_prompt_pick(pu, 4, "waiting2")->task->id, "waiting2");
+    ck_assert_ptr_null(ferry_tray_prompt_pick(pu, 4, "gone"));
+    ck_assert_str_eq(ferry_tray_prompt_pick(pu, 2, "")->task->id, "deferred");
+    ck_assert_ptr_null(ferry_tray_prompt_pick(pu, 1, NULL)); /* forced: never asks */
+    ck_assert_ptr_null(ferry_tray_prompt_pick(pu, 0, NULL));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tray_presenter");
@@ -449,6 +487,7 @@ int main(void)
     tcase_add_test(tc, config_fields_parse_and_refuse);
     tcase_add_test(tc, connstr_password);
     tcase_add_test(tc, bind_checks_and_error_placement);
+    tcase_add_test(tc, issue_fields_and_prompt_pick);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -248,6 +248,26 @@ char *ferry_tray_connstr_set_password(const char *connstr, const char *password,
 /** Deep copy of |c| (pack + unpack); NULL when out of memory. */
 Ferry__V1__NodeConfig *ferry_tray_config_dup(const Ferry__V1__NodeConfig *c);
 
+/**
+ * The settings field an agent's ConfigIssue names (ValidateNodeConfig, SaveNodeConfig):
+ * |issue_field| as the agent sends it ("paths.protectPaths[1]", "service.healthCheck",
+ * "backup.retentionN"); an index is dropped, a parent object maps to its first field
+ * ("service.healthCheck" -> "service.healthCheck.kind"). NULL when no field fits ("" or an
+ * unknown key): the view shows the issue on its general line.
+ */
+const ferry_tray_field_t *ferry_tray_issue_field(const char *issue_field);
+
+/* ---- update prompt: which update -------------------------------------------------------- */
+
+/**
+ * The update an update-prompt window shows among |updates| (ListPendingUpdates, oldest
+ * first): the one of |task_id| when given and pending; else the oldest optional update
+ * whose prompt waits; else the oldest deferred one (the user opened the window to answer
+ * early). NULL when none qualifies (forced updates never ask).
+ */
+const Ferry__V1__PendingUpdate *ferry_tray_prompt_pick(Ferry__V1__PendingUpdate *const *updates, size_t n,
+                                                       const char *task_id);
+
 /* ---- bind wizard ------------------------------------------------------------------------ */
 
 /** The bind wizard's input, as typed. */
