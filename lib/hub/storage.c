@@ -35,8 +35,10 @@
 
 #include "auth_internal.h"
 #include "ferry/fs.h"
+#include "ferry/store/storage.h"
+#include "ferry/store/tree.h"
+#include "hub_frame.h"
 #include "hub_pkg.h"
-#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
 
 #define URL_MAX         200
 #define TTL_MIN_S       60
@@ -100,15 +102,14 @@ static void stcfg_default(stcfg_t *c)
     c->updated_by = hub_strdup("");
 }
 
-/* Fills |c| from a row: kind, settings_json, updated_at, updated_by token id, customer code. */
-static void stcfg_from_row(stcfg_t *c, sqlite3_stmt *st)
+/* Fills |c| from a stored row. */
+static void stcfg_from_row(stcfg_t *c, const ferry_store_storage_row_t *r)
 {
-    const char *kind = (const char *)sqlite3_column_text(st, 0);
-    json_t *j = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+    json_t *j = json_loads(r->settings_json, 0, NULL);
 
     memset(c, 0, sizeof(*c));
-    c->kind = kind != NULL && strcmp(kind, "s3") == 0 ? FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3
-                                                      : FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR;
+    c->kind = strcmp(r->kind, "s3") == 0 ? FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3
+                                         : FERRY__V1__STORAGE_KIND__STORAGE_KIND_LOCAL_DIR;
     c->root = jstr(j, "root");
     c->public_base_url = jstr(j, "public_base_url");
     c->endpoint = jstr(j, "endpoint");
@@ -119,13 +120,13 @@ static void stcfg_from_row(stcfg_t *c, sqlite3_stmt *st)
     c->secret = jstr(j, "secret_access_key");
     c->path_style = json_is_true(json_object_get(j, "path_style"));
     c->url_ttl_s = json_integer_value(json_object_get(j, "url_ttl_s"));
-    c->updated_at = sqlite3_column_int64(st, 2);
-    c->updated_by = hub_strdup(hub_col_text(st, 3));
-    c->customer_code = hub_strdup(hub_col_text(st, 4));
+    c->updated_at = r->updated_at;
+    c->updated_by = hub_strdup(r->updated_by);
+    c->customer_code = hub_strdup(r->customer_code);
     c->stored = true;
     json_decref(j);
     /* Written only by set_storage_config (validated); anything else is skipped. */
-    json_t *m = json_loads(hub_col_text(st, 6), 0, NULL);
+    json_t *m = json_loads(r->mirrors_json, 0, NULL);
     size_t i;
     json_t *e;
     json_array_foreach(m, i, e)
@@ -142,37 +143,21 @@ static void stcfg_from_row(stcfg_t *c, sqlite3_stmt *st)
     json_decref(m);
 }
 
-static const char cfg_cols[] = "SELECT sc.kind, sc.settings_json, sc.updated_at, COALESCE(t.token_id, ''), "
-                               "COALESCE(c.code, ''), sc.customer_id, sc.mirrors_json FROM storage_config sc "
-                               "LEFT JOIN admin_token t ON t.id = sc.updated_by "
-                               "LEFT JOIN customer c ON c.id = sc.customer_id";
-
-/* Loads the config of |customer_id| (0 = global). *found = false leaves the default in |c|. */
-static ferry_err_code_t load_cfg(sqlite3 *db, int64_t customer_id, stcfg_t *c, bool *found, ferry_err_t *err)
+/* |c| from row |r| (in scratch memory |a|), or the default when |r| is NULL. */
+static void stcfg_set(stcfg_t *c, const ferry_store_storage_row_t *r)
 {
-    char sql[512];
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
-    int step;
+    stcfg_free(c);
+    if (r != NULL)
+        stcfg_from_row(c, r);
+    else
+        stcfg_default(c);
+}
 
-    *found = false;
-    stcfg_default(c);
-    snprintf(sql, sizeof(sql), "%s WHERE sc.customer_id IS ?", cfg_cols);
-    if ((rc = hub_prepare(db, sql, &st, "storage config", err)) != FERRY_OK)
-        goto out;
-    if (customer_id > 0)
-        sqlite3_bind_int64(st, 1, customer_id);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        stcfg_free(c);
-        stcfg_from_row(c, st);
-        *found = true;
-    } else if (step != SQLITE_DONE) {
-        rc = hub_sql_err(db, "storage config", err);
-    }
-out:
-    sqlite3_finalize(st);
-    return rc;
+/* Wipes a settings row copy (it may hold the S3 secret) before its arena is freed. */
+static void row_wipe(ferry_store_storage_row_t *r)
+{
+    if (r != NULL && r->settings_json != NULL)
+        memset(r->settings_json, 0, strlen(r->settings_json));
 }
 
 /* The message form; the secret is never copied (has_secret only). */
@@ -426,103 +411,78 @@ static char *mirrors_json(const stcfg_t *c)
     return out;
 }
 
-/* customer code -> id (0 for ""). */
-static ferry_err_code_t customer_id_of(sqlite3 *db, const char *code, int64_t *id, ferry_err_t *err)
+/* customer code -> id (0 for ""): on the writer (store lock held) or read-only connection. */
+static ferry_err_code_t customer_id_of(ferry_store_t *st, bool ro, const char *code, int64_t *id,
+                                       ferry_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
+    ferry_err_code_t rc;
 
     *id = 0;
     if (code == NULL || code[0] == '\0')
         return FERRY_OK;
     if ((rc = hub_check_code("customer_code", code, err)) != FERRY_OK)
         return rc;
-    if (sqlite3_prepare_v2(db, "SELECT id FROM customer WHERE code = ?", -1, &st, NULL) != SQLITE_OK)
-        return hub_sql_err(db, "customer", err);
-    hub_bind_text(st, 1, code);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    else
-        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "customer '%s' not found", code);
-    sqlite3_finalize(st);
-    return rc;
+    return ro ? ferry_store_tree_id_ro(st, FERRY_STORE_CUSTOMER, code, id, NULL, err)
+              : ferry_store_tree_id(st, FERRY_STORE_CUSTOMER, code, id, NULL, err);
 }
 
 /* ---- handlers ------------------------------------------------------------------------------ */
 
-static void set_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+#define W (HUB_FRAME_OFFLOAD | HUB_FRAME_WRITE | HUB_FRAME_AUDIT)
+
+HUB_METHOD(admin, set_storage_config, Ferry__V1__SetStorageConfigRequest, Ferry__V1__SetStorageConfigResponse,
+           W, NULL)
+HUB_METHOD(admin, get_storage_config, Ferry__V1__GetStorageConfigRequest, Ferry__V1__GetStorageConfigResponse,
+           0, NULL)
+HUB_METHOD(admin, list_storage_configs, Ferry__V1__ListStorageConfigsRequest,
+           Ferry__V1__ListStorageConfigsResponse, 0, NULL)
+HUB_METHOD(admin, delete_storage_config, Ferry__V1__DeleteStorageConfigRequest,
+           Ferry__V1__DeleteStorageConfigResponse, W, NULL)
+/* A probe of the disk and the URL key: worker pool, no transaction. */
+HUB_METHOD(admin, test_storage_config, Ferry__V1__TestStorageConfigRequest,
+           Ferry__V1__TestStorageConfigResponse, HUB_FRAME_OFFLOAD, NULL)
+
+static ferry_err_code_t set_storage_config_body(hub_frame_t *f, const Ferry__V1__SetStorageConfigRequest *req,
+                                                Ferry__V1__SetStorageConfigResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__SetStorageConfigRequest *req = vreq;
-    Ferry__V1__SetStorageConfigResponse resp = FERRY__V1__SET_STORAGE_CONFIG_RESPONSE__INIT;
-    const hub_principal_t *me = hub_principal(call);
     const char *code = req->config != NULL ? req->config->customer_code : "";
-    ferry_err_t err = {0};
-    hub_arena_t a = {0};
+    ferry_store_storage_put_t put = {0};
+    ferry_store_storage_row_t *row = NULL;
+    hub_arena_t scratch = {0};
     stcfg_t prev, next;
-    sqlite3_stmt *st = NULL;
-    int64_t customer_id = 0, now = hub_now_ms();
-    char target[96], *json = NULL, *mirrors = NULL;
-    bool locked = false, found = false;
+    char *json = NULL, *mirrors = NULL;
+    ferry_err_code_t rc;
 
     stcfg_default(&prev);
     stcfg_default(&next);
-    snprintf(target, sizeof(target), "storage:%.64s", code[0] != '\0' ? code : "global");
-    hub_audit_target(call, target);
-    hub_db_lock(hub);
-    locked = true;
-    if (hub_tx_begin(hub, &err) != FERRY_OK || customer_id_of(hub->db, code, &customer_id, &err) != FERRY_OK)
-        goto fail;
-    stcfg_free(&prev);
-    if (load_cfg(hub->db, customer_id, &prev, &found, &err) != FERRY_OK)
-        goto fail;
+    hub_frame_target(f, "storage:%.64s", code[0] != '\0' ? code : "global");
+    if ((rc = customer_id_of(f->store, false, code, &put.customer_id, err)) != FERRY_OK ||
+        (rc = ferry_store_storage_get(f->store, &scratch, put.customer_id, &row, err)) != FERRY_OK)
+        goto out;
+    stcfg_set(&prev, row);
+    row_wipe(row);
     stcfg_free(&next);
-    if (from_msg(req->config, prev.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? prev.secret : NULL,
-                 &next, &err) != FERRY_OK)
-        goto fail;
+    if ((rc =
+             from_msg(req->config, prev.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? prev.secret : NULL,
+                      &next, err)) != FERRY_OK)
+        goto out;
     if ((json = settings_json(&next)) == NULL || (mirrors = mirrors_json(&next)) == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
-        goto fail;
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+        goto out;
     }
-    if (hub_prepare(hub->db,
-                    found ? "UPDATE storage_config SET kind = ?, settings_json = ?, updated_at = ?, "
-                            "updated_by = ?, mirrors_json = ?6 WHERE customer_id IS ?5"
-                          : "INSERT INTO storage_config (kind, settings_json, updated_at, updated_by, "
-                            "customer_id, mirrors_json) VALUES (?,?,?,?,?,?)",
-                    &st, "set storage config", &err) != FERRY_OK)
-        goto fail;
-    hub_bind_text(st, 6, mirrors);
-    hub_bind_text(st, 1, next.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? "s3" : "local_dir");
-    hub_bind_text(st, 2, json);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int64(st, 4, me->row_id);
-    if (customer_id > 0)
-        sqlite3_bind_int64(st, 5, customer_id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        hub_sql_err(hub->db, "set storage config", &err);
-        goto fail;
-    }
-    stcfg_free(&next);
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
-        load_cfg(hub->db, customer_id, &next, &found, &err) != FERRY_OK ||
-        hub_tx_commit(hub, &err) != FERRY_OK)
-        goto fail;
-    hub_db_unlock(hub);
-    locked = false;
-    if ((resp.config = to_msg(&a, &next)) == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
-        goto fail;
-    }
-    ferry_v1_admin_service_set_storage_config_reply(call, &resp);
-    goto out;
-fail:
-    /* Validation errors name the field; the code travels too (E_INVALID_ARG). */
-    if (locked) {
-        hub_tx_rollback(hub);
-        hub_db_unlock(hub);
-    }
-    hub_fail_named(call, &err);
+    put.kind = next.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3 ? "s3" : "local_dir";
+    put.settings_json = json;
+    put.mirrors_json = mirrors;
+    put.updated_at = hub_now_ms();
+    put.updated_by = f->me != NULL ? f->me->row_id : 0;
+    if ((rc = ferry_store_storage_put(f->store, &put, err)) != FERRY_OK ||
+        (rc = ferry_store_storage_get(f->store, &scratch, put.customer_id, &row, err)) != FERRY_OK)
+        goto out;
+    stcfg_set(&next, row);
+    row_wipe(row);
+    if ((resp->config = to_msg(&f->arena, &next)) == NULL)
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
 out:
-    sqlite3_finalize(st);
     if (json != NULL) {
         memset(json, 0, strlen(json));
         free(json);
@@ -530,168 +490,119 @@ out:
     free(mirrors);
     stcfg_free(&prev);
     stcfg_free(&next);
-    hub_arena_free(&a);
+    hub_arena_free(&scratch);
+    return rc;
 }
 
-HUB_OFFLOADED(set_storage_config, Ferry__V1__SetStorageConfigRequest)
-
-static void get_storage_config(ferry_rpc_call_t *call, const Ferry__V1__GetStorageConfigRequest *req,
-                               void *user)
+static ferry_err_code_t get_storage_config_body(hub_frame_t *f, const Ferry__V1__GetStorageConfigRequest *req,
+                                                Ferry__V1__GetStorageConfigResponse *resp, ferry_err_t *err)
 {
-    ferry_hub_t *hub = user;
-    Ferry__V1__GetStorageConfigResponse resp = FERRY__V1__GET_STORAGE_CONFIG_RESPONSE__INIT;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
-    stcfg_t c;
-    sqlite3 *db;
+    ferry_store_storage_row_t *row = NULL;
+    hub_arena_t scratch = {0};
     int64_t customer_id = 0;
-    bool found = false;
+    stcfg_t c;
+    ferry_err_code_t rc;
 
     stcfg_default(&c);
-    if ((db = hub_ro_acquire(hub, &err)) == NULL)
-        goto fail;
-    if (customer_id_of(db, req->customer_code, &customer_id, &err) == FERRY_OK) {
-        stcfg_free(&c);
-        if (load_cfg(db, customer_id, &c, &found, &err) == FERRY_OK && !found && customer_id > 0) {
-            if (!req->effective)
-                ferry_err_set(&err, FERRY_E_NOT_FOUND,
+    if ((rc = customer_id_of(f->store, true, req->customer_code, &customer_id, err)) != FERRY_OK ||
+        (rc = ferry_store_storage_get_ro(f->store, &scratch, customer_id, &row, err)) != FERRY_OK)
+        goto out;
+    if (row == NULL && customer_id > 0) {
+        if (!req->effective) {
+            rc =
+                ferry_err_set(err, FERRY_E_NOT_FOUND,
                               "customer '%s' has no storage override (ask with effective=true for the one in "
                               "effect)",
                               req->customer_code);
-            else {
-                stcfg_free(&c);
-                if (load_cfg(db, 0, &c, &found, &err) == FERRY_OK)
-                    resp.inherited = true;
-            }
+            goto out;
         }
+        if ((rc = ferry_store_storage_get_ro(f->store, &scratch, 0, &row, err)) != FERRY_OK)
+            goto out;
+        resp->inherited = true;
     }
-    hub_ro_release(hub);
-    if (err.code != FERRY_OK)
-        goto fail;
-    if ((resp.config = to_msg(&a, &c)) == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
-        goto fail;
-    }
-    ferry_v1_admin_service_get_storage_config_reply(call, &resp);
-    goto out;
-fail:
-    hub_fail(call, &err);
+    stcfg_set(&c, row);
+    row_wipe(row);
+    if ((resp->config = to_msg(&f->arena, &c)) == NULL)
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
 out:
     stcfg_free(&c);
-    hub_arena_free(&a);
+    hub_arena_free(&scratch);
+    return rc;
 }
 
-static void list_storage_configs(ferry_rpc_call_t *call, const Ferry__V1__ListStorageConfigsRequest *req,
-                                 void *user)
+static ferry_err_code_t list_storage_configs_body(hub_frame_t *f,
+                                                  const Ferry__V1__ListStorageConfigsRequest *req,
+                                                  Ferry__V1__ListStorageConfigsResponse *resp,
+                                                  ferry_err_t *err)
 {
-    ferry_hub_t *hub = user;
-    Ferry__V1__ListStorageConfigsResponse resp = FERRY__V1__LIST_STORAGE_CONFIGS_RESPONSE__INIT;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int limit = hub_page_limit(req->page_size), step;
+    ferry_store_storage_row_t *global = NULL, **rows = NULL;
+    hub_arena_t scratch = {0};
+    int limit = hub_page_limit(req->page_size);
     int64_t offset;
-    char sql[640];
+    size_t n = 0;
+    bool more = false;
     stcfg_t c;
-    bool found;
+    ferry_err_code_t rc;
 
     stcfg_default(&c);
-    if (hub_page_token_read(req->page_token, &offset, &err) != FERRY_OK)
-        goto fail;
-    if ((resp.configs = hub_arena_alloc(&a, ((size_t)limit + 1) * sizeof(*resp.configs))) == NULL) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
-        goto fail;
+    if ((rc = hub_page_token_read(req->page_token, &offset, err)) != FERRY_OK)
+        goto out;
+    if ((resp->configs = hub_arena_alloc(&f->arena, ((size_t)limit + 1) * sizeof(*resp->configs))) == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+        goto out;
     }
-    if ((db = hub_ro_acquire(hub, &err)) == NULL)
-        goto fail;
     /* Row 0 is the global configuration (stored or default); overrides follow by code. */
     if (offset == 0) {
-        stcfg_free(&c);
-        if (load_cfg(db, 0, &c, &found, &err) != FERRY_OK)
-            goto fail;
-        resp.configs[resp.n_configs++] = to_msg(&a, &c);
+        if ((rc = ferry_store_storage_get_ro(f->store, &scratch, 0, &global, err)) != FERRY_OK)
+            goto out;
+        stcfg_set(&c, global);
+        row_wipe(global);
+        resp->configs[resp->n_configs++] = to_msg(&f->arena, &c);
     }
-    snprintf(sql, sizeof(sql), "%s WHERE sc.customer_id IS NOT NULL ORDER BY c.code LIMIT ? OFFSET ?",
-             cfg_cols);
-    if (hub_prepare(db, sql, &st, "list storage configs", &err) != FERRY_OK)
-        goto fail;
-    sqlite3_bind_int(st, 1, limit + 1);
-    sqlite3_bind_int64(st, 2, offset > 0 ? offset - 1 : 0);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((int)resp.n_configs >= limit) {
-            resp.next_page_token =
-                hub_arena_printf(&a, "%lld", (long long)(offset + (int64_t)resp.n_configs));
+    if ((rc = ferry_store_storage_overrides_ro(f->store, &scratch, offset > 0 ? offset - 1 : 0,
+                                               limit - (int)resp->n_configs + 1, &rows, &n, &more, err)) !=
+        FERRY_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if ((int)resp->n_configs >= limit) {
+            more = true;
             break;
         }
-        stcfg_free(&c);
-        stcfg_from_row(&c, st);
-        resp.configs[resp.n_configs++] = to_msg(&a, &c);
+        stcfg_set(&c, rows[i]);
+        row_wipe(rows[i]);
+        resp->configs[resp->n_configs++] = to_msg(&f->arena, &c);
     }
-    if (a.failed) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "out of memory");
-        goto fail;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    hub_ro_release(hub);
-    db = NULL;
-    ferry_v1_admin_service_list_storage_configs_reply(call, &resp);
-    goto out;
-fail:
-    hub_fail(call, &err);
+    if (more)
+        resp->next_page_token =
+            hub_arena_printf(&f->arena, "%lld", (long long)(offset + (int64_t)resp->n_configs));
 out:
-    sqlite3_finalize(st);
-    if (db != NULL)
-        hub_ro_release(hub);
+    for (size_t i = 0; i < n; i++)
+        row_wipe(rows[i]);
     stcfg_free(&c);
-    hub_arena_free(&a);
+    hub_arena_free(&scratch);
+    return rc;
 }
 
-static void delete_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t delete_storage_config_body(hub_frame_t *f,
+                                                   const Ferry__V1__DeleteStorageConfigRequest *req,
+                                                   Ferry__V1__DeleteStorageConfigResponse *resp,
+                                                   ferry_err_t *err)
 {
-    const Ferry__V1__DeleteStorageConfigRequest *req = vreq;
-    Ferry__V1__DeleteStorageConfigResponse resp = FERRY__V1__DELETE_STORAGE_CONFIG_RESPONSE__INIT;
-    ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
     int64_t customer_id = 0;
-    char target[96];
-    bool locked = false;
+    bool deleted = false;
+    ferry_err_code_t rc;
 
-    snprintf(target, sizeof(target), "storage:%.64s", req->customer_code[0] ? req->customer_code : "global");
-    hub_audit_target(call, target);
-    if (req->customer_code[0] == '\0') {
-        ferry_err_set(&err, FERRY_E_INVALID_ARG,
-                      "customer_code: required (the global configuration cannot be deleted; set it instead)");
-        goto fail;
-    }
-    hub_db_lock(hub);
-    locked = true;
-    if (hub_tx_begin(hub, &err) != FERRY_OK ||
-        customer_id_of(hub->db, req->customer_code, &customer_id, &err) != FERRY_OK)
-        goto fail;
-    if (hub_prepare(hub->db, "DELETE FROM storage_config WHERE customer_id = ?", &st, "delete storage config",
-                    &err) != FERRY_OK)
-        goto fail;
-    sqlite3_bind_int64(st, 1, customer_id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        hub_sql_err(hub->db, "delete storage config", &err);
-        goto fail;
-    }
-    resp.deleted = sqlite3_changes(hub->db) > 0;
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
-        goto fail;
-    hub_db_unlock(hub);
-    locked = false;
-    ferry_v1_admin_service_delete_storage_config_reply(call, &resp);
-    goto out;
-fail:
-    hub_fail_tx(hub, call, &err, locked);
-out:
-    sqlite3_finalize(st);
+    hub_frame_target(f, "storage:%.64s", req->customer_code[0] ? req->customer_code : "global");
+    if (req->customer_code[0] == '\0')
+        return ferry_err_set(
+            err, FERRY_E_INVALID_ARG,
+            "customer_code: required (the global configuration cannot be deleted; set it instead)");
+    if ((rc = customer_id_of(f->store, false, req->customer_code, &customer_id, err)) != FERRY_OK ||
+        (rc = ferry_store_storage_delete(f->store, customer_id, &deleted, err)) != FERRY_OK)
+        return rc;
+    resp->deleted = deleted;
+    return FERRY_OK;
 }
-
-HUB_OFFLOADED(delete_storage_config, Ferry__V1__DeleteStorageConfigRequest)
 
 static int64_t mono_us(void)
 {
@@ -702,64 +613,67 @@ static int64_t mono_us(void)
 
 /* Probes the local store: write + read back + remove a file in the blob dir, and a
  * sign/verify round trip with the hub's URL key. */
-static void test_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t test_storage_config_body(hub_frame_t *f,
+                                                 const Ferry__V1__TestStorageConfigRequest *req,
+                                                 Ferry__V1__TestStorageConfigResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__TestStorageConfigRequest *req = vreq;
-    Ferry__V1__TestStorageConfigResponse resp = FERRY__V1__TEST_STORAGE_CONFIG_RESPONSE__INIT;
-    Google__Protobuf__Duration lat = GOOGLE__PROTOBUF__DURATION__INIT;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0}, perr = {0};
+    ferry_hub_t *hub = f->hub;
+    hub_arena_t *a = &f->arena;
+    Google__Protobuf__Duration *lat = hub_arena_alloc(a, sizeof(*lat));
+    ferry_store_storage_row_t *row = NULL;
+    hub_arena_t scratch = {0};
+    ferry_err_t perr = {0};
     stcfg_t c;
-    sqlite3 *db;
     int64_t customer_id = 0, t0 = mono_us();
-    bool found = false;
     char path[PATH_MAX], name[64], query[FERRY_SIGNURL_QUERY_MAX];
-    char *steps[3] = {NULL, NULL, NULL}, *back = NULL;
+    char **steps = hub_arena_alloc(a, 3 * sizeof(char *)), *back = NULL;
     uint8_t probe[16];
+    ferry_err_code_t rc = FERRY_OK;
 
     stcfg_default(&c);
+    if (lat == NULL || steps == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+        goto out;
+    }
     if (req->config != NULL) {
         stcfg_free(&c);
-        if (from_msg(req->config, "unchecked", &c, &err) != FERRY_OK) {
-            hub_fail_named(call, &err);
+        if ((rc = from_msg(req->config, "unchecked", &c, err)) != FERRY_OK)
+            goto out;
+    } else {
+        if ((rc = customer_id_of(f->store, true, req->customer_code, &customer_id, err)) != FERRY_OK ||
+            (rc = ferry_store_storage_get_ro(f->store, &scratch, customer_id, &row, err)) != FERRY_OK)
+            goto out;
+        if (row == NULL && customer_id > 0) {
+            rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "customer '%s' has no storage override",
+                               req->customer_code);
             goto out;
         }
-    } else {
-        if ((db = hub_ro_acquire(hub, &err)) == NULL)
-            goto fail;
-        if (customer_id_of(db, req->customer_code, &customer_id, &err) == FERRY_OK) {
-            stcfg_free(&c);
-            if (load_cfg(db, customer_id, &c, &found, &err) == FERRY_OK && !found && customer_id > 0)
-                ferry_err_set(&err, FERRY_E_NOT_FOUND, "customer '%s' has no storage override",
-                              req->customer_code);
-        }
-        hub_ro_release(hub);
-        if (err.code != FERRY_OK)
-            goto fail;
+        stcfg_set(&c, row);
+        row_wipe(row);
     }
     if (c.kind == FERRY__V1__STORAGE_KIND__STORAGE_KIND_S3) {
-        ferry_rpc_call_fail(
-            call, FERRY_RPC_UNIMPLEMENTED, "E_UNSUPPORTED",
+        rc = ferry_err_set(
+            err, FERRY_E_UNSUPPORTED,
             "TestStorageConfig: probing S3-compatible storage is not implemented in this version "
             "(the configuration is stored and validated)");
         goto out;
     }
-    resp.ok = true;
+    resp->ok = true;
     if (ferry_random_bytes(probe, sizeof(probe), &perr) != FERRY_OK ||
         snprintf(name, sizeof(name), "%s/.probe-%ld", HUB_BLOB_DIR, (long)getpid()) < 0 ||
         ferry_fs_join(path, sizeof(path), hub->data_dir, name) != FERRY_OK ||
         ferry_fs_write_atomic(path, probe, sizeof(probe), 0600, &perr) != FERRY_OK) {
-        resp.ok = false;
-        steps[0] = hub_arena_strdup(&a, perr.msg[0] ? perr.msg : "write: failed");
+        resp->ok = false;
+        steps[0] = hub_arena_strdup(a, perr.msg[0] ? perr.msg : "write: failed");
     } else {
         size_t len = 0;
-        steps[0] = hub_arena_strdup(&a, "write ok");
+        steps[0] = hub_arena_strdup(a, "write ok");
         if (ferry_fs_read_file(path, 64, &back, &len, &perr) != FERRY_OK || len != sizeof(probe) ||
             memcmp(back, probe, len) != 0) {
-            resp.ok = false;
-            steps[1] = hub_arena_strdup(&a, "read: content differs or unreadable");
+            resp->ok = false;
+            steps[1] = hub_arena_strdup(a, "read: content differs or unreadable");
         } else {
-            steps[1] = hub_arena_strdup(&a, "read ok, delete ok");
+            steps[1] = hub_arena_strdup(a, "read ok, delete ok");
         }
         unlink(path);
     }
@@ -767,31 +681,27 @@ static void test_storage_config_work(ferry_rpc_call_t *call, ferry_hub_t *hub, c
                            (int64_t)time(NULL) + 60, query, sizeof(query), &perr) != FERRY_OK ||
         ferry_signurl_verify(hub->url_key, sizeof(hub->url_key), "GET", "/blobs/probe", query,
                              (int64_t)time(NULL), &perr) != FERRY_OK) {
-        resp.ok = false;
-        steps[2] = hub_arena_strdup(&a, "sign: failed");
+        resp->ok = false;
+        steps[2] = hub_arena_strdup(a, "sign: failed");
     } else {
-        steps[2] = hub_arena_strdup(&a, "sign ok");
+        steps[2] = hub_arena_strdup(a, "sign ok");
     }
-    resp.steps = steps;
-    resp.n_steps = steps[1] != NULL ? 3 : 2;
+    resp->steps = steps;
+    resp->n_steps = steps[1] != NULL ? 3 : 2;
     if (steps[1] == NULL) {
         steps[1] = steps[2];
         steps[2] = NULL;
     }
-    lat.seconds = (mono_us() - t0) / 1000000;
-    lat.nanos = (int32_t)(((mono_us() - t0) % 1000000) * 1000);
-    resp.latency = &lat;
-    ferry_v1_admin_service_test_storage_config_reply(call, &resp);
-    goto out;
-fail:
-    hub_fail(call, &err);
+    google__protobuf__duration__init(lat);
+    lat->seconds = (mono_us() - t0) / 1000000;
+    lat->nanos = (int32_t)(((mono_us() - t0) % 1000000) * 1000);
+    resp->latency = lat;
 out:
-    hub_arena_free(&a);
     free(back);
     stcfg_free(&c);
+    hub_arena_free(&scratch);
+    return rc;
 }
-
-HUB_OFFLOADED(test_storage_config, Ferry__V1__TestStorageConfigRequest)
 
 /* ---- signed URLs ---------------------------------------------------------------------------------- */
 
@@ -800,23 +710,14 @@ HUB_OFFLOADED(test_storage_config, Ferry__V1__TestStorageConfigRequest)
 static ferry_err_code_t effective_cfg(ferry_hub_t *hub, int64_t customer_id, stcfg_t *c, bool *override,
                                       ferry_err_t *err)
 {
-    sqlite3 *db;
-    bool found = false;
-    ferry_err_code_t rc = FERRY_OK;
-
-    *override = false;
-    if ((db = hub_ro_acquire(hub, err)) == NULL)
-        return err != NULL ? err->code : FERRY_E_IO;
-    if (customer_id > 0) {
-        stcfg_free(c);
-        rc = load_cfg(db, customer_id, c, &found, err);
-        *override = found;
-    }
-    if (rc == FERRY_OK && !found) {
-        stcfg_free(c);
-        rc = load_cfg(db, 0, c, &found, err);
-    }
-    hub_ro_release(hub);
+    ferry_store_storage_row_t *row = NULL;
+    hub_arena_t scratch = {0};
+    ferry_err_code_t rc =
+        ferry_store_storage_effective_ro(hub->store, &scratch, customer_id, &row, override, err);
+    if (rc == FERRY_OK)
+        stcfg_set(c, row);
+    row_wipe(row);
+    hub_arena_free(&scratch);
     return rc;
 }
 

@@ -1,0 +1,3 @@
+# The storage-configuration repository against a real SQLite file.
+ferry_add_check_test(store_storage_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_storage_test.c
+    LIBS ferry_store ferry_core PkgConfig::SQLITE)
