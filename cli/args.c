@@ -146,10 +146,11 @@ ferry_err_code_t ferry_cli_parse(int argc, char **argv, const ferry_cli_flag_t *
             out->pos[out->n_pos++] = tok;
             continue;
         }
-        for (fi = 0; fi < out->n_flags; fi++)
+        /* The table ends at its NULL name (fi == n_flags there). */
+        for (fi = 0; flags[fi].name != NULL; fi++)
             if (strcmp(flags[fi].name, name) == 0)
                 break;
-        if (fi == out->n_flags) {
+        if (flags[fi].name == NULL) {
             if ((gs = find_global(name)) == NULL) {
                 rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "unknown flag '--%s'", name);
                 goto out;

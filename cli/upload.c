@@ -66,9 +66,10 @@ ferry_err_code_t ferry_cli_upload_state_load(const char *path, ferry_cli_upload_
         rc = ferry_err_set(err, FERRY_E_CORRUPT, "upload state '%s' is unreadable", path);
         goto out;
     }
-    strcpy(st->server, server);
-    strcpy(st->upload_id, id);
-    strcpy(st->sha256, sha);
+    /* Lengths checked above. */
+    memcpy(st->server, server, strlen(server) + 1);
+    memcpy(st->upload_id, id, strlen(id) + 1);
+    memcpy(st->sha256, sha, strlen(sha) + 1);
     st->size = (uint64_t)json_integer_value(size);
 out:
     json_decref(root);

@@ -1,3 +1,5 @@
+/* The definitions below: without the analyzer-only wrappers of err.h. */
+#define FERRY_ERR_IMPL
 #include "ferry/err.h"
 
 #include <errno.h>

@@ -72,7 +72,8 @@ static size_t mask_range(char *s, size_t len, size_t start, size_t end)
     }
     size_t tail = len - end;
     memmove(s + start + 3, s + end, tail + 1);
-    memcpy(s + start, "***", 3);
+    /* Overwrites 3 bytes inside the string (its NUL moved above). */
+    memcpy(s + start, "***", 3); // NOLINT(bugprone-not-null-terminated-result)
     return start + 3;
 }
 

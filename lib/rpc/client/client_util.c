@@ -37,7 +37,8 @@ int ferry_rpc_pin_from_hex(const char *hex, char *out, size_t size)
         goto out;
     if (ferry_hex_decode(digits, n, raw, sizeof(raw)) != FERRY_SHA256_LEN)
         goto out;
-    memcpy(out, "sha256//", 8);
+    /* A prefix: the base64 encoder below writes the rest and the NUL. */
+    memcpy(out, "sha256//", 8); // NOLINT(bugprone-not-null-terminated-result)
     ferry_b64_encode(raw, sizeof(raw), out + 8, 0, 1);
     rc = 0;
 out:

@@ -414,9 +414,8 @@ int ferry_rd_header_line(ferry_rd_t *rd, const char *line, size_t len)
         copy_str(rd->content_type, sizeof(rd->content_type), v, vl);
     } else if (name_is(line, nl, "content-encoding")) {
         copy_str(rd->content_encoding, sizeof(rd->content_encoding), v, vl);
-    } else if (name_is(line, nl, "connect-content-encoding") && rd->cfg.wire == FERRY_RD_CONNECT_STREAM) {
-        copy_str(rd->stream_encoding, sizeof(rd->stream_encoding), v, vl);
-    } else if (name_is(line, nl, "grpc-encoding") && rd->cfg.wire == FERRY_RD_GRPC_WEB) {
+    } else if ((name_is(line, nl, "connect-content-encoding") && rd->cfg.wire == FERRY_RD_CONNECT_STREAM) ||
+               (name_is(line, nl, "grpc-encoding") && rd->cfg.wire == FERRY_RD_GRPC_WEB)) {
         copy_str(rd->stream_encoding, sizeof(rd->stream_encoding), v, vl);
     } else if (name_is(line, nl, "grpc-status") && rd->cfg.wire == FERRY_RD_GRPC_WEB) {
         copy_str(rd->grpc_status, sizeof(rd->grpc_status), v, vl);

@@ -779,7 +779,11 @@ static void wait_call(ferry_rpc_client_t *c, request_t *r, call_t *k)
             pthread_mutex_unlock(&c->mu);
             if (resume)
                 curl_multi_wakeup(c->multi);
-            int stop = r->cb(msg, r->user);
+            int stop = 1;
+            if (r->cb != NULL) /* only streams queue messages, and a stream always has one */
+                stop = r->cb(msg, r->user);
+            else
+                protobuf_c_message_free_unpacked(msg, NULL);
             r->delivered++;
             pthread_mutex_lock(&c->mu);
             if (stop != 0 && k->abort == FERRY_RPC_OK) {

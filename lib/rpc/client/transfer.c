@@ -706,7 +706,7 @@ static void body_text(op_t *op, char *out, size_t size)
     size_t n = 0;
     for (size_t i = 0; i < op->body_len && n + 1 < size; i++) {
         unsigned char c = (unsigned char)op->body[i];
-        out[n++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+        out[n++] = (char)(c < 0x20 || c == 0x7f ? ' ' : c);
     }
     while (n > 0 && out[n - 1] == ' ')
         n--;
@@ -795,7 +795,7 @@ ferry_err_code_t ferry_xfer_get_file(ferry_xfer_t *x, const char *url, const cha
     }
     op.fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (op.fd < 0 || fstat(op.fd, &sb) != 0)
-        oerr = errno;
+        oerr = errno != 0 ? errno : EIO; /* never 0 here: sb is only valid when fstat succeeded */
     else if (!S_ISREG(sb.st_mode))
         oerr = EINVAL; /* a directory, device or FIFO */
     if (oerr != 0) {

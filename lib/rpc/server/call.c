@@ -557,7 +557,7 @@ static void settle_request(ferry_rpc_call_t *call, h2o_req_t *req)
         call_release(call); /* the request reference */
         return;
     }
-    ferry_rpc_call_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_dispose);
+    ferry_rpc_call_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(ferry_rpc_call_t *), on_req_dispose);
     *slot = call;
 }
 
@@ -982,7 +982,7 @@ static bool decode_post(const ferry_rpc_server_t *srv, const route_t *route, con
     const char *why = "";
     if (single || max == 1) {
         call->reqs = call->req_inline;
-    } else if ((call->reqs = calloc(max, sizeof(*call->reqs))) == NULL) {
+    } else if ((call->reqs = calloc(max, sizeof(ProtobufCMessage *))) == NULL) {
         fail_decode(de, FERRY_RPC_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }

@@ -218,7 +218,8 @@ void ferry_route_begin(loop_thread_t *lt, h2o_req_t *req, ferry_route_fn fn, voi
     r->refs = 2;
     r->file_fd = -1;
     lt->n_route_reqs++;
-    ferry_route_req_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_route_req_dispose);
+    ferry_route_req_t **slot =
+        h2o_mem_alloc_shared(&req->pool, sizeof(ferry_route_req_t *), on_route_req_dispose);
     *slot = r;
 
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
@@ -559,10 +560,16 @@ void ferry_route_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *
 {
     (void)receiver;
     while (!h2o_linklist_is_empty(messages)) {
-        h2o_multithread_message_t *m =
-            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_t *link = messages->next;
+        /* h2o's lists are circular: a linked node's neighbours are never NULL, and a node
+         * emitted (and freed) below is no longer in the list. Said for the static analyzer,
+         * which knows neither: it follows a NULL into h2o_linklist_unlink, and a node that
+         * is its own neighbour to a read after free. */
+        if (link == NULL || link->next == NULL || link->prev == NULL) // NOLINT(clang-analyzer-unix.Malloc)
+            break;
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, link);
         ferry_route_req_t *r = H2O_STRUCT_FROM_MEMBER(ferry_route_req_t, msg, m);
-        h2o_linklist_unlink(&m->link);
+        h2o_linklist_unlink(link);
         emit(r);
     }
 }

@@ -268,7 +268,7 @@ static ferry_err_code_t build_index(ferry_rpc_server_t *srv, ferry_err_t *err)
     size_t size = 16;
     while (size < srv->n_routes * 2)
         size *= 2;
-    srv->route_index = calloc(size, sizeof(*srv->route_index));
+    srv->route_index = calloc(size, sizeof(route_t *));
     if (srv->route_index == NULL)
         return ferry_err_set(err, FERRY_E_NOMEM, "rpc server: out of memory");
     srv->route_index_size = size;
@@ -354,7 +354,8 @@ void ferry_timer_add(loop_thread_t *lt, ferry_rpc_call_t *call)
 {
     if (lt->heap_len == lt->heap_cap) {
         size_t cap = lt->heap_cap ? lt->heap_cap * 2 : 64;
-        ferry_rpc_call_t **h = cap <= TIMER_HEAP_MAX ? realloc(lt->heap, cap * sizeof(*h)) : NULL;
+        ferry_rpc_call_t **h =
+            cap <= TIMER_HEAP_MAX ? realloc(lt->heap, cap * sizeof(ferry_rpc_call_t *)) : NULL;
         if (h == NULL) {
             /* Out of timer slots: the call runs without a server-side deadline. */
             FERRY_WARN("rpc: deadline heap full, call %s runs without a deadline",

@@ -70,13 +70,13 @@ static void sb_json_escaped(sbuf_t *b, const char *s, size_t reserve)
             tmp[1] = (char)*c;
             n = 2;
         } else if (*c == '\n') {
-            memcpy(tmp, "\\n", 2);
+            memcpy(tmp, "\\n", 2); // NOLINT(bugprone-not-null-terminated-result): n bytes are used, no NUL
             n = 2;
         } else if (*c == '\r') {
-            memcpy(tmp, "\\r", 2);
+            memcpy(tmp, "\\r", 2); // NOLINT(bugprone-not-null-terminated-result): n bytes are used, no NUL
             n = 2;
         } else if (*c == '\t') {
-            memcpy(tmp, "\\t", 2);
+            memcpy(tmp, "\\t", 2); // NOLINT(bugprone-not-null-terminated-result): n bytes are used, no NUL
             n = 2;
         } else if (*c < 0x20 || *c == 0x7f) {
             snprintf(tmp, sizeof(tmp), "\\u%04x", *c);

@@ -88,7 +88,7 @@ ferry_err_code_t ferry_err_set(ferry_err_t *err, ferry_err_code_t code, const ch
 ferry_err_code_t ferry_err_set_errno(ferry_err_t *err, ferry_err_code_t code, int errnum, const char *fmt,
                                      ...) __attribute__((format(printf, 4, 5)));
 
-#ifdef __clang_analyzer__
+#if defined(__clang_analyzer__) && !defined(FERRY_ERR_IMPL)
 /* The static analyzer (scripts/check-tidy.sh) sees one file at a time and so cannot know
  * that ferry_err_set() returns its |code|: on `return ferry_err_set(...)` it would assume
  * FERRY_OK and report paths where a failed call "succeeds". For the analysis only, the
