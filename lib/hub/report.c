@@ -17,16 +17,16 @@
 #include <string.h>
 
 #include "auth_internal.h"
-#include "ferry/db.h"
 #include "ferry/encoding.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
 #include "ferry/json.h"
 #include "ferry/log.h"
 #include "ferry/model/states.h"
+#include "ferry/store/reports.h"
 #include "hub_agent.h"
 #include "hub_nodecfg.h"
-#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
+#include "hub_pkg.h"
 
 #define REPORT_TEXT_MAX  8192           /* message, paths, checkpoint */
 #define REPORT_BATCH_MAX 1000           /* reports in one ReportProgressBatch */
@@ -34,7 +34,6 @@
 #define DL_FALLBACKS_MAX 32             /* DownloadStats.fallbacks entries */
 #define DL_FALLBACK_MAX  512            /* one DownloadStats.fallbacks entry */
 #define TIMINGS_MAX      64             /* ProgressReport.timings entries in one report */
-#define TASK_TIMINGS_MAX 256            /* task_timing rows of one task */
 #define STEP_NAME_MAX    128            /* ProgressReport.step_name */
 #define HOOK_ID_MAX      128            /* HookReport.hook_id */
 #define HOOK_NAME_MAX    256            /* HookReport.name */
@@ -157,66 +156,6 @@ static int64_t dur_ms(const Google__Protobuf__Duration *d)
     return d == NULL ? 0 : (int64_t)d->seconds * 1000 + d->nanos / 1000000;
 }
 
-/*
- * Stores the report's timings as task_timing rows (one per state + started_at: a later
- * report of the same step updates its duration), inside a savepoint so that a refusal
- * (the task would hold more than TASK_TIMINGS_MAX) leaves nothing behind, also inside a
- * batch's shared transaction. Caller holds the DB lock and an open transaction.
- */
-static ferry_err_code_t store_timings(ferry_hub_t *hub, int64_t task_id, const Ferry__V1__ProgressReport *r,
-                                      ferry_err_t *err)
-{
-    static const char ins[] =
-        "INSERT INTO task_timing (task_id, state, started_at, duration_ms, seq) VALUES (?1, ?2, ?3, ?4, ?5)"
-        " ON CONFLICT(task_id, state, started_at) DO UPDATE SET duration_ms = excluded.duration_ms,"
-        " seq = excluded.seq";
-    static const char cnt[] = "SELECT count(*) FROM task_timing WHERE task_id = ?1";
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
-    int64_t n = 0;
-
-    if (r->n_timings == 0)
-        return FERRY_OK;
-    if ((rc = ferry_db_exec(hub->db, "SAVEPOINT report_timings", "report: timings", err)) != FERRY_OK)
-        return rc;
-    if ((rc = hub_prepare_cached(hub, ins, &st, "report: timings", err)) != FERRY_OK)
-        goto out;
-    for (size_t i = 0; i < r->n_timings; i++) {
-        const Ferry__V1__StepTiming *t = r->timings[i];
-        sqlite3_bind_int64(st, 1, task_id);
-        sqlite3_bind_int(st, 2, (int)t->state);
-        sqlite3_bind_int64(st, 3, ts_ms(t->started_at));
-        sqlite3_bind_int64(st, 4, dur_ms(t->duration));
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)r->sequence);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = hub_sql_err(hub->db, "report: timings", err);
-            goto out;
-        }
-        sqlite3_reset(st);
-    }
-    hub_stmt_release(hub, st);
-    st = NULL;
-    if ((rc = hub_prepare_cached(hub, cnt, &st, "report: timings", err)) != FERRY_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, task_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = hub_sql_err(hub->db, "report: timings", err);
-        goto out;
-    }
-    n = sqlite3_column_int64(st, 0);
-    if (n > TASK_TIMINGS_MAX)
-        rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
-                           "timings: a task keeps at most %d step timings (this report would make %" PRId64
-                           ")",
-                           TASK_TIMINGS_MAX, n);
-out:
-    hub_stmt_release(hub, st);
-    if (rc != FERRY_OK)
-        sqlite3_exec(hub->db, "ROLLBACK TO report_timings", NULL, NULL, NULL);
-    sqlite3_exec(hub->db, "RELEASE report_timings", NULL, NULL, NULL);
-    return rc;
-}
-
 /** Outcome of applying one report inside a transaction. */
 typedef struct report_outcome {
     bool duplicate;
@@ -227,138 +166,79 @@ typedef struct report_outcome {
 } report_outcome_t;
 
 /*
- * Applies |r| from node |node_id| to its task. Caller holds the DB lock and an open
- * transaction. Validation happens before any write, so a refusal changes nothing.
+ * Applies |r| from node |node_id| to its task (the reports repository). Caller holds
+ * the store lock and an open transaction. Validation happens before any write, and the
+ * timings are all-or-nothing, so a refusal changes nothing.
  */
 static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Ferry__V1__ProgressReport *r,
                                      report_outcome_t *o, ferry_err_t *err)
 {
+    ferry_store_timing_t timings[TIMINGS_MAX];
+    ferry_store_report_task_t task;
+    ferry_store_report_t row = {0};
     ferry_err_code_t rc = FERRY_OK;
-    sqlite3_stmt *st = NULL;
-    int64_t task_id = 0, now = hub_now_ms();
+    int64_t task_id = 0;
     char *dj = NULL;
 
     memset(o, 0, sizeof(*o));
     if ((rc = check_report(r, &task_id, err)) != FERRY_OK)
         goto out;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT t.node_id, t.state, t.last_seq, t.halted OR r.status IN (2, 3), t.release_id"
-            " FROM update_task t JOIN release r ON r.id = t.release_id WHERE t.id = ?1",
-            -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "report", err);
+    if ((rc = ferry_store_report_task(hub->store, task_id, &task, err)) != FERRY_OK) {
+        if (rc == FERRY_E_NOT_FOUND)
+            ferry_err_set(err, FERRY_E_NOT_FOUND, "task %s not found", r->task_id);
         goto out;
     }
-    sqlite3_bind_int64(st, 1, task_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "task %s not found", r->task_id);
-        goto out;
-    }
-    if (sqlite3_column_int64(st, 0) != node_id) {
+    if (task.node_id != node_id) {
         rc = ferry_err_set(err, FERRY_E_PERMISSION, "task %s belongs to another node", r->task_id);
         goto out;
     }
-    int cur = sqlite3_column_int(st, 1);
-    uint64_t last = (uint64_t)sqlite3_column_int64(st, 2);
-    o->halted = sqlite3_column_int(st, 3) != 0;
-    int64_t release_id = sqlite3_column_int64(st, 4);
-    sqlite3_finalize(st);
-    st = NULL;
-    o->last_seq = last;
-    o->state = cur;
-    if (hub_report_seq_check(last, r->sequence) == HUB_SEQ_DUPLICATE) {
+    o->halted = task.halted;
+    o->last_seq = task.last_seq;
+    o->state = task.state;
+    if (hub_report_seq_check(task.last_seq, r->sequence) == HUB_SEQ_DUPLICATE) {
         o->duplicate = true; /* accepted once already: acknowledge again, store nothing */
         goto out;
     }
-    if (!hub_report_transition_ok(cur, (int)r->state)) {
+    if (!hub_report_transition_ok(task.state, (int)r->state)) {
         rc = ferry_err_set(err, FERRY_E_TRANSITION_INVALID,
                            "task %s: %s (%d) -> %s (%d) is not a legal transition", r->task_id,
-                           ferry_state_name(cur), cur, ferry_state_name((int)r->state), (int)r->state);
+                           ferry_state_name(task.state), task.state, ferry_state_name((int)r->state),
+                           (int)r->state);
         goto out;
     }
-    if ((rc = store_timings(hub, task_id, r, err)) != FERRY_OK)
+    for (size_t i = 0; i < r->n_timings; i++) /* check_report: at most TIMINGS_MAX */
+        timings[i] = (ferry_store_timing_t){(int)r->timings[i]->state, ts_ms(r->timings[i]->started_at),
+                                            dur_ms(r->timings[i]->duration)};
+    if ((rc = ferry_store_report_timings_put(hub->store, task_id, timings, r->n_timings, r->sequence, err)) !=
+        FERRY_OK)
         goto out;
     /* Download telemetry (seed 003): kept per task as the DownloadStats JSON. */
     if (r->download != NULL && (rc = ferry_json_encode(&r->download->base, 0, &dj, NULL, err)) != FERRY_OK) {
         ferry_err_prefix(err, "report: download");
         goto out;
     }
-    /* Error code: the report's when given; a failure path keeps the last known one. */
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "UPDATE update_task SET state = ?2,"
-            " error_code = CASE WHEN ?3 <> '' THEN ?3 WHEN ?2 IN (?16, ?17, ?18) THEN error_code ELSE '' END,"
-            " message = ?4, percent = ?5, bytes = ?6, bytes_total = ?7, last_seq = ?8,"
-            " backup_local_path = CASE WHEN ?9 <> '' THEN ?9 ELSE backup_local_path END,"
-            " server_dir = CASE WHEN ?10 <> '' THEN ?10 ELSE server_dir END,"
-            " client_dir = CASE WHEN ?11 <> '' THEN ?11 ELSE client_dir END,"
-            " checkpoint = CASE WHEN ?12 <> '' THEN ?12 ELSE checkpoint END,"
-            " download_json = COALESCE(?15, download_json),"
-            " started_at = CASE WHEN ?2 <> ?19 THEN COALESCE(started_at, ?14) ELSE started_at END,"
-            " finished_at = CASE WHEN ?2 IN (?20, ?16, ?18) THEN ?14 ELSE finished_at END,"
-            " updated_at = ?14 WHERE id = ?1",
-            -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "report", err);
+    row.task_id = task_id;
+    row.prev_state = task.state;
+    row.state = (int)r->state;
+    row.error_code = r->error_code;
+    row.message = r->message;
+    row.percent = (int)r->percent;
+    row.bytes = r->bytes_done;
+    row.bytes_total = r->bytes_total;
+    row.seq = r->sequence;
+    row.backup_local_path = r->backup_local_path;
+    row.server_dir = r->server_dir;
+    row.client_dir = r->client_dir;
+    row.checkpoint = r->checkpoint;
+    row.download_json = dj;
+    row.reported_at = r->reported_at != NULL ? ts_ms(r->reported_at) : 0;
+    row.now = hub_now_ms();
+    if ((rc = ferry_store_report_apply(hub->store, &row, err)) != FERRY_OK)
         goto out;
-    }
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int(st, 2, (int)r->state);
-    hub_bind_text(st, 3, r->error_code);
-    hub_bind_text(st, 4, r->message);
-    sqlite3_bind_int(st, 5, (int)r->percent);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)r->bytes_done);
-    sqlite3_bind_int64(st, 7, (sqlite3_int64)r->bytes_total);
-    sqlite3_bind_int64(st, 8, (sqlite3_int64)r->sequence);
-    hub_bind_text(st, 9, r->backup_local_path);
-    hub_bind_text(st, 10, r->server_dir);
-    hub_bind_text(st, 11, r->client_dir);
-    hub_bind_text(st, 12, r->checkpoint);
-    sqlite3_bind_int64(st, 14, now);
-    if (dj != NULL)
-        sqlite3_bind_text(st, 15, dj, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, 15);
-    sqlite3_bind_int(st, 16, FERRY_STATE_FAILED);
-    sqlite3_bind_int(st, 17, FERRY_STATE_ROLLBACKING);
-    sqlite3_bind_int(st, 18, FERRY_STATE_ROLLBACKED);
-    sqlite3_bind_int(st, 19, FERRY_STATE_PENDING);
-    sqlite3_bind_int(st, 20, FERRY_STATE_SUCCEEDED);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = hub_sql_err(hub->db, "report: update task", err);
-        goto out;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "INSERT INTO task_event (task_id, seq, state, error_code, message, percent, bytes,"
-            " bytes_total, source, reported_at, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'agent',"
-            " ?9, ?10)",
-            -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "report", err);
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)r->sequence);
-    sqlite3_bind_int(st, 3, (int)r->state);
-    hub_bind_text(st, 4, r->error_code);
-    hub_bind_text(st, 5, r->message);
-    sqlite3_bind_int(st, 6, (int)r->percent);
-    sqlite3_bind_int64(st, 7, (sqlite3_int64)r->bytes_done);
-    sqlite3_bind_int64(st, 8, (sqlite3_int64)r->bytes_total);
-    if (r->reported_at != NULL)
-        sqlite3_bind_int64(st, 9, ts_ms(r->reported_at));
-    else
-        sqlite3_bind_null(st, 9);
-    sqlite3_bind_int64(st, 10, now);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = hub_sql_err(hub->db, "report: history", err);
-        goto out;
-    }
     o->last_seq = r->sequence;
     o->state = (int)r->state;
     o->ev.task_id = task_id;
-    o->ev.release_id = release_id;
+    o->ev.release_id = task.release_id;
     o->ev.node_id = node_id;
     o->ev.state = (int)r->state;
     o->ev.percent = (int)r->percent;
@@ -366,7 +246,6 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     snprintf(o->ev.error_code, sizeof(o->ev.error_code), "%s", r->error_code != NULL ? r->error_code : "");
     snprintf(o->ev.message, sizeof(o->ev.message), "%s", r->message != NULL ? r->message : "");
 out:
-    sqlite3_finalize(st);
     free(dj);
     return rc;
 }
@@ -380,16 +259,16 @@ static void report_progress_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
     ferry_err_code_t rc;
     Ferry__V1__ReportProgressResponse resp = FERRY__V1__REPORT_PROGRESS_RESPONSE__INIT;
 
-    hub_db_lock(hub);
-    rc = hub_tx_begin(hub, &err);
+    ferry_store_lock(hub->store);
+    rc = ferry_store_tx_begin(hub->store, &err);
     if (rc == FERRY_OK) {
         rc = apply_report(hub, p->node_id, req->report, &o, &err);
         if (rc == FERRY_OK && !o.duplicate)
-            rc = hub_tx_commit(hub, &err); /* synchronous=FULL: durable when this returns */
+            rc = ferry_store_tx_commit(hub->store, &err); /* synchronous=FULL: durable when this returns */
         if (rc != FERRY_OK || o.duplicate)
-            hub_tx_rollback(hub);
+            ferry_store_tx_rollback(hub->store);
     }
-    hub_db_unlock(hub);
+    ferry_store_unlock(hub->store);
     if (rc != FERRY_OK) {
         hub_fail(call, &err);
         return;
@@ -441,8 +320,8 @@ static void report_batch_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
         ferry_rpc_call_fail(call, FERRY_RPC_RESOURCE_EXHAUSTED, "E_NOMEM", "report batch: out of memory");
         goto out;
     }
-    hub_db_lock(hub);
-    rc = hub_tx_begin(hub, &err);
+    ferry_store_lock(hub->store);
+    rc = ferry_store_tx_begin(hub->store, &err);
     for (size_t i = 0; rc == FERRY_OK && i < b->n; i++) {
         const Ferry__V1__ProgressReport *r = b->reqs[i]->report;
         report_outcome_t o;
@@ -472,10 +351,10 @@ static void report_batch_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
         }
     }
     if (rc == FERRY_OK)
-        rc = hub_tx_commit(hub, &err);
+        rc = ferry_store_tx_commit(hub->store, &err);
     if (rc != FERRY_OK)
-        hub_tx_rollback(hub);
-    hub_db_unlock(hub);
+        ferry_store_tx_rollback(hub->store);
+    ferry_store_unlock(hub->store);
     if (rc != FERRY_OK) {
         hub_fail(call, &err);
         goto out;
@@ -547,12 +426,12 @@ static void create_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
     ferry_err_t err = {0};
     ferry_err_code_t rc = FERRY_OK;
     hub_arena_t a = {0};
-    sqlite3_stmt *st = NULL;
-    int64_t task_id = 0, now = hub_now_ms(), expires = 0;
+    int64_t task_id = 0, now = hub_now_ms(), expires = 0, owner = 0, files = 0;
     uint8_t rnd[16];
     char id[33], path[64], url[1024];
     Ferry__V1__CreateFileUploadResponse resp = FERRY__V1__CREATE_FILE_UPLOAD_RESPONSE__INIT;
     Ferry__V1__UploadTarget target = FERRY__V1__UPLOAD_TARGET__INIT;
+    ferry_store_node_upload_new_t row = {0};
 
     if (req->kind < FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG ||
         req->kind > FERRY__V1__FILE_KIND__FILE_KIND_SQL_LOG) {
@@ -584,51 +463,26 @@ static void create_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
         goto out;
     ferry_hex_encode(rnd, sizeof(rnd), id);
     id[32] = '\0';
-    hub_db_lock(hub);
+    row = (ferry_store_node_upload_new_t){id,          p->node_id,         req->file_name, req->size,
+                                          req->sha256, (int)req->kind,     task_id,        req->content_type,
+                                          now,         now + UPLOAD_TTL_MS};
+    ferry_store_lock(hub->store);
     if (task_id > 0) {
-        int64_t owner = 0;
-        if (sqlite3_prepare_v2(hub->db, "SELECT node_id FROM update_task WHERE id = ?1", -1, &st, NULL) ==
-            SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, task_id);
-            if (sqlite3_step(st) == SQLITE_ROW)
-                owner = sqlite3_column_int64(st, 0);
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-        if (owner == 0)
-            rc = ferry_err_set(&err, FERRY_E_NOT_FOUND, "task %s not found", req->task_id);
-        else if (owner != p->node_id)
+        if ((rc = ferry_store_task_node(hub->store, task_id, &owner, &err)) == FERRY_E_NOT_FOUND)
+            ferry_err_set(&err, FERRY_E_NOT_FOUND, "task %s not found", req->task_id);
+        else if (rc == FERRY_OK && owner != p->node_id)
             rc = ferry_err_set(&err, FERRY_E_PERMISSION, "task %s belongs to another node", req->task_id);
+        /* Refused early: the commit would be (a task lists at most FERRY_STORE_TASK_FILES_MAX). */
+        else if (rc == FERRY_OK &&
+                 (rc = ferry_store_task_files_count(hub->store, task_id, &files, &err)) == FERRY_OK &&
+                 files >= FERRY_STORE_TASK_FILES_MAX)
+            rc = ferry_err_set(&err, FERRY_E_INVALID_ARG,
+                               "task %s already lists %" PRId64 " report files (at most %d)", req->task_id,
+                               files, FERRY_STORE_TASK_FILES_MAX);
     }
-    if (rc == FERRY_OK) {
-        if (sqlite3_prepare_v2(
-                hub->db,
-                "INSERT INTO upload (id, purpose, node_id, file_name, expected_size, expected_sha256,"
-                " file_kind, task_id, content_type, created_at, expires_at)"
-                " VALUES (?1, 'node_file', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                -1, &st, NULL) != SQLITE_OK) {
-            rc = hub_sql_err(hub->db, "create upload", &err);
-        } else {
-            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, p->node_id);
-            hub_bind_text(st, 3, req->file_name);
-            sqlite3_bind_int64(st, 4, (sqlite3_int64)req->size);
-            hub_bind_text(st, 5, req->sha256);
-            sqlite3_bind_int(st, 6, (int)req->kind);
-            if (task_id > 0)
-                sqlite3_bind_int64(st, 7, task_id);
-            else
-                sqlite3_bind_null(st, 7);
-            hub_bind_text(st, 8, req->content_type);
-            sqlite3_bind_int64(st, 9, now);
-            sqlite3_bind_int64(st, 10, now + UPLOAD_TTL_MS);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = hub_sql_err(hub->db, "create upload", &err);
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    hub_db_unlock(hub);
+    if (rc == FERRY_OK)
+        rc = ferry_store_node_upload_insert(hub->store, &row, &err);
+    ferry_store_unlock(hub->store);
     if (rc != FERRY_OK)
         goto out;
     if ((rc = ferry_blob_upload_begin(hub->blobs, id, &err)) != FERRY_OK)
@@ -677,18 +531,18 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
     ferry_err_t err = {0};
     ferry_err_code_t rc = FERRY_OK;
     hub_arena_t a = {0};
-    sqlite3_stmt *st = NULL;
-    int locked = 0, in_tx = 0;
-    int64_t node_id = 0, task_id = 0, file_id = 0, now = hub_now_ms(), cfg_version = 0;
-    int kind = 0;
-    char status[16] = "", name[256] = "", exp_sha[65] = "", ctype[256] = "",
-         sha[FERRY_SHA256_HEX_LEN + 1] = "";
+    bool locked = false, in_tx = false;
+    int64_t file_id = 0, now = hub_now_ms(), cfg_version = 0;
+    char sha[FERRY_SHA256_HEX_LEN + 1] = "";
     char blob_path[4096];
     char *summary_json = NULL;
-    uint64_t exp_size = 0, size = 0;
+    uint64_t size = 0;
+    ferry_store_node_upload_t up;
+    ferry_store_report_file_new_t file = {0};
     Ferry__V1__CommitFileUploadResponse resp = FERRY__V1__COMMIT_FILE_UPLOAD_RESPONSE__INIT;
     Ferry__V1__ReportFile rf = FERRY__V1__REPORT_FILE__INIT;
 
+    memset(&up, 0, sizeof(up));
     if (req->upload_id == NULL || strlen(req->upload_id) != 32) {
         rc = ferry_err_set(&err, FERRY_E_NOT_FOUND, "upload not found");
         goto out;
@@ -697,198 +551,67 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
         rc = ferry_err_set(&err, FERRY_E_INVALID_ARG, "summary is longer than %d bytes", REPORT_TEXT_MAX);
         goto out;
     }
-    hub_db_lock(hub);
-    locked = 1;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT node_id, COALESCE(task_id, 0), file_kind, status, file_name, expected_sha256,"
-            " expected_size, content_type, COALESCE(report_file_id, 0), blob_sha256 FROM upload"
-            " WHERE id = ?1 AND purpose = 'node_file'",
-            -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "commit upload", &err);
+    ferry_store_lock(hub->store);
+    locked = true;
+    if ((rc = ferry_store_node_upload_get(hub->store, req->upload_id, &up, &err)) != FERRY_OK)
         goto out;
-    }
-    sqlite3_bind_text(st, 1, req->upload_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = ferry_err_set(&err, FERRY_E_NOT_FOUND, "upload %s not found", req->upload_id);
-        goto out;
-    }
-    node_id = sqlite3_column_int64(st, 0);
-    task_id = sqlite3_column_int64(st, 1);
-    kind = sqlite3_column_int(st, 2);
-    snprintf(status, sizeof(status), "%s", sqlite3_column_text(st, 3));
-    snprintf(name, sizeof(name), "%s", sqlite3_column_text(st, 4));
-    snprintf(exp_sha, sizeof(exp_sha), "%s", sqlite3_column_text(st, 5));
-    exp_size = (uint64_t)sqlite3_column_int64(st, 6);
-    snprintf(ctype, sizeof(ctype), "%s", sqlite3_column_text(st, 7));
-    file_id = sqlite3_column_int64(st, 8);
-    snprintf(sha, sizeof(sha), "%s", sqlite3_column_text(st, 9));
-    sqlite3_finalize(st);
-    st = NULL;
-    if (node_id != p->node_id) {
+    file_id = up.report_file_id;
+    snprintf(sha, sizeof(sha), "%s", up.blob_sha256);
+    if (up.node_id != p->node_id) {
         rc = ferry_err_set(&err, FERRY_E_PERMISSION, "upload %s belongs to another node", req->upload_id);
         goto out;
     }
-    if (strcmp(status, "committed") == 0) {
-        size = exp_size; /* idempotent: answer with the file recorded the first time */
+    if (strcmp(up.status, "committed") == 0) {
+        size = up.expected_size; /* idempotent: answer with the file recorded the first time */
         goto reply;
     }
-    if (strcmp(status, "open") != 0) {
+    if (strcmp(up.status, "open") != 0) {
         rc = ferry_err_set(&err, FERRY_E_PRECONDITION, "upload %s was aborted", req->upload_id);
         goto out;
     }
-    /* Hashing a large file must not hold the DB: release it meanwhile. */
-    hub_db_unlock(hub);
-    locked = 0;
-    rc = ferry_blob_upload_commit(hub->blobs, req->upload_id, exp_sha, exp_size, sha, &size, &err);
+    /* Hashing a large file must not hold the store: release it meanwhile. */
+    ferry_store_unlock(hub->store);
+    locked = false;
+    rc = ferry_blob_upload_commit(hub->blobs, req->upload_id, up.expected_sha256, up.expected_size, sha,
+                                  &size, &err);
     if (rc != FERRY_OK) {
         if (rc == FERRY_E_HASH_MISMATCH) /* refused: reclaim its bytes (uploads.c) */
             hub_upload_refuse(hub, req->upload_id, 0, false);
         goto out;
     }
-    if (kind == FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG &&
+    if (up.kind == FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG &&
         ferry_blob_path(hub->blobs, sha, blob_path, sizeof(blob_path), NULL) == FERRY_OK)
         node_config_summary(blob_path, &cfg_version, &summary_json);
-    hub_db_lock(hub);
-    locked = 1;
-    if ((rc = hub_tx_begin(hub, &err)) != FERRY_OK)
+    file = (ferry_store_report_file_new_t){
+        req->upload_id,  up.node_id, up.task_id,  up.kind,
+        up.file_name,    sha,        size,        req->summary,
+        up.content_type, now,        cfg_version, summary_json != NULL ? summary_json : ""};
+    ferry_store_lock(hub->store);
+    locked = true;
+    if ((rc = ferry_store_tx_begin(hub->store, &err)) != FERRY_OK)
         goto out;
-    in_tx = 1;
-    /* Re-check under the lock: a concurrent commit of the same upload wins once. */
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "UPDATE upload SET status = 'committed', blob_sha256 = ?2 WHERE id = ?1 AND status = 'open'", -1,
-            &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "commit upload", &err);
+    in_tx = true;
+    if ((rc = ferry_store_node_upload_commit(hub->store, &file, &file_id, &err)) != FERRY_OK ||
+        (rc = ferry_store_tx_commit(hub->store, &err)) != FERRY_OK)
         goto out;
-    }
-    sqlite3_bind_text(st, 1, req->upload_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, sha, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = hub_sql_err(hub->db, "commit upload", &err);
-        goto out;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_changes(hub->db) == 0) {
-        rc = ferry_err_set(&err, FERRY_E_PRECONDITION, "upload %s is no longer open", req->upload_id);
-        goto out;
-    }
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "INSERT INTO report_file (node_id, task_id, kind, name, blob_sha256, size, summary,"
-            " content_type, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            -1, &st, NULL) != SQLITE_OK) {
-        rc = hub_sql_err(hub->db, "commit upload", &err);
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, node_id);
-    if (task_id > 0)
-        sqlite3_bind_int64(st, 2, task_id);
-    else
-        sqlite3_bind_null(st, 2);
-    sqlite3_bind_int(st, 3, kind);
-    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, sha, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)size);
-    hub_bind_text(st, 7, req->summary);
-    sqlite3_bind_text(st, 8, ctype, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, now);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = hub_sql_err(hub->db, "commit upload", &err);
-        goto out;
-    }
-    file_id = sqlite3_last_insert_rowid(hub->db);
-    sqlite3_finalize(st);
-    st = NULL;
-    /* Link it: upload -> file, task.ReportFilesJson, node configuration index. */
-    const char *links[3] = {"UPDATE upload SET report_file_id = ?2 WHERE id = ?1", NULL, NULL};
-    if (task_id > 0)
-        links[1] = "UPDATE update_task SET report_files_json = json_insert(report_files_json, '$[#]',"
-                   " json_object('fileId', CAST(?2 AS TEXT), 'kind', ?4, 'fileName', ?5, 'size', ?6)),"
-                   " updated_at = ?7 WHERE id = ?3";
-    if (kind == FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG)
-        links[2] = "INSERT INTO node_config_index (node_id, config_version, file_id, blob_sha256, size,"
-                   " summary_json, uploaded_at) VALUES (?8, ?9, ?2, ?10, ?6, ?11, ?7)"
-                   " ON CONFLICT(node_id) DO UPDATE SET config_version = excluded.config_version,"
-                   " file_id = excluded.file_id, blob_sha256 = excluded.blob_sha256, size = excluded.size,"
-                   " summary_json = excluded.summary_json, uploaded_at = excluded.uploaded_at";
-    for (int i = 0; i < 3; i++) {
-        if (links[i] == NULL)
-            continue;
-        if ((rc = hub_prepare(hub->db, links[i], &st, "link upload", &err)) != FERRY_OK)
-            goto out;
-        /* Bind only the parameters this statement uses. */
-        int np = sqlite3_bind_parameter_count(st);
-        for (int k = 1; k <= np; k++) {
-            const char *pn = sqlite3_bind_parameter_name(st, k);
-            int idx = pn != NULL ? atoi(pn + 1) : k;
-            switch (idx) {
-            case 1:
-                sqlite3_bind_text(st, k, req->upload_id, -1, SQLITE_STATIC);
-                break;
-            case 2:
-                sqlite3_bind_int64(st, k, file_id);
-                break;
-            case 3:
-                sqlite3_bind_int64(st, k, task_id);
-                break;
-            case 4:
-                sqlite3_bind_int(st, k, kind);
-                break;
-            case 5:
-                sqlite3_bind_text(st, k, name, -1, SQLITE_STATIC);
-                break;
-            case 6:
-                sqlite3_bind_int64(st, k, (sqlite3_int64)size);
-                break;
-            case 7:
-                sqlite3_bind_int64(st, k, now);
-                break;
-            case 8:
-                sqlite3_bind_int64(st, k, node_id);
-                break;
-            case 9:
-                sqlite3_bind_int64(st, k, cfg_version);
-                break;
-            case 10:
-                sqlite3_bind_text(st, k, sha, -1, SQLITE_STATIC);
-                break;
-            case 11:
-                sqlite3_bind_text(st, k, summary_json != NULL ? summary_json : "", -1, SQLITE_STATIC);
-                break;
-            default:
-                break;
-            }
-        }
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = hub_sql_err(hub->db, "link upload", &err);
-            goto out;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    if ((rc = hub_tx_commit(hub, &err)) != FERRY_OK)
-        goto out;
-    in_tx = 0;
+    in_tx = false;
 reply:
     rf.id = hub_arena_printf(&a, "%" PRId64, file_id);
-    rf.kind = (Ferry__V1__FileKind)kind;
+    rf.kind = (Ferry__V1__FileKind)up.kind;
     rf.node_code = (char *)"";
-    rf.task_id = task_id > 0 ? hub_arena_printf(&a, "%" PRId64, task_id) : (char *)"";
-    rf.file_name = hub_arena_strdup(&a, name);
+    rf.task_id = up.task_id > 0 ? hub_arena_printf(&a, "%" PRId64, up.task_id) : (char *)"";
+    rf.file_name = hub_arena_strdup(&a, up.file_name);
     rf.size = size;
     rf.sha256 = hub_arena_strdup(&a, sha);
     rf.summary = hub_arena_strdup(&a, req->summary);
-    rf.content_type = hub_arena_strdup(&a, ctype);
+    rf.content_type = hub_arena_strdup(&a, up.content_type);
     rf.created_at = hub_arena_ts(&a, now);
     resp.file = &rf;
 out:
-    sqlite3_finalize(st);
     if (in_tx)
-        hub_tx_rollback(hub);
+        ferry_store_tx_rollback(hub->store);
     if (locked)
-        hub_db_unlock(hub);
+        ferry_store_unlock(hub->store);
     if (rc != FERRY_OK)
         hub_fail(call, &err);
     else

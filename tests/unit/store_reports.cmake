@@ -1,0 +1,3 @@
+# The reports repository (progress, timings, node files) against a real SQLite file.
+ferry_add_check_test(store_reports_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_reports_test.c
+    LIBS ferry_store ferry_model ferry_core PkgConfig::SQLITE)

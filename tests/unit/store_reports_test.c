@@ -1,0 +1,322 @@
+/*
+ * The reports repository (ferry/store/reports.h) against a real SQLite file: the task a
+ * report is judged against, applying a report (columns + history), the caps (timings
+ * per task all-or-nothing, files per task, history past its cap keeps state changes
+ * only) and committing node files (report_file, links, node configuration index).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ferry/fs.h"
+#include "ferry/model/states.h"
+#include "ferry/store/reports.h"
+#include "ferry/store_sqlite.h"
+#include "ferry/v1/admin.pb-c.h"
+
+static char dir[64], path[128];
+static ferry_store_t *st;
+static const int64_t TASK = 7, NODE = 1;
+
+static void exec(const char *sql)
+{
+    char *msg = NULL;
+    ck_assert_msg(sqlite3_exec(ferry_store_sqlite(st), sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
+                  msg != NULL ? msg : "");
+}
+
+static long long scalar(const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    long long v = -1;
+    ck_assert_int_eq(sqlite3_prepare_v2(ferry_store_sqlite(st), sql, -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void setup(void)
+{
+    ferry_err_t e = {0};
+    snprintf(dir, sizeof(dir), "/tmp/ferry-reports-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/ferry.db", dir);
+    ck_assert_int_eq(ferry_store_open(path, &st, &e), FERRY_OK);
+    exec("INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 0, 0);"
+         "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 0, "
+         "0);"
+         "INSERT INTO node (id, store_id, code, environment, name, token_id, token_hash, token_issued_at,"
+         " created_at, updated_at) VALUES (1, 1, 'N1', 4, 'N1', 'fyn_1', x'00', 0, 0, 0),"
+         " (2, 1, 'N2', 4, 'N2', 'fyn_2', x'00', 0, 0, 0);"
+         "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
+         " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
+         " VALUES (1, '1.0.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'00', x'00', 'k', 0);"
+         "INSERT INTO release (id, package_id, customer_id, environment, policy, created_at, updated_at)"
+         " VALUES (3, 1, 1, 4, 1, 0, 0);"
+         "INSERT INTO update_task (id, release_id, node_id, created_at, updated_at) VALUES (7, 3, 1, 0, 0);");
+}
+
+static void teardown(void)
+{
+    ferry_store_free(st);
+    st = NULL;
+    ferry_fs_rm_rf(dir, NULL);
+}
+
+static void begin(void)
+{
+    ferry_err_t e = {0};
+    ferry_store_lock(st);
+    ck_assert_int_eq(ferry_store_tx_begin(st, &e), FERRY_OK);
+}
+
+static void commit(void)
+{
+    ferry_err_t e = {0};
+    ck_assert_int_eq(ferry_store_tx_commit(st, &e), FERRY_OK);
+    ferry_store_unlock(st);
+}
+
+static void rollback(void)
+{
+    ferry_store_tx_rollback(st);
+    ferry_store_unlock(st);
+}
+
+START_TEST(task_and_apply)
+{
+    ferry_err_t e = {0};
+    ferry_store_report_task_t t;
+    ferry_store_report_t r = {.task_id = TASK,
+                              .prev_state = FERRY_STATE_PENDING,
+                              .state = FERRY_STATE_DOWNLOADING,
+                              .message = "downloading",
+                              .percent = 40,
+                              .bytes = 400,
+                              .bytes_total = 1000,
+                              .seq = 1,
+                              .server_dir = "/srv/app",
+                              .download_json = "{\"sourceName\":\"primary\"}",
+                              .reported_at = 5000,
+                              .now = 6000};
+
+    begin();
+    ck_assert_int_eq(ferry_store_report_task(st, TASK, &t, &e), FERRY_OK);
+    ck_assert_int_eq(t.node_id, NODE);
+    ck_assert_int_eq(t.release_id, 3);
+    ck_assert_int_eq(t.state, FERRY_STATE_PENDING);
+    ck_assert_int_eq(t.last_seq, 0);
+    ck_assert(!t.halted);
+    ck_assert_int_eq(ferry_store_report_task(st, 99, &t, &e), FERRY_E_NOT_FOUND);
+    ck_assert_str_eq(e.msg, "task 99 not found");
+    ck_assert_int_eq(ferry_store_report_apply(st, &r, &e), FERRY_OK);
+    commit();
+    ck_assert_int_eq(scalar("SELECT state FROM update_task WHERE id = 7"), FERRY_STATE_DOWNLOADING);
+    ck_assert_int_eq(scalar("SELECT last_seq * 1000 + percent FROM update_task WHERE id = 7"), 1040);
+    ck_assert_int_eq(scalar("SELECT started_at FROM update_task WHERE id = 7"), 6000);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM update_task WHERE server_dir = '/srv/app' AND "
+                            "download_json LIKE '%primary%'"),
+                     1);
+    ck_assert_int_eq(scalar("SELECT reported_at FROM task_event WHERE task_id = 7 AND seq = 1"), 5000);
+
+    /* a failure keeps the last error code when the report gives none; "" keeps the dirs */
+    r = (ferry_store_report_t){.task_id = TASK,
+                               .prev_state = FERRY_STATE_DOWNLOADING,
+                               .state = FERRY_STATE_FAILED,
+                               .error_code = "E_NOSPACE",
+                               .seq = 2,
+                               .now = 7000};
+    begin();
+    ck_assert_int_eq(ferry_store_report_apply(st, &r, &e), FERRY_OK);
+    r.seq = 3;
+    r.error_code = "";
+    r.prev_state = FERRY_STATE_FAILED;
+    ck_assert_int_eq(ferry_store_report_apply(st, &r, &e), FERRY_OK);
+    commit();
+    ck_assert_int_eq(scalar("SELECT count(*) FROM update_task WHERE id = 7 AND error_code = 'E_NOSPACE' AND "
+                            "server_dir = '/srv/app' AND finished_at = 7000"),
+                     1);
+
+    /* a paused release halts its tasks */
+    exec("UPDATE release SET status = 2 WHERE id = 3");
+    begin();
+    ck_assert_int_eq(ferry_store_report_task(st, TASK, &t, &e), FERRY_OK);
+    rollback();
+    ck_assert(t.halted);
+    ck_assert_int_eq(t.last_seq, 3);
+}
+END_TEST
+
+START_TEST(timings_are_capped_all_or_nothing)
+{
+    ferry_err_t e = {0};
+    ferry_store_timing_t t[64];
+
+    for (int i = 0; i < 64; i++)
+        t[i] = (ferry_store_timing_t){FERRY_STATE_DOWNLOADING, 1000 + i, 10};
+    /* 4 reports of 64 distinct timings reach the cap of 256 exactly */
+    for (int k = 0; k < 4; k++) {
+        for (int i = 0; i < 64; i++)
+            t[i].started_at = 1000 + k * 64 + i;
+        begin();
+        ck_assert_msg(ferry_store_report_timings_put(st, TASK, t, 64, (uint64_t)k + 1, &e) == FERRY_OK, "%s",
+                      e.msg);
+        commit();
+    }
+    ck_assert_int_eq(scalar("SELECT count(*) FROM task_timing WHERE task_id = 7"),
+                     FERRY_STORE_TASK_TIMINGS_MAX);
+    /* a repeated step only updates its duration */
+    t[0].duration_ms = 99;
+    begin();
+    ck_assert_int_eq(ferry_store_report_timings_put(st, TASK, t, 1, 9, &e), FERRY_OK);
+    commit();
+    ck_assert_int_eq(scalar("SELECT duration_ms FROM task_timing WHERE task_id = 7 AND started_at = 1192"),
+                     99);
+    /* one more new step: refused naming the cap, and none of the report's rows is kept */
+    t[0].started_at = 5000;
+    t[1].started_at = 5001;
+    begin();
+    ck_assert_int_eq(ferry_store_report_timings_put(st, TASK, t, 2, 10, &e), FERRY_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(e.msg, "at most 256"));
+    /* the savepoint left the transaction usable */
+    ck_assert(ferry_store_in_tx(st));
+    commit();
+    ck_assert_int_eq(scalar("SELECT count(*) FROM task_timing WHERE task_id = 7"),
+                     FERRY_STORE_TASK_TIMINGS_MAX);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM task_timing WHERE started_at >= 5000"), 0);
+}
+END_TEST
+
+START_TEST(history_past_its_cap_keeps_state_changes)
+{
+    ferry_err_t e = {0};
+    ferry_store_report_t r = {
+        .task_id = TASK, .prev_state = FERRY_STATE_DOWNLOADING, .state = FERRY_STATE_DOWNLOADING};
+
+    /* fill the history to its cap directly (a long download reported every second) */
+    exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4096)"
+         " INSERT INTO task_event (task_id, seq, state, at) SELECT 7, i, 50, i FROM n");
+    r.seq = 5000;
+    begin();
+    ck_assert_int_eq(ferry_store_report_apply(st, &r, &e),
+                     FERRY_OK); /* progress only: task updated, no row */
+    commit();
+    ck_assert_int_eq(scalar("SELECT count(*) FROM task_event WHERE task_id = 7"),
+                     FERRY_STORE_TASK_EVENTS_MAX);
+    ck_assert_int_eq(scalar("SELECT last_seq FROM update_task WHERE id = 7"), 5000);
+    r.seq = 5001;
+    r.state = FERRY_STATE_VERIFYING;
+    begin();
+    ck_assert_int_eq(ferry_store_report_apply(st, &r, &e), FERRY_OK); /* a state change is still recorded */
+    commit();
+    ck_assert_int_eq(scalar("SELECT count(*) FROM task_event WHERE task_id = 7"),
+                     FERRY_STORE_TASK_EVENTS_MAX + 1);
+}
+END_TEST
+
+static void upload(const char *id, int64_t node, int kind, int64_t task)
+{
+    ferry_err_t e = {0};
+    ferry_store_node_upload_new_t u = {id, node, "f.log", 10, "ab", kind, task, "text/plain", 100, 200};
+    begin();
+    ck_assert_msg(ferry_store_node_upload_insert(st, &u, &e) == FERRY_OK, "%s", e.msg);
+    commit();
+}
+
+START_TEST(node_files_commit_and_cap)
+{
+    ferry_err_t e = {0};
+    ferry_store_node_upload_t up;
+    int64_t file_id = 0, owner = 0, n = 0;
+    ferry_store_report_file_new_t f = {.upload_id = "u1",
+                                       .node_id = NODE,
+                                       .task_id = TASK,
+                                       .kind = FERRY__V1__FILE_KIND__FILE_KIND_LOG,
+                                       .name = "f.log",
+                                       .sha256 = "cd",
+                                       .size = 10,
+                                       .summary = "tail",
+                                       .content_type = "text/plain",
+                                       .now = 300};
+
+    upload("u1", NODE, FERRY__V1__FILE_KIND__FILE_KIND_LOG, TASK);
+    begin();
+    ck_assert_int_eq(ferry_store_task_node(st, TASK, &owner, &e), FERRY_OK);
+    ck_assert_int_eq(owner, NODE);
+    ck_assert_int_eq(ferry_store_node_upload_get(st, "u1", &up, &e), FERRY_OK);
+    ck_assert_str_eq(up.status, "open");
+    ck_assert_int_eq(up.task_id, TASK);
+    ck_assert_str_eq(up.content_type, "text/plain");
+    ck_assert_int_eq(ferry_store_node_upload_get(st, "nope", &up, &e), FERRY_E_NOT_FOUND);
+    ck_assert_int_eq(ferry_store_node_upload_commit(st, &f, &file_id, &e), FERRY_OK);
+    commit();
+    ck_assert_int_gt(file_id, 0);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM upload WHERE id = 'u1' AND status = 'committed' AND "
+                            "blob_sha256 = 'cd' AND report_file_id IS NOT NULL"),
+                     1);
+    ck_assert_int_eq(scalar("SELECT json_array_length(report_files_json) FROM update_task WHERE id = 7"), 1);
+    /* a second commit of the same upload loses */
+    begin();
+    ck_assert_int_eq(ferry_store_node_upload_commit(st, &f, &file_id, &e), FERRY_E_PRECONDITION);
+    rollback();
+
+    /* the task's list is capped: the commit past it is refused and changes nothing */
+    exec("UPDATE update_task SET report_files_json = (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+         " FROM n WHERE i < 256) SELECT json_group_array(json_object('fileId', CAST(i AS TEXT))) FROM n)"
+         " WHERE id = 7");
+    begin();
+    ck_assert_int_eq(ferry_store_task_files_count(st, TASK, &n, &e), FERRY_OK);
+    ck_assert_int_eq(n, FERRY_STORE_TASK_FILES_MAX);
+    rollback();
+    upload("u2", NODE, FERRY__V1__FILE_KIND__FILE_KIND_LOG, TASK);
+    f.upload_id = "u2";
+    begin();
+    ck_assert_int_eq(ferry_store_node_upload_commit(st, &f, &file_id, &e), FERRY_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(e.msg, "at most 256"));
+    rollback();
+    ck_assert_int_eq(scalar("SELECT count(*) FROM report_file"), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM upload WHERE id = 'u2' AND status = 'open'"), 1);
+
+    /* a node configuration replaces the node's index entry */
+    for (int i = 0; i < 2; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "c%d", i);
+        upload(id, 2, FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG, 0);
+        f = (ferry_store_report_file_new_t){.upload_id = id,
+                                            .node_id = 2,
+                                            .kind = FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG,
+                                            .name = "node-config.json",
+                                            .sha256 = "ef",
+                                            .size = 5,
+                                            .now = 400 + i,
+                                            .config_version = 10 + i,
+                                            .config_summary_json = "{\"configVersion\":\"1\"}"};
+        begin();
+        ck_assert_msg(ferry_store_node_upload_commit(st, &f, &file_id, &e) == FERRY_OK, "%s", e.msg);
+        commit();
+    }
+    ck_assert_int_eq(scalar("SELECT count(*) FROM node_config_index"), 1);
+    ck_assert_int_eq(scalar("SELECT config_version FROM node_config_index WHERE node_id = 2"), 11);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM report_file WHERE task_id IS NULL"), 2);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("store_reports");
+    TCase *tc = tcase_create("reports");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, task_and_apply);
+    tcase_add_test(tc, timings_are_capped_all_or_nothing);
+    tcase_add_test(tc, history_past_its_cap_keeps_state_changes);
+    tcase_add_test(tc, node_files_commit_and_cap);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
