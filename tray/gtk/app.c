@@ -22,7 +22,7 @@ GtkWidget *tray_label(const char *name, const char *text)
         gtk_widget_set_name(l, name);
     gtk_label_set_xalign(GTK_LABEL(l), 0.0f);
     gtk_label_set_line_wrap(GTK_LABEL(l), TRUE);
-    gtk_label_set_selectable(GTK_LABEL(l), TRUE);
+    /* Not selectable: GTK would focus and select the first such label of a window. */
     gtk_label_set_max_width_chars(GTK_LABEL(l), 70);
     return l;
 }
@@ -34,10 +34,19 @@ GtkWidget *tray_button(const char *name, const char *text)
     return b;
 }
 
+GtkWidget *tray_button_main(const char *name, const char *text)
+{
+    GtkWidget *b = tray_button(name, text);
+    gtk_style_context_add_class(gtk_widget_get_style_context(b), "suggested-action");
+    return b;
+}
+
 GtkWidget *tray_error_label(const char *name)
 {
     GtkWidget *l = tray_label(name, "");
     gtk_style_context_add_class(gtk_widget_get_style_context(l), "ferry-error");
+    /* An error can be copied into a ticket; hidden at first, so it never takes the focus. */
+    gtk_label_set_selectable(GTK_LABEL(l), TRUE);
     gtk_widget_set_no_show_all(l, TRUE);
     gtk_widget_hide(l);
     return l;
@@ -58,7 +67,6 @@ GtkWidget *tray_help_label(const char *text)
 {
     GtkWidget *l = tray_label(NULL, text);
     gtk_style_context_add_class(gtk_widget_get_style_context(l), "dim-label");
-    gtk_label_set_selectable(GTK_LABEL(l), FALSE);
     return l;
 }
 

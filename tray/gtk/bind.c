@@ -116,7 +116,6 @@ static GtkWidget *add_row(GtkWidget *grid, int *r, const char *caption, GtkWidge
                           const char *help)
 {
     GtkWidget *c = tray_label(NULL, caption);
-    gtk_label_set_selectable(GTK_LABEL(c), FALSE);
     gtk_widget_set_hexpand(input, TRUE);
     gtk_grid_attach(GTK_GRID(grid), c, 0, *r, 1, 1);
     gtk_grid_attach(GTK_GRID(grid), input, 1, *r, 1, 1);
@@ -180,7 +179,7 @@ GtkWidget *tray_bind_window(ferry_tray_app_t *app)
     gtk_box_pack_start(GTK_BOX(box), v->result, FALSE, FALSE, 0);
     GtkWidget *bb = gtk_button_box_new(GTK_ORIENTATION_HORIZONTAL);
     gtk_button_box_set_layout(GTK_BUTTON_BOX(bb), GTK_BUTTONBOX_END);
-    v->submit = tray_button("bind-submit", "_Bind");
+    v->submit = tray_button_main("bind-submit", "_Bind");
     g_signal_connect(v->submit, "clicked", G_CALLBACK(on_submit), v);
     gtk_container_add(GTK_CONTAINER(bb), v->submit);
     gtk_box_pack_end(GTK_BOX(box), bb, FALSE, FALSE, 0);

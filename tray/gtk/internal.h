@@ -98,6 +98,8 @@ void tray_unlisten(ferry_tray_app_t *app, void *view);
 /* Named widgets. */
 GtkWidget *tray_label(const char *name, const char *text);
 GtkWidget *tray_button(const char *name, const char *text);
+/* The window's main action (highlighted). */
+GtkWidget *tray_button_main(const char *name, const char *text);
 /* An error line (red, hidden while empty). */
 GtkWidget *tray_error_label(const char *name);
 void tray_error_set(GtkWidget *label, const char *text);

@@ -134,7 +134,6 @@ static GtkWidget *file_row(offline_view_t *v, GtkWidget *grid, int r, const char
                            const char *browse_name, GCallback cb, GtkWidget **err, const char *err_name)
 {
     GtkWidget *c = tray_label(NULL, caption);
-    gtk_label_set_selectable(GTK_LABEL(c), FALSE);
     GtkWidget *e = gtk_entry_new();
     gtk_widget_set_name(e, name);
     gtk_widget_set_hexpand(e, TRUE);
@@ -174,7 +173,7 @@ GtkWidget *tray_offline_window(ferry_tray_app_t *app)
     gtk_box_pack_start(GTK_BOX(box), v->result, FALSE, FALSE, 0);
     GtkWidget *bb = gtk_button_box_new(GTK_ORIENTATION_HORIZONTAL);
     gtk_button_box_set_layout(GTK_BUTTON_BOX(bb), GTK_BUTTONBOX_END);
-    v->apply = tray_button("offline-apply", "_Verify and install");
+    v->apply = tray_button_main("offline-apply", "_Verify and install");
     g_signal_connect(v->apply, "clicked", G_CALLBACK(on_apply), v);
     gtk_container_add(GTK_CONTAINER(bb), v->apply);
     gtk_box_pack_end(GTK_BOX(box), bb, FALSE, FALSE, 0);

@@ -111,7 +111,6 @@ GtkWidget *tray_progress_window(ferry_tray_app_t *app, const char *task_id)
         char n[40];
         g_snprintf(n, sizeof(n), "progress-step-%d", steps[i].state);
         v->steps[i] = tray_label(n, "");
-        gtk_label_set_selectable(GTK_LABEL(v->steps[i]), FALSE);
         gtk_box_pack_start(GTK_BOX(list), v->steps[i], FALSE, FALSE, 0);
     }
     gtk_box_pack_start(GTK_BOX(box), list, FALSE, FALSE, 4);

@@ -241,7 +241,7 @@ GtkWidget *tray_prompt_window(ferry_tray_app_t *app, const char *task_id)
         g_signal_connect(v->later[i], "clicked", G_CALLBACK(on_later), v);
         gtk_container_add(GTK_CONTAINER(bb), v->later[i]);
     }
-    v->now = tray_button("prompt-now", "Update _now");
+    v->now = tray_button_main("prompt-now", "Update _now");
     gtk_widget_set_sensitive(v->now, FALSE);
     g_signal_connect(v->now, "clicked", G_CALLBACK(on_now), v);
     gtk_container_add(GTK_CONTAINER(bb), v->now);

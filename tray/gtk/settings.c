@@ -424,6 +424,7 @@ GtkWidget *tray_settings_window(ferry_tray_app_t *app)
     GtkWidget *scroll = gtk_scrolled_window_new(NULL, NULL);
     gtk_scrolled_window_set_policy(GTK_SCROLLED_WINDOW(scroll), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
     GtkWidget *pages = gtk_box_new(GTK_ORIENTATION_VERTICAL, 10);
+    gtk_widget_set_name(pages, "settings-fields");
     const char *section = NULL;
     GtkWidget *grid = NULL;
     int r = 0;
@@ -441,7 +442,6 @@ GtkWidget *tray_settings_window(ferry_tray_app_t *app)
             r = 0;
         }
         GtkWidget *cap = tray_label(NULL, f->kind == FERRY_TRAY_FIELD_BOOL ? "" : f->label);
-        gtk_label_set_selectable(GTK_LABEL(cap), FALSE);
         gtk_widget_set_valign(cap, GTK_ALIGN_START);
         v->input[i] = widget_new(f);
         char en[160];
@@ -455,7 +455,6 @@ GtkWidget *tray_settings_window(ferry_tray_app_t *app)
         gtk_grid_attach(GTK_GRID(grid), v->error[i], 1, r++, 1, 1);
         if (f->kind == FERRY_TRAY_FIELD_CONNSTR) {
             GtkWidget *pc = tray_label(NULL, "Database password");
-            gtk_label_set_selectable(GTK_LABEL(pc), FALSE);
             v->password = gtk_entry_new();
             gtk_widget_set_name(v->password, "cfg:backup.db.password");
             gtk_entry_set_visibility(GTK_ENTRY(v->password), FALSE);
@@ -477,7 +476,7 @@ GtkWidget *tray_settings_window(ferry_tray_app_t *app)
     gtk_button_box_set_layout(GTK_BUTTON_BOX(bb), GTK_BUTTONBOX_END);
     gtk_box_set_spacing(GTK_BOX(bb), 6);
     v->validate = tray_button("settings-validate", "_Validate");
-    v->save = tray_button("settings-save", "_Save and upload");
+    v->save = tray_button_main("settings-save", "_Save and upload");
     gtk_widget_set_sensitive(v->validate, FALSE);
     gtk_widget_set_sensitive(v->save, FALSE);
     g_signal_connect(v->validate, "clicked", G_CALLBACK(on_validate), v);
