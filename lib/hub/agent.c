@@ -18,11 +18,12 @@
 #include <time.h>
 
 #include "auth_internal.h"
-#include "ferry/db.h"
 #include "ferry/log.h"
 #include "ferry/model/states.h"
+#include "ferry/store/assign.h"
+#include "ferry/store/presence.h"
+#include "ferry/store/reports.h"
 #include "hub_agent.h"
-#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
 
 /* ---- pure ------------------------------------------------------------------------ */
 
@@ -264,20 +265,11 @@ ferry_err_code_t hub_presence_flush(ferry_hub_t *hub, ferry_err_t *err)
     struct hub_presence *pr = presence_of(hub);
     ferry_err_code_t rc = FERRY_OK;
     pres_entry_t *batch = NULL;
+    ferry_store_presence_row_t *rows = NULL;
     size_t n = 0, done = 0;
-    sqlite3_stmt *st = NULL;
-    int locked = 0, in_tx = 0;
-    /* Facts are written only when a check-in carried them (keep-alives do not). */
-    static const char flush_sql[] = "UPDATE node SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2),"
-                                    " agent_version = CASE WHEN ?3 THEN ?4 ELSE agent_version END,"
-                                    " installed_version = CASE WHEN ?3 THEN ?5 ELSE installed_version END,"
-                                    " free_disk_bytes = CASE WHEN ?3 THEN ?6 ELSE free_disk_bytes END,"
-                                    " current_task_id = CASE WHEN ?3 THEN"
-                                    "   (SELECT id FROM update_task WHERE id = ?7 AND node_id = ?1)"
-                                    "   ELSE current_task_id END"
-                                    " WHERE id = ?1";
+    bool locked = false, in_tx = false;
 
-    if (pr == NULL || hub->db == NULL)
+    if (pr == NULL || hub->store == NULL)
         return FERRY_OK;
     pthread_mutex_lock(&pr->mu);
     for (size_t i = 0; i < pr->cap; i++)
@@ -294,7 +286,7 @@ ferry_err_code_t hub_presence_flush(ferry_hub_t *hub, ferry_err_t *err)
     pthread_mutex_unlock(&pr->mu);
     if (n == 0)
         goto out;
-    if (batch == NULL) {
+    if (batch == NULL || (rows = malloc(n * sizeof(*rows))) == NULL) {
         rc = ferry_err_set(err, FERRY_E_NOMEM, "presence flush: out of memory");
         goto out;
     }
@@ -303,45 +295,33 @@ ferry_err_code_t hub_presence_flush(ferry_hub_t *hub, ferry_err_t *err)
      * chunks: the writer lock is never held for more than one chunk, so reports,
      * binds and check-ins with work wait for at most that (not for 100k rows). */
     qsort(batch, n, sizeof(*batch), by_node_id);
+    for (size_t i = 0; i < n; i++)
+        rows[i] = (ferry_store_presence_row_t){batch[i].node_id,           batch[i].last_seen_ms,
+                                               batch[i].has_facts != 0,    batch[i].agent_version,
+                                               batch[i].installed_version, batch[i].free_disk,
+                                               batch[i].current_task_id};
     while (done < n) {
         size_t end = n - done > PRESENCE_FLUSH_CHUNK ? done + PRESENCE_FLUSH_CHUNK : n;
-        hub_db_lock(hub);
-        locked = 1;
-        if ((rc = hub_tx_begin(hub, err)) != FERRY_OK)
+        ferry_store_lock(hub->store);
+        locked = true;
+        if ((rc = ferry_store_tx_begin(hub->store, err)) != FERRY_OK)
             goto out;
-        in_tx = 1;
-        if ((rc = hub_prepare_cached(hub, flush_sql, &st, "presence flush", err)) != FERRY_OK)
+        in_tx = true;
+        if ((rc = ferry_store_presence_flush(hub->store, rows + done, end - done, err)) != FERRY_OK)
             goto out;
-        for (size_t i = done; i < end; i++) {
-            sqlite3_reset(st);
-            sqlite3_bind_int64(st, 1, batch[i].node_id);
-            sqlite3_bind_int64(st, 2, batch[i].last_seen_ms);
-            sqlite3_bind_int(st, 3, batch[i].has_facts);
-            sqlite3_bind_text(st, 4, batch[i].agent_version, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(st, 5, batch[i].installed_version, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(st, 6, (sqlite3_int64)batch[i].free_disk);
-            sqlite3_bind_int64(st, 7, batch[i].current_task_id);
-            if (sqlite3_step(st) != SQLITE_DONE) {
-                rc = hub_sql_err(hub->db, "presence flush", err);
-                goto out;
-            }
-        }
-        hub_stmt_release(hub, st);
-        st = NULL;
-        rc = hub_tx_commit(hub, err); /* rolls back itself on failure */
-        in_tx = 0;
+        rc = ferry_store_tx_commit(hub->store, err); /* rolls back itself on failure */
+        in_tx = false;
         if (rc != FERRY_OK)
             goto out;
-        hub_db_unlock(hub);
-        locked = 0;
+        ferry_store_unlock(hub->store);
+        locked = false;
         done = end;
     }
 out:
-    hub_stmt_release(hub, st); /* db_mu still held when st != NULL */
     if (in_tx)
-        hub_tx_rollback(hub);
+        ferry_store_tx_rollback(hub->store);
     if (locked)
-        hub_db_unlock(hub);
+        ferry_store_unlock(hub->store);
     if (rc != FERRY_OK && batch != NULL) {
         /* Mark the rows not committed dirty again so the next flush retries. */
         pthread_mutex_lock(&pr->mu);
@@ -352,6 +332,7 @@ out:
         }
         pthread_mutex_unlock(&pr->mu);
     }
+    free(rows);
     free(batch);
     return rc;
 }
@@ -382,10 +363,34 @@ static void *flusher(void *arg)
     return NULL;
 }
 
+/* Presence load at start (store lock and pr->mu held by the caller's sequence). */
+typedef struct presence_load {
+    struct hub_presence *pr;
+    int64_t since; /* last seen at or after: still online */
+} presence_load_t;
+
+static void load_node(void *ctx, int64_t node_id, int64_t last_seen)
+{
+    presence_load_t *l = ctx;
+    pres_entry_t *e = find(l->pr, node_id, 1);
+    if (e == NULL)
+        return;
+    e->work_hint = 0;
+    if (last_seen > 0 && last_seen >= l->since)
+        e->last_seen_ms = last_seen;
+}
+
+static void load_busy(void *ctx, int64_t node_id)
+{
+    presence_load_t *l = ctx;
+    pres_entry_t *e = find(l->pr, node_id, 1);
+    if (e != NULL)
+        e->work_hint = 1;
+}
+
 ferry_err_code_t hub_presence_init(ferry_hub_t *hub, ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
-    sqlite3_stmt *st = NULL;
     struct hub_presence *pr = calloc(1, sizeof(*pr));
     if (pr == NULL)
         return ferry_err_set(err, FERRY_E_NOMEM, "presence: out of memory");
@@ -403,38 +408,15 @@ ferry_err_code_t hub_presence_init(ferry_hub_t *hub, ferry_err_t *err)
      * of hub_agent_load_assignments) start with the hint set, the others idle. If the
      * open-task query fails, every hint stays set (a node may look in vain, never
      * miss a task). Nodes seen recently before a restart still count as online. */
-    if (hub->db != NULL) {
-        int64_t since = hub_now_ms() - (int64_t)hub->cfg.offline_after_s * 1000;
-        int tasks_ok = 0, s = SQLITE_DONE;
-        hub_db_lock(hub);
-        if (sqlite3_prepare_v2(hub->db, "SELECT id, last_seen_at FROM node", -1, &st, NULL) == SQLITE_OK) {
-            while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-                pres_entry_t *e = find(pr, sqlite3_column_int64(st, 0), 1);
-                if (e == NULL)
-                    continue;
-                e->work_hint = 0;
-                if (sqlite3_column_type(st, 1) != SQLITE_NULL && sqlite3_column_int64(st, 1) >= since)
-                    e->last_seen_ms = sqlite3_column_int64(st, 1);
-            }
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-        if (sqlite3_prepare_v2(hub->db,
-                               "SELECT DISTINCT node_id FROM update_task WHERE state NOT IN (?1, ?2, ?3)", -1,
-                               &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_int(st, 1, FERRY_STATE_SUCCEEDED);
-            sqlite3_bind_int(st, 2, FERRY_STATE_FAILED);
-            sqlite3_bind_int(st, 3, FERRY_STATE_ROLLBACKED);
-            while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-                pres_entry_t *e = find(pr, sqlite3_column_int64(st, 0), 1);
-                if (e != NULL)
-                    e->work_hint = 1;
-            }
-            tasks_ok = s == SQLITE_DONE;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-        hub_db_unlock(hub);
+    if (hub->store != NULL) {
+        presence_load_t l = {pr, hub_now_ms() - (int64_t)hub->cfg.offline_after_s * 1000};
+        ferry_err_t lerr = {0};
+        bool tasks_ok;
+        ferry_store_lock(hub->store);
+        if (ferry_store_presence_nodes(hub->store, load_node, &l, &lerr) != FERRY_OK)
+            FERRY_WARN("presence: loading nodes failed: %s", lerr.msg);
+        tasks_ok = ferry_store_presence_busy_nodes(hub->store, load_busy, &l, &lerr) == FERRY_OK;
+        ferry_store_unlock(hub->store);
         for (size_t i = 0; !tasks_ok && i < pr->cap; i++)
             pr->slots[i].work_hint = 1;
     }
@@ -493,10 +475,8 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
                                             char ***halted, size_t *n_halted, ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
-    sqlite3_stmt *st = NULL;
-    int64_t ids[256];
-    int halt[256];
-    size_t n_ids = 0;
+    ferry_store_open_task_t open[FERRY_STORE_ASSIGN_MAX];
+    size_t n_open = 0;
     int64_t now = hub_now_ms();
 
     *out = NULL;
@@ -505,47 +485,23 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
         *halted = NULL;
         *n_halted = 0;
     }
-    hub_db_lock(hub);
+    ferry_store_lock(hub->store);
     /* Open tasks, oldest first; capped (an agent runs one at a time; the rest come
      * on the next check-in). */
-    const char *sql = only_task > 0
-                          ? "SELECT t.id, t.halted OR r.status IN (2, 3) FROM update_task t"
-                            " JOIN release r ON r.id = t.release_id WHERE t.id = ?2 AND t.node_id = ?1"
-                          : "SELECT t.id, t.halted OR r.status IN (2, 3) FROM update_task t"
-                            " JOIN release r ON r.id = t.release_id"
-                            " WHERE t.node_id = ?1 AND t.state NOT IN (?3, ?4, ?5)"
-                            " ORDER BY t.id LIMIT 256";
-    if ((rc = hub_prepare_cached(hub, sql, &st, "load assignments", err)) != FERRY_OK)
+    if ((rc = ferry_store_node_open_tasks(hub->store, node_id, only_task, open, FERRY_STORE_ASSIGN_MAX,
+                                          &n_open, err)) != FERRY_OK ||
+        n_open == 0)
         goto out;
-    sqlite3_bind_int64(st, 1, node_id);
-    if (only_task > 0) {
-        sqlite3_bind_int64(st, 2, only_task);
-    } else {
-        sqlite3_bind_int(st, 3, FERRY_STATE_SUCCEEDED);
-        sqlite3_bind_int(st, 4, FERRY_STATE_FAILED);
-        sqlite3_bind_int(st, 5, FERRY_STATE_ROLLBACKED);
-    }
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW && n_ids < 256) {
-        ids[n_ids] = sqlite3_column_int64(st, 0);
-        halt[n_ids++] = sqlite3_column_int(st, 1);
-    }
-    if (s != SQLITE_ROW && s != SQLITE_DONE) {
-        rc = hub_sql_err(hub->db, "load assignments", err);
-        goto out;
-    }
-    if (n_ids == 0)
-        goto out;
-    *out = hub_arena_alloc(a, n_ids * sizeof(**out));
+    *out = hub_arena_alloc(a, n_open * sizeof(**out));
     if (halted != NULL)
-        *halted = hub_arena_alloc(a, n_ids * sizeof(**halted));
+        *halted = hub_arena_alloc(a, n_open * sizeof(**halted));
     if (*out == NULL || (halted != NULL && *halted == NULL)) {
         rc = ferry_err_set(err, FERRY_E_NOMEM, "load assignments: out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n_ids; i++) {
-        if (halt[i] && halted != NULL && only_task <= 0) {
-            (*halted)[(*n_halted)++] = hub_arena_printf(a, "%" PRId64, ids[i]);
+    for (size_t i = 0; i < n_open; i++) {
+        if (open[i].halted && halted != NULL && only_task <= 0) {
+            (*halted)[(*n_halted)++] = hub_arena_printf(a, "%" PRId64, open[i].id);
             continue;
         }
         Ferry__V1__Assignment *as = hub_arena_alloc(a, sizeof(*as));
@@ -558,9 +514,9 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
         ferry__v1__assignment__init(as);
         ferry__v1__update_task__init(t);
         ferry__v1__package__init(&pkg);
-        if ((rc = hub_task_load(hub, a, ids[i], now, t, err)) != FERRY_OK)
+        if ((rc = hub_task_load(hub, a, open[i].id, now, t, err)) != FERRY_OK)
             goto out;
-        t->halted = t->halted || halt[i];
+        t->halted = t->halted || open[i].halted;
         as->task = t;
         if (t->package_version != NULL && t->package_version[0] != '\0' &&
             hub_package_load(hub, a, t->package_version, &pkg, NULL, NULL, err) == FERRY_OK)
@@ -568,74 +524,32 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
         as->forced_now = t->policy == FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_FORCED;
         as->resume_checkpoint = t->checkpoint != NULL ? t->checkpoint : (char *)"";
         if (t->kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK) {
-            sqlite3_stmt *rb = NULL;
-            if (sqlite3_prepare_v2(hub->db,
-                                   "SELECT o.backup_local_path FROM update_task t JOIN update_task o"
-                                   " ON o.id = t.rollback_of_task_id WHERE t.id = ?1",
-                                   -1, &rb, NULL) == SQLITE_OK) {
-                sqlite3_bind_int64(rb, 1, ids[i]);
-                if (sqlite3_step(rb) == SQLITE_ROW)
-                    as->rollback_backup_path = hub_arena_strdup(a, (const char *)sqlite3_column_text(rb, 0));
-            }
-            sqlite3_finalize(rb);
+            ferry_err_t rerr = {0};
+            char *path = NULL;
+            if (ferry_store_rollback_backup_path(hub->store, a, open[i].id, &path, &rerr) == FERRY_OK &&
+                path != NULL)
+                as->rollback_backup_path = path;
         }
         (*out)[(*n)++] = as;
     }
 out:
-    hub_stmt_release(hub, st);
-    hub_db_unlock(hub);
+    ferry_store_unlock(hub->store);
     return rc;
 }
 
 ferry_err_code_t hub_agent_load_tasks(ferry_hub_t *hub, hub_arena_t *a, int64_t release_id, int64_t task_id,
                                       Ferry__V1__UpdateTask ***out, size_t *n, ferry_err_t *err)
 {
-    ferry_err_code_t rc = FERRY_OK;
-    sqlite3_stmt *st = NULL;
-    int64_t now = hub_now_ms();
-    int64_t *ids = NULL;
-    size_t n_ids = 0, cap = 0;
+    ferry_err_code_t rc;
+    int64_t now = hub_now_ms(), *ids = NULL;
+    size_t n_ids = 0;
 
     *out = NULL;
     *n = 0;
-    hub_db_lock(hub);
-    if (task_id <= 0) {
-        if ((rc = hub_prepare(hub->db, "SELECT 1 FROM release WHERE id = ?1", &st, "load release tasks",
-                              err)) != FERRY_OK)
-            goto out;
-        sqlite3_bind_int64(st, 1, release_id);
-        if (sqlite3_step(st) != SQLITE_ROW) {
-            rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "release %" PRId64 " not found", release_id);
-            goto out;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    if ((rc = hub_prepare(hub->db,
-                          task_id > 0 ? "SELECT id FROM update_task WHERE id = ?2"
-                                      : "SELECT id FROM update_task WHERE release_id = ?1 ORDER BY id",
-                          &st, "load release tasks", err)) != FERRY_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, release_id);
-    if (task_id > 0)
-        sqlite3_bind_int64(st, 2, task_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n_ids == cap) {
-            cap = cap ? cap * 2 : 64;
-            int64_t *nids = realloc(ids, cap * sizeof(*ids));
-            if (nids == NULL) {
-                rc = ferry_err_set(err, FERRY_E_NOMEM, "load release tasks: out of memory");
-                goto out;
-            }
-            ids = nids;
-        }
-        ids[n_ids++] = sqlite3_column_int64(st, 0);
-    }
-    if (task_id > 0 && n_ids == 0) {
-        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "task %" PRId64 " not found", task_id);
-        goto out;
-    }
-    if (n_ids == 0)
+    ferry_store_lock(hub->store);
+    if ((rc = ferry_store_release_task_ids(hub->store, a, release_id, task_id, &ids, &n_ids, err)) !=
+            FERRY_OK ||
+        n_ids == 0)
         goto out;
     if ((*out = hub_arena_alloc(a, n_ids * sizeof(**out))) == NULL) {
         rc = ferry_err_set(err, FERRY_E_NOMEM, "load release tasks: out of memory");
@@ -653,9 +567,7 @@ ferry_err_code_t hub_agent_load_tasks(ferry_hub_t *hub, hub_arena_t *a, int64_t 
         (*out)[(*n)++] = t;
     }
 out:
-    sqlite3_finalize(st);
-    hub_db_unlock(hub);
-    free(ids);
+    ferry_store_unlock(hub->store);
     return rc;
 }
 
@@ -697,13 +609,12 @@ static void bind_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq
 {
     const Ferry__V1__BindRequest *req = vreq;
     hub_arena_t a = {0};
-    sqlite3_stmt *st = NULL;
     char tok_id[HUB_TOKEN_ID_LEN + 1];
     uint8_t hash[FERRY_SHA256_LEN];
-    int ok = 0, locked = 0;
-    int64_t node_id = 0, now = hub_now_ms();
+    bool ok = false, locked = false;
+    int64_t now = hub_now_ms(), bound_at = 0;
     Ferry__V1__BindResponse resp = FERRY__V1__BIND_RESPONSE__INIT;
-    Ferry__V1__Node node = FERRY__V1__NODE__INIT;
+    Ferry__V1__Node *node = NULL;
     hub_principal_t p;
     ferry_err_t err = {0};
 
@@ -716,52 +627,26 @@ static void bind_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq
         FERRY_WARN("bind: %s refused: %s", ferry_rpc_call_request_id(call), err.msg);
         goto out;
     }
-    hub_db_lock(hub);
-    locked = 1;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT n.id, n.code, n.environment, s.code, c.code, n.name, n.bound_at, n.created_at,"
-            " n.updated_at FROM node n JOIN store s ON s.id = n.store_id"
-            " JOIN customer c ON c.id = s.customer_id WHERE n.id = ?1",
-            -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, p.node_id);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    ferry_store_lock(hub->store);
+    locked = true;
+    if (ferry_store_node_for_bind(hub->store, &a, p.node_id, &node, &bound_at, &err) != FERRY_OK)
         goto out;
     /* Compare both, then decide once. */
-    int code_ok =
-        req->node_code != NULL && strcmp((const char *)sqlite3_column_text(st, 1), req->node_code) == 0;
-    int env_ok = (int)req->environment == sqlite3_column_int(st, 2);
+    bool code_ok = req->node_code != NULL && strcmp(node->code, req->node_code) == 0;
+    bool env_ok = (int)req->environment == (int)node->environment;
     if (!(code_ok && env_ok))
         goto out;
-    node_id = sqlite3_column_int64(st, 0);
-    node.code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 1));
-    node.environment = (Ferry__V1__Environment)sqlite3_column_int(st, 2);
-    node.store_code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 3));
-    node.customer_code = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 4));
-    node.name = hub_arena_strdup(&a, (const char *)sqlite3_column_text(st, 5));
-    int64_t bound_at = sqlite3_column_type(st, 6) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 6);
-    node.created_at = hub_arena_ts(&a, sqlite3_column_int64(st, 7));
-    node.updated_at = hub_arena_ts(&a, sqlite3_column_int64(st, 8));
-    sqlite3_finalize(st);
-    st = NULL;
     if (bound_at <= 0) {
         /* First bind: recorded durably (a single-statement autocommit, synchronous=FULL). */
-        if (sqlite3_prepare_v2(hub->db, "UPDATE node SET bound_at = ?2 WHERE id = ?1 AND bound_at IS NULL",
-                               -1, &st, NULL) != SQLITE_OK)
-            goto out;
-        sqlite3_bind_int64(st, 1, node_id);
-        sqlite3_bind_int64(st, 2, now);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        if (ferry_store_node_mark_bound(hub->store, p.node_id, now, &err) != FERRY_OK)
             goto out;
         bound_at = now;
     }
-    node.bound_at = hub_arena_ts(&a, bound_at);
-    ok = 1;
+    node->bound_at = hub_arena_ts(&a, bound_at);
+    ok = true;
 out:
-    sqlite3_finalize(st);
     if (locked)
-        hub_db_unlock(hub);
+        ferry_store_unlock(hub->store);
     if (!ok) {
         ferry_rpc_call_fail(
             call, FERRY_RPC_UNAUTHENTICATED, "E_AUTH_INVALID",
@@ -774,10 +659,10 @@ out:
             f.installed_version = req->agent->installed_version;
             f.free_disk_bytes = req->agent->free_disk_bytes;
         }
-        hub_presence_touch(hub, node_id, &f);
-        node.connectivity = FERRY__V1__CONNECTIVITY__CONNECTIVITY_ONLINE;
-        node.last_seen_at = hub_arena_ts(&a, now);
-        resp.node = &node;
+        hub_presence_touch(hub, p.node_id, &f);
+        node->connectivity = FERRY__V1__CONNECTIVITY__CONNECTIVITY_ONLINE;
+        node->last_seen_at = hub_arena_ts(&a, now);
+        resp.node = node;
         fill_keys(hub, &a, &resp.signing_keys, &resp.n_signing_keys);
         resp.poll_interval = poll_duration(hub, &a);
         resp.server_time = hub_arena_ts(&a, now);
@@ -861,22 +746,16 @@ static int own_task(ferry_rpc_call_t *call, ferry_hub_t *hub, const hub_principa
                     int64_t *task_id)
 {
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
     int ok = 0;
     int64_t owner = 0;
     if (hub_parse_id(id_str, "task_id", task_id, &err) != FERRY_OK) {
         hub_fail(call, &err);
         return 0;
     }
-    hub_db_lock(hub);
-    if (sqlite3_prepare_v2(hub->db, "SELECT node_id FROM update_task WHERE id = ?1", -1, &st, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, *task_id);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            owner = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    hub_db_unlock(hub);
+    ferry_store_lock(hub->store);
+    if (ferry_store_task_node(hub->store, *task_id, &owner, &err) != FERRY_OK)
+        owner = 0;
+    ferry_store_unlock(hub->store);
     if (owner == 0)
         ferry_rpc_call_fail(call, FERRY_RPC_NOT_FOUND, "E_NOT_FOUND", "task %s not found", id_str);
     else if (owner != p->node_id)
@@ -937,11 +816,11 @@ static void get_download_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
 
     if (!own_task(call, hub, p, req->task_id, &id))
         goto out;
-    hub_db_lock(hub);
+    ferry_store_lock(hub->store);
     rc = hub_task_load(hub, &a, id, now, &task, &err);
     if (rc == FERRY_OK)
         rc = hub_package_load(hub, &a, task.package_version, &pkg, NULL, blob_sha, &err);
-    hub_db_unlock(hub);
+    ferry_store_unlock(hub->store);
     /* The node's customer picks the storage (a customer override serves its nodes). */
     if (rc == FERRY_OK) {
         hub_blob_url_path(blob_sha, path, sizeof(path));
