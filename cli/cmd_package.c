@@ -425,6 +425,33 @@ out:
     return rc;
 }
 
+/* Gives up an open upload on the server: its bytes are deleted there at once. */
+static int package_abort(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__AbortPackageUploadRequest req = FERRY__V1__ABORT_PACKAGE_UPLOAD_REQUEST__INIT;
+    Ferry__V1__AbortPackageUploadResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    char bytes[32];
+    int rc;
+
+    req.upload_id = (char *)a->pos[0];
+    if (ferry_v1_admin_service_abort_package_upload(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "abort package upload", &st);
+        goto out;
+    }
+    if (cli->g.json)
+        rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
+    else {
+        fprintf(cli->out, "upload %s aborted: %s deleted on the server\n", resp->upload_id,
+                ferry_cli_fmt_bytes(resp->reclaimed_bytes, bytes, sizeof(bytes)));
+        rc = FERRY_CLI_EXIT_OK;
+    }
+out:
+    FERRY_CLI_FREE(resp);
+    return rc;
+}
+
 static const ferry_cli_flag_t UPLOAD_FLAGS[] = {
     {"version", FERRY_CLI_FLAG_STR, "V", "package version, e.g. 1.25.12.13(12521)", true},
     {"description", FERRY_CLI_FLAG_STR, "TEXT", "free text", false},
@@ -458,6 +485,12 @@ const ferry_cli_cmd_t ferry_cli_package_cmds[] = {
      "$FERRY_CACHE_DIR or ~/.cache/ferry/uploads/<sha256-of-file>.json. A progress bar is shown\n"
      "on a terminal. Test hook: FERRY_CLI_UPLOAD_STOP_AFTER_CHUNKS=N stops after N chunks.",
      package_upload, false},
+    {"abort", "give up an unfinished upload (its bytes are deleted on the server)", "UPLOAD_ID", 1, NO_FLAGS,
+     "UPLOAD_ID is the id `ferry package upload` printed or remembered. The server deletes the bytes\n"
+     "received so far at once; the upload can no longer be resumed or committed. E_NOT_FOUND for an\n"
+     "unknown upload, E_PRECONDITION for one already committed, refused, expired or aborted.\n"
+     "Audited on the server (AbortPackageUpload, target upload:<UPLOAD_ID>).",
+     package_abort, false},
     {"list", "list packages, newest version first", NULL, 0, LIST_FLAGS, NULL, package_list, false},
     {"get", "show one package (with a download link)", "VERSION", 1, NO_FLAGS, NULL, package_get, false},
     {"export", "download a package with a signed offline manifest (air-gapped sites)", "VERSION", 1,

@@ -191,6 +191,7 @@ static const char *const implementer_methods[] = {
     "ListPackages",
     "GetPackage",
     "ExportPackage",
+    "AbortPackageUpload",
     /* releases and rollback */
     "CreateRelease",
     "ListReleases",

@@ -37,6 +37,7 @@
 
 #include "ferry/hooks.h"
 #include "ferry/rpc_route.h"
+#include "ferry/store/uploads.h"
 #include "hub_pkg.h"
 
 #define HUB_CLAIMS_MAX 256 /* uploads being written or committed at once */
@@ -129,38 +130,14 @@ static void serve_blob(ferry_hub_t *hub, ferry_route_req_t *r, const char *hex)
 
 /* ---- uploads ------------------------------------------------------------------------------ */
 
-typedef struct upload_row {
-    char status[16];
-    uint64_t expected_size;
-    int64_t expires_at;
-} upload_row_t;
-
-static ferry_err_code_t load_upload(ferry_hub_t *hub, const char *id, upload_row_t *out, ferry_err_t *err)
+/* Upload |id|'s row (takes the store lock for the read). */
+static ferry_err_code_t load_upload(ferry_hub_t *hub, const char *id, ferry_store_upload_t *out,
+                                    ferry_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
-    int s;
-    hub_db_lock(hub);
-    if ((rc = hub_prepare(hub->db, "SELECT status, expected_size, expires_at FROM upload WHERE id = ?", &st,
-                          "upload lookup", err)) != FERRY_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    s = sqlite3_step(st);
-    if (s == SQLITE_DONE) {
-        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "no upload '%s'", id);
-        goto out;
-    }
-    if (s != SQLITE_ROW) {
-        rc = ferry_err_set(err, FERRY_E_IO, "upload lookup: %s", sqlite3_errmsg(hub->db));
-        goto out;
-    }
-    snprintf(out->status, sizeof(out->status), "%s", (const char *)sqlite3_column_text(st, 0));
-    out->expected_size = (uint64_t)sqlite3_column_int64(st, 1);
-    out->expires_at = sqlite3_column_int64(st, 2);
-    rc = FERRY_OK;
-out:
-    sqlite3_finalize(st);
-    hub_db_unlock(hub);
+    ferry_store_lock(hub->store);
+    rc = ferry_store_upload_get(hub->store, id, out, err);
+    ferry_store_unlock(hub->store);
     return rc;
 }
 
@@ -195,7 +172,7 @@ static void upload_work(ferry_route_req_t *r, void *arg)
     ferry_hub_t *hub = job->hub;
     const char *id = job->id;
     ferry_err_t err = {0};
-    upload_row_t row;
+    ferry_store_upload_t row;
     uint64_t cur = 0, first = job->first, last = job->last, total = job->total;
     size_t len = 0;
     const void *body = ferry_route_body(r, &len);
@@ -240,6 +217,11 @@ static void upload_work(ferry_route_req_t *r, void *arg)
         ferry_route_fail(r, 400, "E_INVALID_ARG",
                          "Content-Range covers %" PRIu64 " bytes but the body has %zu", last - first + 1,
                          len);
+        goto out;
+    }
+    /* A node's chunk never eats into the free space kept for administrators. */
+    if (hub_upload_space_check(hub, row.purpose, len, &err) != FERRY_OK) {
+        ferry_route_fail_err(r, &err);
         goto out;
     }
     if (!hub_upload_claim(id)) {

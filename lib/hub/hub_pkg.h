@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hub_sql.h" /* blobs_http.c still runs SQL itself: see scripts/check-layering.sh */
 #include "hub_internal.h"
 #include "hub_util.h"
 
@@ -189,6 +188,38 @@ bool hub_upload_refuse(ferry_hub_t *hub, const char *id, uint64_t resumable_belo
  * Returns how many were reclaimed. Call without the DB lock.
  */
 size_t hub_uploads_sweep(ferry_hub_t *hub, int64_t now_ms);
+
+/**
+ * Deletes the partial files in the blob store's upload area that no open upload row
+ * owns. Part of every hub_uploads_sweep(). Returns how many. Call without the store lock.
+ */
+size_t hub_uploads_sweep_orphans(ferry_hub_t *hub);
+
+/**
+ * An administrator gives up open upload |id| of |purpose| (FERRY_STORE_UPLOAD_*): its
+ * bytes are deleted and its row closed ('aborted'). FERRY_E_NOT_FOUND when there is no
+ * such upload, FERRY_E_PRECONDITION when it is closed already or busy (a chunk or a
+ * commit right now). *bytes = the bytes deleted. Call without the store lock.
+ */
+ferry_err_code_t hub_upload_abort(ferry_hub_t *hub, const char *id, const char *purpose, uint64_t *bytes,
+                                  ferry_err_t *err);
+
+/**
+ * Whether |owner| (admin_token.id for package uploads, node.id for node files) may open
+ * one more upload of |purpose| announcing |bytes|: its open uploads and the bytes they
+ * announced stay within the configured quotas, and hub_upload_space_check(). Store lock
+ * held. FERRY_E_NOSPACE naming the limit otherwise.
+ */
+ferry_err_code_t hub_upload_quota_check(ferry_hub_t *hub, const char *purpose, int64_t owner, uint64_t bytes,
+                                        ferry_err_t *err);
+
+/**
+ * Whether the data dir's file system can take |bytes| more for an upload of |purpose|:
+ * a node's upload must leave the free-space reserve (cfg.upload_disk_reserve) untouched,
+ * an administrator's must fit. FERRY_E_NOSPACE naming the free space and the reserve.
+ */
+ferry_err_code_t hub_upload_space_check(ferry_hub_t *hub, const char *purpose, uint64_t bytes,
+                                        ferry_err_t *err);
 
 /**
  * hub_storage_signed_url() reports expiry as unix seconds or milliseconds depending

@@ -33,7 +33,10 @@
 #include "ferry/version.h"
 #include "auth_internal.h"
 #include "hub_pkg.h"
-#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
+#include "ferry/store/packages.h"
+#include "ferry/store/releases.h"
+#include "ferry/store/uploads.h"
+#include "hub_frame.h"
 
 #define HASH_BUF (256u << 10)
 
@@ -327,128 +330,22 @@ ferry_err_code_t hub_manifest_sign(ferry_hub_t *hub, hub_arena_t *a, const Ferry
     return FERRY_OK;
 }
 
-#define PACKAGE_SELECT                                                                                       \
-    "SELECT p.id, p.version, p.v_major, p.v_minor, p.v_patch, p.v_revision, p.v_build, p.description,"       \
-    " p.type, p.size, p.sha256, p.manifest, p.signature, p.key_id, p.created_at, a.token_id"                 \
-    " FROM package p LEFT JOIN admin_token a ON a.id = p.created_by"
-
-static void read_package(hub_arena_t *a, sqlite3_stmt *st, Ferry__V1__Package *p)
-{
-    Ferry__V1__Version *v = hub_arena_alloc(a, sizeof(*v));
-    Ferry__V1__SignedManifest *sm = hub_arena_alloc(a, sizeof(*sm));
-    const void *mb = sqlite3_column_blob(st, 11);
-    size_t ml = (size_t)sqlite3_column_bytes(st, 11);
-    const void *sb = sqlite3_column_blob(st, 12);
-    size_t sl = (size_t)sqlite3_column_bytes(st, 12);
-
-    ferry__v1__package__init(p);
-    p->version = hub_arena_strdup(a, (const char *)sqlite3_column_text(st, 1));
-    if (v != NULL) {
-        ferry__v1__version__init(v);
-        v->major = (uint32_t)sqlite3_column_int64(st, 2);
-        v->minor = (uint32_t)sqlite3_column_int64(st, 3);
-        v->patch = (uint32_t)sqlite3_column_int64(st, 4);
-        v->revision = (uint32_t)sqlite3_column_int64(st, 5);
-        v->build = (uint32_t)sqlite3_column_int64(st, 6);
-        p->version_info = v;
-    }
-    p->description = hub_arena_strdup(a, (const char *)sqlite3_column_text(st, 7));
-    p->type = sqlite3_column_int(st, 8);
-    p->size = (uint64_t)sqlite3_column_int64(st, 9);
-    p->sha256 = hub_arena_strdup(a, (const char *)sqlite3_column_text(st, 10));
-    p->created_at = hub_arena_ts(a, sqlite3_column_int64(st, 14));
-    p->created_by = hub_arena_strdup(a, (const char *)sqlite3_column_text(st, 15));
-    if (sm != NULL) {
-        ferry__v1__signed_manifest__init(sm);
-        uint8_t *mcopy = hub_arena_alloc(a, ml + 1), *scopy = hub_arena_alloc(a, sl + 1);
-        if (mcopy != NULL && scopy != NULL) {
-            if (ml > 0)
-                memcpy(mcopy, mb, ml);
-            if (sl > 0)
-                memcpy(scopy, sb, sl);
-            sm->manifest.data = mcopy;
-            sm->manifest.len = ml;
-            sm->signature.data = scopy;
-            sm->signature.len = sl;
-        }
-        sm->key_id = hub_arena_strdup(a, (const char *)sqlite3_column_text(st, 13));
-        p->signed_manifest = sm;
-        /* The parts come from the signed bytes themselves: what agents will verify. */
-        Ferry__V1__PackageManifest *m = ferry__v1__package_manifest__unpack(NULL, ml, mb);
-        if (m != NULL) {
-            p->n_parts = m->n_parts;
-            p->parts = m->parts;
-            hub_arena_own(a, &m->base);
-        }
-    }
-}
-
 ferry_err_code_t hub_package_load(ferry_hub_t *hub, hub_arena_t *a, const char *version,
                                   Ferry__V1__Package *out, int64_t *package_id, char *blob_sha,
                                   ferry_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc;
-    int s;
-    static const char sql[] = PACKAGE_SELECT " WHERE p.version = ?";
-    if ((rc = hub_prepare_cached(hub, sql, &st, "load package", err)) != FERRY_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, version, -1, SQLITE_STATIC);
-    if ((s = sqlite3_step(st)) != SQLITE_ROW) {
-        rc = s == SQLITE_DONE ? ferry_err_set(err, FERRY_E_NOT_FOUND, "no package version '%s'", version)
-                              : ferry_err_set(err, FERRY_E_IO, "load package: %s", sqlite3_errmsg(hub->db));
-        goto out;
-    }
-    read_package(a, st, out);
-    if (package_id != NULL)
-        *package_id = sqlite3_column_int64(st, 0);
-    if (blob_sha != NULL)
-        snprintf(blob_sha, FERRY_SHA256_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 10));
-    rc = a->failed ? ferry_err_set(err, FERRY_E_NOMEM, "load package: out of memory") : FERRY_OK;
-out:
-    hub_stmt_release(hub, st);
-    return rc;
+    return ferry_store_package_get(hub->store, a, version, out, package_id, blob_sha, err);
 }
 
 /* ---- uploads --------------------------------------------------------------------------------- */
 
-typedef struct upload_info {
-    char purpose[16];
-    char status[16];
-    uint64_t expected_size;
-    char expected_sha[FERRY_SHA256_HEX_LEN + 1];
-    int64_t expires_at;
-} upload_info_t;
-
-/* Caller holds the DB lock. */
-static ferry_err_code_t upload_get(ferry_hub_t *hub, const char *id, upload_info_t *u, ferry_err_t *err)
+/* Package upload |id| (store lock held). A node's upload is no package upload: not found. */
+static ferry_err_code_t upload_get(ferry_hub_t *hub, const char *id, ferry_store_upload_t *u,
+                                   ferry_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc;
-    int s;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT purpose, status, expected_size, expected_sha256, expires_at FROM upload WHERE id = ?", -1,
-            &st, NULL) != SQLITE_OK) {
-        rc = ferry_err_set(err, FERRY_E_IO, "upload: %s", sqlite3_errmsg(hub->db));
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    s = sqlite3_step(st);
-    if (s != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0), "package") != 0) {
-        rc = s == SQLITE_ROW || s == SQLITE_DONE
-                 ? ferry_err_set(err, FERRY_E_NOT_FOUND, "no package upload '%.64s'", id)
-                 : ferry_err_set(err, FERRY_E_IO, "upload: %s", sqlite3_errmsg(hub->db));
-        goto out;
-    }
-    snprintf(u->purpose, sizeof(u->purpose), "%s", (const char *)sqlite3_column_text(st, 0));
-    snprintf(u->status, sizeof(u->status), "%s", (const char *)sqlite3_column_text(st, 1));
-    u->expected_size = (uint64_t)sqlite3_column_int64(st, 2);
-    snprintf(u->expected_sha, sizeof(u->expected_sha), "%s", (const char *)sqlite3_column_text(st, 3));
-    u->expires_at = sqlite3_column_int64(st, 4);
-    rc = FERRY_OK;
-out:
-    sqlite3_finalize(st);
+    ferry_err_code_t rc = ferry_store_upload_get(hub->store, id, u, err);
+    if (rc == FERRY_E_NOT_FOUND || (rc == FERRY_OK && strcmp(u->purpose, FERRY_STORE_UPLOAD_PACKAGE) != 0))
+        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "no package upload '%.64s'", id);
     return rc;
 }
 
@@ -484,163 +381,128 @@ static bool sha_hex_ok(const char *s)
     return true;
 }
 
-static void create_package_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
-{
-    const Ferry__V1__CreatePackageUploadRequest *req = vreq;
-    Ferry__V1__CreatePackageUploadResponse resp = FERRY__V1__CREATE_PACKAGE_UPLOAD_RESPONSE__INIT;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    uint8_t rnd[16];
-    char id[33], target[48];
-    int64_t now = hub_now_ms();
-    const hub_principal_t *who = hub_principal(call);
-    bool locked = false, in_tx = false, begun = false;
+/* The method rows: what the frame does around each body. CommitPackage is not framed:
+ * it validates the zip (seconds for a large one) with no lock held, then writes. */
+HUB_METHOD(admin, create_package_upload, Ferry__V1__CreatePackageUploadRequest,
+           Ferry__V1__CreatePackageUploadResponse, HUB_FRAME_OFFLOAD | HUB_FRAME_WRITE | HUB_FRAME_AUDIT,
+           NULL)
+HUB_METHOD(admin, get_package_upload, Ferry__V1__GetPackageUploadRequest, Ferry__V1__GetPackageUploadResponse,
+           HUB_FRAME_OFFLOAD, NULL)
+HUB_METHOD(admin, list_packages, Ferry__V1__ListPackagesRequest, Ferry__V1__ListPackagesResponse,
+           HUB_FRAME_OFFLOAD, NULL)
+HUB_METHOD(admin, get_package, Ferry__V1__GetPackageRequest, Ferry__V1__GetPackageResponse, HUB_FRAME_OFFLOAD,
+           NULL)
+HUB_METHOD(admin, abort_package_upload, Ferry__V1__AbortPackageUploadRequest,
+           Ferry__V1__AbortPackageUploadResponse, HUB_FRAME_OFFLOAD | HUB_FRAME_AUDIT, NULL)
+HUB_METHOD(admin, export_package, Ferry__V1__ExportPackageRequest, Ferry__V1__ExportPackageResponse,
+           HUB_FRAME_OFFLOAD | HUB_FRAME_AUDIT, NULL)
 
-    if (req->size == 0 || req->size > FERRY_BLOB_MAX_UPLOAD) {
-        ferry_err_set(&err, FERRY_E_INVALID_ARG, "size %" PRIu64 " must be between 1 and %llu bytes",
-                      req->size, (unsigned long long)FERRY_BLOB_MAX_UPLOAD);
-        goto fail;
-    }
-    if (req->sha256[0] != '\0' && !sha_hex_ok(req->sha256)) {
-        ferry_err_set(&err, FERRY_E_INVALID_ARG, "sha256 '%.80s' is not 64 lowercase hex digits",
-                      req->sha256);
-        goto fail;
-    }
-    if (strlen(req->file_name) > 255) {
-        ferry_err_set(&err, FERRY_E_INVALID_ARG, "file_name longer than 255 bytes");
-        goto fail;
-    }
-    if (ferry_random_bytes(rnd, sizeof(rnd), &err) != FERRY_OK)
-        goto fail;
+static ferry_err_code_t create_package_upload_body(hub_frame_t *f,
+                                                   const Ferry__V1__CreatePackageUploadRequest *req,
+                                                   Ferry__V1__CreatePackageUploadResponse *resp,
+                                                   ferry_err_t *err)
+{
+    ferry_store_upload_new_t row = {0};
+    ferry_hub_t *hub = f->hub;
+    uint8_t rnd[16];
+    char *id = hub_arena_alloc(&f->arena, 33);
+    ferry_err_code_t rc;
+
+    if (id == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "create upload: out of memory");
+    if (req->size == 0 || req->size > FERRY_BLOB_MAX_UPLOAD)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "size %" PRIu64 " must be between 1 and %llu bytes",
+                             req->size, (unsigned long long)FERRY_BLOB_MAX_UPLOAD);
+    if (req->sha256[0] != '\0' && !sha_hex_ok(req->sha256))
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "sha256 '%.80s' is not 64 lowercase hex digits",
+                             req->sha256);
+    if (strlen(req->file_name) > 255)
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "file_name longer than 255 bytes");
+    row.created_by = f->me != NULL && f->me->kind == HUB_PRINCIPAL_ADMIN ? f->me->row_id : 0;
+    if ((rc = hub_upload_quota_check(hub, FERRY_STORE_UPLOAD_PACKAGE, row.created_by, req->size, err)) !=
+        FERRY_OK)
+        return rc;
+    if ((rc = ferry_random_bytes(rnd, sizeof(rnd), err)) != FERRY_OK)
+        return rc;
     ferry_hex_encode(rnd, sizeof(rnd), id);
-    snprintf(target, sizeof(target), "upload:%s", id);
-    hub_db_lock(hub);
-    locked = true;
-    if (hub_tx_begin(hub, &err) != FERRY_OK)
-        goto fail;
-    in_tx = true;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "INSERT INTO upload (id, purpose, file_name, expected_size, expected_sha256, created_by,"
-            " created_at, expires_at) VALUES (?, 'package', ?, ?, ?, ?, ?, ?)",
-            -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, req->file_name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)req->size);
-    sqlite3_bind_text(st, 4, req->sha256, -1, SQLITE_STATIC);
-    if (who != NULL && who->kind == HUB_PRINCIPAL_ADMIN)
-        sqlite3_bind_int64(st, 5, who->row_id);
-    else
-        sqlite3_bind_null(st, 5);
-    sqlite3_bind_int64(st, 6, now);
-    sqlite3_bind_int64(st, 7, now + (int64_t)hub->cfg.upload_ttl_s * 1000);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        goto dberr;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (ferry_blob_upload_begin(hub->blobs, id, &err) != FERRY_OK)
-        goto fail;
-    begun = true;
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
-        goto fail;
-    in_tx = false;
-    hub_db_unlock(hub);
-    locked = false;
-    resp.upload_id = id;
-    if (make_target(hub, &a, id, 0, &resp.target, &err) != FERRY_OK) {
-        hub_fail(call, &err);
-        goto out;
-    }
-    ferry_v1_admin_service_create_package_upload_reply(call, &resp);
-    goto out;
-dberr:
-    ferry_err_set(&err, FERRY_E_IO, "create upload: %s", sqlite3_errmsg(hub->db));
-fail:
-    sqlite3_finalize(st);
-    st = NULL;
-    if (in_tx)
-        hub_tx_rollback(hub);
-    if (begun)
+    hub_frame_target(f, "upload:%s", id);
+    row.id = id;
+    row.file_name = req->file_name;
+    row.expected_size = req->size;
+    row.expected_sha256 = req->sha256;
+    row.created_at = hub_now_ms();
+    row.expires_at = row.created_at + (int64_t)hub->cfg.upload_ttl_s * 1000;
+    if ((rc = ferry_store_package_upload_insert(f->store, &row, err)) != FERRY_OK ||
+        (rc = ferry_blob_upload_begin(hub->blobs, id, err)) != FERRY_OK)
+        return rc;
+    /* A failure from here on rolls the row back: its (empty) bytes go too. A commit that
+     * fails after this leaves an orphan file, which the upload sweep removes. */
+    if ((rc = make_target(hub, &f->arena, id, 0, &resp->target, err)) != FERRY_OK) {
         ferry_blob_upload_abort(hub->blobs, id, NULL);
-    hub_fail(call, &err);
-out:
-    if (locked)
-        hub_db_unlock(hub);
-    hub_arena_free(&a);
+        return rc;
+    }
+    resp->upload_id = id;
+    return FERRY_OK;
 }
 
-static void get_package_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t get_package_upload_body(hub_frame_t *f, const Ferry__V1__GetPackageUploadRequest *req,
+                                                Ferry__V1__GetPackageUploadResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__GetPackageUploadRequest *req = vreq;
-    Ferry__V1__GetPackageUploadResponse resp = FERRY__V1__GET_PACKAGE_UPLOAD_RESPONSE__INIT;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
-    upload_info_t u;
+    ferry_store_upload_t u;
     uint64_t got = 0;
     ferry_err_code_t rc;
 
-    hub_db_lock(hub);
-    rc = upload_get(hub, req->upload_id, &u, &err);
-    hub_db_unlock(hub);
+    ferry_store_lock(f->store);
+    rc = upload_get(f->hub, req->upload_id, &u, err);
+    ferry_store_unlock(f->store);
     if (rc != FERRY_OK)
-        goto fail;
-    if (strcmp(u.status, "open") != 0 && strcmp(u.status, "committed") != 0) {
-        ferry_err_set(
-            &err, FERRY_E_PRECONDITION,
-            "upload '%.64s' is %s (refused at commit or expired): its bytes are gone, start a new upload",
-            req->upload_id, u.status);
-        goto fail;
-    }
-    resp.upload_id = req->upload_id;
-    resp.size = u.expected_size;
-    resp.committed = strcmp(u.status, "committed") == 0;
-    if (resp.committed)
+        return rc;
+    if (strcmp(u.status, FERRY_STORE_UPLOAD_OPEN) != 0 && strcmp(u.status, FERRY_STORE_UPLOAD_COMMITTED) != 0)
+        return ferry_err_set(err, FERRY_E_PRECONDITION,
+                             "upload '%.64s' is %s (refused at commit, aborted or expired): its bytes are "
+                             "gone, start a new upload",
+                             req->upload_id, u.status);
+    resp->upload_id = (char *)req->upload_id;
+    resp->size = u.expected_size;
+    resp->committed = strcmp(u.status, FERRY_STORE_UPLOAD_COMMITTED) == 0;
+    if (resp->committed)
         got = u.expected_size;
-    else if (ferry_blob_upload_offset(hub->blobs, req->upload_id, &got, &err) != FERRY_OK)
-        goto fail;
-    resp.received_bytes = got;
-    if (!resp.committed && make_target(hub, &a, req->upload_id, got, &resp.target, &err) != FERRY_OK)
-        goto fail;
-    ferry_v1_admin_service_get_package_upload_reply(call, &resp);
-    goto out;
-fail:
-    hub_fail(call, &err);
-out:
-    hub_arena_free(&a);
+    else if ((rc = ferry_blob_upload_offset(f->hub->blobs, req->upload_id, &got, err)) != FERRY_OK)
+        return rc;
+    resp->received_bytes = got;
+    if (!resp->committed &&
+        (rc = make_target(f->hub, &f->arena, req->upload_id, got, &resp->target, err)) != FERRY_OK)
+        return rc;
+    return FERRY_OK;
 }
 
-/* Removes blob |sha| unless a package or a file references it (DB lock held). */
+/* The bytes go first, then the row (uploads.c): the audit row follows once both are done. */
+static ferry_err_code_t abort_package_upload_body(hub_frame_t *f,
+                                                  const Ferry__V1__AbortPackageUploadRequest *req,
+                                                  Ferry__V1__AbortPackageUploadResponse *resp,
+                                                  ferry_err_t *err)
+{
+    uint64_t bytes = 0;
+    ferry_err_code_t rc;
+
+    hub_frame_target(f, "upload:%.64s", req->upload_id);
+    if (req->upload_id[0] == '\0')
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "upload_id: required");
+    if ((rc = hub_upload_abort(f->hub, req->upload_id, FERRY_STORE_UPLOAD_PACKAGE, &bytes, err)) != FERRY_OK)
+        return rc;
+    resp->upload_id = (char *)req->upload_id;
+    resp->reclaimed_bytes = bytes;
+    return FERRY_OK;
+}
+
+/* Removes blob |sha| unless a package or a file references it (store lock held). */
 static void drop_blob_if_unused(ferry_hub_t *hub, const char *sha)
 {
-    sqlite3_stmt *st = NULL;
     char path[PATH_MAX];
     bool used = true;
-    if (sqlite3_prepare_v2(hub->db,
-                           "SELECT (SELECT count(*) FROM package WHERE sha256 = ?1) + (SELECT count(*) FROM"
-                           " report_file WHERE blob_sha256 = ?1)",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
-        used = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0;
-    }
-    sqlite3_finalize(st);
-    if (!used && ferry_blob_path(hub->blobs, sha, path, sizeof(path), NULL) == FERRY_OK)
+    if (ferry_store_blob_in_use(hub->store, sha, &used, NULL) == FERRY_OK && !used &&
+        ferry_blob_path(hub->blobs, sha, path, sizeof(path), NULL) == FERRY_OK)
         unlink(path);
-}
-
-static ferry_err_code_t version_known(ferry_hub_t *hub, const char *version, bool *known, ferry_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
-    if (sqlite3_prepare_v2(hub->db, "SELECT count(*) FROM package WHERE version = ?", -1, &st, NULL) !=
-            SQLITE_OK ||
-        (sqlite3_bind_text(st, 1, version, -1, SQLITE_STATIC), sqlite3_step(st)) != SQLITE_ROW)
-        rc = ferry_err_set(err, FERRY_E_IO, "version lookup: %s", sqlite3_errmsg(hub->db));
-    else
-        *known = sqlite3_column_int64(st, 0) > 0;
-    sqlite3_finalize(st);
-    return rc;
 }
 
 static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
@@ -652,11 +514,11 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     Ferry__V1__Version vinfo = FERRY__V1__VERSION__INIT;
     Ferry__V1__PackagePart pparts[4], *pptrs[4];
     Google__Protobuf__Timestamp signed_at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ferry_store_package_new_t row = {0};
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
     ferry_version_t ver;
-    upload_info_t u;
+    ferry_store_upload_t u = {0};
     part_t parts[4];
     size_t n_parts = 0, mlen;
     uint64_t got = 0, size = 0;
@@ -683,18 +545,18 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
         goto fail;
     }
     claimed = true;
-    hub_db_lock(hub);
+    ferry_store_lock(hub->store);
     ferry_err_code_t rc = upload_get(hub, req->upload_id, &u, &err);
     if (rc == FERRY_OK)
-        rc = version_known(hub, req->version, &known, &err);
-    hub_db_unlock(hub);
+        rc = ferry_store_package_exists(hub->store, req->version, &known, &err);
+    ferry_store_unlock(hub->store);
     if (rc != FERRY_OK)
         goto fail;
     if (known) {
         ferry_err_set(&err, FERRY_E_VERSION_DUPLICATE, "package version %s already exists", req->version);
         goto fail;
     }
-    if (strcmp(u.status, "open") != 0) {
+    if (strcmp(u.status, FERRY_STORE_UPLOAD_OPEN) != 0) {
         ferry_err_set(&err, FERRY_E_PRECONDITION, "upload '%s' is %s", req->upload_id, u.status);
         goto fail;
     }
@@ -720,7 +582,7 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     }
     /* Hashes while moving into the store; complete bytes that do not hash to the
      * announced SHA-256 are refused (and reclaimed below). */
-    if (ferry_blob_upload_commit(hub->blobs, req->upload_id, u.expected_sha[0] ? u.expected_sha : NULL,
+    if (ferry_blob_upload_commit(hub->blobs, req->upload_id, u.expected_sha256[0] ? u.expected_sha256 : NULL,
                                  u.expected_size, sha, &size, &err) != FERRY_OK) {
         refused = err.code == FERRY_E_HASH_MISMATCH;
         goto fail;
@@ -761,91 +623,54 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
         goto fail;
     hub_signing_key_id(hub, key_id);
 
-    hub_db_lock(hub);
+    row.version = req->version;
+    row.major = ver.major, row.minor = ver.minor, row.patch = ver.patch;
+    row.revision = ver.revision, row.build = ver.build;
+    row.description = req->description;
+    row.type = type;
+    row.size = size;
+    row.sha256 = sha;
+    for (size_t i = 0; i < n_parts; i++) {
+        row.has_server |= parts[i].kind == FERRY__V1__PART_KIND__PART_KIND_SERVER_ZIP;
+        row.has_client |= parts[i].kind == FERRY__V1__PART_KIND__PART_KIND_CLIENT_ZIP;
+        row.has_schema_sql |= parts[i].kind == FERRY__V1__PART_KIND__PART_KIND_SCHEMA_SQL;
+        row.has_data_sql |= parts[i].kind == FERRY__V1__PART_KIND__PART_KIND_DATA_SQL;
+    }
+    row.manifest = mbuf;
+    row.manifest_len = mlen;
+    row.signature = sig;
+    row.signature_len = sizeof(sig);
+    row.key_id = key_id;
+    row.created_by = who != NULL && who->kind == HUB_PRINCIPAL_ADMIN ? who->row_id : 0;
+    row.created_at = now;
+
+    ferry_store_lock(hub->store);
     locked = true;
-    if (hub_tx_begin(hub, &err) != FERRY_OK)
+    if (ferry_store_tx_begin(hub->store, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "INSERT INTO package (version, v_major, v_minor, v_patch, v_revision, v_build, description,"
-            " type, size, sha256, has_server, has_client, has_schema_sql, has_data_sql, manifest,"
-            " signature, key_id, created_by, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    bool has[5] = {false};
-    for (size_t i = 0; i < n_parts; i++)
-        has[parts[i].kind] = true;
-    sqlite3_bind_text(st, 1, req->version, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, ver.major);
-    sqlite3_bind_int64(st, 3, ver.minor);
-    sqlite3_bind_int64(st, 4, ver.patch);
-    sqlite3_bind_int64(st, 5, ver.revision);
-    sqlite3_bind_int64(st, 6, ver.build);
-    sqlite3_bind_text(st, 7, req->description, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 8, type);
-    sqlite3_bind_int64(st, 9, (int64_t)size);
-    sqlite3_bind_text(st, 10, sha, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 11, has[FERRY__V1__PART_KIND__PART_KIND_SERVER_ZIP]);
-    sqlite3_bind_int(st, 12, has[FERRY__V1__PART_KIND__PART_KIND_CLIENT_ZIP]);
-    sqlite3_bind_int(st, 13, has[FERRY__V1__PART_KIND__PART_KIND_SCHEMA_SQL]);
-    sqlite3_bind_int(st, 14, has[FERRY__V1__PART_KIND__PART_KIND_DATA_SQL]);
-    sqlite3_bind_blob(st, 15, mbuf, (int)mlen, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 16, sig, sizeof(sig), SQLITE_STATIC);
-    sqlite3_bind_text(st, 17, key_id, -1, SQLITE_STATIC);
-    if (who != NULL && who->kind == HUB_PRINCIPAL_ADMIN)
-        sqlite3_bind_int64(st, 18, who->row_id);
-    else
-        sqlite3_bind_null(st, 18);
-    sqlite3_bind_int64(st, 19, now);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_CONSTRAINT) {
-        ferry_err_set(&err, FERRY_E_VERSION_DUPLICATE, "package version %s already exists", req->version);
-        goto fail;
-    }
-    if (s != SQLITE_DONE)
-        goto dberr;
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(hub->db, "UPDATE upload SET status = 'committed', blob_sha256 = ? WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, req->upload_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        goto dberr;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
+    if (ferry_store_package_insert(hub->store, &row, &err) != FERRY_OK ||
+        ferry_store_upload_close(hub->store, req->upload_id, sha, NULL, &err) != FERRY_OK ||
+        hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
+        ferry_store_tx_commit(hub->store, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
     blob_made = false; /* owned by the package row now */
-    if (hub_package_load(hub, &a, req->version, &pkg, NULL, NULL, &err) != FERRY_OK) {
-        hub_db_unlock(hub);
-        locked = false;
-        if (claimed) { /* before answering: the client may retry at once */
-            hub_upload_release(req->upload_id);
-            claimed = false;
-        }
+    rc = hub_package_load(hub, &a, req->version, &pkg, NULL, NULL, &err);
+    ferry_store_unlock(hub->store);
+    locked = false;
+    hub_upload_release(req->upload_id); /* before answering: the client may retry at once */
+    claimed = false;
+    if (rc != FERRY_OK) {
         hub_fail(call, &err);
         goto out;
-    }
-    hub_db_unlock(hub);
-    locked = false;
-    if (claimed) { /* before answering: the client may retry at once */
-        hub_upload_release(req->upload_id);
-        claimed = false;
     }
     resp.package = &pkg;
     ferry_v1_admin_service_commit_package_reply(call, &resp);
     goto out;
-dberr:
-    ferry_err_set(&err, FERRY_E_IO, "commit package: %s", sqlite3_errmsg(hub->db));
 fail:
-    sqlite3_finalize(st);
-    st = NULL;
-    /* Refused on content (set only while the DB lock is not held): nothing of the upload
-     * stays on disk, the client starts a new one. */
+    /* Refused on content (set only while the store lock is not held): nothing of the
+     * upload stays on disk, the client starts a new one. */
     if (refused && claimed && !locked && hub_upload_refuse(hub, req->upload_id, u.expected_size, true)) {
         char why[FERRY_ERR_MSG_MAX];
         snprintf(why, sizeof(why), "%s", err.msg);
@@ -853,11 +678,11 @@ fail:
                       req->upload_id);
     }
     if (!locked) {
-        hub_db_lock(hub);
+        ferry_store_lock(hub->store);
         locked = true;
     }
     if (in_tx)
-        hub_tx_rollback(hub);
+        ferry_store_tx_rollback(hub->store);
     if (blob_made)
         drop_blob_if_unused(hub, sha);
     {
@@ -871,75 +696,44 @@ fail:
     hide_server_paths(hub, req->upload_id, &err);
     hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
     if (locked)
-        hub_db_unlock(hub);
+        ferry_store_unlock(hub->store);
     if (claimed)
         hub_upload_release(req->upload_id);
     free(mbuf);
     hub_arena_free(&a);
 }
 
-static void *package_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+static ferry_err_code_t list_packages_body(hub_frame_t *f, const Ferry__V1__ListPackagesRequest *req,
+                                           Ferry__V1__ListPackagesResponse *resp, ferry_err_t *err)
 {
-    Ferry__V1__Package *p = hub_arena_alloc(a, sizeof(*p));
-    (void)ctx;
-    (void)err;
-    if (p != NULL)
-        read_package(a, st, p);
-    return p;
+    ferry_store_page_t rows;
+    ferry_err_code_t rc = ferry_store_packages_list(f->store, req->query, req->page_token, req->page_size,
+                                                    &f->arena, &rows, err);
+    if (rc != FERRY_OK)
+        return rc;
+    resp->packages = (Ferry__V1__Package **)rows.items;
+    resp->n_packages = rows.n;
+    resp->next_page_token = rows.next_page_token;
+    return FERRY_OK;
 }
 
-static void list_packages_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t get_package_body(hub_frame_t *f, const Ferry__V1__GetPackageRequest *req,
+                                         Ferry__V1__GetPackageResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__ListPackagesRequest *req = vreq;
-    Ferry__V1__ListPackagesResponse resp = FERRY__V1__LIST_PACKAGES_RESPONSE__INIT;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
-    hub_query_t q = {0};
-    hub_rows_t rows;
-    hub_list_t l = {HUB_DB_MAIN, "list packages",    hub_page_limit(req->page_size),
-                    0,           HUB_PAGE_BY_OFFSET, package_row,
-                    NULL};
-
-    hub_query_text(&q,
-                   PACKAGE_SELECT " WHERE (?1 = '' OR instr(p.version, ?1) > 0) ORDER BY p.v_major DESC,"
-                                  " p.v_minor DESC, p.v_patch DESC, p.v_revision DESC, p.v_build DESC"
-                                  " LIMIT ?2 OFFSET ?3",
-                   req->query);
-    if (hub_page_token_read(req->page_token, &l.offset, &err) != FERRY_OK ||
-        hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK) {
-        hub_fail(call, &err);
-        goto out;
-    }
-    resp.packages = (Ferry__V1__Package **)rows.items;
-    resp.n_packages = rows.n;
-    resp.next_page_token = rows.next_page_token;
-    ferry_v1_admin_service_list_packages_reply(call, &resp);
-out:
-    hub_arena_free(&a);
-}
-
-static void get_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
-{
-    const Ferry__V1__GetPackageRequest *req = vreq;
-    Ferry__V1__GetPackageResponse resp = FERRY__V1__GET_PACKAGE_RESPONSE__INIT;
-    Ferry__V1__Package p;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
+    Ferry__V1__Package *p = hub_arena_alloc(&f->arena, sizeof(*p));
     ferry_err_code_t rc;
 
-    hub_db_lock(hub);
-    rc = hub_package_load(hub, &a, req->version, &p, NULL, NULL, &err);
-    hub_db_unlock(hub);
-    if (rc != FERRY_OK || hub_blob_download_link(hub, &a, 0, p.sha256, &resp.download, &err) != FERRY_OK) {
-        hub_fail(call, &err);
-        goto out;
-    }
-    resp.package = &p;
-    ferry_v1_admin_service_get_package_reply(call, &resp);
-out:
-    hub_arena_free(&a);
+    if (p == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "get package: out of memory");
+    ferry_store_lock(f->store);
+    rc = ferry_store_package_get(f->store, &f->arena, req->version, p, NULL, NULL, err);
+    ferry_store_unlock(f->store);
+    if (rc != FERRY_OK ||
+        (rc = hub_blob_download_link(f->hub, &f->arena, 0, p->sha256, &resp->download, err)) != FERRY_OK)
+        return rc;
+    resp->package = p;
+    return FERRY_OK;
 }
 
 /* ---- export (offline manifests) ---------------------------------------------------------------- */
@@ -974,31 +768,22 @@ out:
     return rc;
 }
 
-/* The id of enabled customer |code| (DB lock held); NOT_FOUND / PRECONDITION naming customer_code. */
+/* The id of enabled customer |code| (store lock held); NOT_FOUND / PRECONDITION naming customer_code. */
 static ferry_err_code_t export_customer(ferry_hub_t *hub, const char *code, int64_t *id, ferry_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
+    bool disabled = false;
     ferry_err_code_t rc;
-    int s;
 
     *id = 0;
-    if ((rc = hub_check_code("customer_code", code, err)) != FERRY_OK ||
-        (rc = hub_prepare(hub->db, "SELECT id, disabled FROM customer WHERE code = ?", &st, "customer",
-                          err)) != FERRY_OK)
-        goto out;
-    hub_bind_text(st, 1, code);
-    if ((s = sqlite3_step(st)) != SQLITE_ROW) {
-        rc = s == SQLITE_DONE ? ferry_err_set(err, FERRY_E_NOT_FOUND, "customer_code: no customer '%s'", code)
-                              : hub_sql_err(hub->db, "customer", err);
-        goto out;
-    }
-    if (sqlite3_column_int(st, 1) != 0) {
+    if ((rc = hub_check_code("customer_code", code, err)) != FERRY_OK)
+        return rc;
+    rc = ferry_store_release_customer(hub->store, code, id, &disabled, err);
+    if (rc == FERRY_E_NOT_FOUND)
+        return ferry_err_set(err, FERRY_E_NOT_FOUND, "customer_code: no customer '%s'", code);
+    if (rc == FERRY_OK && disabled) {
+        *id = 0;
         rc = ferry_err_set(err, FERRY_E_PRECONDITION, "customer_code: customer '%s' is disabled", code);
-        goto out;
     }
-    *id = sqlite3_column_int64(st, 0);
-out:
-    sqlite3_finalize(st);
     return rc;
 }
 
@@ -1008,62 +793,39 @@ out:
  * zip from the storage in effect for that customer (else the global one). Nothing is
  * stored but the audit row.
  */
-static void export_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t export_package_body(hub_frame_t *f, const Ferry__V1__ExportPackageRequest *req,
+                                            Ferry__V1__ExportPackageResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__ExportPackageRequest *req = vreq;
-    Ferry__V1__ExportPackageResponse resp = FERRY__V1__EXPORT_PACKAGE_RESPONSE__INIT;
-    Ferry__V1__Package pkg = FERRY__V1__PACKAGE__INIT;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
+    Ferry__V1__Package *pkg = hub_arena_alloc(&f->arena, sizeof(*pkg));
     int64_t now = hub_now_ms(), valid_ms = 0, customer_id = 0;
     const char *customer = req->customer_code != NULL ? req->customer_code : "";
-    char target[96];
-    bool locked = false;
+    ferry_err_code_t rc;
 
-    snprintf(target, sizeof(target), "package:%.80s", req->version != NULL ? req->version : "");
-    hub_audit_target(call, target); /* a failure's audit row names it too */
-    if (req->version == NULL || req->version[0] == '\0') {
-        ferry_err_set(&err, FERRY_E_INVALID_ARG, "version: required");
-        goto fail;
-    }
-    if (export_validity(req->valid_for, &valid_ms, &err) != FERRY_OK)
-        goto fail;
-    hub_db_lock(hub);
-    locked = true;
-    if ((customer[0] != '\0' && export_customer(hub, customer, &customer_id, &err) != FERRY_OK) ||
-        hub_package_load(hub, &a, req->version, &pkg, NULL, NULL, &err) != FERRY_OK)
-        goto fail;
-    hub_db_unlock(hub);
-    locked = false;
+    hub_frame_target(f, "package:%.80s", req->version != NULL ? req->version : "");
+    if (pkg == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "export package: out of memory");
+    ferry__v1__package__init(pkg);
+    if (req->version == NULL || req->version[0] == '\0')
+        return ferry_err_set(err, FERRY_E_INVALID_ARG, "version: required");
+    if ((rc = export_validity(req->valid_for, &valid_ms, err)) != FERRY_OK)
+        return rc;
+    ferry_store_lock(f->store);
+    rc = customer[0] != '\0' ? export_customer(f->hub, customer, &customer_id, err) : FERRY_OK;
+    if (rc == FERRY_OK)
+        rc = ferry_store_package_get(f->store, &f->arena, req->version, pkg, NULL, NULL, err);
+    ferry_store_unlock(f->store);
+    if (rc != FERRY_OK)
+        return rc;
     hub_manifest_binding_t b = {"", "", FERRY__V1__TASK_KIND__TASK_KIND_UPDATE, customer, now + valid_ms};
-    if (hub_blob_download_link(hub, &a, customer_id, pkg.sha256, &resp.download, &err) != FERRY_OK ||
-        hub_manifest_sign(hub, &a, &pkg, &b, now, &resp.signed_manifest, &err) != FERRY_OK)
-        goto fail;
-    hub_db_lock(hub);
-    locked = true;
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK)
-        goto fail;
-    hub_db_unlock(hub);
-    locked = false;
-    resp.package = &pkg;
-    ferry_v1_admin_service_export_package_reply(call, &resp);
-    goto out;
-fail:
-    if (locked) {
-        hub_db_unlock(hub);
-        locked = false;
-    }
-    hub_fail_named(call, &err);
-out:
-    hub_arena_free(&a);
+    if ((rc = hub_blob_download_link(f->hub, &f->arena, customer_id, pkg->sha256, &resp->download, err)) !=
+            FERRY_OK ||
+        (rc = hub_manifest_sign(f->hub, &f->arena, pkg, &b, now, &resp->signed_manifest, err)) != FERRY_OK)
+        return rc;
+    resp->package = pkg;
+    return FERRY_OK;
 }
 
-HUB_OFFLOADED(create_package_upload, Ferry__V1__CreatePackageUploadRequest)
-HUB_OFFLOADED(get_package_upload, Ferry__V1__GetPackageUploadRequest)
 HUB_OFFLOADED(commit_package, Ferry__V1__CommitPackageRequest)
-HUB_OFFLOADED(list_packages, Ferry__V1__ListPackagesRequest)
-HUB_OFFLOADED(get_package, Ferry__V1__GetPackageRequest)
-HUB_OFFLOADED(export_package, Ferry__V1__ExportPackageRequest)
 
 void hub_packages_bind(ferry_hub_t *hub)
 {
@@ -1073,4 +835,5 @@ void hub_packages_bind(ferry_hub_t *hub)
     hub->admin.list_packages = list_packages;
     hub->admin.get_package = get_package;
     hub->admin.export_package = export_package;
+    hub->admin.abort_package_upload = abort_package_upload;
 }

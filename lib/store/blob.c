@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -343,6 +344,34 @@ ferry_err_code_t ferry_blob_upload_abort(ferry_blob_store_t *bs, const char *id,
     ferry_sha256_free(running_take(bs, id, UINT64_MAX));
     if (unlink(p) != 0 && errno != ENOENT)
         return ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "abort upload '%s'", id);
+    return FERRY_OK;
+}
+
+ferry_err_code_t ferry_blob_uploads_each(ferry_blob_store_t *bs, ferry_blob_upload_visit_fn fn, void *user,
+                                         ferry_err_t *err)
+{
+    char dir[PATH_MAX], id[72];
+    DIR *d;
+    struct dirent *e;
+    struct stat sb;
+
+    snprintf(dir, sizeof(dir), "%s/uploads", bs->root);
+    if ((d = opendir(dir)) == NULL)
+        return ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "list uploads");
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        /* "<id>.part" only: temporary files of ferry_blob_put_file() are someone's write. */
+        if (n <= 5 || n - 5 >= sizeof(id) || strcmp(e->d_name + n - 5, ".part") != 0)
+            continue;
+        memcpy(id, e->d_name, n - 5);
+        id[n - 5] = '\0';
+        if (!valid_id(id) || fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(sb.st_mode))
+            continue;
+        if (!fn(id, (uint64_t)sb.st_size, user))
+            break;
+    }
+    closedir(d);
     return FERRY_OK;
 }
 

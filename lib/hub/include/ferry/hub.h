@@ -29,7 +29,20 @@ typedef struct ferry_hub_config {
     uint32_t manifest_ttl_s;  /**< lifetime of the manifest GetDownload signs for a task, default 86400 */
     uint32_t upload_ttl_s;    /**< an upload never committed is reclaimed after this long, default 86400 */
     uint32_t upload_sweep_s;  /**< period of the sweep reclaiming expired uploads, default 600 */
+    /* Upload quotas (uploads.c); 0 = the default below. */
+    uint32_t upload_max_open;       /**< open package uploads per admin token */
+    uint64_t upload_max_bytes;      /**< bytes announced by one admin token's open package uploads */
+    uint32_t node_upload_max_open;  /**< open file uploads per node */
+    uint64_t node_upload_max_bytes; /**< bytes announced by one node's open file uploads */
+    uint64_t upload_disk_reserve;   /**< free bytes on the data dir node uploads never take (admins') */
 } ferry_hub_config_t;
+
+/** Defaults of the upload quotas (`ferryd serve --upload-max-open` ...: docs/operations.md). */
+#define FERRY_HUB_UPLOAD_OPEN_DEFAULT       16u
+#define FERRY_HUB_UPLOAD_BYTES_DEFAULT      (256ull << 30)
+#define FERRY_HUB_NODE_UPLOAD_OPEN_DEFAULT  8u
+#define FERRY_HUB_NODE_UPLOAD_BYTES_DEFAULT (4ull << 30)
+#define FERRY_HUB_UPLOAD_RESERVE_DEFAULT    (1ull << 30)
 
 /** Bounds of ferry_hub_config_t.manifest_ttl_s (`ferryd serve --manifest-ttl`). */
 #define FERRY_HUB_MANIFEST_TTL_DEFAULT 86400u

@@ -11,6 +11,7 @@
 #ifndef FERRY_BLOB_H
 #define FERRY_BLOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,15 @@ ferry_err_code_t ferry_blob_upload_commit(ferry_blob_store_t *bs, const char *id
 
 /** Discards upload |id| (missing is fine). */
 ferry_err_code_t ferry_blob_upload_abort(ferry_blob_store_t *bs, const char *id, ferry_err_t *err);
+
+/**
+ * Visits every partial upload in the store's upload area: |fn| gets the upload id and
+ * the bytes received so far, and returns false to stop. Files that are not an upload's
+ * partial file are skipped. Used to find partial files no upload row owns any more.
+ */
+typedef bool (*ferry_blob_upload_visit_fn)(const char *id, uint64_t size, void *user);
+ferry_err_code_t ferry_blob_uploads_each(ferry_blob_store_t *bs, ferry_blob_upload_visit_fn fn, void *user,
+                                         ferry_err_t *err);
 
 /** Path of the partial file of upload |id| (e.g. to validate a zip before commit). */
 ferry_err_code_t ferry_blob_upload_path(const ferry_blob_store_t *bs, const char *id, char *buf, size_t size,

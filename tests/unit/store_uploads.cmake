@@ -1,0 +1,1 @@
+ferry_add_check_test(store_uploads_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_uploads_test.c LIBS ferry_store PkgConfig::SQLITE)
