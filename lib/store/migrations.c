@@ -299,11 +299,89 @@ static const char m0004_task_timing[] =
     "  WHERE json_type(j.value, '$.state') = 'integer';"
     "UPDATE update_task SET timings_json = '[]' WHERE timings_json <> '[]';";
 
+/* Fleet management (issue 12, seeds 001 and 004): licences, node status and its
+ * transitions, configuration templates and their per-node assignments.
+ * license: node_id NULL = every node of the customer. status holds what an admin set
+ * (1 ACTIVE, 3 SUSPENDED, 4 REVOKED); GRACE and EXPIRED are computed from ends_at and
+ * grace_ms at read time, so no timer ever writes a licence. revision: +1 per change
+ * (it is part of the signed document).
+ * node_status: one row per node whose status was ever recorded (written on
+ * transitions only, never per heartbeat); node_event: the transitions.
+ * config_template: one row per version (name, version) unique. config_assignment: a
+ * version rendered for one node; superseded = 1 once a newer assignment of the same
+ * template exists for that node (only the newest is delivered). */
+static const char m0005_fleet[] =
+    "CREATE TABLE license ("
+    "  id INTEGER PRIMARY KEY,"
+    "  license_key TEXT NOT NULL UNIQUE,"
+    "  customer_id INTEGER NOT NULL REFERENCES customer(id),"
+    "  node_id INTEGER REFERENCES node(id),"
+    "  type INTEGER NOT NULL CHECK (type BETWEEN 1 AND 3),"
+    "  starts_at INTEGER NOT NULL,"
+    "  ends_at INTEGER NOT NULL,"
+    "  max_users INTEGER NOT NULL DEFAULT 0,"
+    "  max_companies INTEGER NOT NULL DEFAULT 0,"
+    "  features_json TEXT NOT NULL DEFAULT '[]',"
+    "  status INTEGER NOT NULL DEFAULT 1 CHECK (status IN (1, 3, 4)),"
+    "  grace_ms INTEGER NOT NULL,"
+    "  revision INTEGER NOT NULL DEFAULT 1,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  created_by INTEGER REFERENCES admin_token(id));"
+    "CREATE INDEX license_ends ON license(ends_at);"
+    "CREATE INDEX license_node ON license(node_id);"
+    "CREATE INDEX license_customer ON license(customer_id);"
+    "CREATE TABLE node_status ("
+    "  node_id INTEGER PRIMARY KEY REFERENCES node(id),"
+    "  status INTEGER NOT NULL,"
+    "  since INTEGER NOT NULL,"
+    "  maintenance INTEGER NOT NULL DEFAULT 0,"
+    "  maintenance_reason TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE node_event ("
+    "  id INTEGER PRIMARY KEY,"
+    "  node_id INTEGER NOT NULL REFERENCES node(id),"
+    "  at INTEGER NOT NULL,"
+    "  from_status INTEGER NOT NULL,"
+    "  to_status INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  actor TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX node_event_node ON node_event(node_id, id);"
+    "CREATE TABLE config_template ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  type INTEGER NOT NULL CHECK (type BETWEEN 1 AND 4),"
+    "  format INTEGER NOT NULL CHECK (format BETWEEN 1 AND 3),"
+    "  data_json TEXT NOT NULL,"
+    "  target_path TEXT NOT NULL,"
+    "  restart_service INTEGER NOT NULL DEFAULT 0,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  created_by INTEGER REFERENCES admin_token(id),"
+    "  UNIQUE (name, version));"
+    "CREATE TABLE config_assignment ("
+    "  id INTEGER PRIMARY KEY,"
+    "  node_id INTEGER NOT NULL REFERENCES node(id),"
+    "  template_id INTEGER NOT NULL REFERENCES config_template(id),"
+    "  template_name TEXT NOT NULL,"
+    "  values_json TEXT NOT NULL DEFAULT '{}',"
+    "  rendered TEXT NOT NULL,"
+    "  rendered_sha256 TEXT NOT NULL,"
+    "  state INTEGER NOT NULL DEFAULT 1 CHECK (state BETWEEN 1 AND 4),"
+    "  error_message TEXT NOT NULL DEFAULT '',"
+    "  assigned_at INTEGER NOT NULL,"
+    "  assigned_by INTEGER REFERENCES admin_token(id),"
+    "  applied_at INTEGER,"
+    "  superseded INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX config_assignment_node ON config_assignment(node_id, template_name, id);"
+    "CREATE INDEX config_assignment_open ON config_assignment(node_id) WHERE state = 1 AND superseded = 0;";
+
 static const ferry_db_migration_t migrations[] = {
     {1, "initial schema", m0001_initial},
     {2, "storage mirrors", m0002_storage_mirrors},
     {3, "task download telemetry", m0003_task_download},
     {4, "task step timings as rows", m0004_task_timing},
+    {5, "fleet: licences, node status, configuration distribution", m0005_fleet},
 };
 
 const ferry_db_migration_t *ferry_db_migrations(size_t *n)
