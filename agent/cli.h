@@ -27,6 +27,11 @@ typedef struct cli_out {
     bool tty;   /**< stderr is a terminal: draw a progress bar */
     long long last_draw_ms;
     int last_state;
+    /** The task's upgrade-report.json when it exists (key upgradeReport), else empty. */
+    char report_path[4096];
+    /** post_upgrade outcome after a Succeeded apply: "", "done" or "failed" (key postUpgrade). */
+    const char *post_upgrade;
+    char post_error[600];
 } cli_out_t;
 
 int cli_apply(int argc, char **argv);

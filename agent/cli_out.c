@@ -118,6 +118,13 @@ void cli_print_result(const cli_out_t *o, const ferry_task_t *t, ferry_err_code_
             json_object_set_new(j, "backupPath", json_null());
             json_object_set_new(j, "taskId", json_null());
         }
+        json_object_set_new(j, "upgradeReport",
+                            o->report_path[0] ? json_string(o->report_path) : json_null());
+        if (o->post_upgrade != NULL && o->post_upgrade[0] != '\0') {
+            json_object_set_new(j, "postUpgrade", json_string(o->post_upgrade));
+            if (o->post_error[0] != '\0')
+                json_object_set_new(j, "postUpgradeError", json_string(o->post_error));
+        }
         if (rc != FERRY_OK && t != NULL) {
             /* The engine stopped (journal I/O): the task is still active. */
             json_object_set_new(j, "engineError", json_string(ferry_err_name(rc)));
@@ -135,6 +142,10 @@ void cli_print_result(const cli_out_t *o, const ferry_task_t *t, ferry_err_code_
         printf("backupPath: %s\n", t->backup_path[0] ? t->backup_path : "-");
         if (t->diag_path[0])
             printf("diagnostic: %s\n", t->diag_path);
+        if (o->report_path[0])
+            printf("report:     %s\n", o->report_path);
+        if (o->post_upgrade != NULL && o->post_upgrade[0] != '\0')
+            printf("postUpgrade: %s%s%s\n", o->post_upgrade, o->post_error[0] ? ": " : "", o->post_error);
     } else if (rc != FERRY_OK) {
         printf("state:      %d %s\n", FERRY_STATE_FAILED, ferry_state_name(FERRY_STATE_FAILED));
         printf("errorCode:  %s\n", ferry_err_name(rc));

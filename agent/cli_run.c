@@ -13,22 +13,32 @@
 #include "ferry/log.h"
 
 /* Options a subcommand accepts. */
-enum { OPT_CONFIG = 1, OPT_VERSION = 2, OPT_SHA = 4, OPT_JSON = 8, OPT_PACKAGE = 16 };
+enum { OPT_CONFIG = 1, OPT_VERSION = 2, OPT_SHA = 4, OPT_JSON = 8, OPT_PACKAGE = 16, OPT_HOOKS = 32 };
 
 typedef struct args {
     const char *config;
     const char *version;
     const char *sha256;
     const char *package;
+    const char *from;
+    const char *sites[FERRY_HOOK_CTX_MAX];
+    size_t n_sites;
+    const char *skip[FERRY_HOOK_CTX_MAX];
+    size_t n_skip;
     bool json, quiet, verbose, help;
 } args_t;
 
 static const char *const USAGE_APPLY =
-    "usage: ferry-agent apply PACKAGE.zip --config CFG --version V [--sha256 HEX] [--json] [-q] [-v]\n"
+    "usage: ferry-agent apply PACKAGE.zip --config CFG --version V [--sha256 HEX] [--site CODE]...\n"
+    "                         [--from V0] [--skip-hook ID]... [--json] [-q] [-v]\n"
     "  Applies an update package: verify, stop the service, back up server dir, client dir and\n"
     "  database, install server.zip and client.zip, run 结构.sql then data.sql, start the service.\n"
     "  Any failure after the backup rolls everything back. Exits 0 only if the task Succeeded.\n"
-    "  V is the package version, a.b.c.d(build), e.g. '1.25.12.13(12521)' (quote the parentheses).\n";
+    "  V is the package version, a.b.c.d(build), e.g. '1.25.12.13(12521)' (quote the parentheses).\n"
+    "  Upgrade hooks (hooks.json, docs/hooks.md): --site CODE (repeatable) names this node's site\n"
+    "  codes for site-specific hooks; --from V0 the installed version for version ranges (default:\n"
+    "  the last version this agent installed); --skip-hook ID (repeatable) skips a hook. The\n"
+    "  upgrade report is written under {stateDir}/reports/ (--json: key upgradeReport).\n";
 static const char *const USAGE_RESUME =
     "usage: ferry-agent resume --config CFG [--json] [-q] [-v]\n"
     "  Finishes or rolls back a task interrupted by a crash or reboot. Exits 0 when there is\n"
@@ -43,10 +53,17 @@ static const char *const USAGE_STATUS = "usage: ferry-agent status --config CFG 
 static int parse(int argc, char **argv, unsigned allowed, const char *usage, args_t *a)
 {
     static const struct option longs[] = {
-        {"config", required_argument, NULL, 'c'}, {"version", required_argument, NULL, 'V'},
-        {"sha256", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"version", required_argument, NULL, 'V'},
+        {"sha256", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"site", required_argument, NULL, 'S'},
+        {"from", required_argument, NULL, 'F'},
+        {"skip-hook", required_argument, NULL, 'K'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     memset(a, 0, sizeof(*a));
@@ -78,6 +95,23 @@ static int parse(int argc, char **argv, unsigned allowed, const char *usage, arg
             break;
         case 'h':
             a->help = true;
+            break;
+        case 'S':
+        case 'K':
+        case 'F':
+            if (!(allowed & OPT_HOOKS))
+                goto bad_opt;
+            if (c == 'F') {
+                a->from = optarg;
+            } else if (c == 'S' ? a->n_sites >= FERRY_HOOK_CTX_MAX : a->n_skip >= FERRY_HOOK_CTX_MAX) {
+                fprintf(stderr, "ferry-agent %s: at most %d --site and %d --skip-hook\n", argv[0],
+                        FERRY_HOOK_CTX_MAX, FERRY_HOOK_CTX_MAX);
+                return CLI_EXIT_USAGE;
+            } else if (c == 'S') {
+                a->sites[a->n_sites++] = optarg;
+            } else {
+                a->skip[a->n_skip++] = optarg;
+            }
             break;
         default:
         bad_opt:
@@ -137,6 +171,36 @@ static int setup(const args_t *a, cli_out_t *o, ferry_node_config_t **cfg, char 
     return 0;
 }
 
+/*
+ * After a Succeeded apply: the offline agent is the agent, so post_upgrade runs here, in
+ * the foreground, once 100 is recorded. Its failure leaves the task Succeeded (seed 002:
+ * never rolled back) and shows under postUpgrade. Also sets the report path.
+ */
+static void post_upgrade(const ferry_pipeline_opts_t *po, cli_out_t *o, const ferry_task_t *t,
+                         ferry_err_code_t rc)
+{
+    ferry_err_t perr = {0};
+    int ran = 0;
+    if (t->task_id[0] == '\0')
+        return;
+    if (rc == FERRY_OK && t->state == FERRY_STATE_SUCCEEDED) {
+        ferry_err_code_t prc = ferry_pipeline_post_upgrade(po, t->task_id, &ran, &perr);
+        if (ran) {
+            o->post_upgrade = prc == FERRY_OK ? "done" : "failed";
+            if (prc != FERRY_OK) {
+                snprintf(o->post_error, sizeof(o->post_error), "%s: %.500s", ferry_err_name(prc), perr.msg);
+                fprintf(stderr, "ferry-agent: post_upgrade: %s\n", o->post_error);
+            }
+        } else if (prc != FERRY_OK) {
+            fprintf(stderr, "ferry-agent: post_upgrade: %s\n", perr.msg);
+        }
+    }
+    if (ferry_pipeline_report_path(po->cfg, t->task_id, o->report_path, sizeof(o->report_path), NULL) !=
+            FERRY_OK ||
+        !ferry_fs_exists(o->report_path))
+        o->report_path[0] = '\0';
+}
+
 static int finish(const cli_out_t *o, const ferry_task_t *t, bool ran, ferry_err_code_t rc,
                   const ferry_err_t *err, ferry_state_t want)
 {
@@ -156,13 +220,24 @@ int cli_apply(int argc, char **argv)
     ferry_task_t t;
     ferry_err_t err = {0};
     char log_path[PATH_MAX];
-    int ex = parse(argc, argv, OPT_CONFIG | OPT_VERSION | OPT_SHA | OPT_JSON | OPT_PACKAGE, USAGE_APPLY, &a);
+    int ex = parse(argc, argv, OPT_CONFIG | OPT_VERSION | OPT_SHA | OPT_JSON | OPT_PACKAGE | OPT_HOOKS,
+                   USAGE_APPLY, &a);
     if (ex != 0)
         goto out;
     if ((ex = setup(&a, &o, &cfg, log_path, sizeof(log_path))) != 0)
         goto out;
-    ferry_pipeline_opts_t po = {.cfg = cfg, .on_event = cli_on_event, .user = &o, .agent_log = log_path};
+    ferry_pipeline_opts_t po = {.cfg = cfg,
+                                .on_event = cli_on_event,
+                                .user = &o,
+                                .agent_log = log_path,
+                                .sites = a.sites,
+                                .n_sites = a.n_sites,
+                                .skip_hooks = a.skip,
+                                .n_skip_hooks = a.n_skip,
+                                .from_version = a.from,
+                                .config_path = a.config};
     ferry_err_code_t rc = ferry_pipeline_apply(&po, a.package, a.version, a.sha256, &t, &err);
+    post_upgrade(&po, &o, &t, rc);
     ex = finish(&o, &t, t.task_id[0] != '\0', rc, &err, FERRY_STATE_SUCCEEDED);
 out:
     ferry_node_config_free(cfg);
@@ -184,8 +259,19 @@ int cli_resume(int argc, char **argv)
         goto out;
     if ((ex = setup(&a, &o, &cfg, log_path, sizeof(log_path))) != 0)
         goto out;
-    ferry_pipeline_opts_t po = {.cfg = cfg, .on_event = cli_on_event, .user = &o, .agent_log = log_path};
+    ferry_pipeline_opts_t po = {
+        .cfg = cfg, .on_event = cli_on_event, .user = &o, .agent_log = log_path, .config_path = a.config};
     ferry_err_code_t rc = ferry_pipeline_resume(&po, &t, &found, &err);
+    /* A post_upgrade phase left pending or interrupted is part of what resume finishes. */
+    if (rc == FERRY_OK && t.task_id[0] != '\0') {
+        char pending[FERRY_TASK_ID_LEN + 1];
+        int have = 0;
+        ferry_err_t perr = {0};
+        if (ferry_pipeline_post_upgrade_pending(cfg, pending, sizeof(pending), &have, &perr) == FERRY_OK &&
+            have && strcmp(pending, t.task_id) == 0)
+            found = found ? found : 2;
+        post_upgrade(&po, &o, &t, rc);
+    }
     if (rc == FERRY_OK && !found) {
         if (!o.json)
             printf("nothing to resume\n");
@@ -193,7 +279,7 @@ int cli_resume(int argc, char **argv)
         ex = CLI_EXIT_OK;
         goto out;
     }
-    ex = finish(&o, &t, found, rc, &err, FERRY_STATE_SUCCEEDED);
+    ex = finish(&o, &t, found != 0, rc, &err, FERRY_STATE_SUCCEEDED);
 out:
     ferry_node_config_free(cfg);
     ferry_log_set_file(NULL);

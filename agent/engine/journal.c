@@ -38,7 +38,18 @@ static const char SCHEMA[] =
     " from_state INTEGER NOT NULL, to_state INTEGER NOT NULL, attempt INTEGER NOT NULL,"
     " error_code TEXT NOT NULL, message TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS event_task ON event(task_id, id);"
-    "CREATE INDEX IF NOT EXISTS task_state ON task(state);";
+    "CREATE INDEX IF NOT EXISTS task_state ON task(state);"
+    /* Upgrade hooks (hooks.json): one row per hook and task, written before the hook runs
+     * (done = 0) and after it (done = 1), so a resume knows what finished. */
+    "CREATE TABLE IF NOT EXISTS hook("
+    " task_id TEXT NOT NULL, hook_id TEXT NOT NULL, phase TEXT NOT NULL, done INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, exit_code INTEGER NOT NULL,"
+    " tries INTEGER NOT NULL, runs INTEGER NOT NULL, started_ms INTEGER NOT NULL, ended_ms INTEGER NOT NULL,"
+    " output TEXT NOT NULL, log_path TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(task_id, hook_id));"
+    /* What the hooks of a task are matched against, kept for a resume by another process. */
+    "CREATE TABLE IF NOT EXISTS hook_ctx("
+    " task_id TEXT PRIMARY KEY, sites TEXT NOT NULL, from_version TEXT NOT NULL, skip TEXT NOT NULL,"
+    " post_state TEXT NOT NULL);";
 
 static const char TASK_COLS[] =
     "task_id, kind, version, package_path, package_sha256, backup_path, state, failed_state, attempt,"
@@ -364,7 +375,9 @@ static ferry_err_code_t prune_tasks(ferry_journal_t *j, ferry_err_t *err)
         sql, sizeof(sql),
         "DELETE FROM event WHERE task_id IN (SELECT task_id FROM task ORDER BY rowid DESC LIMIT -1 OFFSET "
         "%d);"
-        "DELETE FROM task WHERE rowid IN (SELECT rowid FROM task ORDER BY rowid DESC LIMIT -1 OFFSET %d);",
+        "DELETE FROM task WHERE rowid IN (SELECT rowid FROM task ORDER BY rowid DESC LIMIT -1 OFFSET %d);"
+        "DELETE FROM hook WHERE task_id NOT IN (SELECT task_id FROM task);"
+        "DELETE FROM hook_ctx WHERE task_id NOT IN (SELECT task_id FROM task);",
         TASKS_KEPT, TASKS_KEPT);
     return exec(j, sql, err);
 }
@@ -501,4 +514,225 @@ ferry_err_code_t ferry_journal_events(ferry_journal_t *j, const char *task_id,
 out:
     sqlite3_finalize(st);
     return rc;
+}
+
+/* ---------------------------------------------------------------- hooks */
+
+static void read_hook(sqlite3_stmt *st, ferry_hook_rec_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    copy_str(r->hook_id, sizeof(r->hook_id), sqlite3_column_text(st, 0));
+    copy_str(r->phase, sizeof(r->phase), sqlite3_column_text(st, 1));
+    r->done = sqlite3_column_int(st, 2) != 0;
+    copy_str(r->outcome, sizeof(r->outcome), sqlite3_column_text(st, 3));
+    copy_str(r->reason, sizeof(r->reason), sqlite3_column_text(st, 4));
+    r->count = sqlite3_column_int64(st, 5);
+    r->exit_code = sqlite3_column_int(st, 6);
+    r->tries = (unsigned)sqlite3_column_int(st, 7);
+    r->runs = (unsigned)sqlite3_column_int(st, 8);
+    r->started_ms = sqlite3_column_int64(st, 9);
+    r->ended_ms = sqlite3_column_int64(st, 10);
+    copy_str(r->output, sizeof(r->output), sqlite3_column_text(st, 11));
+    copy_str(r->log_path, sizeof(r->log_path), sqlite3_column_text(st, 12));
+}
+
+#define HOOK_COLS                                                                                            \
+    "hook_id, phase, done, outcome, reason, count, exit_code, tries, runs, started_ms, ended_ms, output, "   \
+    "log_path"
+
+ferry_err_code_t ferry_journal_hook_get(ferry_journal_t *j, const char *task_id, const char *hook_id,
+                                        ferry_hook_rec_t *out, int *found, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    *found = 0;
+    if (sqlite3_prepare_v2(j->db, "SELECT " HOOK_COLS " FROM hook WHERE task_id = ?1 AND hook_id = ?2", -1,
+                           &st, NULL) != SQLITE_OK) {
+        rc = db_fail(j, err, "prepare hook");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, hook_id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        read_hook(st, out);
+        *found = 1;
+    } else if (s != SQLITE_DONE) {
+        rc = db_fail(j, err, "load hook");
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ferry_err_code_t ferry_journal_hook_put(ferry_journal_t *j, const char *task_id, const ferry_hook_rec_t *r,
+                                        ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    /* seq keeps the order hooks were first met in, for the report and the server. */
+    const char *sql =
+        "INSERT INTO hook(task_id, hook_id, phase, done, outcome, reason, count, exit_code, tries, runs,"
+        " started_ms, ended_ms, output, log_path, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+        " ?12, ?13, ?14, (SELECT COALESCE(MAX(seq), 0) + 1 FROM hook WHERE task_id = ?1))"
+        " ON CONFLICT(task_id, hook_id) DO UPDATE SET phase = ?3, done = ?4, outcome = ?5, reason = ?6,"
+        " count = ?7, exit_code = ?8, tries = ?9, runs = ?10, started_ms = ?11, ended_ms = ?12, output = ?13,"
+        " log_path = ?14";
+    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(j, err, "prepare hook put");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, r->hook_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, r->phase, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, r->done ? 1 : 0);
+    sqlite3_bind_text(st, 5, r->outcome, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, r->reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 7, r->count);
+    sqlite3_bind_int(st, 8, r->exit_code);
+    sqlite3_bind_int(st, 9, (int)r->tries);
+    sqlite3_bind_int(st, 10, (int)r->runs);
+    sqlite3_bind_int64(st, 11, r->started_ms);
+    sqlite3_bind_int64(st, 12, r->ended_ms);
+    sqlite3_bind_text(st, 13, r->output, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 14, r->log_path, -1, SQLITE_TRANSIENT);
+    /* Autocommit with synchronous=FULL: the row is on disk when this returns. */
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(j, err, "write hook");
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ferry_err_code_t ferry_journal_hooks(ferry_journal_t *j, const char *task_id,
+                                     void (*fn)(void *user, const ferry_hook_rec_t *rec), void *user,
+                                     ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    ferry_hook_rec_t *r = malloc(sizeof(*r));
+    if (r == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "journal: out of memory");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(j->db, "SELECT " HOOK_COLS " FROM hook WHERE task_id = ?1 ORDER BY seq", -1, &st,
+                           NULL) != SQLITE_OK) {
+        rc = db_fail(j, err, "prepare hooks");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_TRANSIENT);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        read_hook(st, r);
+        fn(user, r);
+    }
+    if (s != SQLITE_DONE)
+        rc = db_fail(j, err, "list hooks");
+out:
+    sqlite3_finalize(st);
+    free(r);
+    return rc;
+}
+
+/* Joins |n| strings with '\n' (none of them holds one: codes and ids are checked). */
+static void join_lines(char *buf, size_t size, const char (*items)[FERRY_HOOK_CTX_ITEM], size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "\n" : "", items[i]);
+}
+
+static size_t split_lines(const unsigned char *text, char (*items)[FERRY_HOOK_CTX_ITEM], size_t max)
+{
+    size_t n = 0;
+    const char *p = text != NULL ? (const char *)text : "";
+    while (*p != '\0' && n < max) {
+        const char *e = strchr(p, '\n');
+        size_t l = e != NULL ? (size_t)(e - p) : strlen(p);
+        snprintf(items[n++], FERRY_HOOK_CTX_ITEM, "%.*s", (int)l, p);
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    return n;
+}
+
+ferry_err_code_t ferry_journal_hook_ctx_save(ferry_journal_t *j, const char *task_id,
+                                             const ferry_hook_ctx_t *c, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    char sites[FERRY_HOOK_CTX_MAX * FERRY_HOOK_CTX_ITEM], skip[FERRY_HOOK_CTX_MAX * FERRY_HOOK_CTX_ITEM];
+    join_lines(sites, sizeof(sites), c->sites, c->n_sites);
+    join_lines(skip, sizeof(skip), c->skip, c->n_skip);
+    if (sqlite3_prepare_v2(j->db,
+                           "INSERT OR REPLACE INTO hook_ctx(task_id, sites, from_version, skip, post_state)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(j, err, "prepare hook ctx");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, sites, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, c->from_version, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, skip, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, c->post_state, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(j, err, "write hook ctx");
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ferry_err_code_t ferry_journal_hook_ctx_load(ferry_journal_t *j, const char *task_id, ferry_hook_ctx_t *c,
+                                             int *found, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    memset(c, 0, sizeof(*c));
+    *found = 0;
+    if (sqlite3_prepare_v2(j->db,
+                           "SELECT sites, from_version, skip, post_state FROM hook_ctx WHERE task_id = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(j, err, "prepare hook ctx load");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        c->n_sites = split_lines(sqlite3_column_text(st, 0), c->sites, FERRY_HOOK_CTX_MAX);
+        copy_str(c->from_version, sizeof(c->from_version), sqlite3_column_text(st, 1));
+        c->n_skip = split_lines(sqlite3_column_text(st, 2), c->skip, FERRY_HOOK_CTX_MAX);
+        copy_str(c->post_state, sizeof(c->post_state), sqlite3_column_text(st, 3));
+        *found = 1;
+    } else if (s != SQLITE_DONE) {
+        rc = db_fail(j, err, "load hook ctx");
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ferry_err_code_t ferry_journal_installed_version(ferry_journal_t *j, char *out, size_t size, ferry_err_t *err)
+{
+    ferry_task_t t;
+    int found = 0;
+    char sql[512];
+    out[0] = '\0';
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM task WHERE kind = 'apply' AND state = %d ORDER BY rowid DESC LIMIT 1", TASK_COLS,
+             FERRY_STATE_SUCCEEDED);
+    ferry_err_code_t rc = load_one(j, sql, NULL, &t, &found, err);
+    if (rc == FERRY_OK && found)
+        snprintf(out, size, "%s", t.version);
+    return rc;
+}
+
+ferry_err_code_t ferry_journal_get(ferry_journal_t *j, const char *task_id, ferry_task_t *out, int *found,
+                                   ferry_err_t *err)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM task WHERE task_id = ?1", TASK_COLS);
+    return load_one(j, sql, task_id, out, found, err);
 }

@@ -1,10 +1,13 @@
 #include "ferry/engine/pipeline.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "ferry/engine/backup.h"
@@ -33,10 +36,83 @@ static void run_init(ferry_run_t *r, const ferry_pipeline_opts_t *o, ferry_journ
     r->on_event = o->on_event;
     r->user = o->user;
     r->stop = o->stop;
+    r->config_path = o->config_path;
     char name[64];
     snprintf(name, sizeof(name), "ferry-task-%s", t->task_id);
     if (ferry_fs_join(r->work_dir, sizeof(r->work_dir), o->cfg->paths.temp_dir, name) != FERRY_OK)
         r->work_dir[0] = '\0';
+    if (ferry_pipeline_report_path(o->cfg, t->task_id, r->report_dir, sizeof(r->report_dir), NULL) ==
+        FERRY_OK) {
+        char *slash = strrchr(r->report_dir, '/');
+        if (slash != NULL)
+            *slash = '\0';
+    } else {
+        r->report_dir[0] = '\0';
+    }
+}
+
+ferry_err_code_t ferry_pipeline_report_path(const ferry_node_config_t *cfg, const char *task_id, char *out,
+                                            size_t size, ferry_err_t *err)
+{
+    if (snprintf(out, size, "%s/reports/%s/upgrade-report.json", cfg->state_dir, task_id) >= (int)size)
+        return ferry_err_set(err, FERRY_E_TOO_LARGE, "report path too long");
+    return FERRY_OK;
+}
+
+/* Site codes and hook ids go into the journal one per line and into FERRY_SITE_CODES. */
+static bool ctx_item_ok(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n >= FERRY_HOOK_CTX_ITEM)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || s[i] == ',' || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* The hook context of a new task from the caller's options. */
+static ferry_err_code_t hook_ctx_from_opts(const ferry_pipeline_opts_t *o, ferry_journal_t *j,
+                                           ferry_hook_ctx_t *c, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    memset(c, 0, sizeof(*c));
+    if (o->n_sites > FERRY_HOOK_CTX_MAX || o->n_skip_hooks > FERRY_HOOK_CTX_MAX) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "at most %d site codes and %d skipped hooks",
+                           FERRY_HOOK_CTX_MAX, FERRY_HOOK_CTX_MAX);
+        goto out;
+    }
+    for (size_t i = 0; i < o->n_sites; i++) {
+        if (!ctx_item_ok(o->sites[i])) {
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                               "site code '%.80s' must be 1..%d printable characters, no "
+                               "spaces or commas",
+                               o->sites[i] != NULL ? o->sites[i] : "", FERRY_HOOK_CTX_ITEM - 1);
+            goto out;
+        }
+        snprintf(c->sites[c->n_sites++], FERRY_HOOK_CTX_ITEM, "%s", o->sites[i]);
+    }
+    for (size_t i = 0; i < o->n_skip_hooks; i++) {
+        if (!ctx_item_ok(o->skip_hooks[i])) {
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "hook id to skip '%.80s' is not a hook id",
+                               o->skip_hooks[i] != NULL ? o->skip_hooks[i] : "");
+            goto out;
+        }
+        snprintf(c->skip[c->n_skip++], FERRY_HOOK_CTX_ITEM, "%s", o->skip_hooks[i]);
+    }
+    if (o->from_version != NULL && o->from_version[0] != '\0') {
+        ferry_version_t v;
+        if ((rc = ferry_version_parse(o->from_version, &v, err)) != FERRY_OK) {
+            ferry_err_prefix(err, "installed version");
+            goto out;
+        }
+        snprintf(c->from_version, sizeof(c->from_version), "%s", o->from_version);
+    } else if ((rc = ferry_journal_installed_version(j, c->from_version, sizeof(c->from_version), err)) !=
+               FERRY_OK) {
+        goto out;
+    }
+out:
+    return rc;
 }
 
 /*
@@ -153,6 +229,9 @@ static ferry_err_code_t run_task(const ferry_pipeline_opts_t *o, start_kind_t ki
             *found = 1;
         run_init(&r, o, j, &t);
         have_run = true;
+        int have_ctx = 0;
+        if ((rc = ferry_journal_hook_ctx_load(j, t.task_id, &r.hctx, &have_ctx, err)) != FERRY_OK)
+            goto out;
         if ((rc = ferry_journal_note_resume(j, &t, err)) != FERRY_OK)
             goto out;
         ferry_sm_event_t ev = {.kind = FERRY_SM_RESUMED, .attempts = t.attempt};
@@ -174,11 +253,19 @@ static ferry_err_code_t run_task(const ferry_pipeline_opts_t *o, start_kind_t ki
         if (d.flags & FERRY_SM_RESTART_SERVICE)
             ferry_steps_restart_service(&r);
     } else {
+        ferry_hook_ctx_t hctx;
         t = *proto;
+        if (kind == START_APPLY && (rc = hook_ctx_from_opts(o, j, &hctx, err)) != FERRY_OK)
+            goto out;
         if ((rc = ferry_journal_create(j, &t, err)) != FERRY_OK)
             goto out;
         run_init(&r, o, j, &t);
         have_run = true;
+        if (kind == START_APPLY) {
+            r.hctx = hctx;
+            if ((rc = ferry_journal_hook_ctx_save(j, t.task_id, &r.hctx, err)) != FERRY_OK)
+                goto out;
+        }
         if (kind == START_ROLLBACK) {
             ferry_err_t ferr = {0};
             if (o->backup_path != NULL && o->backup_path[0] != '\0' && ferry_fs_is_dir(o->backup_path))
@@ -194,6 +281,12 @@ static ferry_err_code_t run_task(const ferry_pipeline_opts_t *o, start_kind_t ki
     rc = run_loop(&r, err);
 out:
     if (have_run) {
+        if (strcmp(t.kind, FERRY_TASK_KIND_APPLY) == 0) {
+            /* The report follows the journal; a failure to write it never changes the task. */
+            ferry_err_t rerr = {0};
+            if (ferry_report_write(&r, &rerr) != FERRY_OK)
+                FERRY_WARN("task %s: %s", t.task_id, rerr.msg);
+        }
         ferry_run_release(&r, ferry_state_is_terminal(t.state));
         *result = t;
     }
@@ -325,5 +418,132 @@ static ferry_err_code_t find_backup_dir(const ferry_node_config_t *cfg, ferry_jo
 out:
     if (d != NULL)
         closedir(d);
+    return rc;
+}
+
+/* ---- post_upgrade ------------------------------------------------------------------ */
+
+static ferry_err_code_t post_lock(const char *state_dir, int *fd_out, ferry_err_t *err)
+{
+    char path[PATH_MAX];
+    int fd;
+    *fd_out = -1;
+    if (ferry_fs_join(path, sizeof(path), state_dir, "post.lock") != FERRY_OK)
+        return ferry_err_set(err, FERRY_E_TOO_LARGE, "state dir path too long");
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+        return ferry_err_set_errno(err, ferry_err_from_errno(errno), errno, "open '%s'", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return ferry_err_set(err, FERRY_E_PRECONDITION, "post_upgrade hooks are already running (lock '%s')",
+                             path);
+    }
+    *fd_out = fd;
+    return FERRY_OK;
+}
+
+ferry_err_code_t ferry_pipeline_post_upgrade(const ferry_pipeline_opts_t *o, const char *task_id, int *ran,
+                                             ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    int lock_fd = -1, found = 0;
+    ferry_journal_t *j = NULL;
+    ferry_task_t t;
+    ferry_run_t r;
+    bool have_run = false;
+    *ran = 0;
+    if (o == NULL || o->cfg == NULL || task_id == NULL) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "post_upgrade: no configuration or task");
+        goto out;
+    }
+    if ((rc = ferry_fs_mkdir_p(o->cfg->state_dir, 0700, err)) != FERRY_OK ||
+        (rc = post_lock(o->cfg->state_dir, &lock_fd, err)) != FERRY_OK ||
+        (rc = ferry_journal_open(o->cfg->state_dir, &j, err)) != FERRY_OK)
+        goto out;
+    if ((rc = ferry_journal_get(j, task_id, &t, &found, err)) != FERRY_OK)
+        goto out;
+    if (!found || t.state != FERRY_STATE_SUCCEEDED || strcmp(t.kind, FERRY_TASK_KIND_APPLY) != 0)
+        goto out;
+    run_init(&r, o, j, &t);
+    /* Its own work dir: the task's was removed when it ended, and a new task may use it. */
+    char name[64];
+    snprintf(name, sizeof(name), "ferry-post-%s", t.task_id);
+    if (ferry_fs_join(r.work_dir, sizeof(r.work_dir), o->cfg->paths.temp_dir, name) != FERRY_OK) {
+        rc = ferry_err_set(err, FERRY_E_TOO_LARGE, "temp dir path too long");
+        goto out;
+    }
+    have_run = true;
+    int have_ctx = 0;
+    if ((rc = ferry_journal_hook_ctx_load(j, t.task_id, &r.hctx, &have_ctx, err)) != FERRY_OK)
+        goto out;
+    if (!have_ctx || (strcmp(r.hctx.post_state, "pending") != 0 && strcmp(r.hctx.post_state, "running") != 0))
+        goto out;
+    *ran = 1;
+    snprintf(r.hctx.post_state, sizeof(r.hctx.post_state), "running");
+    if ((rc = ferry_journal_hook_ctx_save(j, t.task_id, &r.hctx, err)) != FERRY_OK)
+        goto out;
+    ferry_err_t herr = {0};
+    ferry_err_code_t hrc = ferry_fs_mkdir_p(r.work_dir, 0700, &herr);
+    if (hrc == FERRY_OK)
+        hrc = ferry_hooks_prepare(&r, &herr);
+    if (hrc == FERRY_OK)
+        hrc = ferry_hooks_run_phase(&r, FERRY_HOOK_POST_UPGRADE, &herr);
+    else
+        hrc = ferry_err_recode(&herr, FERRY_E_HOOK_FAILED);
+    snprintf(r.hctx.post_state, sizeof(r.hctx.post_state), "%s", hrc == FERRY_OK ? "done" : "failed");
+    if ((rc = ferry_journal_hook_ctx_save(j, t.task_id, &r.hctx, err)) != FERRY_OK)
+        goto out;
+    ferry_err_t nerr = {0};
+    char msg[FERRY_ERR_MSG_MAX + 64];
+    snprintf(msg, sizeof(msg), "post_upgrade %s%s%s",
+             hrc == FERRY_OK ? "done" : "failed: ", hrc == FERRY_OK ? "" : ferry_err_name(hrc),
+             hrc == FERRY_OK ? "" : "");
+    if (hrc != FERRY_OK) {
+        size_t l = strlen(msg);
+        snprintf(msg + l, sizeof(msg) - l, ": %s", herr.msg);
+    }
+    if (ferry_journal_note(j, &t, msg, &nerr) != FERRY_OK)
+        FERRY_WARN("%s", nerr.msg);
+    if (hrc != FERRY_OK) {
+        rc = hrc;
+        if (err != NULL)
+            *err = herr;
+    }
+out:
+    if (have_run) {
+        ferry_err_t rerr = {0};
+        if (*ran && ferry_report_write(&r, &rerr) != FERRY_OK)
+            FERRY_WARN("task %s: %s", t.task_id, rerr.msg);
+        /* An interrupted phase keeps its files for the resume; a finished one does not. */
+        ferry_run_release(&r, strcmp(r.hctx.post_state, "running") != 0);
+    }
+    ferry_journal_close(j);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    return rc;
+}
+
+ferry_err_code_t ferry_pipeline_post_upgrade_pending(const ferry_node_config_t *cfg, char *task_id,
+                                                     size_t size, int *found, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    ferry_journal_t *j = NULL;
+    ferry_task_t t;
+    ferry_hook_ctx_t c;
+    int have = 0, have_ctx = 0;
+    *found = 0;
+    task_id[0] = '\0';
+    if ((rc = ferry_journal_open(cfg->state_dir, &j, err)) != FERRY_OK ||
+        (rc = ferry_journal_latest(j, &t, &have, err)) != FERRY_OK || !have)
+        goto out;
+    if (t.state != FERRY_STATE_SUCCEEDED || strcmp(t.kind, FERRY_TASK_KIND_APPLY) != 0)
+        goto out;
+    if ((rc = ferry_journal_hook_ctx_load(j, t.task_id, &c, &have_ctx, err)) != FERRY_OK || !have_ctx)
+        goto out;
+    if (strcmp(c.post_state, "pending") == 0 || strcmp(c.post_state, "running") == 0) {
+        snprintf(task_id, size, "%s", t.task_id);
+        *found = 1;
+    }
+out:
+    ferry_journal_close(j);
     return rc;
 }

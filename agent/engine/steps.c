@@ -64,7 +64,7 @@ static ferry_err_code_t need_svc(ferry_run_t *r, ferry_err_t *err)
 
 /* Opens and validates the package once per process. A resumed run re-checks the digest:
  * the file could have been replaced while the engine was down. */
-static ferry_err_code_t need_pkg(ferry_run_t *r, ferry_err_t *err)
+ferry_err_code_t ferry_steps_need_pkg(ferry_run_t *r, ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
     const ferry_task_t *t = r->task;
@@ -105,7 +105,7 @@ static ferry_err_code_t extract_script(ferry_run_t *r, const char *entry, const 
     }
     if ((rc = ferry_fs_rm_rf(dir, err)) != FERRY_OK || (rc = ferry_fs_mkdir_p(dir, 0700, err)) != FERRY_OK)
         goto out;
-    if ((rc = need_pkg(r, err)) != FERRY_OK)
+    if ((rc = ferry_steps_need_pkg(r, err)) != FERRY_OK)
         goto out;
     if ((rc = ferry_zip_extract_entry(r->pkg, entry, file, err)) != FERRY_OK)
         ferry_err_prefix(err, "extract %s", entry);
@@ -131,7 +131,7 @@ static ferry_err_code_t extract_inner(ferry_run_t *r, const char *member, ferry_
     ferry_zip_t *z = NULL;
     char dir[PATH_MAX];
     if ((rc = inner_dir(r, member, dir, sizeof(dir), err)) != FERRY_OK ||
-        (rc = ferry_fs_rm_rf(dir, err)) != FERRY_OK || (rc = need_pkg(r, err)) != FERRY_OK)
+        (rc = ferry_fs_rm_rf(dir, err)) != FERRY_OK || (rc = ferry_steps_need_pkg(r, err)) != FERRY_OK)
         goto out;
     ferry_run_emit(r, false, 0, 0, member);
     if ((rc = ferry_zip_open_member(r->pkg, member, r->work_dir, NULL, 0, &z, err)) != FERRY_OK ||
@@ -175,7 +175,7 @@ static ferry_err_code_t verify_apply(ferry_run_t *r, ferry_err_t *err)
     /* Always re-open: Verifying is the step that proves the package. */
     ferry_zip_close(r->pkg);
     r->pkg = NULL;
-    if ((rc = need_pkg(r, err)) != FERRY_OK)
+    if ((rc = ferry_steps_need_pkg(r, err)) != FERRY_OK)
         goto out;
     if ((rc = ferry_pkg_manifest(r->pkg, &m, err)) != FERRY_OK)
         goto out;
@@ -204,14 +204,31 @@ static ferry_err_code_t verify_apply(ferry_run_t *r, ferry_err_t *err)
     r->task->facts.parts = parts;
     if ((rc = ferry_journal_save(r->journal, r->task, err)) != FERRY_OK)
         goto out;
+    /* Upgrade hooks: their files are taken out of the package now, with the rest of the
+     * verification, and the pre-checks run while the service is untouched (seed 002 §1). */
+    if ((rc = ferry_hooks_prepare(r, err)) != FERRY_OK)
+        goto out;
+    if (r->hooks != NULL && r->hctx.post_state[0] == '\0') {
+        snprintf(r->hctx.post_state, sizeof(r->hctx.post_state), "%s",
+                 r->hooks->n[FERRY_HOOK_POST_UPGRADE] > 0 ? "pending" : "none");
+        if ((rc = ferry_journal_hook_ctx_save(r->journal, r->task->task_id, &r->hctx, err)) != FERRY_OK)
+            goto out;
+    }
+    rc = ferry_hooks_run_phase(r, FERRY_HOOK_PRE_CHECK, err);
 out:
     if (rc != FERRY_OK && rc != FERRY_E_HASH_MISMATCH && rc != FERRY_E_PACKAGE_INVALID &&
-        rc != FERRY_E_NOSPACE)
+        rc != FERRY_E_NOSPACE && rc != FERRY_E_PRECHECK_FAILED)
         rc = ferry_err_recode(err, FERRY_E_PACKAGE_INVALID);
     return rc;
 }
 
 /* ---- 50 StoppingService ------------------------------------------------------------ */
+
+/* pre_upgrade (前置升级处理): the service still runs; a failure ends the task 110 untouched. */
+static ferry_err_code_t stop_prepare(ferry_run_t *r, ferry_err_t *err)
+{
+    return ferry_hooks_run_phase(r, FERRY_HOOK_PRE_UPGRADE, err);
+}
 
 static ferry_err_code_t stop_apply(ferry_run_t *r, ferry_err_t *err)
 {
@@ -488,14 +505,27 @@ static ferry_err_code_t sql_rollback(ferry_run_t *r, ferry_err_t *err)
 
 /* ---- 90 StartingService ------------------------------------------------------------ */
 
+/* startup_pre_process (启动前处理): installed and migrated, service still stopped; a
+ * failure rolls back (120). */
+static ferry_err_code_t start_prepare(ferry_run_t *r, ferry_err_t *err)
+{
+    return ferry_hooks_run_phase(r, FERRY_HOOK_STARTUP_PRE, err);
+}
+
 static ferry_err_code_t start_apply(ferry_run_t *r, ferry_err_t *err)
 {
     ferry_err_code_t rc = need_svc(r, err);
     ferry_run_emit(r, false, 0, 0, r->cfg->service.name);
     if (rc == FERRY_OK)
         rc = ferry_svcctl_start(r->svc, r->cfg->service.start_timeout_s, err);
-    if (rc != FERRY_OK)
+    if (rc != FERRY_OK) {
         rc = ferry_err_recode(err, FERRY_E_SERVICE_START_FAILED);
+        goto out;
+    }
+    /* startup_post_process (启动后处理): after start + health; a failing hook rolls back
+     * unless it says on_failure continue. */
+    rc = ferry_hooks_run_phase(r, FERRY_HOOK_STARTUP_POST, err);
+out:
     return rc;
 }
 
@@ -568,12 +598,12 @@ static const ferry_step_t STEPS[] = {
     {FERRY_STATE_DOWNLOADING, NULL, download_apply, NULL},
     {FERRY_STATE_VERIFYING, NULL, verify_apply, NULL},
     {FERRY_STATE_WAITING_USER, NULL, NULL, NULL},
-    {FERRY_STATE_STOPPING_SERVICE, NULL, stop_apply, stop_rollback},
+    {FERRY_STATE_STOPPING_SERVICE, stop_prepare, stop_apply, stop_rollback},
     {FERRY_STATE_BACKING_UP, backup_prepare, backup_apply, NULL},
     {FERRY_STATE_INSTALLING_SERVER, NULL, install_server_apply, install_server_rollback},
     {FERRY_STATE_INSTALLING_CLIENT, NULL, install_client_apply, install_client_rollback},
     {FERRY_STATE_RUNNING_SQL, NULL, sql_apply, sql_rollback},
-    {FERRY_STATE_STARTING_SERVICE, NULL, start_apply, start_rollback},
+    {FERRY_STATE_STARTING_SERVICE, start_prepare, start_apply, start_rollback},
     {FERRY_STATE_ROLLBACKING, NULL, rollback_apply, NULL},
 };
 static const size_t N_STEPS = sizeof(STEPS) / sizeof(STEPS[0]);
@@ -595,6 +625,9 @@ const ferry_step_t *ferry_steps_find(ferry_state_t s)
 
 void ferry_run_release(ferry_run_t *r, bool finished)
 {
+    ferry_hooks_free(r->hooks);
+    r->hooks = NULL;
+    r->hooks_loaded = false;
     ferry_zip_close(r->pkg);
     r->pkg = NULL;
     ferry_svcctl_free(r->svc);

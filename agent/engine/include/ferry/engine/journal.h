@@ -13,6 +13,7 @@
 #ifndef FERRY_ENGINE_JOURNAL_H
 #define FERRY_ENGINE_JOURNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ferry/model/states.h"
@@ -118,6 +119,73 @@ ferry_err_code_t ferry_journal_find_backup(ferry_journal_t *j, const char *versi
 ferry_err_code_t ferry_journal_events(ferry_journal_t *j, const char *task_id,
                                       void (*fn)(void *user, const ferry_journal_event_t *ev), void *user,
                                       ferry_err_t *err);
+
+/* ---- upgrade hooks (hooks.json, seed 002) ---- */
+
+#define FERRY_HOOK_OUTPUT_TAIL 4096 /**< bytes of a hook's output kept in the journal and report */
+#define FERRY_HOOK_CTX_MAX     32   /**< site codes / skipped hook ids kept per task */
+#define FERRY_HOOK_CTX_ITEM    72   /**< bytes of one site code or hook id (+ NUL) */
+
+/** Outcomes of a hook (the report's words). */
+#define FERRY_HOOK_PASS           "PASS"
+#define FERRY_HOOK_WARN           "WARN"
+#define FERRY_HOOK_FAIL           "FAIL"
+#define FERRY_HOOK_SKIPPED        "SKIPPED"
+#define FERRY_HOOK_NOT_APPLICABLE "NOT_APPLICABLE"
+#define FERRY_HOOK_RUNNING        "RUNNING"
+
+/** One hook's checkpoint: written with done = 0 before it runs and done = 1 after. */
+typedef struct ferry_hook_rec {
+    char hook_id[FERRY_JOURNAL_TEXT + 8];
+    char phase[32];
+    int done;         /**< 0: started, no result yet (interrupted if found on resume) */
+    char outcome[16]; /**< FERRY_HOOK_* */
+    char reason[FERRY_ERR_MSG_MAX];
+    int64_t count;  /**< check: the count; -1 otherwise */
+    int exit_code;  /**< exec: the exit status, 128+N for signal N, -1 none */
+    unsigned tries; /**< attempts made in the last run (1 + retries used) */
+    unsigned runs;  /**< times the hook was started, counting re-runs after a crash */
+    int64_t started_ms, ended_ms;
+    char output[FERRY_HOOK_OUTPUT_TAIL + 1]; /**< tail of stdout+stderr (or SQL messages) */
+    char log_path[FERRY_JOURNAL_PATH];       /**< full output, or empty */
+} ferry_hook_rec_t;
+
+/** What a task's hooks are matched against (kept so a resume sees the same). */
+typedef struct ferry_hook_ctx {
+    char sites[FERRY_HOOK_CTX_MAX][FERRY_HOOK_CTX_ITEM];
+    size_t n_sites;
+    char skip[FERRY_HOOK_CTX_MAX][FERRY_HOOK_CTX_ITEM]; /**< hook ids an operator chose to skip */
+    size_t n_skip;
+    char from_version[FERRY_JOURNAL_TEXT]; /**< installed version, or empty when unknown */
+    char post_state[16];                   /**< post_upgrade: "", "running", "done", "failed" */
+} ferry_hook_ctx_t;
+
+/** Loads the checkpoint of |hook_id| in |task_id|; *found = 0 if the hook never started. */
+ferry_err_code_t ferry_journal_hook_get(ferry_journal_t *j, const char *task_id, const char *hook_id,
+                                        ferry_hook_rec_t *out, int *found, ferry_err_t *err);
+
+/** Writes (inserts or replaces) the checkpoint |r| of |task_id|; synced. */
+ferry_err_code_t ferry_journal_hook_put(ferry_journal_t *j, const char *task_id, const ferry_hook_rec_t *r,
+                                        ferry_err_t *err);
+
+/** Calls |fn| for every checkpoint of |task_id| in the order the hooks were first met. */
+ferry_err_code_t ferry_journal_hooks(ferry_journal_t *j, const char *task_id,
+                                     void (*fn)(void *user, const ferry_hook_rec_t *rec), void *user,
+                                     ferry_err_t *err);
+
+/** Saves / loads the hook context of |task_id| (*found = 0 when none was saved). */
+ferry_err_code_t ferry_journal_hook_ctx_save(ferry_journal_t *j, const char *task_id,
+                                             const ferry_hook_ctx_t *c, ferry_err_t *err);
+ferry_err_code_t ferry_journal_hook_ctx_load(ferry_journal_t *j, const char *task_id, ferry_hook_ctx_t *c,
+                                             int *found, ferry_err_t *err);
+
+/** The version of the newest apply task that Succeeded ("" if none): the installed version. */
+ferry_err_code_t ferry_journal_installed_version(ferry_journal_t *j, char *out, size_t size,
+                                                 ferry_err_t *err);
+
+/** Loads the task |task_id| (any state); *found = 0 if it is not in the journal. */
+ferry_err_code_t ferry_journal_get(ferry_journal_t *j, const char *task_id, ferry_task_t *out, int *found,
+                                   ferry_err_t *err);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 #define FERRY_ENGINE_PIPELINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ferry/engine/config.h"
@@ -60,6 +61,18 @@ typedef struct ferry_pipeline_opts {
     const char *task_id;
     /** Rollback only: the backup folder to restore (the server's BackupLocalPath); NULL = find it. */
     const char *backup_path;
+    /*
+     * Upgrade hooks (hooks.json, docs/hooks.md). Read when a task is created and kept in
+     * the journal, so a resume matches the same hooks; ignored by resume.
+     */
+    const char *const *sites;      /**< site codes for `site_ids` (customer, store, node codes; --site) */
+    size_t n_sites;                /**< at most FERRY_HOOK_CTX_MAX */
+    const char *const *skip_hooks; /**< hook ids an administrator chose to skip (task retry --skip) */
+    size_t n_skip_hooks;
+    /** The installed version for `versions` ranges; NULL = the journal's last Succeeded apply. */
+    const char *from_version;
+    /** Path of node-config.json, given to exec hooks as FERRY_NODE_CONFIG; may be NULL. */
+    const char *config_path;
 } ferry_pipeline_opts_t;
 
 /**
@@ -78,6 +91,31 @@ ferry_err_code_t ferry_pipeline_apply(const ferry_pipeline_opts_t *o, const char
  */
 ferry_err_code_t ferry_pipeline_resume(const ferry_pipeline_opts_t *o, ferry_task_t *result, int *found,
                                        ferry_err_t *err);
+
+/**
+ * Runs the post_upgrade hooks of task |task_id| (an apply that ended 100 Succeeded), the
+ * phase seed 002 runs after the update: never rolls back; a failure after its retries is
+ * recorded (the report is flagged) and returned as E_HOOK_FAILED while the task stays
+ * Succeeded. Checkpointed like the other phases: after a crash, call it again (finished
+ * hooks are not re-run, an interrupted one only if idempotent). Progress events carry
+ * state 100 and "post_upgrade <id>". Runs under its own lock (`post.lock`), not the task
+ * lock, so a new task may start meanwhile. *ran = 0 when there was nothing to do (no
+ * such task, not Succeeded, no post_upgrade hooks, already finished).
+ * |report_path| (may be NULL) receives the report's path.
+ */
+ferry_err_code_t ferry_pipeline_post_upgrade(const ferry_pipeline_opts_t *o, const char *task_id, int *ran,
+                                             ferry_err_t *err);
+
+/**
+ * The newest apply task whose post_upgrade phase is still pending or was interrupted
+ * (after a crash or restart); *found = 0 if none. The daemon calls it on start.
+ */
+ferry_err_code_t ferry_pipeline_post_upgrade_pending(const ferry_node_config_t *cfg, char *task_id,
+                                                     size_t size, int *found, ferry_err_t *err);
+
+/** Path of task |task_id|'s upgrade-report.json ({stateDir}/reports/{id}/upgrade-report.json). */
+ferry_err_code_t ferry_pipeline_report_path(const ferry_node_config_t *cfg, const char *task_id, char *out,
+                                            size_t size, ferry_err_t *err);
 
 /**
  * Manual rollback to the state saved before |version| was installed: finds that backup
