@@ -356,6 +356,17 @@ static int phase_bind(const char *server, const char *node, const char *token_fi
     wait_label(sw, "status-binding", node, 10);
     wait_label(sw, "status-link", "streaming", 30);
     shot(sw, "tray-status.png");
+    /* The icon's menu, as a panel shows it (the first line is the tooltip). */
+    gtk_menu_popup_at_widget(GTK_MENU(menu), sw, GDK_GRAVITY_NORTH_WEST, GDK_GRAVITY_NORTH_WEST, NULL);
+    settle(300);
+    if (strcmp(gtk_menu_item_get_label(GTK_MENU_ITEM(need(menu, "menu-status-line"))),
+               ferry_tray_app_tooltip(g_app)) != 0)
+        FAIL("the menu's first line is not the tooltip");
+    if (gtk_widget_get_visible(menu))
+        shot(gtk_widget_get_toplevel(menu), "tray-menu.png");
+    else
+        note("the menu did not pop up (no pointer on this display): no tray-menu.png");
+    gtk_menu_popdown(GTK_MENU(menu));
     explicit_bzero(token, strlen(token));
     g_free(token);
     return 0;
@@ -557,6 +568,12 @@ static int phase_prompt(const char *version, bool now)
     protobuf_c_message_free_unpacked(&keep->base, NULL);
     icon_is_t idle = {FERRY_TRAY_ICON_IDLE};
     wait_for(icon_is, &idle, 20, "the idle icon");
+    /* The status window now tells the outcome: installed version, last update and its backup. */
+    GtkWidget *sw = ferry_tray_app_window(g_app, "win-status");
+    wait_label(sw, "status-installed", version, 10);
+    wait_label(sw, "status-last", "100 Succeeded", 10);
+    wait_label(sw, "status-last", "backup: /", 10);
+    shot(sw, "tray-status-updated.png");
     return 0;
 }
 

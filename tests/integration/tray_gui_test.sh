@@ -48,6 +48,21 @@ tree ACME ACME-SH01
 site N1 ACME-SH01
 agent_start N1
 
+log "ferry-tray itself (no command, a display): starts, opens the bind wizard, exits 0 on SIGTERM"
+# No session bus here (a bare X server): no notifications, everything else works.
+env -u DBUS_SESSION_BUS_ADDRESS "$TRAY" --state-dir "$S" >"$W/tray.log" 2>&1 &
+TRAY_PID=$!
+for _ in $(seq 100); do grep -q "watching the agent of $S" "$W/tray.log" && break; sleep 0.1; done
+grep -q "watching the agent of $S" "$W/tray.log" || { kill "$TRAY_PID"; fail "ferry-tray did not start: $(cat "$W/tray.log")"; }
+sleep 1
+kill -0 "$TRAY_PID" 2>/dev/null || fail "ferry-tray exited: $(cat "$W/tray.log")"
+kill -TERM "$TRAY_PID"
+rc=0
+for _ in $(seq 50); do kill -0 "$TRAY_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$TRAY_PID" || rc=$?
+[ $rc = 0 ] || fail "ferry-tray exited $rc on SIGTERM: $(cat "$W/tray.log")"
+grep -qi "critical\|segmentation" "$W/tray.log" && fail "ferry-tray log: $(cat "$W/tray.log")"
+
 log "bind wizard: bad input and a wrong token refused on their fields, then bound"
 gui bind "$FERRY_SERVER" N1 "$W/N1.token"
 "$TRAY" status --json --state-dir "$S" >"$W/st.json" 2>/dev/null || true

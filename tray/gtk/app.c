@@ -7,6 +7,8 @@
  * (one per thread, client.h) and hands copies of each status to the main loop with
  * g_idle_add(); every other call runs in a job thread with a client of its own.
  */
+#include <glib-unix.h>
+#include <signal.h>
 #include <string.h>
 
 #include "gtk/internal.h"
@@ -679,6 +681,14 @@ GtkWidget *ferry_tray_app_open_progress(ferry_tray_app_t *app, const char *task_
     return w;
 }
 
+/* SIGTERM / SIGINT (logout, systemctl --user stop): leave the loop, stop the watch, exit 0. */
+static gboolean on_signal(gpointer user)
+{
+    (void)user;
+    gtk_main_quit();
+    return G_SOURCE_REMOVE;
+}
+
 int ferry_tray_gtk_main(const char *state_dir)
 {
     int argc = 1;
@@ -692,6 +702,9 @@ int ferry_tray_gtk_main(const char *state_dir)
     g_set_prgname("ferry-tray");
     g_set_application_name("Ferry");
     ferry_tray_app_t *app = ferry_tray_app_new(state_dir, true);
+    g_unix_signal_add(SIGTERM, on_signal, NULL);
+    g_unix_signal_add(SIGINT, on_signal, NULL);
+    g_message("watching the agent of %s", app->state_dir);
     gtk_main();
     ferry_tray_app_free(app);
     return 0;

@@ -145,6 +145,8 @@ static size_t show_issues(settings_view_t *v, Ferry__V1__ConfigIssue *const *iss
             continue;
         }
         size_t i = (size_t)(f - fs);
+        if (is->blocking && blocking == 1)
+            gtk_widget_grab_focus(v->input[i]);
         /* Several issues on one field: one line each. */
         const char *prev = gtk_label_get_text(GTK_LABEL(v->error[i]));
         char *text = prev[0] ? g_strdup_printf("%s\n%s", prev, msg) : g_strdup(msg);
@@ -178,7 +180,9 @@ static Ferry__V1__NodeConfig *collect(settings_view_t *v)
             char msg[FERRY_ERR_MSG_MAX + 32];
             g_snprintf(msg, sizeof(msg), "%s: %s", ferry_err_name(err.code), err.msg);
             tray_error_set(v->error[i], msg);
-            bad++;
+            /* The first bad field comes into view (the page scrolls). */
+            if (bad++ == 0)
+                gtk_widget_grab_focus(v->input[i]);
         }
         g_free(text);
     }
@@ -468,6 +472,8 @@ GtkWidget *tray_settings_window(ferry_tray_app_t *app)
                             1, r++, 1, 1);
         }
     }
+    gtk_container_set_focus_vadjustment(GTK_CONTAINER(pages),
+                                        gtk_scrolled_window_get_vadjustment(GTK_SCROLLED_WINDOW(scroll)));
     gtk_container_add(GTK_CONTAINER(scroll), pages);
     gtk_box_pack_start(GTK_BOX(outer), scroll, TRUE, TRUE, 0);
     v->status = tray_label("settings-status", "");
