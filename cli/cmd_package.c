@@ -11,7 +11,7 @@
 #include "ferry/hash.h"
 #include "upload.h"
 
-#define DEFAULT_CHUNK   (8u << 20)
+#define DEFAULT_CHUNK   (1u << 20)
 #define MAX_RETRIES     5
 #define MAX_RESYNCS     8
 #define CHUNK_TIMEOUT_S 600
@@ -456,7 +456,8 @@ static const ferry_cli_flag_t UPLOAD_FLAGS[] = {
     {"version", FERRY_CLI_FLAG_STR, "V", "package version, e.g. 1.25.12.13(12521)", true},
     {"description", FERRY_CLI_FLAG_STR, "TEXT", "free text", false},
     {"type", FERRY_CLI_FLAG_STR, "TYPE", "full (default) or incremental", false},
-    {"chunk-size", FERRY_CLI_FLAG_STR, "SIZE", "bytes per PUT, e.g. 8M (default; capped by the server)",
+    {"chunk-size", FERRY_CLI_FLAG_STR, "SIZE",
+     "bytes per PUT, default 1M (capped by the server; larger chunks cost ferryd twice their size in memory)",
      false},
     {NULL, 0, NULL, NULL, false},
 };

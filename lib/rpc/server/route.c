@@ -428,7 +428,7 @@ static void file_gen_proceed(h2o_generator_t *self, h2o_req_t *req)
     if (fstat(g->fd, &st) != 0 || (uint64_t)st.st_size < g->pos + want)
         goto fail;
     g->map_len = (size_t)(g->pos - aligned + want);
-    g->map = mmap(NULL, g->map_len, PROT_READ, MAP_SHARED, g->fd, (off_t)aligned);
+    g->map = mmap(NULL, g->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, g->fd, (off_t)aligned);
     if (g->map == MAP_FAILED) {
         g->map = NULL;
         goto fail;

@@ -136,13 +136,20 @@ ferry_rpc_server_t *ferry_rpc_server_new(const ferry_rpc_server_config_t *cfg, f
     }
     if (srv->tls_cert != NULL && setup_tls(srv, err) != FERRY_OK)
         goto out;
-    /* h2o buffers each request body in malloc'd memory that doubles as it fills (an 8 MiB
-     * upload chunk ends in a 16 MiB buffer). glibc raises its mmap threshold to the size
-     * of the largest mapped block freed, so after the first large body the next ones
-     * come from the loop threads' arenas, which never shrink: ferryd kept ~50 MB after one
-     * upload. A fixed threshold (which turns the adjustment off) keeps every block of
-     * 256 KiB or more a mapping of its own, given back when freed. Process-wide, once. */
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    /* h2o buffers each request body in malloc'd memory that doubles as it fills (a 2 MiB
+     * upload chunk ends in a 4 MiB buffer). Left alone, glibc raises its mmap threshold to
+     * the largest mapped block freed and its trim threshold to twice that: after one 8 MiB
+     * chunk ferryd kept ~50 MB. Mapping every large block afresh (a fixed 256 KiB
+     * threshold) returned it all but cost a page fault per 4 KiB of every body, most of an
+     * upload's CPU (faults are slow under virtualisation). Fixed values in between: blocks
+     * under 8 MiB come from the loop threads' arenas and up to 8 MiB of free top is kept
+     * for the next body (no faults), anything larger is a mapping given back at free.
+     * Process-wide, once; FERRY_MALLOC_DEFAULTS=1 keeps glibc's own policy (benchmarks). */
+    const char *md = getenv("FERRY_MALLOC_DEFAULTS");
+    if (md == NULL || strcmp(md, "1") != 0) {
+        mallopt(M_MMAP_THRESHOLD, 8 << 20);
+        mallopt(M_TRIM_THRESHOLD, 8 << 20);
+    }
 
     h2o_config_init(&srv->globalconf);
     srv->globalconf_ready = true;
