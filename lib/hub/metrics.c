@@ -18,8 +18,8 @@
 
 #include "auth_internal.h"
 #include "ferry/model/states.h"
+#include "ferry/store/metrics.h"
 #include "hub_agent.h"
-#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
 
 #define MX_METHODS 256 /* > every method of every service we register */
 #define MX_CODES   17  /* FERRY_RPC_OK .. FERRY_RPC_UNAUTHENTICATED */
@@ -180,45 +180,39 @@ static void render_rpc(struct hub_metrics *m, buf_t *b)
     }
 }
 
+static const int STATES[] = {
+    FERRY_STATE_PENDING,           FERRY_STATE_DOWNLOADING,       FERRY_STATE_VERIFYING,
+    FERRY_STATE_WAITING_USER,      FERRY_STATE_STOPPING_SERVICE,  FERRY_STATE_BACKING_UP,
+    FERRY_STATE_INSTALLING_SERVER, FERRY_STATE_INSTALLING_CLIENT, FERRY_STATE_RUNNING_SQL,
+    FERRY_STATE_STARTING_SERVICE,  FERRY_STATE_SUCCEEDED,         FERRY_STATE_FAILED,
+    FERRY_STATE_ROLLBACKING,       FERRY_STATE_ROLLBACKED,
+};
+#define N_STATES (sizeof(STATES) / sizeof(STATES[0]))
+
+static void count_state(void *ctx, int state, int64_t count)
+{
+    uint64_t *counts = ctx;
+    for (size_t i = 0; i < N_STATES; i++) {
+        if (STATES[i] == state)
+            counts[i] = (uint64_t)count;
+    }
+}
+
 /* Tasks by state and node totals, from the read-only side connection (never waits
  * for a writer's fsync). */
 static void render_db(ferry_hub_t *hub, buf_t *b)
 {
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    static const int STATES[] = {
-        FERRY_STATE_PENDING,           FERRY_STATE_DOWNLOADING,       FERRY_STATE_VERIFYING,
-        FERRY_STATE_WAITING_USER,      FERRY_STATE_STOPPING_SERVICE,  FERRY_STATE_BACKING_UP,
-        FERRY_STATE_INSTALLING_SERVER, FERRY_STATE_INSTALLING_CLIENT, FERRY_STATE_RUNNING_SQL,
-        FERRY_STATE_STARTING_SERVICE,  FERRY_STATE_SUCCEEDED,         FERRY_STATE_FAILED,
-        FERRY_STATE_ROLLBACKING,       FERRY_STATE_ROLLBACKED,
-    };
-    uint64_t counts[sizeof(STATES) / sizeof(STATES[0])] = {0};
+    uint64_t counts[N_STATES] = {0};
     int64_t nodes = -1;
-    sqlite3 *db = hub_ro_acquire(hub, &err);
-    if (db == NULL)
+    if (ferry_store_task_states_ro(hub->store, count_state, counts, &err) != FERRY_OK)
         return;
-    if (sqlite3_prepare_v2(db, "SELECT state, count(*) FROM update_task GROUP BY state", -1, &st, NULL) ==
-        SQLITE_OK) {
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            int s = sqlite3_column_int(st, 0);
-            for (size_t i = 0; i < sizeof(STATES) / sizeof(STATES[0]); i++) {
-                if (STATES[i] == s)
-                    counts[i] = (uint64_t)sqlite3_column_int64(st, 1);
-            }
-        }
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM node WHERE disabled = 0", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        nodes = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    hub_ro_release(hub);
+    if (ferry_store_nodes_enabled_ro(hub->store, &nodes, &err) != FERRY_OK)
+        nodes = -1;
     bprintf(
         b,
         "# HELP ferry_tasks Update tasks by state (seed 000 section 8.2 code).\n# TYPE ferry_tasks gauge\n");
-    for (size_t i = 0; i < sizeof(STATES) / sizeof(STATES[0]); i++)
+    for (size_t i = 0; i < N_STATES; i++)
         bprintf(b, "ferry_tasks{state=\"%d\"} %" PRIu64 "\n", STATES[i], counts[i]);
     if (nodes >= 0)
         bprintf(b, "# HELP ferry_nodes Enabled nodes.\n# TYPE ferry_nodes gauge\nferry_nodes %" PRId64 "\n",
