@@ -24,6 +24,7 @@
 #include "ferry/log.h"
 #include "ferry/model/states.h"
 #include "ferry/store/reports.h"
+#include "ferry/store/uploads.h"
 #include "hub_agent.h"
 #include "hub_nodecfg.h"
 #include "hub_pkg.h"
@@ -480,6 +481,10 @@ static void create_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
                                "task %s already lists %" PRId64 " report files (at most %d)", req->task_id,
                                files, FERRY_STORE_TASK_FILES_MAX);
     }
+    /* Quotas per node (open uploads, announced bytes) and the administrators' free-space
+     * reserve (uploads.c): one node cannot fill the disk. */
+    if (rc == FERRY_OK)
+        rc = hub_upload_quota_check(hub, FERRY_STORE_UPLOAD_NODE_FILE, p->node_id, req->size, &err);
     if (rc == FERRY_OK)
         rc = ferry_store_node_upload_insert(hub->store, &row, &err);
     ferry_store_unlock(hub->store);
@@ -531,7 +536,7 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
     ferry_err_t err = {0};
     ferry_err_code_t rc = FERRY_OK;
     hub_arena_t a = {0};
-    bool locked = false, in_tx = false;
+    bool locked = false, in_tx = false, refused = false;
     int64_t file_id = 0, now = hub_now_ms(), cfg_version = 0;
     char sha[FERRY_SHA256_HEX_LEN + 1] = "";
     char blob_path[4096];
@@ -591,8 +596,11 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
     if ((rc = ferry_store_tx_begin(hub->store, &err)) != FERRY_OK)
         goto out;
     in_tx = true;
-    if ((rc = ferry_store_node_upload_commit(hub->store, &file, &file_id, &err)) != FERRY_OK ||
-        (rc = ferry_store_tx_commit(hub->store, &err)) != FERRY_OK)
+    if ((rc = ferry_store_node_upload_commit(hub->store, &file, &file_id, &err)) != FERRY_OK) {
+        refused = rc == FERRY_E_INVALID_ARG; /* the task's file list is full: never committable */
+        goto out;
+    }
+    if ((rc = ferry_store_tx_commit(hub->store, &err)) != FERRY_OK)
         goto out;
     in_tx = false;
 reply:
@@ -612,6 +620,8 @@ out:
         ferry_store_tx_rollback(hub->store);
     if (locked)
         ferry_store_unlock(hub->store);
+    if (refused) /* close its row so it no longer counts against the node's quota */
+        hub_upload_refuse(hub, req->upload_id, 0, false);
     if (rc != FERRY_OK)
         hub_fail(call, &err);
     else
