@@ -8,6 +8,8 @@
  *   tray_gui_test --state-dir S --shots DIR prompt-defer VERSION
  *   tray_gui_test --state-dir S --shots DIR prompt-now VERSION
  *   tray_gui_test --state-dir S --shots DIR offline TAMPERED.zip PACKAGE.zip MANIFEST VERSION
+ *   tray_gui_test --state-dir S --shots DIR prompt-fail VERSION
+ *   tray_gui_test --state-dir S --shots DIR agent-restart
  *   tray_gui_test --state-dir S --shots DIR prompt-deadline VERSION
  *
  * Each phase asserts what the windows show and what the agent then reports (over its
@@ -577,6 +579,53 @@ static int phase_prompt(const char *version, bool now)
     return 0;
 }
 
+/* An update whose SQL fails: the progress window shows the failed step, the error code
+ * and message and the backup it restored; the icon turns to failed. */
+static int phase_fail(const char *version)
+{
+    g_app = ferry_tray_app_new(g_state_dir, true);
+    GtkWidget *w = wait_window("win-prompt", 20);
+    wait_label(w, "prompt-version", version, 20);
+    wait_for(sensitive, need(w, "prompt-now"), 5, "Update now");
+    click(w, "prompt-now");
+    GtkWidget *pw = wait_window("win-progress", 20);
+    wait_label(pw, "progress-error", "E_SQL_FAILED", 120);
+    wait_label(pw, "progress-headline", "Rollbacked", 60);
+    wait_label(pw, "progress-step-80", "\u2717", 5);
+    wait_label(pw, "progress-step-130", "\u25b6", 5);
+    wait_label(pw, "progress-step-120", "\u2713", 5);
+    wait_label(pw, "progress-backup", "Backup: /", 10);
+    icon_is_t failed = {FERRY_TRAY_ICON_FAILED};
+    wait_for(icon_is, &failed, 20, "the failed icon");
+    note("failed: %s", ferry_tray_app_tooltip(g_app));
+    shot(pw, "tray-progress-failed.png");
+    Ferry__V1__AgentStatus *st = agent_status();
+    if (strcmp(st->installed_version, version) == 0)
+        FAIL("a failed update left %s installed", version);
+    protobuf_c_message_free_unpacked(&st->base, NULL);
+    return 0;
+}
+
+/* The agent stops and starts again (new port, new secret): the icon says agent-down, then
+ * the tray reconnects by itself. The script restarts the agent after "ready". */
+static int phase_restart(void)
+{
+    g_app = ferry_tray_app_new(g_state_dir, false);
+    wait_for(icon_not_bound_gone, NULL, 20, "the agent's status");
+    GtkWidget *sw = ferry_tray_app_open_status(g_app);
+    wait_label(sw, "status-link", "streaming", 20);
+    note("ready");
+    icon_is_t down = {FERRY_TRAY_ICON_AGENT_DOWN};
+    wait_for(icon_is, &down, 30, "the agent-down icon");
+    note("agent down: %s", ferry_tray_app_tooltip(g_app));
+    wait_label(sw, "status-link", "the agent is not running", 5);
+    shot(sw, "tray-status-agent-down.png");
+    wait_for(icon_not_bound_gone, NULL, 60, "the tray to reconnect to the restarted agent");
+    wait_label(sw, "status-link", "streaming", 30);
+    note("reconnected: %s", ferry_tray_app_tooltip(g_app));
+    return 0;
+}
+
 static bool now_hidden(void *p)
 {
     return !gtk_widget_get_visible(need(p, "prompt-now"));
@@ -688,6 +737,10 @@ int main(int argc, char **argv)
         rc = phase_prompt(a[0], false);
     else if (strcmp(phase, "prompt-now") == 0 && na == 1)
         rc = phase_prompt(a[0], true);
+    else if (strcmp(phase, "agent-restart") == 0 && na == 0)
+        rc = phase_restart();
+    else if (strcmp(phase, "prompt-fail") == 0 && na == 1)
+        rc = phase_fail(a[0]);
     else if (strcmp(phase, "prompt-deadline") == 0 && na == 1)
         rc = phase_deadline(a[0]);
     else if (strcmp(phase, "offline") == 0 && na == 4)

@@ -17,6 +17,9 @@ mkdir -p "$SHOTS"
 
 XVFB_PID=""
 gui_cleanup() {
+    set +e
+    [ -s "$W/gui.pid" ] && kill "$(cat "$W/gui.pid")" 2>/dev/null
+    [ -n "${GUI_PID:-}" ] && wait "$GUI_PID" 2>/dev/null
     [ -n "$XVFB_PID" ] && { kill "$XVFB_PID" 2>/dev/null; wait "$XVFB_PID" 2>/dev/null; }
     XVFB_PID=""
     cleanup
@@ -94,6 +97,14 @@ gui prompt-now '1.25.12.14(12522)'
 grep -q "app 1.25.12.14(12522)" "$W/N1/server/bin/app.txt" || fail "server dir not updated"
 wait_states "$R" "N1=100" 30
 
+log "an update whose SQL fails: failed step, error code and message, restored backup, failed icon"
+pkg '1.25.12.17(12525)' badsql
+R2=$(release '1.25.12.17(12525)' optional)
+wait_states "$R2" "N1=40" 30
+gui prompt-fail '1.25.12.17(12525)'
+wait_states "$R2" "N1=130" 30
+grep -q "app 1.25.12.14(12522)" "$W/N1/server/bin/app.txt" || fail "the failed update was not rolled back"
+
 log "offline package: a tampered zip refused on its field, the real one applied"
 pkg '1.25.12.15(12523)'
 "$FERRY" package export '1.25.12.15(12523)' --out "$W/export" --customer ACME --valid-days 7 >/dev/null || fail "export"
@@ -110,6 +121,23 @@ wait_states "$R3" "N1=40" 30
 gui prompt-deadline '1.25.12.16(12524)'
 wait_states "$R3" "N1=100" 60
 grep -q "app 1.25.12.16(12524)" "$W/N1/server/bin/app.txt" || fail "forced-at-deadline update not applied"
+
+log "the agent restarts under an open tray: agent-down, then reconnected by itself"
+# The test binary records its own pid (under dbus-run-session), so cleanup can stop it.
+"${RUN_BUS[@]}" bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$W/gui.pid" \
+    "$GUI" --state-dir "$S" --shots "$SHOTS" agent-restart >"$W/gui-agent-restart.log" 2>&1 &
+GUI_PID=$!
+for _ in $(seq 300); do grep -q '^\[gui\] ready' "$W/gui-agent-restart.log" && break; sleep 0.1; done
+grep -q '^\[gui\] ready' "$W/gui-agent-restart.log" || { cat "$W/gui-agent-restart.log" >&2; fail "GUI phase agent-restart not ready"; }
+agent_stop N1
+sleep 2
+agent_start N1
+rc=0
+wait "$GUI_PID" || rc=$?
+rm -f "$W/gui.pid"
+GUI_PID=""
+grep -E '^\[gui\]' "$W/gui-agent-restart.log" || true
+[ $rc = 0 ] || { cat "$W/gui-agent-restart.log" >&2; fail "GUI phase agent-restart"; }
 
 ls "$SHOTS"/tray-*.png >/dev/null || fail "no screenshots in $SHOTS"
 log "screenshots: $(cd "$SHOTS" && echo tray-*.png)"

@@ -65,9 +65,17 @@ static void show(progress_view_t *v)
     gtk_progress_bar_set_text(GTK_PROGRESS_BAR(v->bar), buf);
     tray_label_set(v->headline, ferry_tray_progress_line(&v->p, buf, sizeof(buf)));
     if (v->p.version[0] != '\0') {
-        g_snprintf(buf, sizeof(buf), "%s %s (task %s)",
-                   v->p.kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK ? "Rolling back to" : "Updating to",
-                   v->p.version, v->p.task_id);
+        bool rb = v->p.kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK;
+        bool ok = v->p.state == 100 || (rb && v->p.state == 130);
+        if (v->p.finished)
+            g_snprintf(buf, sizeof(buf), "%s %s (task %s): %s", rb ? "Rollback to" : "Update to",
+                       v->p.version, v->p.task_id,
+                       ok                  ? "done"
+                       : v->p.state == 130 ? "failed, the backup was restored"
+                                           : "failed");
+        else
+            g_snprintf(buf, sizeof(buf), "%s %s (task %s)", rb ? "Rolling back to" : "Updating to",
+                       v->p.version, v->p.task_id);
         tray_label_set(v->title, buf);
     }
     if (v->p.error_code[0] != '\0') {
