@@ -238,6 +238,11 @@ static ferry_err_code_t sq_count(ferry_sqlexec_t *x, const char *sql, int64_t *c
         rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "check query holds more than one statement");
         goto out;
     }
+    /* A check may only look: pre_check runs before the backup, nothing may change then. */
+    if (!sqlite3_stmt_readonly(st)) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "check query must be read-only (a SELECT)");
+        goto out;
+    }
     int r = sqlite3_step(st);
     if (r == SQLITE_DONE) {
         rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "check query returned no row");
