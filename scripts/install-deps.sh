@@ -12,7 +12,10 @@ PKGS=(
   check libsubunit-dev libcurl4-openssl-dev curl zlib1g-dev libjansson-dev
   nghttp2-client libnghttp2-dev rsync procps iproute2 python3 nginx-light
   libgtk-3-dev libayatana-appindicator3-dev xvfb xauth dbus-x11 imagemagick fonts-dejavu-core
+  chromium fonts-noto-cjk
 )
+# chromium: the web console's browser test (npm playwright-core drives it; no browser
+# download). fonts-noto-cjk: the console's Chinese text in its screenshots.
 # Node.js (>= 20) runs the third-party interop clients. The machine image may ship
 # NodeSource's nodejs, which bundles npm and conflicts with Debian's npm package.
 if ! command -v npm >/dev/null 2>&1; then PKGS+=(nodejs npm); fi

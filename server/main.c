@@ -19,6 +19,7 @@
 #include "ferry/hub.h"
 #include "ferry/log.h"
 #include "ferry/rpc_server.h"
+#include "console.h"
 #include "health.h"
 
 #ifndef FERRY_VERSION
@@ -31,7 +32,7 @@ static void usage(FILE *f)
             "usage: ferryd init --data-dir DIR [--json]\n"
             "       ferryd serve --data-dir DIR --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
             "                    [--threads N] [--public-url URL] [--poll-interval S] [--offline-after S]\n"
-            "                    [--manifest-ttl S] [--upload-ttl S]\n"
+            "                    [--manifest-ttl S] [--upload-ttl S] [--console-dir DIR]\n"
             "       ferryd --version\n"
             "\n"
             "init     creates the data dir: database, URL-signing secret, Ed25519 package-signing\n"
@@ -54,6 +55,8 @@ static void usage(FILE *f)
             "                       GetDownload (default 86400, at most 2592000)\n"
             "  --upload-ttl S       an upload not committed within S seconds is deleted with its\n"
             "                       bytes (swept at start and every 10 minutes; default 86400)\n"
+            "  --console-dir DIR    the built web console served at /console/ (default: web/dist of\n"
+            "                       the build tree or share/ferry/console next to the binary)\n"
             "Without TLS files the server speaks cleartext HTTP/2 (h2c) and HTTP/1.1; a warning is\n"
             "logged unless the address is loopback.\n");
 }
@@ -177,6 +180,7 @@ static int serve(int argc, char **argv)
                                          {"offline-after", required_argument, NULL, 'o'},
                                          {"manifest-ttl", required_argument, NULL, 'm'},
                                          {"upload-ttl", required_argument, NULL, 'U'},
+                                         {"console-dir", required_argument, NULL, 'C'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *data_dir = NULL, *listen = NULL;
@@ -189,6 +193,8 @@ static int serve(int argc, char **argv)
     ferry_health_t *health = NULL;
     ferry_hub_t *hub = NULL;
     ferry_hub_config_t hcfg = {0};
+    const char *console_dir = NULL;
+    ferry_console_t *console = NULL;
     sigset_t sigs;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -250,6 +256,9 @@ static int serve(int argc, char **argv)
             hcfg.upload_ttl_s = (uint32_t)v;
             break;
         }
+        case 'C':
+            console_dir = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -291,8 +300,23 @@ static int serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (console_dir != NULL) { /* asked for explicitly: a missing build is an error */
+        if ((console = ferry_console_new(console_dir, &err)) == NULL) {
+            FERRY_ERROR("ferryd: --console-dir: %s", err.msg);
+            goto out;
+        }
+    } else {
+        char found[FERRY_CONSOLE_DIR_MAX];
+        if (ferry_console_find_default(found, sizeof(found)) == 0)
+            console = ferry_console_new(found, &err);
+        if (console == NULL)
+            FERRY_INFO("web console not served: no built console found (looked in %s); build it with "
+                       "`cmake --build BUILD --target ferry_console` or pass --console-dir DIR",
+                       found);
+    }
     if ((srv = ferry_rpc_server_new(&cfg, &err)) == NULL || (health = ferry_health_new()) == NULL ||
         ferry_health_register(health, srv, &err) != FERRY_OK ||
+        (console != NULL && ferry_console_register(console, srv, &err) != FERRY_OK) ||
         ferry_hub_attach(hub, srv, &err) != FERRY_OK || ferry_rpc_server_start(srv, &err) != FERRY_OK) {
         FERRY_ERROR("ferryd: %s", err.msg[0] ? err.msg : "out of memory");
         goto out;
@@ -300,6 +324,8 @@ static int serve(int argc, char **argv)
     ferry_hub_set_port(hub, ferry_rpc_server_port(srv));
     FERRY_INFO("ferryd %s serving on %s:%u (data dir %s)", FERRY_VERSION, host, ferry_rpc_server_port(srv),
                data_dir);
+    if (console != NULL)
+        FERRY_INFO("web console at /console/ (files from %s)", ferry_console_dir(console));
     int sig = 0;
     sigwait(&sigs, &sig);
     FERRY_INFO("ferryd: %s received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -311,6 +337,7 @@ static int serve(int argc, char **argv)
 out:
     ferry_rpc_server_free(srv);
     ferry_health_free(health);
+    ferry_console_free(console);
     ferry_hub_free(hub);
     return rc;
 }

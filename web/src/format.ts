@@ -1,0 +1,77 @@
+// Pure display helpers (unit-tested in tests/web/unit).
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { TaskState, Environment } from "./gen/ferry/v1/common_pb";
+
+/** Formats |ts| in the browser's time zone (or |timeZone| for tests); "—" when unset. */
+export function formatTime(ts: Timestamp | undefined, locale: string, timeZone?: string): string {
+  if (!ts || (ts.seconds === 0n && ts.nanos === 0)) return "—";
+  const d = timestampDate(ts);
+  return new Intl.DateTimeFormat(locale, {
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hour12: false,
+    timeZone,
+  }).format(d);
+}
+
+/** The browser's IANA zone ("Asia/Shanghai"). */
+export function browserZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+export function formatBytes(n: bigint | number): string {
+  let v = typeof n === "bigint" ? Number(n) : n;
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Final task states of seed 000 §8.2: 100, 110, 130. */
+export function isFinalState(s: TaskState): boolean {
+  return s === TaskState.SUCCEEDED || s === TaskState.FAILED || s === TaskState.ROLLBACKED;
+}
+
+/** The seed's numeric code of a state (the enum values are the codes). */
+export function stateCode(s: TaskState): number {
+  return s as number;
+}
+
+/** CSS class of a state: ok, fail, run, wait. */
+export function stateClass(s: TaskState): string {
+  if (s === TaskState.SUCCEEDED || s === TaskState.ROLLBACKED) return "ok";
+  if (s === TaskState.FAILED) return "fail";
+  if (s === TaskState.PENDING || s === TaskState.WAITING_USER) return "wait";
+  return "run";
+}
+
+export const environments: Environment[] = [
+  Environment.DEV,
+  Environment.TEST,
+  Environment.UAT,
+  Environment.PROD,
+];
+
+/** Version string `a.b.c.d(build)` found in a package file name, or "". */
+export function versionFromFileName(name: string): string {
+  const m = /(\d+\.\d+\.\d+\.\d+\(\d+\))/.exec(name);
+  return m ? m[1] : "";
+}
+
+/** Checks the seed's version syntax `a.b.c.d(build)`. */
+export function isVersion(v: string): boolean {
+  return /^\d+\.\d+\.\d+\.\d+\(\d+\)$/.test(v);
+}
+
+/** Share of tasks in a final state, in percent (0 for no task). */
+export function finishedPercent(tasks: { state: TaskState }[]): number {
+  if (tasks.length === 0) return 0;
+  return Math.round((100 * tasks.filter((t) => isFinalState(t.state)).length) / tasks.length);
+}
