@@ -26,6 +26,7 @@
 #include "ferry/store/reports.h"
 #include "ferry/store/uploads.h"
 #include "hub_agent.h"
+#include "hub_frame.h"
 #include "hub_nodecfg.h"
 #include "hub_pkg.h"
 
@@ -396,6 +397,13 @@ static void report_batch_h(ferry_rpc_call_t *call, const Ferry__V1__ReportProgre
 
 /* ---- file uploads -------------------------------------------------------------------- */
 
+/* Node methods on the worker pool; each body takes the store lock itself (a commit
+ * hashes the file with no lock held). */
+HUB_METHOD(report, create_file_upload, Ferry__V1__CreateFileUploadRequest,
+           Ferry__V1__CreateFileUploadResponse, HUB_FRAME_NODE | HUB_FRAME_OFFLOAD, NULL)
+HUB_METHOD(report, commit_file_upload, Ferry__V1__CommitFileUploadRequest,
+           Ferry__V1__CommitFileUploadResponse, HUB_FRAME_NODE | HUB_FRAME_OFFLOAD, NULL)
+
 static bool is_hex64(const char *s)
 {
     if (s == NULL || strlen(s) != 64)
@@ -420,47 +428,45 @@ static bool file_name_ok(const char *s)
     return true;
 }
 
-static void create_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t create_file_upload_body(hub_frame_t *f, const Ferry__V1__CreateFileUploadRequest *req,
+                                                Ferry__V1__CreateFileUploadResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__CreateFileUploadRequest *req = vreq;
-    const hub_principal_t *p = hub_principal(call);
-    ferry_err_t err = {0};
+    ferry_hub_t *hub = f->hub;
+    const hub_principal_t *p = f->me;
     ferry_err_code_t rc = FERRY_OK;
-    hub_arena_t a = {0};
     int64_t task_id = 0, now = hub_now_ms(), expires = 0, owner = 0, files = 0;
     uint8_t rnd[16];
     char id[33], path[64], url[1024];
-    Ferry__V1__CreateFileUploadResponse resp = FERRY__V1__CREATE_FILE_UPLOAD_RESPONSE__INIT;
-    Ferry__V1__UploadTarget target = FERRY__V1__UPLOAD_TARGET__INIT;
+    Ferry__V1__UploadTarget *target = hub_arena_alloc(&f->arena, sizeof(*target));
     ferry_store_node_upload_new_t row = {0};
 
     if (req->kind < FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG ||
         req->kind > FERRY__V1__FILE_KIND__FILE_KIND_SQL_LOG) {
-        rc = ferry_err_set(&err, FERRY_E_INVALID_ARG, "kind must be NODE_CONFIG, LOG, DIAGNOSTIC or SQL_LOG");
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "kind must be NODE_CONFIG, LOG, DIAGNOSTIC or SQL_LOG");
         goto out;
     }
     if (!file_name_ok(req->file_name)) {
-        rc = ferry_err_set(&err, FERRY_E_INVALID_ARG,
-                           "file_name must be 1..255 bytes without path separators");
+        rc =
+            ferry_err_set(err, FERRY_E_INVALID_ARG, "file_name must be 1..255 bytes without path separators");
         goto out;
     }
     if (req->size == 0 || req->size > NODE_FILE_MAX ||
         (req->kind == FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG && req->size > NODE_CONFIG_MAX)) {
-        rc = ferry_err_set(&err, FERRY_E_INVALID_ARG, "size %" PRIu64 " is out of range", req->size);
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "size %" PRIu64 " is out of range", req->size);
         goto out;
     }
     if (!is_hex64(req->sha256)) {
-        rc = ferry_err_set(&err, FERRY_E_INVALID_ARG, "sha256 must be 64 lowercase hex digits");
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "sha256 must be 64 lowercase hex digits");
         goto out;
     }
     if (req->content_type != NULL && strlen(req->content_type) > 255) {
-        rc = ferry_err_set(&err, FERRY_E_INVALID_ARG, "content_type is too long");
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "content_type is too long");
         goto out;
     }
     if (req->task_id != NULL && req->task_id[0] != '\0' &&
-        (rc = hub_parse_id(req->task_id, "task_id", &task_id, &err)) != FERRY_OK)
+        (rc = hub_parse_id(req->task_id, "task_id", &task_id, err)) != FERRY_OK)
         goto out;
-    if ((rc = ferry_random_bytes(rnd, sizeof(rnd), &err)) != FERRY_OK)
+    if ((rc = ferry_random_bytes(rnd, sizeof(rnd), err)) != FERRY_OK)
         goto out;
     ferry_hex_encode(rnd, sizeof(rnd), id);
     id[32] = '\0';
@@ -469,48 +475,47 @@ static void create_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
                                           now,         now + UPLOAD_TTL_MS};
     ferry_store_lock(hub->store);
     if (task_id > 0) {
-        if ((rc = ferry_store_task_node(hub->store, task_id, &owner, &err)) == FERRY_E_NOT_FOUND)
-            ferry_err_set(&err, FERRY_E_NOT_FOUND, "task %s not found", req->task_id);
+        if ((rc = ferry_store_task_node(hub->store, task_id, &owner, err)) == FERRY_E_NOT_FOUND)
+            ferry_err_set(err, FERRY_E_NOT_FOUND, "task %s not found", req->task_id);
         else if (rc == FERRY_OK && owner != p->node_id)
-            rc = ferry_err_set(&err, FERRY_E_PERMISSION, "task %s belongs to another node", req->task_id);
+            rc = ferry_err_set(err, FERRY_E_PERMISSION, "task %s belongs to another node", req->task_id);
         /* Refused early: the commit would be (a task lists at most FERRY_STORE_TASK_FILES_MAX). */
         else if (rc == FERRY_OK &&
-                 (rc = ferry_store_task_files_count(hub->store, task_id, &files, &err)) == FERRY_OK &&
+                 (rc = ferry_store_task_files_count(hub->store, task_id, &files, err)) == FERRY_OK &&
                  files >= FERRY_STORE_TASK_FILES_MAX)
-            rc = ferry_err_set(&err, FERRY_E_INVALID_ARG,
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
                                "task %s already lists %" PRId64 " report files (at most %d)", req->task_id,
                                files, FERRY_STORE_TASK_FILES_MAX);
     }
     /* Quotas per node (open uploads, announced bytes) and the administrators' free-space
      * reserve (uploads.c): one node cannot fill the disk. */
     if (rc == FERRY_OK)
-        rc = hub_upload_quota_check(hub, FERRY_STORE_UPLOAD_NODE_FILE, p->node_id, req->size, &err);
+        rc = hub_upload_quota_check(hub, FERRY_STORE_UPLOAD_NODE_FILE, p->node_id, req->size, err);
     if (rc == FERRY_OK)
-        rc = ferry_store_node_upload_insert(hub->store, &row, &err);
+        rc = ferry_store_node_upload_insert(hub->store, &row, err);
     ferry_store_unlock(hub->store);
     if (rc != FERRY_OK)
         goto out;
-    if ((rc = ferry_blob_upload_begin(hub->blobs, id, &err)) != FERRY_OK)
+    if ((rc = ferry_blob_upload_begin(hub->blobs, id, err)) != FERRY_OK)
         goto out;
     snprintf(path, sizeof(path), "/uploads/%s", id);
-    if ((rc = hub_storage_signed_url(hub, p->customer_id, "PUT", path, url, sizeof(url), &expires, &err)) !=
+    if ((rc = hub_storage_signed_url(hub, p->customer_id, "PUT", path, url, sizeof(url), &expires, err)) !=
         FERRY_OK)
         goto out;
-    target.url = url;
-    target.method = (char *)"PUT";
-    target.expires_at = hub_arena_ts(&a, expires);
-    target.max_chunk_size = HUB_CHUNK_MAX;
-    resp.upload_id = id;
-    resp.target = &target;
+    if (target == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+        goto out;
+    }
+    ferry__v1__upload_target__init(target);
+    target->url = hub_arena_strdup(&f->arena, url);
+    target->method = (char *)"PUT";
+    target->expires_at = hub_arena_ts(&f->arena, expires);
+    target->max_chunk_size = HUB_CHUNK_MAX;
+    resp->upload_id = hub_arena_strdup(&f->arena, id);
+    resp->target = target;
 out:
-    if (rc != FERRY_OK)
-        hub_fail(call, &err);
-    else
-        ferry_v1_report_service_create_file_upload_reply(call, &resp);
-    hub_arena_free(&a);
+    return rc;
 }
-
-HUB_NODE_OFFLOADED(create_upload, Ferry__V1__CreateFileUploadRequest)
 
 /*
  * The index entry of an uploaded node-config.json: its configVersion and the whole
@@ -529,13 +534,13 @@ static void node_config_summary(const char *path, int64_t *version, char **summa
     free(text);
 }
 
-static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t commit_file_upload_body(hub_frame_t *f, const Ferry__V1__CommitFileUploadRequest *req,
+                                                Ferry__V1__CommitFileUploadResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__CommitFileUploadRequest *req = vreq;
-    const hub_principal_t *p = hub_principal(call);
-    ferry_err_t err = {0};
+    ferry_hub_t *hub = f->hub;
+    const hub_principal_t *p = f->me;
     ferry_err_code_t rc = FERRY_OK;
-    hub_arena_t a = {0};
+    hub_arena_t *a = &f->arena;
     bool locked = false, in_tx = false, refused = false;
     int64_t file_id = 0, now = hub_now_ms(), cfg_version = 0;
     char sha[FERRY_SHA256_HEX_LEN + 1] = "";
@@ -544,26 +549,25 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
     uint64_t size = 0;
     ferry_store_node_upload_t up;
     ferry_store_report_file_new_t file = {0};
-    Ferry__V1__CommitFileUploadResponse resp = FERRY__V1__COMMIT_FILE_UPLOAD_RESPONSE__INIT;
-    Ferry__V1__ReportFile rf = FERRY__V1__REPORT_FILE__INIT;
+    Ferry__V1__ReportFile *rf = NULL;
 
     memset(&up, 0, sizeof(up));
     if (req->upload_id == NULL || strlen(req->upload_id) != 32) {
-        rc = ferry_err_set(&err, FERRY_E_NOT_FOUND, "upload not found");
+        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "upload not found");
         goto out;
     }
     if (req->summary != NULL && strlen(req->summary) > REPORT_TEXT_MAX) {
-        rc = ferry_err_set(&err, FERRY_E_INVALID_ARG, "summary is longer than %d bytes", REPORT_TEXT_MAX);
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "summary is longer than %d bytes", REPORT_TEXT_MAX);
         goto out;
     }
     ferry_store_lock(hub->store);
     locked = true;
-    if ((rc = ferry_store_node_upload_get(hub->store, req->upload_id, &up, &err)) != FERRY_OK)
+    if ((rc = ferry_store_node_upload_get(hub->store, req->upload_id, &up, err)) != FERRY_OK)
         goto out;
     file_id = up.report_file_id;
     snprintf(sha, sizeof(sha), "%s", up.blob_sha256);
     if (up.node_id != p->node_id) {
-        rc = ferry_err_set(&err, FERRY_E_PERMISSION, "upload %s belongs to another node", req->upload_id);
+        rc = ferry_err_set(err, FERRY_E_PERMISSION, "upload %s belongs to another node", req->upload_id);
         goto out;
     }
     if (strcmp(up.status, "committed") == 0) {
@@ -571,14 +575,14 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
         goto reply;
     }
     if (strcmp(up.status, "open") != 0) {
-        rc = ferry_err_set(&err, FERRY_E_PRECONDITION, "upload %s was aborted", req->upload_id);
+        rc = ferry_err_set(err, FERRY_E_PRECONDITION, "upload %s was aborted", req->upload_id);
         goto out;
     }
     /* Hashing a large file must not hold the store: release it meanwhile. */
     ferry_store_unlock(hub->store);
     locked = false;
     rc = ferry_blob_upload_commit(hub->blobs, req->upload_id, up.expected_sha256, up.expected_size, sha,
-                                  &size, &err);
+                                  &size, err);
     if (rc != FERRY_OK) {
         if (rc == FERRY_E_HASH_MISMATCH) /* refused: reclaim its bytes (uploads.c) */
             hub_upload_refuse(hub, req->upload_id, 0, false);
@@ -593,28 +597,33 @@ static void commit_upload_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const v
         up.content_type, now,        cfg_version, summary_json != NULL ? summary_json : ""};
     ferry_store_lock(hub->store);
     locked = true;
-    if ((rc = ferry_store_tx_begin(hub->store, &err)) != FERRY_OK)
+    if ((rc = ferry_store_tx_begin(hub->store, err)) != FERRY_OK)
         goto out;
     in_tx = true;
-    if ((rc = ferry_store_node_upload_commit(hub->store, &file, &file_id, &err)) != FERRY_OK) {
+    if ((rc = ferry_store_node_upload_commit(hub->store, &file, &file_id, err)) != FERRY_OK) {
         refused = rc == FERRY_E_INVALID_ARG; /* the task's file list is full: never committable */
         goto out;
     }
-    if ((rc = ferry_store_tx_commit(hub->store, &err)) != FERRY_OK)
+    if ((rc = ferry_store_tx_commit(hub->store, err)) != FERRY_OK)
         goto out;
     in_tx = false;
 reply:
-    rf.id = hub_arena_printf(&a, "%" PRId64, file_id);
-    rf.kind = (Ferry__V1__FileKind)up.kind;
-    rf.node_code = (char *)"";
-    rf.task_id = up.task_id > 0 ? hub_arena_printf(&a, "%" PRId64, up.task_id) : (char *)"";
-    rf.file_name = hub_arena_strdup(&a, up.file_name);
-    rf.size = size;
-    rf.sha256 = hub_arena_strdup(&a, sha);
-    rf.summary = hub_arena_strdup(&a, req->summary);
-    rf.content_type = hub_arena_strdup(&a, up.content_type);
-    rf.created_at = hub_arena_ts(&a, now);
-    resp.file = &rf;
+    if ((rf = hub_arena_alloc(a, sizeof(*rf))) == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+        goto out;
+    }
+    ferry__v1__report_file__init(rf);
+    rf->id = hub_arena_printf(a, "%" PRId64, file_id);
+    rf->kind = (Ferry__V1__FileKind)up.kind;
+    rf->node_code = (char *)"";
+    rf->task_id = up.task_id > 0 ? hub_arena_printf(a, "%" PRId64, up.task_id) : (char *)"";
+    rf->file_name = hub_arena_strdup(a, up.file_name);
+    rf->size = size;
+    rf->sha256 = hub_arena_strdup(a, sha);
+    rf->summary = hub_arena_strdup(a, req->summary);
+    rf->content_type = hub_arena_strdup(a, up.content_type);
+    rf->created_at = hub_arena_ts(a, now);
+    resp->file = rf;
 out:
     if (in_tx)
         ferry_store_tx_rollback(hub->store);
@@ -622,15 +631,9 @@ out:
         ferry_store_unlock(hub->store);
     if (refused) /* close its row so it no longer counts against the node's quota */
         hub_upload_refuse(hub, req->upload_id, 0, false);
-    if (rc != FERRY_OK)
-        hub_fail(call, &err);
-    else
-        ferry_v1_report_service_commit_file_upload_reply(call, &resp);
     free(summary_json);
-    hub_arena_free(&a);
+    return rc;
 }
-
-HUB_NODE_OFFLOADED(commit_upload, Ferry__V1__CommitFileUploadRequest)
 
 static void config_result_h(ferry_rpc_call_t *call, const Ferry__V1__ReportConfigResultRequest *req,
                             void *user)
@@ -647,7 +650,7 @@ void hub_report_bind(ferry_hub_t *hub)
 {
     hub->report.report_progress = report_progress_h;
     hub->report.report_progress_batch = report_batch_h;
-    hub->report.create_file_upload = create_upload_h;
-    hub->report.commit_file_upload = commit_upload_h;
+    hub->report.create_file_upload = create_file_upload;
+    hub->report.commit_file_upload = commit_file_upload;
     hub->report.report_config_result = config_result_h;
 }
