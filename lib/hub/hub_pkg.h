@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ferry/store/releases.h"
 #include "hub_internal.h"
 #include "hub_util.h"
 
@@ -67,13 +68,8 @@ bool hub_utf8_feed(hub_utf8_t *u, const void *data, size_t len);
 /** True when everything fed was valid and no sequence is left open. */
 bool hub_utf8_finish(hub_utf8_t *u);
 
-/** A node considered by a release scope. */
-typedef struct hub_scope_node {
-    int64_t id;
-    const char *code;
-    const char *store_code;
-    bool disabled; /**< the node, or its store, is disabled */
-} hub_scope_node_t;
+/** A node considered by a release scope (id, code, store code, disabled: node or store). */
+typedef ferry_store_scope_node_t hub_scope_node_t;
 
 /**
  * Selects the nodes of a scope among |cands| (all nodes of the customer in the

@@ -30,6 +30,9 @@
  *     2, state 10, forced) in the same release restores that backup. Others are skipped
  *     and listed; none eligible = failed_precondition E_BACKUP_MISSING.
  *   - COMPLETED is derived when reading: ACTIVE with no task left in a non-final state.
+ * The data is reached through the releases and tasks repositories (ferry/store/
+ * releases.h, tasks.h). The reads are framed (HUB_METHOD); the writes keep their own
+ * frame because agents must hear about committed tasks even when the reply fails.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,7 +42,10 @@
 #include "ferry/model/states.h"
 #include "hub_agent.h"
 #include "hub_pkg.h"
-#include "hub_sql.h" /* not yet on a repository: scripts/check-layering.sh allow-list */
+#include "ferry/store/packages.h"
+#include "ferry/store/releases.h"
+#include "ferry/store/tasks.h"
+#include "hub_frame.h"
 
 #define MSG_NODES_MAX 10 /* nodes named in one error message */
 
@@ -90,103 +96,13 @@ ferry_err_code_t hub_scope_select(const hub_scope_node_t *cands, size_t n, const
 
 /* ---- loading ------------------------------------------------------------------------------------- */
 
-#define RELEASE_SELECT                                                                                       \
-    "SELECT r.id, p.version, c.code, r.environment, r.policy, r.deadline_at, r.status, r.description,"       \
-    " r.created_at, a.token_id, r.updated_at,"                                                               \
-    " (SELECT count(*) FROM update_task t WHERE t.release_id = r.id AND t.kind = 1) AS node_count,"          \
-    " (SELECT count(*) FROM update_task t WHERE t.release_id = r.id AND t.state NOT IN (100, 110, 130))"     \
-    " AS open_tasks"                                                                                         \
-    " FROM release r JOIN package p ON p.id = r.package_id JOIN customer c ON c.id = r.customer_id"          \
-    " LEFT JOIN admin_token a ON a.id = r.created_by"
-
-static int release_state(int status, int64_t open_tasks)
-{
-    if (status == FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE && open_tasks == 0)
-        return FERRY__V1__RELEASE_STATE__RELEASE_STATE_COMPLETED;
-    return status;
-}
-
-/* Fills the scope's named stores/nodes from release_target (DB lock held). */
-static void read_targets(ferry_hub_t *hub, hub_arena_t *a, int64_t id, Ferry__V1__ReleaseScope *sc)
-{
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0;
-    if (sqlite3_prepare_v2(hub->db, "SELECT count(*) FROM release_target WHERE release_id = ?", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            cap = (size_t)sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (cap == 0)
-        return;
-    sc->store_codes = hub_arena_alloc(a, cap * sizeof(char *));
-    sc->node_codes = hub_arena_alloc(a, cap * sizeof(char *));
-    if (sc->store_codes == NULL || sc->node_codes == NULL)
-        return;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT s.code, n.code FROM release_target t LEFT JOIN store s ON s.id = t.store_id"
-            " LEFT JOIN node n ON n.id = t.node_id WHERE t.release_id = ? ORDER BY t.id",
-            -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            if (sqlite3_column_type(st, 0) != SQLITE_NULL && sc->n_store_codes < cap)
-                sc->store_codes[sc->n_store_codes++] = hub_arena_strdup(a, hub_col_text(st, 0));
-            else if (sqlite3_column_type(st, 1) != SQLITE_NULL && sc->n_node_codes < cap)
-                sc->node_codes[sc->n_node_codes++] = hub_arena_strdup(a, hub_col_text(st, 1));
-        }
-    }
-    sqlite3_finalize(st);
-}
-
-static void read_release(ferry_hub_t *hub, hub_arena_t *a, sqlite3_stmt *st, Ferry__V1__Release *r)
-{
-    Ferry__V1__ReleaseScope *sc = hub_arena_alloc(a, sizeof(*sc));
-    int64_t id = sqlite3_column_int64(st, 0);
-    ferry__v1__release__init(r);
-    r->id = hub_arena_printf(a, "%lld", (long long)id);
-    r->package_version = hub_arena_strdup(a, hub_col_text(st, 1));
-    if (sc != NULL) {
-        ferry__v1__release_scope__init(sc);
-        sc->customer_code = hub_arena_strdup(a, hub_col_text(st, 2));
-        sc->environment = sqlite3_column_int(st, 3);
-        read_targets(hub, a, id, sc);
-        r->scope = sc;
-    }
-    r->policy = sqlite3_column_int(st, 4);
-    r->deadline = hub_arena_ts(a, sqlite3_column_int64(st, 5));
-    r->state = release_state(sqlite3_column_int(st, 6), sqlite3_column_int64(st, 12));
-    r->description = hub_arena_strdup(a, hub_col_text(st, 7));
-    r->created_at = hub_arena_ts(a, sqlite3_column_int64(st, 8));
-    r->created_by = hub_arena_strdup(a, hub_col_text(st, 9));
-    r->updated_at = hub_arena_ts(a, sqlite3_column_int64(st, 10));
-    r->node_count = (uint64_t)sqlite3_column_int64(st, 11);
-}
-
 ferry_err_code_t hub_release_load(ferry_hub_t *hub, hub_arena_t *a, int64_t id, Ferry__V1__Release *out,
                                   ferry_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc;
-    int s;
-    if ((rc = hub_prepare(hub->db, RELEASE_SELECT " WHERE r.id = ?", &st, "load release", err)) != FERRY_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, id);
-    if ((s = sqlite3_step(st)) != SQLITE_ROW) {
-        rc = s == SQLITE_DONE ? ferry_err_set(err, FERRY_E_NOT_FOUND, "no release %lld", (long long)id)
-                              : ferry_err_set(err, FERRY_E_IO, "load release: %s", sqlite3_errmsg(hub->db));
-        goto out;
-    }
-    read_release(hub, a, st, out);
-    rc = a->failed ? ferry_err_set(err, FERRY_E_NOMEM, "load release: out of memory") : FERRY_OK;
-out:
-    sqlite3_finalize(st);
-    return rc;
+    return ferry_store_release_get(hub->store, a, id, out, err);
 }
 
-/* ---- shared write helpers (DB lock held, inside a transaction) --------------------------------- */
+/* ---- shared write helpers (store lock held, inside a transaction) -------------------------------- */
 
 typedef struct pub {
     int64_t task_id, node_id;
@@ -227,27 +143,8 @@ static void publish_all(ferry_hub_t *hub, int64_t release_id, const pub_t *p, si
 static ferry_err_code_t add_event(ferry_hub_t *hub, int64_t task_id, int state, const char *error_code,
                                   const char *message, const char *source, int64_t now, ferry_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
-    if (sqlite3_prepare_v2(hub->db,
-                           "INSERT INTO task_event (task_id, seq, state, error_code, message, source, at)"
-                           " VALUES (?, 0, ?, ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int(st, 2, state);
-    sqlite3_bind_text(st, 3, error_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, message, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, source, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, now);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        goto dberr;
-    goto out;
-dberr:
-    rc = ferry_err_set(err, FERRY_E_IO, "task event: %s", sqlite3_errmsg(hub->db));
-out:
-    sqlite3_finalize(st);
-    return rc;
+    ferry_store_task_event_new_t e = {task_id, state, error_code, message, source, now};
+    return ferry_store_task_event_add(hub->store, &e, err);
 }
 
 static void source_of(ferry_rpc_call_t *call, char *buf, size_t size)
@@ -256,85 +153,17 @@ static void source_of(ferry_rpc_call_t *call, char *buf, size_t size)
     snprintf(buf, size, "admin:%s", who != NULL ? who->token_id : "");
 }
 
+/* Records the failure's audit row after the rollback and fails the call. Store lock held. */
+static void fail_audited(ferry_hub_t *hub, ferry_rpc_call_t *call, const char *target, bool in_tx,
+                         const ferry_err_t *err)
+{
+    ferry_err_t e2 = {0};
+    if (in_tx)
+        ferry_store_tx_rollback(hub->store);
+    hub_audit(hub, call, target, ferry_err_name(err->code), &e2);
+}
+
 /* ---- CreateRelease ---------------------------------------------------------------------------------- */
-
-typedef struct cand_set {
-    hub_scope_node_t *c;
-    char **strs; /* codes owned here */
-    size_t n, cap;
-} cand_set_t;
-
-static void cand_free(cand_set_t *s)
-{
-    for (size_t i = 0; i < s->n * 2; i++)
-        free(s->strs[i]);
-    free(s->strs);
-    free(s->c);
-}
-
-/* Every node of |customer| in |env| with its store code and disabled flag. */
-static ferry_err_code_t load_candidates(ferry_hub_t *hub, int64_t customer, int env, cand_set_t *s,
-                                        ferry_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT n.id, n.code, s.code, (n.disabled OR s.disabled) FROM node n JOIN store s ON"
-            " s.id = n.store_id WHERE s.customer_id = ? AND n.environment = ? ORDER BY n.code",
-            -1, &st, NULL) != SQLITE_OK) {
-        rc = ferry_err_set(err, FERRY_E_IO, "scope: %s", sqlite3_errmsg(hub->db));
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, customer);
-    sqlite3_bind_int(st, 2, env);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (s->n == s->cap) {
-            size_t nc = s->cap ? s->cap * 2 : 64;
-            hub_scope_node_t *c = realloc(s->c, nc * sizeof(*c));
-            if (c != NULL)
-                s->c = c;
-            char **x = c != NULL ? realloc(s->strs, nc * 2 * sizeof(*x)) : NULL;
-            if (c == NULL || x == NULL) {
-                rc = ferry_err_set(err, FERRY_E_NOMEM, "scope: out of memory");
-                goto out;
-            }
-            s->strs = x, s->cap = nc;
-        }
-        char *code = strdup(hub_col_text(st, 1)), *store = strdup(hub_col_text(st, 2));
-        s->strs[s->n * 2] = code;
-        s->strs[s->n * 2 + 1] = store;
-        s->c[s->n] = (hub_scope_node_t){sqlite3_column_int64(st, 0), code != NULL ? code : "",
-                                        store != NULL ? store : "", sqlite3_column_int(st, 3) != 0};
-        s->n++;
-        if (code == NULL || store == NULL) {
-            rc = ferry_err_set(err, FERRY_E_NOMEM, "scope: out of memory");
-            goto out;
-        }
-    }
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Looks up an id by a text key; 0 when absent. */
-static int64_t lookup_id(ferry_hub_t *hub, const char *sql, const char *key, int64_t key2, int *flag)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t id = 0;
-    if (sqlite3_prepare_v2(hub->db, sql, -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        if (key2 != 0)
-            sqlite3_bind_int64(st, 2, key2);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            id = sqlite3_column_int64(st, 0);
-            if (flag != NULL)
-                *flag = sqlite3_column_int(st, 1);
-        }
-    }
-    sqlite3_finalize(st);
-    return id;
-}
 
 static ferry_err_code_t check_request(const Ferry__V1__CreateReleaseRequest *req, int64_t now,
                                       int64_t *deadline, ferry_err_t *err)
@@ -368,42 +197,70 @@ static ferry_err_code_t check_request(const Ferry__V1__CreateReleaseRequest *req
 
 /* E_VERSION_DUPLICATE naming the nodes that already have (or had) this version. */
 static ferry_err_code_t check_overlap(ferry_hub_t *hub, int64_t package_id, const char *version,
-                                      const cand_set_t *cs, const bool *sel, ferry_err_t *err)
+                                      const ferry_store_scope_t *sc, const bool *sel, ferry_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
     char names[400] = "";
     int hits = 0;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT t.release_id, t.state FROM update_task t JOIN release r ON r.id = t.release_id"
-            " WHERE t.node_id = ? AND r.package_id = ? AND t.kind = 1 AND t.state NOT IN (?, ?)"
-            " LIMIT 1",
-            -1, &st, NULL) != SQLITE_OK)
-        return ferry_err_set(err, FERRY_E_IO, "overlap: %s", sqlite3_errmsg(hub->db));
-    sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
-    sqlite3_bind_int(st, 4, FERRY_STATE_ROLLBACKED);
-    for (size_t i = 0; i < cs->n; i++) {
+    ferry_err_code_t rc;
+
+    for (size_t i = 0; i < sc->n_nodes; i++) {
+        bool has = false;
+        int64_t rid = 0;
+        int state = 0;
         if (!sel[i])
             continue;
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, cs->c[i].id);
-        sqlite3_bind_int64(st, 2, package_id);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            if (hits < MSG_NODES_MAX) {
-                size_t len = strlen(names);
-                snprintf(names + len, sizeof(names) - len, "%s%s (release %lld, state %d)", hits ? ", " : "",
-                         cs->c[i].code, (long long)sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1));
-            }
-            hits++;
+        if ((rc = ferry_store_release_node_has_version(hub->store, sc->nodes[i].id, package_id, &has, &rid,
+                                                       &state, err)) != FERRY_OK)
+            return rc;
+        if (!has)
+            continue;
+        if (hits < MSG_NODES_MAX) {
+            size_t len = strlen(names);
+            snprintf(names + len, sizeof(names) - len, "%s%s (release %lld, state %d)", hits ? ", " : "",
+                     sc->nodes[i].code, (long long)rid, state);
         }
+        hits++;
     }
-    sqlite3_finalize(st);
     if (hits > 0)
-        rc = ferry_err_set(err, FERRY_E_VERSION_DUPLICATE,
-                           "version %s is already published to %d node(s): %s%s", version, hits, names,
-                           hits > MSG_NODES_MAX ? ", ..." : "");
-    return rc;
+        return ferry_err_set(err, FERRY_E_VERSION_DUPLICATE,
+                             "version %s is already published to %d node(s): %s%s", version, hits, names,
+                             hits > MSG_NODES_MAX ? ", ..." : "");
+    return FERRY_OK;
+}
+
+/* The scope's selected nodes become release |release_id|'s tasks (Pending) with their history row. */
+static ferry_err_code_t create_tasks(ferry_hub_t *hub, int64_t release_id, const ferry_store_scope_t *sc,
+                                     const bool *sel, const char *source, int64_t now, pub_t **pubs,
+                                     size_t *n_pub, size_t *cap_pub, ferry_err_t *err)
+{
+    char msg[64];
+    ferry_err_code_t rc;
+
+    snprintf(msg, sizeof(msg), "created by release %lld", (long long)release_id);
+    for (size_t i = 0; i < sc->n_nodes; i++) {
+        ferry_store_task_new_t t = {release_id,
+                                    sc->nodes[i].id,
+                                    FERRY__V1__TASK_KIND__TASK_KIND_UPDATE,
+                                    FERRY_STATE_PENDING,
+                                    "",
+                                    0,
+                                    "",
+                                    "",
+                                    "",
+                                    now};
+        pub_t p = {0, sc->nodes[i].id, FERRY_STATE_PENDING, ""};
+        if (!sel[i])
+            continue;
+        if ((rc = ferry_store_task_insert(hub->store, &t, &p.task_id, err)) != FERRY_OK)
+            return rc;
+        if (!pubs_push(pubs, n_pub, cap_pub, p))
+            return ferry_err_set(err, FERRY_E_NOMEM, "create release: out of memory");
+    }
+    for (size_t i = 0; i < *n_pub; i++)
+        if ((rc = add_event(hub, (*pubs)[i].task_id, FERRY_STATE_PENDING, "", msg, source, now, err)) !=
+            FERRY_OK)
+            return rc;
+    return FERRY_OK;
 }
 
 static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
@@ -412,68 +269,40 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     const Ferry__V1__ReleaseScope *sc = req->scope;
     Ferry__V1__CreateReleaseResponse resp = FERRY__V1__CREATE_RELEASE_RESPONSE__INIT;
     Ferry__V1__Release rel;
+    ferry_store_scope_t scope = {0};
+    ferry_store_release_new_t row = {0};
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    cand_set_t cs = {0};
-    bool *sel = NULL, locked = false, in_tx = false;
-    const char **known = NULL;
-    size_t n_known = 0, count = 0, n_pub = 0, cap_pub = 0;
+    bool *sel = NULL, in_tx = false, cust_disabled = false;
+    size_t count = 0, n_pub = 0, cap_pub = 0;
     pub_t *pubs = NULL;
-    int64_t now = hub_now_ms(), deadline, package_id, customer_id, release_id = 0;
-    int cust_disabled = 0;
+    int64_t now = hub_now_ms(), deadline, release_id = 0;
     char target[128], source[64];
     const hub_principal_t *who = hub_principal(call);
 
     snprintf(target, sizeof(target), "release:%.60s", req->package_version);
     source_of(call, source, sizeof(source));
-    if (check_request(req, now, &deadline, &err) != FERRY_OK)
-        goto fail;
-    hub_db_lock(hub);
-    locked = true;
-    if (hub_tx_begin(hub, &err) != FERRY_OK)
+    ferry_store_lock(hub->store);
+    if (check_request(req, now, &deadline, &err) != FERRY_OK ||
+        ferry_store_tx_begin(hub->store, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
-    if ((package_id = lookup_id(hub, "SELECT id FROM package WHERE version = ?", req->package_version, 0,
-                                NULL)) == 0) {
-        ferry_err_set(&err, FERRY_E_NOT_FOUND, "no package version '%s'", req->package_version);
+    if (ferry_store_package_id(hub->store, req->package_version, &row.package_id, &err) != FERRY_OK ||
+        ferry_store_release_customer(hub->store, sc->customer_code, &row.customer_id, &cust_disabled, &err) !=
+            FERRY_OK)
         goto fail;
-    }
-    if ((customer_id = lookup_id(hub, "SELECT id, disabled FROM customer WHERE code = ?", sc->customer_code,
-                                 0, &cust_disabled)) == 0) {
-        ferry_err_set(&err, FERRY_E_NOT_FOUND, "no customer '%s'", sc->customer_code);
-        goto fail;
-    }
     if (cust_disabled) {
         ferry_err_set(&err, FERRY_E_PRECONDITION, "customer '%s' is disabled", sc->customer_code);
         goto fail;
     }
-    /* The customer's store codes, for naming unknown ones. */
-    if (sqlite3_prepare_v2(hub->db, "SELECT code FROM store WHERE customer_id = ?", -1, &st, NULL) !=
-        SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, customer_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char **k = realloc(known, (n_known + 1) * sizeof(*k));
-        char *code = k != NULL ? hub_arena_strdup(&a, hub_col_text(st, 0)) : NULL;
-        if (k == NULL || a.failed) {
-            if (k != NULL)
-                known = k;
-            ferry_err_set(&err, FERRY_E_NOMEM, "scope: out of memory");
-            goto fail;
-        }
-        known = k;
-        known[n_known++] = code;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (load_candidates(hub, customer_id, sc->environment, &cs, &err) != FERRY_OK)
+    if (ferry_store_release_scope(hub->store, &a, row.customer_id, sc->environment, &scope, &err) != FERRY_OK)
         goto fail;
-    if ((sel = calloc(cs.n + 1, sizeof(*sel))) == NULL) {
+    if ((sel = calloc(scope.n_nodes + 1, sizeof(*sel))) == NULL) {
         ferry_err_set(&err, FERRY_E_NOMEM, "scope: out of memory");
         goto fail;
     }
-    if (hub_scope_select(cs.c, cs.n, known, n_known, (const char *const *)sc->store_codes, sc->n_store_codes,
+    if (hub_scope_select(scope.nodes, scope.n_nodes, scope.store_codes, scope.n_store_codes,
+                         (const char *const *)sc->store_codes, sc->n_store_codes,
                          (const char *const *)sc->node_codes, sc->n_node_codes, sel, &count,
                          &err) != FERRY_OK)
         goto fail;
@@ -484,97 +313,33 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
                       sc->n_store_codes || sc->n_node_codes ? ", named stores/nodes" : "");
         goto fail;
     }
-    if (check_overlap(hub, package_id, req->package_version, &cs, sel, &err) != FERRY_OK)
+    if (check_overlap(hub, row.package_id, req->package_version, &scope, sel, &err) != FERRY_OK)
         goto fail;
-
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "INSERT INTO release (package_id, customer_id, environment, policy, deadline_at, status,"
-            " description, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-            -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, package_id);
-    sqlite3_bind_int64(st, 2, customer_id);
-    sqlite3_bind_int(st, 3, sc->environment);
-    sqlite3_bind_int(st, 4, req->policy);
-    if (deadline > 0)
-        sqlite3_bind_int64(st, 5, deadline);
-    else
-        sqlite3_bind_null(st, 5);
-    sqlite3_bind_text(st, 6, req->description, -1, SQLITE_STATIC);
-    if (who != NULL && who->kind == HUB_PRINCIPAL_ADMIN)
-        sqlite3_bind_int64(st, 7, who->row_id);
-    else
-        sqlite3_bind_null(st, 7);
-    sqlite3_bind_int64(st, 8, now);
-    sqlite3_bind_int64(st, 9, now);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        goto dberr;
-    release_id = sqlite3_last_insert_rowid(hub->db);
-    sqlite3_finalize(st);
-    st = NULL;
+    row.environment = sc->environment;
+    row.policy = req->policy;
+    row.deadline_at = deadline;
+    row.description = req->description;
+    row.created_by = who != NULL && who->kind == HUB_PRINCIPAL_ADMIN ? who->row_id : 0;
+    row.now = now;
+    if (ferry_store_release_insert(hub->store, &row, &release_id, &err) != FERRY_OK)
+        goto fail;
     snprintf(target, sizeof(target), "release:%lld", (long long)release_id);
     /* The scope as requested. */
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "INSERT INTO release_target (release_id, store_id, node_id) VALUES (?1,"
-            " (SELECT id FROM store WHERE customer_id = ?2 AND code = ?3 AND ?4 = 0),"
-            " (SELECT n.id FROM node n JOIN store s ON s.id = n.store_id WHERE s.customer_id = ?2"
-            "  AND n.code = ?3 AND n.environment = ?5 AND ?4 = 1))",
-            -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    for (int kind = 0; kind < 2; kind++) {
-        size_t n = kind == 0 ? sc->n_store_codes : sc->n_node_codes;
-        for (size_t i = 0; i < n; i++) {
-            sqlite3_reset(st);
-            sqlite3_bind_int64(st, 1, release_id);
-            sqlite3_bind_int64(st, 2, customer_id);
-            sqlite3_bind_text(st, 3, kind == 0 ? sc->store_codes[i] : sc->node_codes[i], -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 4, kind);
-            sqlite3_bind_int(st, 5, sc->environment);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                goto dberr;
-        }
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "INSERT INTO update_task (release_id, node_id, kind, state, created_at, updated_at)"
-            " VALUES (?1, ?2, 1, ?5, ?3, ?4)",
-            -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int(st, 5, FERRY_STATE_PENDING);
-    for (size_t i = 0; i < cs.n; i++) {
-        if (!sel[i])
-            continue;
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, release_id);
-        sqlite3_bind_int64(st, 2, cs.c[i].id);
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, now);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            goto dberr;
-        pub_t p = {sqlite3_last_insert_rowid(hub->db), cs.c[i].id, FERRY_STATE_PENDING, ""};
-        if (!pubs_push(&pubs, &n_pub, &cap_pub, p)) {
-            ferry_err_set(&err, FERRY_E_NOMEM, "create release: out of memory");
-            goto fail;
-        }
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    for (size_t i = 0; i < n_pub; i++) {
-        char msg[64];
-        snprintf(msg, sizeof(msg), "created by release %lld", (long long)release_id);
-        if (add_event(hub, pubs[i].task_id, FERRY_STATE_PENDING, "", msg, source, now, &err) != FERRY_OK)
+    for (size_t i = 0; i < sc->n_store_codes + sc->n_node_codes; i++) {
+        bool node = i >= sc->n_store_codes;
+        const char *code = node ? sc->node_codes[i - sc->n_store_codes] : sc->store_codes[i];
+        if (ferry_store_release_target_add(hub->store, release_id, row.customer_id, sc->environment, code,
+                                           node, &err) != FERRY_OK)
             goto fail;
     }
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
+    if (create_tasks(hub, release_id, &scope, sel, source, now, &pubs, &n_pub, &cap_pub, &err) != FERRY_OK ||
+        hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
+        ferry_store_tx_commit(hub->store, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
 
     /* The reply: the release and its tasks (read back, as every reader sees them). */
-    if (hub_release_load(hub, &a, release_id, &rel, &err) != FERRY_OK)
+    if (ferry_store_release_get(hub->store, &a, release_id, &rel, &err) != FERRY_OK)
         goto reply_fail;
     if ((resp.tasks = hub_arena_alloc(&a, n_pub * sizeof(*resp.tasks) + 1)) == NULL) {
         ferry_err_set(&err, FERRY_E_NOMEM, "create release: out of memory");
@@ -582,217 +347,109 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     }
     for (size_t i = 0; i < n_pub; i++) {
         Ferry__V1__UpdateTask *t = hub_arena_alloc(&a, sizeof(*t));
-        if (t == NULL || hub_task_load(hub, &a, pubs[i].task_id, now, t, &err) != FERRY_OK) {
+        if (t == NULL || ferry_store_task_get(hub->store, &a, pubs[i].task_id, now, t, &err) != FERRY_OK) {
             if (t == NULL)
                 ferry_err_set(&err, FERRY_E_NOMEM, "create release: out of memory");
             goto reply_fail;
         }
         resp.tasks[resp.n_tasks++] = t;
     }
-    hub_db_unlock(hub);
-    locked = false;
+    ferry_store_unlock(hub->store);
     publish_all(hub, release_id, pubs, n_pub, 1, "new release");
     resp.release = &rel;
     ferry_v1_admin_service_create_release_reply(call, &resp);
     goto out;
 reply_fail:
     /* Committed already: agents must still hear about their tasks. */
-    hub_db_unlock(hub);
-    locked = false;
+    ferry_store_unlock(hub->store);
     publish_all(hub, release_id, pubs, n_pub, 1, "new release");
     hub_fail(call, &err);
     goto out;
-dberr:
-    ferry_err_set(&err, FERRY_E_IO, "create release: %s", sqlite3_errmsg(hub->db));
 fail:
-    sqlite3_finalize(st);
-    st = NULL;
-    if (!locked) {
-        hub_db_lock(hub);
-        locked = true;
-    }
-    if (in_tx)
-        hub_tx_rollback(hub);
-    {
-        ferry_err_t e2 = {0};
-        hub_audit(hub, call, target, ferry_err_name(err.code), &e2);
-    }
+    fail_audited(hub, call, target, in_tx, &err);
+    ferry_store_unlock(hub->store);
     hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    if (locked)
-        hub_db_unlock(hub);
-    cand_free(&cs);
     free(sel);
-    free(known);
     free(pubs);
     hub_arena_free(&a);
 }
 
 /* ---- reads ------------------------------------------------------------------------------------------ */
 
-static void get_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+HUB_METHOD(admin, get_release, Ferry__V1__GetReleaseRequest, Ferry__V1__GetReleaseResponse, HUB_FRAME_OFFLOAD,
+           NULL)
+HUB_METHOD(admin, list_releases, Ferry__V1__ListReleasesRequest, Ferry__V1__ListReleasesResponse,
+           HUB_FRAME_OFFLOAD, NULL)
+HUB_METHOD(admin, get_release_summary, Ferry__V1__GetReleaseSummaryRequest,
+           Ferry__V1__GetReleaseSummaryResponse, HUB_FRAME_OFFLOAD, NULL)
+
+static ferry_err_code_t get_release_body(hub_frame_t *f, const Ferry__V1__GetReleaseRequest *req,
+                                         Ferry__V1__GetReleaseResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__GetReleaseRequest *req = vreq;
-    Ferry__V1__GetReleaseResponse resp = FERRY__V1__GET_RELEASE_RESPONSE__INIT;
-    Ferry__V1__Release rel;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
+    Ferry__V1__Release *rel = hub_arena_alloc(&f->arena, sizeof(*rel));
     int64_t id;
     ferry_err_code_t rc;
-    if (hub_parse_id(req->id, "release id", &id, &err) != FERRY_OK) {
-        hub_fail(call, &err);
-        goto out;
-    }
-    hub_db_lock(hub);
-    rc = hub_release_load(hub, &a, id, &rel, &err);
-    hub_db_unlock(hub);
-    if (rc != FERRY_OK) {
-        hub_fail(call, &err);
-        goto out;
-    }
-    resp.release = &rel;
-    ferry_v1_admin_service_get_release_reply(call, &resp);
-out:
-    hub_arena_free(&a);
+
+    if ((rc = hub_parse_id(req->id, "release id", &id, err)) != FERRY_OK)
+        return rc;
+    if (rel == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "get release: out of memory");
+    ferry_store_lock(f->store);
+    rc = ferry_store_release_get(f->store, &f->arena, id, rel, err);
+    ferry_store_unlock(f->store);
+    if (rc == FERRY_OK)
+        resp->release = rel;
+    return rc;
 }
 
-static void *release_row(hub_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t *err)
+static ferry_err_code_t list_releases_body(hub_frame_t *f, const Ferry__V1__ListReleasesRequest *req,
+                                           Ferry__V1__ListReleasesResponse *resp, ferry_err_t *err)
 {
-    Ferry__V1__Release *r = hub_arena_alloc(a, sizeof(*r));
-    (void)err;
-    if (r != NULL)
-        read_release(ctx, a, st, r);
-    return r;
+    ferry_store_release_filter_t flt = {req->customer_code, req->package_version, req->environment,
+                                        req->state};
+    ferry_store_page_t rows;
+    ferry_err_code_t rc;
+
+    if ((rc = ferry_store_releases_list(f->store, &flt, req->page_token, req->page_size, &f->arena, &rows,
+                                        err)) != FERRY_OK)
+        return rc;
+    resp->releases = (Ferry__V1__Release **)rows.items;
+    resp->n_releases = rows.n;
+    resp->next_page_token = rows.next_page_token;
+    return FERRY_OK;
 }
 
-static void list_releases_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t get_release_summary_body(hub_frame_t *f,
+                                                 const Ferry__V1__GetReleaseSummaryRequest *req,
+                                                 Ferry__V1__GetReleaseSummaryResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__ListReleasesRequest *req = vreq;
-    Ferry__V1__ListReleasesResponse resp = FERRY__V1__LIST_RELEASES_RESPONSE__INIT;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
-    hub_query_t q = {0};
-    hub_rows_t rows;
-    hub_list_t l = {HUB_DB_MAIN, "list releases",    hub_page_limit(req->page_size),
-                    0,           HUB_PAGE_BY_OFFSET, release_row,
-                    hub};
+    Ferry__V1__Release *rel = hub_arena_alloc(&f->arena, sizeof(*rel));
+    ferry_store_release_node_seen_t *nodes = NULL;
+    size_t n_nodes = 0;
+    int64_t id, cutoff = hub_now_ms() - (int64_t)f->hub->cfg.offline_after_s * 1000;
+    ferry_err_code_t rc;
 
-    /* ?4 state: COMPLETED / ACTIVE are told apart by the open-task count (column 12). */
-    hub_query_text(&q,
-                   "SELECT * FROM (" RELEASE_SELECT
-                   " WHERE (?1 = '' OR c.code = ?1) AND (?2 = '' OR p.version = ?2)"
-                   " AND (?3 = 0 OR r.environment = ?3)) AS x"
-                   " WHERE ?4 = 0 OR (?4 = 4 AND x.status = 1 AND x.open_tasks = 0)"
-                   " OR (?4 = 1 AND x.status = 1 AND x.open_tasks > 0) OR (?4 IN (2, 3) AND x.status = ?4)"
-                   " ORDER BY x.id DESC LIMIT ?5 OFFSET ?6",
-                   req->customer_code);
-    hub_query_text(&q, NULL, req->package_version);
-    hub_query_int(&q, NULL, req->environment);
-    hub_query_int(&q, NULL, req->state);
-    if (hub_page_token_read(req->page_token, &l.offset, &err) != FERRY_OK ||
-        hub_list(hub, &l, &q, &a, &rows, &err) != FERRY_OK) {
-        hub_fail(call, &err);
-        goto out;
-    }
-    resp.releases = (Ferry__V1__Release **)rows.items;
-    resp.n_releases = rows.n;
-    resp.next_page_token = rows.next_page_token;
-    ferry_v1_admin_service_list_releases_reply(call, &resp);
-out:
-    hub_arena_free(&a);
-}
-
-static void get_release_summary_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
-{
-    const Ferry__V1__GetReleaseSummaryRequest *req = vreq;
-    Ferry__V1__GetReleaseSummaryResponse resp = FERRY__V1__GET_RELEASE_SUMMARY_RESPONSE__INIT;
-    Ferry__V1__Release rel;
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL;
-    int64_t id, cutoff = hub_now_ms() - (int64_t)hub->cfg.offline_after_s * 1000;
-    bool locked = false;
-
-    if (hub_parse_id(req->id, "release id", &id, &err) != FERRY_OK)
-        goto fail;
-    hub_db_lock(hub);
-    locked = true;
-    if (hub_release_load(hub, &a, id, &rel, &err) != FERRY_OK)
-        goto fail;
-    resp.release = &rel;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT state, count(*) FROM update_task WHERE release_id = ? GROUP BY state ORDER BY state", -1,
-            &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, id);
-    resp.by_state = hub_arena_alloc(&a, 16 * sizeof(*resp.by_state));
-    while (resp.by_state != NULL && resp.n_by_state < 16 && sqlite3_step(st) == SQLITE_ROW) {
-        Ferry__V1__StateCount *c = hub_arena_alloc(&a, sizeof(*c));
-        if (c == NULL)
-            break;
-        ferry__v1__state_count__init(c);
-        c->state = sqlite3_column_int(st, 0);
-        c->count = (uint64_t)sqlite3_column_int64(st, 1);
-        resp.total += c->count;
-        if (hub_task_state_final(c->state))
-            resp.finished += c->count;
-        resp.by_state[resp.n_by_state++] = c;
-    }
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(hub->db,
-                           "SELECT error_code, count(*) FROM update_task WHERE release_id = ? AND state = ?"
-                           " AND error_code <> '' GROUP BY error_code ORDER BY count(*) DESC LIMIT 64",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int(st, 2, FERRY_STATE_FAILED);
-    resp.by_error = hub_arena_alloc(&a, 64 * sizeof(*resp.by_error));
-    while (resp.by_error != NULL && sqlite3_step(st) == SQLITE_ROW) {
-        Ferry__V1__ErrorCount *c = hub_arena_alloc(&a, sizeof(*c));
-        if (c == NULL)
-            break;
-        ferry__v1__error_count__init(c);
-        c->error_code = hub_arena_strdup(&a, hub_col_text(st, 0));
-        c->count = (uint64_t)sqlite3_column_int64(st, 1);
-        resp.by_error[resp.n_by_error++] = c;
-    }
-    sqlite3_finalize(st);
+    if ((rc = hub_parse_id(req->id, "release id", &id, err)) != FERRY_OK)
+        return rc;
+    if (rel == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "summary: out of memory");
+    ferry_store_lock(f->store);
+    rc = ferry_store_release_get(f->store, &f->arena, id, rel, err);
+    if (rc == FERRY_OK)
+        rc = ferry_store_release_summary(f->store, &f->arena, id, resp, &nodes, &n_nodes, err);
+    ferry_store_unlock(f->store);
+    if (rc != FERRY_OK)
+        return rc;
+    resp->release = rel;
     /* The stored last_seen_at lags the in-memory presence by up to a flush interval:
      * a node seen since counts as online too. */
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT DISTINCT n.id, n.last_seen_at FROM update_task t JOIN node n ON n.id = t.node_id"
-            " WHERE t.release_id = ?",
-            -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t seen = sqlite3_column_int64(st, 1);
-        int64_t mem = hub_presence_last_seen(hub, sqlite3_column_int64(st, 0));
+    for (size_t i = 0; i < n_nodes; i++) {
+        int64_t mem = hub_presence_last_seen(f->hub, nodes[i].node_id), seen = nodes[i].last_seen_at;
         if ((mem > seen ? mem : seen) >= cutoff)
-            resp.nodes_online++;
+            resp->nodes_online++;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (a.failed) {
-        ferry_err_set(&err, FERRY_E_NOMEM, "summary: out of memory");
-        goto fail;
-    }
-    hub_db_unlock(hub);
-    locked = false;
-    ferry_v1_admin_service_get_release_summary_reply(call, &resp);
-    goto out;
-dberr:
-    ferry_err_set(&err, FERRY_E_IO, "summary: %s", sqlite3_errmsg(hub->db));
-fail:
-    hub_fail(call, &err);
-out:
-    sqlite3_finalize(st);
-    if (locked)
-        hub_db_unlock(hub);
-    hub_arena_free(&a);
+    return FERRY_OK;
 }
 
 /* ---- pause / resume / cancel --------------------------------------------------------------------- */
@@ -801,119 +458,58 @@ typedef enum { OP_PAUSE, OP_RESUME, OP_CANCEL } op_t;
 
 /*
  * Applies |op| to release |id| inside one transaction; collects the tasks it changed
- * in |pubs| for publishing after the commit. *changed = number of tasks stopped by a
- * cancel.
+ * in |pubs| for publishing after the commit.
  */
-static ferry_err_code_t apply_op(ferry_hub_t *hub, ferry_rpc_call_t *call, int64_t id, op_t op,
-                                 const char *reason, pub_t **pubs, size_t *n_pub, size_t *cap_pub,
+static ferry_err_code_t apply_op(ferry_hub_t *hub, hub_arena_t *a, ferry_rpc_call_t *call, int64_t id,
+                                 op_t op, const char *reason, pub_t **pubs, size_t *n_pub, size_t *cap_pub,
                                  ferry_err_t *err)
 {
-    sqlite3_stmt *st = NULL, *up = NULL;
-    ferry_err_code_t rc = FERRY_OK;
-    int64_t now = hub_now_ms();
-    int status;
-    char source[64], msg[320];
     static const char *const names[] = {"pause", "resume", "cancel"};
+    static const ferry_store_release_op_t store_op[] = {FERRY_STORE_RELEASE_PAUSE, FERRY_STORE_RELEASE_RESUME,
+                                                        FERRY_STORE_RELEASE_CANCEL};
+    ferry_store_task_change_t *changed = NULL;
+    size_t n_changed = 0;
+    int64_t now = hub_now_ms();
+    int status = 0;
+    char source[64], msg[320];
+    ferry_err_code_t rc;
 
     source_of(call, source, sizeof(source));
-    if (sqlite3_prepare_v2(hub->db, "SELECT status FROM release WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "no release %lld", (long long)id);
-        goto out;
-    }
-    status = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
+    if ((rc = ferry_store_release_status(hub->store, id, &status, err)) != FERRY_OK)
+        return rc;
     if (status == FERRY__V1__RELEASE_STATE__RELEASE_STATE_CANCELED) {
         if (op != OP_CANCEL)
-            rc = ferry_err_set(err, FERRY_E_PRECONDITION, "release %lld is canceled: cannot %s it",
-                               (long long)id, names[op]);
-        goto out; /* cancel of a canceled release: nothing to do */
+            return ferry_err_set(err, FERRY_E_PRECONDITION, "release %lld is canceled: cannot %s it",
+                                 (long long)id, names[op]);
+        return FERRY_OK; /* cancel of a canceled release: nothing to do */
     }
     if ((op == OP_PAUSE && status == FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED) ||
         (op == OP_RESUME && status == FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE))
-        goto out; /* already there */
+        return FERRY_OK; /* already there */
 
     int new_status = op == OP_PAUSE    ? FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED
                      : op == OP_RESUME ? FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE
                                        : FERRY__V1__RELEASE_STATE__RELEASE_STATE_CANCELED;
-    if (sqlite3_prepare_v2(hub->db, "UPDATE release SET status = ?, updated_at = ? WHERE id = ?", -1, &st,
-                           NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int(st, 1, new_status);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, id);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        goto dberr;
-    sqlite3_finalize(st);
-    st = NULL;
-
-    /* The tasks concerned: not yet stopping the service (10..40) for pause and cancel;
-     * halted and unfinished for resume. */
-    const char *pick =
-        op == OP_RESUME
-            ? "SELECT id, node_id, state FROM update_task WHERE release_id = ? AND halted = 1"
-              " AND state NOT IN (?, ?, ?)"
-            : "SELECT id, node_id, state FROM update_task WHERE release_id = ? AND state IN (?, ?, ?, ?)";
-    const char *change = op == OP_PAUSE ? "UPDATE update_task SET halted = 1, updated_at = ?2 WHERE id = ?1"
-                         : op == OP_RESUME
-                             ? "UPDATE update_task SET halted = 0, updated_at = ?2 WHERE id = ?1"
-                             : "UPDATE update_task SET state = ?4, error_code = 'E_CANCELED',"
-                               " message = ?3, halted = 1, percent = 0, updated_at = ?2,"
-                               " finished_at = ?2 WHERE id = ?1";
     if (op == OP_CANCEL)
         snprintf(msg, sizeof(msg), "release canceled%s%s", reason[0] ? ": " : "", reason);
     else
         snprintf(msg, sizeof(msg), "release %s", op == OP_PAUSE ? "paused" : "resumed");
-    if (sqlite3_prepare_v2(hub->db, pick, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(hub->db, change, -1, &up, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int64(st, 1, id);
-    if (op == OP_RESUME) {
-        sqlite3_bind_int(st, 2, FERRY_STATE_SUCCEEDED);
-        sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
-        sqlite3_bind_int(st, 4, FERRY_STATE_ROLLBACKED);
-    } else {
-        sqlite3_bind_int(st, 2, FERRY_STATE_PENDING);
-        sqlite3_bind_int(st, 3, FERRY_STATE_DOWNLOADING);
-        sqlite3_bind_int(st, 4, FERRY_STATE_VERIFYING);
-        sqlite3_bind_int(st, 5, FERRY_STATE_WAITING_USER);
-    }
-    if (op == OP_CANCEL)
-        sqlite3_bind_int(up, 4, FERRY_STATE_FAILED);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        pub_t p = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2), ""};
-        if (op == OP_CANCEL) {
-            p.state = FERRY_STATE_FAILED;
-            snprintf(p.error_code, sizeof(p.error_code), "E_CANCELED");
-        }
-        sqlite3_reset(up);
-        sqlite3_bind_int64(up, 1, p.task_id);
-        sqlite3_bind_int64(up, 2, now);
+    if ((rc = ferry_store_release_set_status(hub->store, id, new_status, now, err)) != FERRY_OK ||
+        (rc = ferry_store_release_tasks_apply(hub->store, a, id, store_op[op], msg, now, &changed, &n_changed,
+                                              err)) != FERRY_OK)
+        return rc;
+    for (size_t i = 0; i < n_changed; i++) {
+        pub_t p = {changed[i].task_id, changed[i].node_id, changed[i].state, ""};
         if (op == OP_CANCEL)
-            sqlite3_bind_text(up, 3, msg, -1, SQLITE_STATIC);
-        if (sqlite3_step(up) != SQLITE_DONE)
-            goto dberr;
-        if (!pubs_push(pubs, n_pub, cap_pub, p)) {
-            rc = ferry_err_set(err, FERRY_E_NOMEM, "%s release: out of memory", names[op]);
-            goto out;
-        }
+            snprintf(p.error_code, sizeof(p.error_code), "E_CANCELED");
+        if (!pubs_push(pubs, n_pub, cap_pub, p))
+            return ferry_err_set(err, FERRY_E_NOMEM, "%s release: out of memory", names[op]);
     }
-    sqlite3_finalize(st);
-    st = NULL;
     for (size_t i = 0; i < *n_pub; i++)
         if ((rc = add_event(hub, (*pubs)[i].task_id, (*pubs)[i].state, (*pubs)[i].error_code, msg, source,
                             now, err)) != FERRY_OK)
-            goto out;
-    goto out;
-dberr:
-    rc = ferry_err_set(err, FERRY_E_IO, "%s release: %s", names[op], sqlite3_errmsg(hub->db));
-out:
-    sqlite3_finalize(st);
-    sqlite3_finalize(up);
-    return rc;
+            return rc;
+    return FERRY_OK;
 }
 
 typedef struct op_req {
@@ -933,16 +529,18 @@ static void run_op(ferry_rpc_call_t *call, ferry_hub_t *hub, op_req_t r, op_t op
     char target[48];
 
     snprintf(target, sizeof(target), "release:%.30s", r.id);
-    hub_db_lock(hub);
-    if (hub_parse_id(r.id, "release id", &id, &err) != FERRY_OK || hub_tx_begin(hub, &err) != FERRY_OK)
+    ferry_store_lock(hub->store);
+    if (hub_parse_id(r.id, "release id", &id, &err) != FERRY_OK ||
+        ferry_store_tx_begin(hub->store, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
-    if (apply_op(hub, call, id, op, r.reason, &pubs, &n_pub, &cap_pub, &err) != FERRY_OK ||
-        hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
+    if (apply_op(hub, &a, call, id, op, r.reason, &pubs, &n_pub, &cap_pub, &err) != FERRY_OK ||
+        hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
+        ferry_store_tx_commit(hub->store, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
-    ferry_err_code_t lrc = hub_release_load(hub, &a, id, &rel, &err);
-    hub_db_unlock(hub);
+    ferry_err_code_t lrc = ferry_store_release_get(hub->store, &a, id, &rel, &err);
+    ferry_store_unlock(hub->store);
     publish_all(hub, id, pubs, n_pub, op == OP_RESUME,
                 op == OP_PAUSE    ? "release paused"
                 : op == OP_RESUME ? "release resumed"
@@ -965,13 +563,8 @@ static void run_op(ferry_rpc_call_t *call, ferry_hub_t *hub, op_req_t r, op_t op
     }
     goto out;
 fail:
-    if (in_tx)
-        hub_tx_rollback(hub);
-    {
-        ferry_err_t e2 = {0};
-        hub_audit(hub, call, target, ferry_err_name(err.code), &e2);
-    }
-    hub_db_unlock(hub);
+    fail_audited(hub, call, target, in_tx, &err);
+    ferry_store_unlock(hub->store);
     hub_fail(call, &err);
 out:
     free(pubs);
@@ -1003,41 +596,61 @@ static void cancel_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
 
 /* ---- rollback ------------------------------------------------------------------------------------ */
 
+/* Adds |code| to the skipped list of |resp| (arena memory) and to the message's names. */
+static bool skip_node(hub_arena_t *a, Ferry__V1__RollbackReleaseResponse *resp, size_t *cap, const char *code,
+                      const char *why, char *names, size_t names_size)
+{
+    if (resp->n_skipped_node_codes == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        char **x = hub_arena_alloc(a, nc * sizeof(*x));
+        if (x == NULL)
+            return false;
+        if (resp->n_skipped_node_codes)
+            memcpy(x, resp->skipped_node_codes, resp->n_skipped_node_codes * sizeof(*x));
+        resp->skipped_node_codes = x, *cap = nc;
+    }
+    resp->skipped_node_codes[resp->n_skipped_node_codes++] = hub_arena_strdup(a, code);
+    size_t len = strlen(names);
+    if (resp->n_skipped_node_codes <= MSG_NODES_MAX)
+        snprintf(names + len, names_size - len, "%s%s (%s)", len ? ", " : "", code, why);
+    return true;
+}
+
 static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
     const Ferry__V1__RollbackReleaseRequest *req = vreq;
     Ferry__V1__RollbackReleaseResponse resp = FERRY__V1__ROLLBACK_RELEASE_RESPONSE__INIT;
+    ferry_store_rollback_candidate_t *cands = NULL;
     hub_arena_t a = {0};
     ferry_err_t err = {0};
-    sqlite3_stmt *st = NULL, *ins = NULL;
     pub_t *pubs = NULL;
-    size_t n_pub = 0, cap_pub = 0, n_rows = 0, missing = 0;
+    size_t n_pub = 0, cap_pub = 0, n_rows = 0, missing = 0, n_cands = 0, cap_skip = 0;
     int64_t id = 0, now = hub_now_ms();
+    int status = 0;
     bool in_tx = false;
     char target[48], source[64], msg[320], skipped_names[400] = "";
 
     snprintf(target, sizeof(target), "release:%.30s", req->id);
     source_of(call, source, sizeof(source));
     snprintf(msg, sizeof(msg), "rollback requested%s%s", req->reason[0] ? ": " : "", req->reason);
-    hub_db_lock(hub);
+    ferry_store_lock(hub->store);
     if (req->n_node_codes > HUB_SCOPE_CODES_MAX || strlen(req->reason) > 1024) {
         ferry_err_set(&err, FERRY_E_INVALID_ARG, "at most %d nodes and a reason of 1024 bytes",
                       HUB_SCOPE_CODES_MAX);
         goto fail;
     }
-    if (hub_parse_id(req->id, "release id", &id, &err) != FERRY_OK || hub_tx_begin(hub, &err) != FERRY_OK)
+    if (hub_parse_id(req->id, "release id", &id, &err) != FERRY_OK ||
+        ferry_store_tx_begin(hub->store, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
-    if (lookup_id(hub, "SELECT id FROM release WHERE id = CAST(?1 AS INTEGER)", req->id, 0, NULL) == 0) {
-        ferry_err_set(&err, FERRY_E_NOT_FOUND, "no release %lld", (long long)id);
+    if (ferry_store_release_status(hub->store, id, &status, &err) != FERRY_OK)
         goto fail;
-    }
     /* Named nodes must belong to the release. */
     for (size_t i = 0; i < req->n_node_codes; i++) {
-        if (lookup_id(hub,
-                      "SELECT t.id FROM update_task t JOIN node n ON n.id = t.node_id WHERE n.code = ?1"
-                      " AND t.release_id = ?2 AND t.kind = 1",
-                      req->node_codes[i], id, NULL) == 0) {
+        bool has = false;
+        if (ferry_store_release_has_node(hub->store, id, req->node_codes[i], &has, &err) != FERRY_OK)
+            goto fail;
+        if (!has) {
             ferry_err_set(&err, FERRY_E_NOT_FOUND, "node '%s' has no task in release %lld",
                           req->node_codes[i], (long long)id);
             goto fail;
@@ -1045,88 +658,55 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
     }
     if ((resp.skipped_node_codes = hub_arena_alloc(&a, sizeof(char *) * 1)) == NULL)
         goto nomem;
-    if (sqlite3_prepare_v2(
-            hub->db,
-            "SELECT t.id, t.node_id, n.code, t.state, t.backup_local_path, t.server_dir, t.client_dir,"
-            " (SELECT count(*) FROM update_task x WHERE x.release_id = t.release_id AND x.node_id ="
-            " t.node_id AND x.kind = 2)"
-            " FROM update_task t JOIN node n ON n.id = t.node_id WHERE t.release_id = ? AND t.kind = 1"
-            " ORDER BY n.code",
-            -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(
-            hub->db,
-            "INSERT INTO update_task (release_id, node_id, kind, state, message, rollback_of_task_id,"
-            " backup_local_path, server_dir, client_dir, created_at, updated_at)"
-            " VALUES (?1, ?2, 2, ?10, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            -1, &ins, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_int(ins, 10, FERRY_STATE_PENDING);
-    sqlite3_bind_int64(st, 1, id);
-    size_t cap_skip = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *code = hub_col_text(st, 2);
-        int state = sqlite3_column_int(st, 3);
-        const char *backup = hub_col_text(st, 4);
-        bool named =
-            req->n_node_codes == 0 || in_list(code, (const char *const *)req->node_codes, req->n_node_codes);
+    if (ferry_store_release_update_tasks(hub->store, &a, id, &cands, &n_cands, &err) != FERRY_OK)
+        goto fail;
+    for (size_t i = 0; i < n_cands; i++) {
+        const ferry_store_rollback_candidate_t *c = &cands[i];
+        bool named = req->n_node_codes == 0 ||
+                     in_list(c->node_code, (const char *const *)req->node_codes, req->n_node_codes);
+        bool has_backup = c->backup_local_path[0] != '\0';
         if (!named)
             continue;
         n_rows++;
-        bool has_backup = backup[0] != '\0';
-        bool eligible = has_backup && (state == FERRY_STATE_SUCCEEDED || state == FERRY_STATE_FAILED) &&
-                        sqlite3_column_int(st, 7) == 0;
-        if (!eligible) {
+        if (!has_backup || (c->state != FERRY_STATE_SUCCEEDED && c->state != FERRY_STATE_FAILED) ||
+            c->has_rollback) {
             if (!has_backup)
                 missing++;
-            if (resp.n_skipped_node_codes == cap_skip) {
-                size_t nc = cap_skip ? cap_skip * 2 : 16;
-                char **x = hub_arena_alloc(&a, nc * sizeof(*x));
-                if (x == NULL)
-                    goto nomem;
-                if (resp.n_skipped_node_codes)
-                    memcpy(x, resp.skipped_node_codes, resp.n_skipped_node_codes * sizeof(*x));
-                resp.skipped_node_codes = x, cap_skip = nc;
-            }
-            resp.skipped_node_codes[resp.n_skipped_node_codes++] = hub_arena_strdup(&a, code);
-            size_t len = strlen(skipped_names);
-            if (resp.n_skipped_node_codes <= MSG_NODES_MAX)
-                snprintf(skipped_names + len, sizeof(skipped_names) - len, "%s%s (%s)", len ? ", " : "", code,
-                         !has_backup                 ? "no backup"
-                         : sqlite3_column_int(st, 7) ? "already has a rollback task"
-                                                     : "task not finished");
+            if (!skip_node(&a, &resp, &cap_skip, c->node_code,
+                           !has_backup       ? "no backup"
+                           : c->has_rollback ? "already has a rollback task"
+                                             : "task not finished",
+                           skipped_names, sizeof(skipped_names)))
+                goto nomem;
             continue;
         }
-        sqlite3_reset(ins);
-        sqlite3_bind_int64(ins, 1, id);
-        sqlite3_bind_int64(ins, 2, sqlite3_column_int64(st, 1));
-        sqlite3_bind_text(ins, 3, msg, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 4, sqlite3_column_int64(st, 0));
-        sqlite3_bind_text(ins, 5, backup, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(ins, 6, hub_col_text(st, 5), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(ins, 7, hub_col_text(st, 6), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(ins, 8, now);
-        sqlite3_bind_int64(ins, 9, now);
-        if (sqlite3_step(ins) != SQLITE_DONE)
-            goto dberr;
-        pub_t p = {sqlite3_last_insert_rowid(hub->db), sqlite3_column_int64(st, 1), FERRY_STATE_PENDING, ""};
+        ferry_store_task_new_t t = {id,
+                                    c->node_id,
+                                    FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK,
+                                    FERRY_STATE_PENDING,
+                                    msg,
+                                    c->task_id,
+                                    c->backup_local_path,
+                                    c->server_dir,
+                                    c->client_dir,
+                                    now};
+        pub_t p = {0, c->node_id, FERRY_STATE_PENDING, ""};
+        if (ferry_store_task_insert(hub->store, &t, &p.task_id, &err) != FERRY_OK)
+            goto fail;
         if (!pubs_push(&pubs, &n_pub, &cap_pub, p))
             goto nomem;
     }
-    sqlite3_finalize(st);
-    st = NULL;
     if (n_pub == 0) {
-        if (missing > 0)
-            ferry_err_set(&err, FERRY_E_BACKUP_MISSING, "nothing to roll back in release %lld: %s",
-                          (long long)id, n_rows ? skipped_names : "no update task");
-        else
-            ferry_err_set(&err, FERRY_E_PRECONDITION, "nothing to roll back in release %lld: %s",
-                          (long long)id, n_rows ? skipped_names : "no update task");
+        ferry_err_set(&err, missing > 0 ? FERRY_E_BACKUP_MISSING : FERRY_E_PRECONDITION,
+                      "nothing to roll back in release %lld: %s", (long long)id,
+                      n_rows ? skipped_names : "no update task");
         goto fail;
     }
     for (size_t i = 0; i < n_pub; i++)
         if (add_event(hub, pubs[i].task_id, FERRY_STATE_PENDING, "", msg, source, now, &err) != FERRY_OK)
             goto fail;
-    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK || hub_tx_commit(hub, &err) != FERRY_OK)
+    if (hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
+        ferry_store_tx_commit(hub->store, &err) != FERRY_OK)
         goto fail;
     in_tx = false;
     if ((resp.tasks = hub_arena_alloc(&a, n_pub * sizeof(*resp.tasks))) == NULL)
@@ -1135,56 +715,41 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
         Ferry__V1__UpdateTask *t = hub_arena_alloc(&a, sizeof(*t));
         if (t == NULL)
             goto committed_nomem;
-        if (hub_task_load(hub, &a, pubs[i].task_id, now, t, &err) != FERRY_OK)
+        if (ferry_store_task_get(hub->store, &a, pubs[i].task_id, now, t, &err) != FERRY_OK)
             goto committed_fail;
         resp.tasks[resp.n_tasks++] = t;
     }
-    hub_db_unlock(hub);
+    ferry_store_unlock(hub->store);
     publish_all(hub, id, pubs, n_pub, 1, "rollback requested");
     ferry_v1_admin_service_rollback_release_reply(call, &resp);
     goto out;
 committed_nomem:
     ferry_err_set(&err, FERRY_E_NOMEM, "rollback: out of memory");
 committed_fail:
-    hub_db_unlock(hub);
+    ferry_store_unlock(hub->store);
     publish_all(hub, id, pubs, n_pub, 1, "rollback requested");
     hub_fail(call, &err);
     goto out;
 nomem:
     ferry_err_set(&err, FERRY_E_NOMEM, "rollback: out of memory");
-    goto fail;
-dberr:
-    ferry_err_set(&err, FERRY_E_IO, "rollback: %s", sqlite3_errmsg(hub->db));
 fail:
-    sqlite3_finalize(st);
-    st = NULL;
-    if (in_tx)
-        hub_tx_rollback(hub);
-    {
-        ferry_err_t e2 = {0};
-        hub_audit(hub, call, target, ferry_err_name(err.code), &e2);
-    }
-    hub_db_unlock(hub);
+    fail_audited(hub, call, target, in_tx, &err);
+    ferry_store_unlock(hub->store);
     if (err.code == FERRY_E_BACKUP_MISSING)
         /* Not "not found": the release exists, its nodes lack what a rollback needs. */
         ferry_rpc_call_fail(call, FERRY_RPC_FAILED_PRECONDITION, "E_BACKUP_MISSING", "%s", err.msg);
     else
         hub_fail(call, &err);
 out:
-    sqlite3_finalize(st);
-    sqlite3_finalize(ins);
     free(pubs);
     hub_arena_free(&a);
 }
 
 HUB_OFFLOADED(create_release, Ferry__V1__CreateReleaseRequest)
-HUB_OFFLOADED(list_releases, Ferry__V1__ListReleasesRequest)
-HUB_OFFLOADED(get_release, Ferry__V1__GetReleaseRequest)
 HUB_OFFLOADED(pause_release, Ferry__V1__PauseReleaseRequest)
 HUB_OFFLOADED(resume_release, Ferry__V1__ResumeReleaseRequest)
 HUB_OFFLOADED(cancel_release, Ferry__V1__CancelReleaseRequest)
 HUB_OFFLOADED(rollback_release, Ferry__V1__RollbackReleaseRequest)
-HUB_OFFLOADED(get_release_summary, Ferry__V1__GetReleaseSummaryRequest)
 
 void hub_releases_bind(ferry_hub_t *hub)
 {

@@ -120,6 +120,28 @@ out:
     return rc;
 }
 
+ferry_err_code_t ferry_store_package_id(ferry_store_t *s, const char *version, int64_t *id, ferry_err_t *err)
+{
+    static const char sql[] = "SELECT id FROM package WHERE version = ?";
+    sqlite3 *db = ferry_store_sqlite(s);
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc;
+    int step;
+
+    *id = 0;
+    if ((rc = ferry_store_prepare_cached(s, sql, &st, "package", err)) != FERRY_OK)
+        goto out;
+    ferry_store_bind_text(st, 1, version);
+    if ((step = sqlite3_step(st)) == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else
+        rc = step == SQLITE_DONE ? ferry_err_set(err, FERRY_E_NOT_FOUND, "no package version '%s'", version)
+                                 : ferry_store_sql_err(db, "package", err);
+out:
+    ferry_store_stmt_release(s, st);
+    return rc;
+}
+
 ferry_err_code_t ferry_store_package_exists(ferry_store_t *s, const char *version, bool *known,
                                             ferry_err_t *err)
 {

@@ -38,6 +38,9 @@ typedef struct ferry_store_package_new {
 ferry_err_code_t ferry_store_package_insert(ferry_store_t *s, const ferry_store_package_new_t *p,
                                             ferry_err_t *err);
 
+/** Row id of package |version|. FERRY_E_NOT_FOUND "no package version '<v>'". */
+ferry_err_code_t ferry_store_package_id(ferry_store_t *s, const char *version, int64_t *id, ferry_err_t *err);
+
 /** Whether package |version| exists. */
 ferry_err_code_t ferry_store_package_exists(ferry_store_t *s, const char *version, bool *known,
                                             ferry_err_t *err);
