@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "       ferryd serve --data-dir DIR --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
             "                    [--threads N] [--public-url URL] [--poll-interval S] [--offline-after S]\n"
             "                    [--manifest-ttl S] [--upload-ttl S] [--console-dir DIR]\n"
+            "                    [--upload-max-open N] [--upload-max-bytes SIZE] [--node-upload-max-open N]\n"
+            "                    [--node-upload-max-bytes SIZE] [--upload-reserve SIZE]\n"
             "       ferryd --version\n"
             "\n"
             "init     creates the data dir: database, URL-signing secret, Ed25519 package-signing\n"
@@ -55,6 +57,13 @@ static void usage(FILE *f)
             "                       GetDownload (default 86400, at most 2592000)\n"
             "  --upload-ttl S       an upload not committed within S seconds is deleted with its\n"
             "                       bytes (swept at start and every 10 minutes; default 86400)\n"
+            "  --upload-max-open N  open package uploads per admin token (default 16)\n"
+            "  --upload-max-bytes SIZE  bytes announced by one admin token's open package uploads\n"
+            "                       (default 256G; SIZE: bytes or with a K/M/G/T suffix, 1024-based)\n"
+            "  --node-upload-max-open N  open file uploads per node (default 8)\n"
+            "  --node-upload-max-bytes SIZE  bytes announced by one node's open file uploads (default 4G)\n"
+            "  --upload-reserve SIZE  free space on the data dir that node uploads never take, kept\n"
+            "                       for administrators' packages (default 1G)\n"
             "  --console-dir DIR    the built web console served at /console/ (default: web/dist of\n"
             "                       the build tree or share/ferry/console next to the binary)\n"
             "Without TLS files the server speaks cleartext HTTP/2 (h2c) and HTTP/1.1; a warning is\n"
@@ -163,6 +172,42 @@ static int parse_listen(const char *s, char *host, size_t hsize, unsigned *port)
     return 0;
 }
 
+/* "4096", "512K", "4G" (1024-based, at most 1 PiB) into *out; -1 for anything else. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    unsigned shift = 0;
+
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    v = strtoull(s, &end, 10);
+    switch (*end) {
+    case 'K':
+        shift = 10;
+        break;
+    case 'M':
+        shift = 20;
+        break;
+    case 'G':
+        shift = 30;
+        break;
+    case 'T':
+        shift = 40;
+        break;
+    case '\0':
+        break;
+    default:
+        return -1;
+    }
+    if (*end != '\0' && end[1] != '\0')
+        return -1;
+    if (v > (1ull << 50) >> shift)
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
 static int is_loopback(const char *host)
 {
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
@@ -181,6 +226,11 @@ static int serve(int argc, char **argv)
                                          {"manifest-ttl", required_argument, NULL, 'm'},
                                          {"upload-ttl", required_argument, NULL, 'U'},
                                          {"console-dir", required_argument, NULL, 'C'},
+                                         {"upload-max-open", required_argument, NULL, 1000},
+                                         {"upload-max-bytes", required_argument, NULL, 1001},
+                                         {"node-upload-max-open", required_argument, NULL, 1002},
+                                         {"node-upload-max-bytes", required_argument, NULL, 1003},
+                                         {"upload-reserve", required_argument, NULL, 1004},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *data_dir = NULL, *listen = NULL;
@@ -259,6 +309,41 @@ static int serve(int argc, char **argv)
         case 'C':
             console_dir = optarg;
             break;
+        case 1000:
+        case 1002: {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end != '\0' || optarg[0] == '-' || v == 0 || v > 100000) {
+                fprintf(stderr, "ferryd: --%s must be 1..100000\n",
+                        c == 1000 ? "upload-max-open" : "node-upload-max-open");
+                return 2;
+            }
+            if (c == 1000)
+                hcfg.upload_max_open = (uint32_t)v;
+            else
+                hcfg.node_upload_max_open = (uint32_t)v;
+            break;
+        }
+        case 1001:
+        case 1003:
+        case 1004: {
+            uint64_t v = 0;
+            const char *name = c == 1001   ? "upload-max-bytes"
+                               : c == 1003 ? "node-upload-max-bytes"
+                                           : "upload-reserve";
+            if (parse_size(optarg, &v) != 0 || v == 0) {
+                fprintf(stderr, "ferryd: --%s: expected a size like 512M or 4G (bytes, K/M/G/T), got '%s'\n",
+                        name, optarg);
+                return 2;
+            }
+            if (c == 1001)
+                hcfg.upload_max_bytes = v;
+            else if (c == 1003)
+                hcfg.node_upload_max_bytes = v;
+            else
+                hcfg.upload_disk_reserve = v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;

@@ -339,6 +339,56 @@ START_TEST(reserve_is_kept_from_node_chunks)
 }
 END_TEST
 
+START_TEST(node_quotas_refuse_and_change_nothing)
+{
+    char tok[HH_TOKEN_MAX];
+    ferry_rpc_status_t st;
+    long uploads0;
+
+    ck_assert_int_eq(hh_create_tree(&H, "NC", "NS", "NN", PROD, tok, sizeof(tok)), 0);
+    ferry_rpc_client_t *node = hh_client(&H, tok);
+    Ferry__V1__CreateFileUploadRequest cu = FERRY__V1__CREATE_FILE_UPLOAD_REQUEST__INIT;
+    Ferry__V1__CreateFileUploadResponse *cur = NULL;
+    cu.kind = FERRY__V1__FILE_KIND__FILE_KIND_DIAGNOSTIC;
+    cu.task_id = (char *)"";
+    cu.file_name = (char *)"diag.txt";
+    cu.size = 5;
+    cu.sha256 = (char *)"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"; /* "hello" */
+    cu.content_type = (char *)"text/plain";
+
+    H.hub->cfg.node_upload_max_open = 1;
+    ck_assert_int_eq(ferry_v1_report_service_create_file_upload(node, &cu, &cur, NULL, &st), FERRY_RPC_OK);
+    protobuf_c_message_free_unpacked(&cur->base, NULL);
+    uploads0 = hh_count(&H, "upload", NULL);
+    ck_assert_int_eq(ferry_v1_report_service_create_file_upload(node, &cu, &cur, NULL, &st),
+                     FERRY_RPC_RESOURCE_EXHAUSTED);
+    ck_assert_str_eq(st.app_code, "E_NOSPACE");
+    ck_assert_msg(strstr(st.message, "this node") != NULL && strstr(st.message, "1") != NULL, "%s",
+                  st.message);
+    ck_assert_int_eq(hh_count(&H, "upload", NULL), uploads0);
+
+    /* Bytes: 5 announced already, 5 more over a limit of 8. */
+    H.hub->cfg.node_upload_max_open = 10;
+    H.hub->cfg.node_upload_max_bytes = 8;
+    ck_assert_int_eq(ferry_v1_report_service_create_file_upload(node, &cu, &cur, NULL, &st),
+                     FERRY_RPC_RESOURCE_EXHAUSTED);
+    ck_assert_msg(strstr(st.message, "8 bytes") != NULL, "%s", st.message);
+    ck_assert_int_eq(hh_count(&H, "upload", NULL), uploads0);
+
+    /* The reserve: a node may not announce what would eat into it. */
+    H.hub->cfg.node_upload_max_bytes = 0; /* default */
+    H.hub->cfg.upload_disk_reserve = 1ull << 62;
+    ck_assert_int_eq(ferry_v1_report_service_create_file_upload(node, &cu, &cur, NULL, &st),
+                     FERRY_RPC_RESOURCE_EXHAUSTED);
+    ck_assert_msg(strstr(st.message, "reserved for administrators") != NULL, "%s", st.message);
+    ck_assert_int_eq(hh_count(&H, "upload", NULL), uploads0);
+    /* ... while an administrator's package upload still goes through. */
+    char id[80];
+    ck_assert_int_eq(create_upload(H.admin, 5, id, sizeof(id), NULL, 0, &st), FERRY_RPC_OK);
+    ferry_rpc_client_free(node);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("hub_uploads");
@@ -349,6 +399,7 @@ int main(void)
     tcase_add_test(tc, abort_deletes_bytes_and_closes);
     tcase_add_test(tc, admin_quotas_refuse_and_change_nothing);
     tcase_add_test(tc, reserve_is_kept_from_node_chunks);
+    tcase_add_test(tc, node_quotas_refuse_and_change_nothing);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
