@@ -183,6 +183,10 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     char *dj = NULL;
 
     memset(o, 0, sizeof(*o));
+    if (r == NULL) { /* check_report says so too; stated here for the reader (and the analyzer) */
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "report is required");
+        goto out;
+    }
     if ((rc = check_report(r, &task_id, err)) != FERRY_OK)
         goto out;
     if ((rc = ferry_store_report_task(hub->store, task_id, &task, err)) != FERRY_OK) {

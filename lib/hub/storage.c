@@ -23,6 +23,7 @@
  * query: agents verify the signed manifest and the SHA-256, so a mirror is trusted for
  * availability only, never for content.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,8 +574,7 @@ static ferry_err_code_t list_storage_configs_body(hub_frame_t *f,
         resp->configs[resp->n_configs++] = to_msg(&f->arena, &c);
     }
     if (more)
-        resp->next_page_token =
-            hub_arena_printf(&f->arena, "%lld", (long long)(offset + (int64_t)resp->n_configs));
+        resp->next_page_token = hub_arena_printf(&f->arena, "%" PRId64, offset + (int64_t)resp->n_configs);
 out:
     for (size_t i = 0; i < n; i++)
         row_wipe(rows[i]);
