@@ -1,3 +1,0 @@
-# The node configuration index repository against a real SQLite file.
-ferry_add_check_test(store_nodecfg_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_nodecfg_test.c
-    LIBS ferry_store ferry_core PkgConfig::SQLITE)
