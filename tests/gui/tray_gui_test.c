@@ -369,6 +369,12 @@ static int phase_bind(const char *server, const char *node, const char *token_fi
     else
         note("the menu did not pop up (no pointer on this display): no tray-menu.png");
     gtk_menu_popdown(GTK_MENU(menu));
+    /* "Update now" with nothing pending: the agent's refusal in the status window, nothing runs. */
+    gtk_menu_item_activate(GTK_MENU_ITEM(need(menu, "menu-update-now")));
+    wait_label(sw, "status-message", "Update now: E_", 20);
+    note("%s", text_of(sw, "status-message"));
+    if (ferry_tray_app_window(g_app, "win-progress") != NULL)
+        FAIL("Update now with nothing pending opened the progress window");
     explicit_bzero(token, strlen(token));
     g_free(token);
     return 0;
@@ -551,12 +557,12 @@ static int phase_prompt(const char *version, bool now)
     click(w, "prompt-now");
     GtkWidget *pw2 = wait_window("win-progress", 20);
     wait_label(pw2, "progress-title", version, 60);
-    icon_is_t upd = {FERRY_TRAY_ICON_UPDATING};
-    wait_for(icon_is, &upd, 60, "the updating icon");
-    note("updating: %s", ferry_tray_app_tooltip(g_app));
-    if (strchr(ferry_tray_app_tooltip(g_app), '%') == NULL)
-        FAIL("no percent in the tooltip '%s'", ferry_tray_app_tooltip(g_app));
     wait_label(pw2, "progress-headline", "100 Succeeded", 120);
+    /* The icon showed "updating" on the way, with the percent in its tooltip. */
+    const char *upd = ferry_tray_app_tooltip_seen(g_app, FERRY_TRAY_ICON_UPDATING);
+    note("updating tooltip seen: %s", upd);
+    if (upd[0] == '\0' || strchr(upd, '%') == NULL || strstr(upd, version) == NULL)
+        FAIL("no updating tooltip with a percent (saw '%s')", upd);
     wait_label(pw2, "progress-backup", "Backup: /", 10);
     wait_label(pw2, "progress-step-100", "\u25b6", 5);
     wait_label(pw2, "progress-step-60", "\u2713", 5);

@@ -36,10 +36,13 @@ log "Xvfb on $DISPLAY"
 RUN_BUS=()
 if command -v dbus-run-session >/dev/null; then RUN_BUS=(dbus-run-session --); else log "no dbus-run-session: notifications counted, not received"; fi
 
+# FERRY_TRAY_GUI_WRAP: a command put before the test binary, e.g.
+# "valgrind --error-exitcode=9 --leak-check=no" (memory errors in the views' threads).
+read -r -a WRAP <<<"${FERRY_TRAY_GUI_WRAP:-}"
 gui() { # gui PHASE ARGS...: one run of the GUI test; its log is kept on failure
     local phase=$1
     log "GUI phase $phase"
-    if ! "${RUN_BUS[@]}" "$GUI" --state-dir "$S" --shots "$SHOTS" "$@" >"$W/gui-$phase.log" 2>&1; then
+    if ! "${RUN_BUS[@]}" "${WRAP[@]}" "$GUI" --state-dir "$S" --shots "$SHOTS" "$@" >"$W/gui-$phase.log" 2>&1; then
         cat "$W/gui-$phase.log" >&2
         fail "GUI phase $phase"
     fi

@@ -305,6 +305,8 @@ static void show_status(ferry_tray_app_t *app)
     app->icon = ferry_tray_icon_state(st);
     ferry_tray_tooltip(st, app->icon, app->tooltip, sizeof(app->tooltip));
     app->icon_name = icon_for(app->icon);
+    if ((size_t)app->icon < G_N_ELEMENTS(app->seen))
+        g_strlcpy(app->seen[app->icon], app->tooltip, sizeof(app->seen[0]));
     app_indicator_set_icon_full(app->indicator, app->icon_name, app->tooltip);
     /* StatusNotifierItem has no tooltip through appindicator: the title and the menu's
      * first line carry it, the label the percent while updating. */
@@ -606,6 +608,11 @@ ferry_tray_icon_t ferry_tray_app_icon(const ferry_tray_app_t *app)
 const char *ferry_tray_app_tooltip(const ferry_tray_app_t *app)
 {
     return app->tooltip;
+}
+
+const char *ferry_tray_app_tooltip_seen(const ferry_tray_app_t *app, ferry_tray_icon_t icon)
+{
+    return (size_t)icon < G_N_ELEMENTS(app->seen) ? app->seen[icon] : "";
 }
 
 const char *ferry_tray_app_icon_name(const ferry_tray_app_t *app)

@@ -29,6 +29,7 @@ struct ferry_tray_app {
     GtkWidget *menu_line; /* the tooltip as the menu's first (insensitive) item */
     GtkWidget *menu_bind;
     char tooltip[512];
+    char seen[FERRY_TRAY_ICON_IDLE + 1][512]; /* last tooltip per icon state */
     const char *icon_name;
     ferry_tray_icon_t icon;
     Ferry__V1__AgentStatus *status; /* last snapshot (NULL: agent down) */

@@ -314,7 +314,7 @@ static void save_work(tray_job_t *job, ferry_tray_client_t *c)
         return;
     job->rc = ferry_tray_save_config(c, job->arg, false, &r, &job->err);
     job->out = r != NULL ? &r->base : NULL;
-    if (job->rc != FERRY_OK || !r->saved || r->config == NULL)
+    if (job->rc != FERRY_OK || r == NULL || !r->saved || r->config == NULL)
         return;
     /* Uploaded (the agent queues it and sends it at once when the server is reachable)? */
     job->i = r->config->config_version;

@@ -58,6 +58,12 @@ GtkWidget *ferry_tray_app_menu(ferry_tray_app_t *app);
 ferry_tray_icon_t ferry_tray_app_icon(const ferry_tray_app_t *app);
 const char *ferry_tray_app_tooltip(const ferry_tray_app_t *app);
 
+/**
+ * The last tooltip shown in state |icon| since the app started ("" = never shown): a
+ * state can come and go between two looks (a short update), this keeps the evidence.
+ */
+const char *ferry_tray_app_tooltip_seen(const ferry_tray_app_t *app, ferry_tray_icon_t icon);
+
 /** The icon name shown now (a freedesktop icon name). */
 const char *ferry_tray_app_icon_name(const ferry_tray_app_t *app);
 
