@@ -44,9 +44,10 @@ export function stateCode(s: TaskState): number {
   return s as number;
 }
 
-/** CSS class of a state: ok, fail, run, wait. */
+/** CSS class of a state: ok, fail, run, wait, rb (restored: final, but not the update asked for). */
 export function stateClass(s: TaskState): string {
-  if (s === TaskState.SUCCEEDED || s === TaskState.ROLLBACKED) return "ok";
+  if (s === TaskState.SUCCEEDED) return "ok";
+  if (s === TaskState.ROLLBACKED) return "rb";
   if (s === TaskState.FAILED) return "fail";
   if (s === TaskState.PENDING || s === TaskState.WAITING_USER) return "wait";
   return "run";

@@ -35,6 +35,7 @@ describe("states", () => {
   it("classes states for colour", () => {
     expect(stateClass(TaskState.SUCCEEDED)).toBe("ok");
     expect(stateClass(TaskState.FAILED)).toBe("fail");
+    expect(stateClass(TaskState.ROLLBACKED)).toBe("rb");
     expect(stateClass(TaskState.WAITING_USER)).toBe("wait");
     expect(stateClass(TaskState.RUNNING_SQL)).toBe("run");
   });
