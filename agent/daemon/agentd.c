@@ -6,6 +6,7 @@
 #include "agentd.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -203,6 +204,20 @@ static void merge_assignment(agentd_t *ad, const Ferry__V1__Assignment *a)
     if (agentd_store_merge_task(ad->store, &t, &is_new, &err) != FERRY_OK) {
         agentd_log("task %s: cannot record: %s", t.id, err.msg);
         return;
+    }
+    /* A retry may name hooks an administrator chose to skip; the engine records them SKIPPED. */
+    char skip[FERRY_HOOK_CTX_MAX * FERRY_HOOK_CTX_ITEM] = "";
+    size_t sl = 0;
+    if (a->skip_hook_id != NULL && a->skip_hook_id[0] != '\0')
+        sl += (size_t)snprintf(skip + sl, sizeof(skip) - sl, "%s", a->skip_hook_id);
+    for (size_t i = 0; i < a->n_skip_hook_ids && i < FERRY_HOOK_CTX_MAX && sl < sizeof(skip); i++)
+        if (a->skip_hook_ids[i] != NULL && a->skip_hook_ids[i][0] != '\0' &&
+            strchr(a->skip_hook_ids[i], '\n') == NULL)
+            sl += (size_t)snprintf(skip + sl, sizeof(skip) - sl, "%s%s", sl ? "\n" : "", a->skip_hook_ids[i]);
+    if (sl > 0 && sl < sizeof(skip)) {
+        char key[96];
+        snprintf(key, sizeof(key), "skip:%.80s", t.id);
+        (void)agentd_store_kv_set(ad->store, key, skip, NULL);
     }
     if (is_new)
         agentd_log("task %s: assigned (%s %s, %s)", t.id,
@@ -695,6 +710,134 @@ static void set_installed(agentd_t *ad, const char *version)
     pthread_mutex_unlock(&ad->mu);
 }
 
+/* ---- upgrade hooks: report upload, post_upgrade in the background ---------------------- */
+
+/* Queues the task's upgrade-report.json (FILE_KIND_UPGRADE_REPORT) when its package had
+ * hooks; a package without hooks.json has nothing to report beyond the task itself. */
+static void upload_report(agentd_t *ad, const ferry_node_config_t *cfg, const char *task_id)
+{
+    char path[AGENTD_PATH_MAX], summary[128];
+    json_error_t je;
+    if (cfg == NULL || ferry_pipeline_report_path(cfg, task_id, path, sizeof(path), NULL) != FERRY_OK)
+        return;
+    json_t *r = json_load_file(path, 0, &je);
+    json_t *tot = r != NULL ? json_object_get(r, "totals") : NULL;
+    json_int_t hooks = tot != NULL ? json_integer_value(json_object_get(tot, "hooks")) : 0;
+    if (hooks > 0) {
+        snprintf(summary, sizeof(summary), "upgrade report: %lld hook(s), %lld PASS, %lld WARN, %lld FAIL%s",
+                 (long long)hooks, (long long)json_integer_value(json_object_get(tot, "PASS")),
+                 (long long)json_integer_value(json_object_get(tot, "WARN")),
+                 (long long)json_integer_value(json_object_get(tot, "FAIL")),
+                 json_is_true(json_object_get(r, "flagged")) ? " (flagged)" : "");
+        agentd_queue_upload(ad, FERRY__V1__FILE_KIND__FILE_KIND_UPGRADE_REPORT, task_id, path,
+                            "upgrade-report.json", "application/json", summary, true);
+    }
+    json_decref(r);
+}
+
+typedef struct post_job {
+    agentd_t *ad;
+    char task_id[64];
+    char package[AGENTD_PATH_MAX];
+} post_job_t;
+
+static void on_post_event(void *user, const ferry_pipeline_event_t *ev)
+{
+    const post_job_t *j = user;
+    /* The task is final on the server (100): progress goes to the agent log. */
+    if (ev->message != NULL && ev->message[0] != '\0')
+        agentd_log("task %s: post_upgrade: %s (%llu/%llu)", j->task_id, ev->message,
+                   (unsigned long long)ev->done, (unsigned long long)ev->total);
+}
+
+static void *post_upgrade_main(void *arg)
+{
+    post_job_t *j = arg;
+    agentd_t *ad = j->ad;
+    ferry_node_config_t *cfg = NULL;
+    ferry_err_t err = {0};
+    int ran = 0;
+    /* Its own copy: the work loop may reload (and free) ad->cfg meanwhile. */
+    if (ferry_node_config_load(ad->config_path, &cfg, &err) != FERRY_OK) {
+        agentd_log("task %s: post_upgrade not started: %s", j->task_id, err.msg);
+        goto out;
+    }
+    ferry_pipeline_opts_t o = {
+        .cfg = cfg, .on_event = on_post_event, .user = j, .stop = &ad->stop, .config_path = ad->config_path};
+    agentd_log("task %s: post_upgrade hooks start in the background", j->task_id);
+    ferry_err_code_t rc = ferry_pipeline_post_upgrade(&o, j->task_id, &ran, &err);
+    if (rc == FERRY_E_CANCELED) {
+        agentd_log("task %s: post_upgrade stopped (%s); resumes at next start", j->task_id, err.msg);
+        goto out; /* the package stays for the resume */
+    }
+    if (rc != FERRY_OK)
+        agentd_log("task %s: post_upgrade failed: %s: %s (the update stays applied; report flagged)",
+                   j->task_id, ferry_err_name(rc), err.msg);
+    else
+        agentd_log("task %s: post_upgrade %s", j->task_id, ran ? "done" : "had nothing to do");
+    if (ran)
+        upload_report(ad, cfg, j->task_id);
+    if (j->package[0] != '\0')
+        (void)unlink(j->package);
+out:
+    ferry_node_config_free(cfg);
+    pthread_mutex_lock(&ad->mu);
+    ad->hooks_state = 2;
+    agentd_changed_locked(ad);
+    pthread_mutex_unlock(&ad->mu);
+    free(j);
+    return NULL;
+}
+
+/* One post_upgrade phase at a time; a second request while one runs is dropped (the
+ * running one belongs to the newest Succeeded update). */
+static void start_post_upgrade(agentd_t *ad, const char *task_id, const char *package)
+{
+    post_job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return;
+    j->ad = ad;
+    snprintf(j->task_id, sizeof(j->task_id), "%s", task_id);
+    snprintf(j->package, sizeof(j->package), "%s", package != NULL ? package : "");
+    pthread_mutex_lock(&ad->mu);
+    int st = ad->hooks_state;
+    pthread_mutex_unlock(&ad->mu);
+    if (st == 1) {
+        agentd_log("task %s: post_upgrade of task %s still runs; this one waits for the next start", task_id,
+                   ad->hooks_task);
+        free(j);
+        return;
+    }
+    if (st == 2)
+        pthread_join(ad->hooks_th, NULL);
+    pthread_mutex_lock(&ad->mu);
+    ad->hooks_state = 1;
+    snprintf(ad->hooks_task, sizeof(ad->hooks_task), "%s", task_id);
+    pthread_mutex_unlock(&ad->mu);
+    if (pthread_create(&ad->hooks_th, NULL, post_upgrade_main, j) != 0) {
+        agentd_log("task %s: cannot start the post_upgrade thread", task_id);
+        pthread_mutex_lock(&ad->mu);
+        ad->hooks_state = 0;
+        pthread_mutex_unlock(&ad->mu);
+        free(j);
+    }
+}
+
+/* At start: a post_upgrade phase left pending or interrupted (restart, crash) goes on. */
+static void resume_post_upgrade(agentd_t *ad)
+{
+    char pending[FERRY_TASK_ID_LEN + 1], path[AGENTD_PATH_MAX] = "";
+    int have = 0, known = 0;
+    agentd_task_t t;
+    if (ad->cfg == NULL ||
+        ferry_pipeline_post_upgrade_pending(ad->cfg, pending, sizeof(pending), &have, NULL) != FERRY_OK ||
+        !have)
+        return;
+    if (agentd_store_get_task(ad->store, pending, &t, &known, NULL) == FERRY_OK && known)
+        package_path(ad, &t, path, sizeof(path));
+    start_post_upgrade(ad, pending, path);
+}
+
 static void engine_done(agentd_t *ad, agentd_task_t *t, ferry_err_code_t rc, const ferry_task_t *jt,
                         const ferry_err_t *err)
 {
@@ -721,10 +864,18 @@ static void engine_done(agentd_t *ad, agentd_task_t *t, ferry_err_code_t rc, con
         upload_task_files(ad, jt);
     finish_task(ad, t, s, jt->error_code,
                 jt->error_msg[0] ? jt->error_msg : (s == 100 ? "update applied" : ""), jt->backup_path);
+    if (t->kind == AGENTD_KIND_UPDATE)
+        upload_report(ad, ad->cfg, jt->task_id);
     if (t->kind == AGENTD_KIND_UPDATE && s == 100) {
-        char path[AGENTD_PATH_MAX];
+        char path[AGENTD_PATH_MAX], pending[FERRY_TASK_ID_LEN + 1];
+        int have = 0;
         package_path(ad, t, path, sizeof(path));
-        (void)unlink(path);
+        /* post_upgrade needs the package's hook files: its thread removes the package. */
+        if (ferry_pipeline_post_upgrade_pending(ad->cfg, pending, sizeof(pending), &have, NULL) == FERRY_OK &&
+            have && strcmp(pending, jt->task_id) == 0)
+            start_post_upgrade(ad, jt->task_id, path);
+        else
+            (void)unlink(path);
     }
 }
 
@@ -740,6 +891,35 @@ static void do_apply(agentd_t *ad, agentd_task_t *t, bool forced)
     o.user = &ctx;
     o.stop = &ad->stop;
     o.task_id = t->id;
+    o.config_path = ad->config_path;
+    /* site_ids of hooks.json match the binding's customer, store and node codes. */
+    char codes[3][64], from[64], skip_buf[FERRY_HOOK_CTX_MAX * FERRY_HOOK_CTX_ITEM] = "", skip_key[96];
+    const char *sites[3], *skip[FERRY_HOOK_CTX_MAX];
+    size_t n_sites = 0, n_skip = 0;
+    pthread_mutex_lock(&ad->mu);
+    snprintf(codes[0], sizeof(codes[0]), "%s", ad->binding.customer_code);
+    snprintf(codes[1], sizeof(codes[1]), "%s", ad->binding.store_code);
+    snprintf(codes[2], sizeof(codes[2]), "%s", ad->binding.node_code);
+    snprintf(from, sizeof(from), "%s", ad->installed_version);
+    pthread_mutex_unlock(&ad->mu);
+    for (int i = 0; i < 3; i++)
+        if (codes[i][0] != '\0' && strpbrk(codes[i], " ,\t\n") == NULL)
+            sites[n_sites++] = codes[i];
+    o.sites = sites;
+    o.n_sites = n_sites;
+    o.from_version = from[0] != '\0' ? from : NULL;
+    snprintf(skip_key, sizeof(skip_key), "skip:%.80s", t->id);
+    if (agentd_store_kv_get(ad->store, skip_key, skip_buf, sizeof(skip_buf), NULL) == FERRY_OK) {
+        for (char *p = skip_buf; p != NULL && *p != '\0' && n_skip < FERRY_HOOK_CTX_MAX;) {
+            char *nl = strchr(p, '\n');
+            if (nl != NULL)
+                *nl = '\0';
+            skip[n_skip++] = p;
+            p = nl != NULL ? nl + 1 : NULL;
+        }
+    }
+    o.skip_hooks = skip;
+    o.n_skip_hooks = n_skip;
     memset(&jt, 0, sizeof(jt));
     if (forced && t->prompt != AGENTD_PROMPT_FORCED) {
         t->prompt = AGENTD_PROMPT_FORCED;
@@ -885,6 +1065,7 @@ static void work_loop(agentd_t *ad)
     agentd_task_t tasks[64];
     int64_t retry_at = 0;
     resume_journal(ad);
+    resume_post_upgrade(ad);
     pthread_mutex_lock(&ad->mu);
     while (!ad->stop) {
         ad->wake = 0;
@@ -1212,6 +1393,12 @@ out:
         pthread_join(ad->beat_th, NULL);
         pthread_join(ad->post_th, NULL);
     }
+    /* ad->stop is set: a running hook is killed and its phase left to resume. */
+    pthread_mutex_lock(&ad->mu);
+    int hooks_state = ad->hooks_state;
+    pthread_mutex_unlock(&ad->mu);
+    if (hooks_state != 0)
+        pthread_join(ad->hooks_th, NULL);
     agentd_local_stop(ad);
     pthread_kill(ad->sig_th, SIGUSR1);
     pthread_join(ad->sig_th, NULL);

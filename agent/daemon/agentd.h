@@ -94,6 +94,11 @@ struct agentd {
     int64_t started_ms;
 
     pthread_t link_th, beat_th, post_th, sig_th;
+    /* post_upgrade hooks (seed 002 升级后处理) of the last Succeeded update, run in the
+     * background after 100 was reported: 0 idle, 1 running, 2 ended (not yet joined). */
+    pthread_t hooks_th;
+    int hooks_state;
+    char hooks_task[64];
     ferry_rpc_server_t *local;
     char local_secret_hash[65]; /**< SHA-256 hex of the local secret */
 };

@@ -214,7 +214,8 @@ static void out_line(out_buf_t *o, const char *fmt, ...)
  * processes behind. *status: exit code, 128+N for signal N, 127 not executable.
  */
 static ferry_err_code_t spawn(char *const argv[], char *const envp[], const char *cwd, unsigned timeout_s,
-                              out_buf_t *o, int *status, bool *timed_out, ferry_err_t *err)
+                              volatile int *stop, out_buf_t *o, int *status, bool *timed_out,
+                              ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
     int pfd[2] = {-1, -1}, devnull = -1;
@@ -272,6 +273,11 @@ static ferry_err_code_t spawn(char *const argv[], char *const envp[], const char
             }
         }
         int64_t now = mono_ms();
+        if (!reaped && stop != NULL && *stop && term_at == 0) {
+            term_at = now;
+            kill(-pid, SIGTERM);
+            rc = ferry_err_set(err, FERRY_E_CANCELED, "hook stopped: the agent is shutting down");
+        }
         if (!reaped && now >= deadline && term_at == 0) {
             *timed_out = true;
             term_at = now;
@@ -366,7 +372,7 @@ static ferry_err_code_t run_program(ferry_run_t *r, const ferry_hook_t *h, const
         argv[n++] = h->args[i];
     argv[n] = NULL;
     build_env(r, h, tree, attempt, rolling_back, &env);
-    rc = spawn(argv, env.v, tree, h->timeout_s, o, exit_code, timed_out, err);
+    rc = spawn(argv, env.v, tree, h->timeout_s, r->hook_stop, o, exit_code, timed_out, err);
     env_free(&env);
     return rc;
 }
@@ -375,6 +381,7 @@ static ferry_err_code_t run_program(ferry_run_t *r, const ferry_hook_t *h, const
 
 typedef struct hook_run {
     ferry_run_t *r;
+    bool canceled;      /* the agent is stopping (post_upgrade only): leave the hook "started" */
     ferry_sqlexec_t *x; /* opened on the first check / sql hook of the phase */
     char tree[PATH_MAX];
 } hook_run_t;
@@ -454,6 +461,7 @@ static void run_once(hook_run_t *hr, const ferry_hook_t *h, unsigned attempt, ou
         bool timed_out = false;
         out_line(o, "=== %s try %u ===\n", h->id, attempt);
         if (run_program(r, h, hr->tree, h->run, attempt, false, o, &code, &timed_out, &e) != FERRY_OK) {
+            hr->canceled = e.code == FERRY_E_CANCELED;
             snprintf(rec->outcome, sizeof(rec->outcome), FERRY_HOOK_FAIL);
             snprintf(rec->reason, sizeof(rec->reason), "%s", e.msg);
             break;
@@ -549,6 +557,11 @@ static ferry_err_code_t run_hook(hook_run_t *hr, const ferry_hook_t *h, ferry_ho
     for (;;) {
         tries++;
         run_once(hr, h, tries, o, rec);
+        if (hr->canceled) {
+            /* No result checkpoint: the next start sees an interrupted hook. */
+            rc = ferry_err_set(err, FERRY_E_CANCELED, "hook %s stopped: the agent is shutting down", h->id);
+            goto out;
+        }
         if (strcmp(rec->outcome, FERRY_HOOK_FAIL) != 0 || tries > h->retries)
             break;
         /* A failing check above its threshold is a fact about the data, not a hiccup. */
@@ -644,6 +657,11 @@ ferry_err_code_t ferry_hooks_run_phase(ferry_run_t *r, ferry_hook_phase_t phase,
         const ferry_hook_t *h = &r->hooks->hooks[phase][i];
         ferry_hook_rec_t rec;
         int found = 0;
+        if (r->hook_stop != NULL && *r->hook_stop) {
+            rc = ferry_err_set(err, FERRY_E_CANCELED, "%s stopped before hook %s: the agent is shutting down",
+                               ferry_hook_phase_name(phase), h->id);
+            goto out;
+        }
         char what[160], why[FERRY_ERR_MSG_MAX];
         snprintf(what, sizeof(what), "%s %s", ferry_hook_phase_name(phase), h->id);
         ferry_run_emit(r, false, i, n, what);

@@ -478,6 +478,7 @@ ferry_err_code_t ferry_pipeline_post_upgrade(const ferry_pipeline_opts_t *o, con
     if (!have_ctx || (strcmp(r.hctx.post_state, "pending") != 0 && strcmp(r.hctx.post_state, "running") != 0))
         goto out;
     *ran = 1;
+    r.hook_stop = o->stop;
     snprintf(r.hctx.post_state, sizeof(r.hctx.post_state), "running");
     if ((rc = ferry_journal_hook_ctx_save(j, t.task_id, &r.hctx, err)) != FERRY_OK)
         goto out;
@@ -489,6 +490,13 @@ ferry_err_code_t ferry_pipeline_post_upgrade(const ferry_pipeline_opts_t *o, con
         hrc = ferry_hooks_run_phase(&r, FERRY_HOOK_POST_UPGRADE, &herr);
     else
         hrc = ferry_err_recode(&herr, FERRY_E_HOOK_FAILED);
+    if (hrc == FERRY_E_CANCELED) {
+        /* Stays "running": the next start resumes the phase. */
+        rc = hrc;
+        if (err != NULL)
+            *err = herr;
+        goto out;
+    }
     snprintf(r.hctx.post_state, sizeof(r.hctx.post_state), "%s", hrc == FERRY_OK ? "done" : "failed");
     if ((rc = ferry_journal_hook_ctx_save(j, t.task_id, &r.hctx, err)) != FERRY_OK)
         goto out;

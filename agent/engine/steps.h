@@ -44,6 +44,13 @@ typedef struct ferry_run {
     ferry_hook_ctx_t hctx;     /**< sites, installed version, skip list: saved in the journal */
     const char *config_path;   /**< borrowed, may be NULL: node-config.json, for FERRY_NODE_CONFIG */
     char report_dir[PATH_MAX]; /**< {stateDir}/reports/{task id} */
+    /**
+     * post_upgrade only (borrowed, may be NULL): set -> the running hook's process group is
+     * killed and the phase returns FERRY_E_CANCELED with that hook left "started", so the
+     * next start treats it like a crash (re-run if idempotent). Steps of the update itself
+     * never use it: the pipeline stops between steps, not inside them.
+     */
+    volatile int *hook_stop;
 } ferry_run_t;
 
 typedef ferry_err_code_t (*ferry_step_fn)(ferry_run_t *r, ferry_err_t *err);

@@ -100,7 +100,9 @@ ferry_err_code_t ferry_pipeline_resume(const ferry_pipeline_opts_t *o, ferry_tas
  * hooks are not re-run, an interrupted one only if idempotent). Progress events carry
  * state 100 and "post_upgrade <id>". Runs under its own lock (`post.lock`), not the task
  * lock, so a new task may start meanwhile. *ran = 0 when there was nothing to do (no
- * such task, not Succeeded, no post_upgrade hooks, already finished). The report
+ * such task, not Succeeded, no post_upgrade hooks, already finished). o->stop set:
+ * the running hook is killed and FERRY_E_CANCELED returned, the phase left to resume
+ * (that hook counts as interrupted). The report
  * (ferry_pipeline_report_path()) is rewritten when the phase ends.
  */
 ferry_err_code_t ferry_pipeline_post_upgrade(const ferry_pipeline_opts_t *o, const char *task_id, int *ran,

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Upgrade hooks through the agent daemon: a real ferryd refuses a hostile hooks.json at
+# package commit; a real `ferry-agent run` applies a package with hooks: site-specific
+# hooks match the binding's customer/store/node codes, the task reaches 100 on the server
+# BEFORE the post_upgrade hooks finish (they run in the background), the local report
+# ends `postUpgrade: done`; a daemon stopped during a post_upgrade hook resumes the phase
+# at its next start.
+source "$(dirname "$0")/agentd_lib.sh"
+
+POLL=60 server_start
+tree ACME ACME-SH01
+site N1 ACME-SH01 none
+M=$W/marks
+mkdir -p "$M"
+
+# hookpkg VERSION HOOKS_JSON: the usual package plus hooks.json and hooks/*.sh, uploaded.
+hookpkg() {
+    local v=$1 js=$2 P=$W/hp-$1
+    rm -rf "$P"
+    mkdir -p "$P/server/bin" "$P/hooks"
+    printf 'app %s\n' "$v" >"$P/server/bin/app.txt"
+    (cd "$P/server" && zip -qr "$P/server.zip" .)
+    printf "INSERT INTO orders(item) VALUES ('%s');\nGO\n" "$v" >"$P/data.sql"
+    cat >"$P/hooks/mark.sh" <<EOF
+#!/bin/sh
+# mark.sh NAME [SLEEP]: sleeps, then records the run with the site codes.
+sleep \${2:-0}
+echo "sites=\$FERRY_SITE_CODES to=\$FERRY_TO_VERSION" >>$M/\$1
+EOF
+    chmod 0755 "$P/hooks/mark.sh"
+    printf '%s' "$js" >"$P/hooks.json"
+    (cd "$P" && zip -q "$W/pkg-$v.zip" server.zip data.sql hooks.json hooks/mark.sh)
+    "$FERRY" package upload "$W/pkg-$v.zip" --version "$v" --description "hooks $v" --type full \
+        >"$W/upload.out" 2>&1
+}
+
+log "server: a hooks.json naming a file the package lacks is refused at commit"
+if hookpkg '1.25.12.12(12520)' '{"pre_upgrade": [{"id": "x", "kind": "exec", "run": "hooks/absent.sh"}]}'; then
+    fail "hostile hooks.json accepted by the server"
+fi
+grep -q E_PACKAGE_INVALID "$W/upload.out" || fail "no E_PACKAGE_INVALID: $(cat "$W/upload.out")"
+if hookpkg '1.25.12.12(12520)' '{"pre_upgrade": [{"id": "x", "kind": "exec", "run": "../../etc/passwd"}]}'; then
+    fail "escaping hook path accepted by the server"
+fi
+
+bind N1
+agent_start N1
+V='1.25.12.13(12521)'
+hookpkg "$V" '{"pre_check": [{"id": "tea", "kind": "check", "sql": "SELECT COUNT(*) FROM orders WHERE item IS NULL"}],
+ "post_upgrade": [
+  {"id": "slow_post", "kind": "exec", "run": "hooks/mark.sh", "args": ["post", "3"]},
+  {"id": "store_only", "kind": "exec", "run": "hooks/mark.sh", "args": ["store"], "is_common": false, "site_ids": ["ACME-SH01"]},
+  {"id": "other_only", "kind": "exec", "run": "hooks/mark.sh", "args": ["other"], "is_common": false, "site_ids": ["BETA"]}]}' ||
+    fail "upload: $(cat "$W/upload.out")"
+R=$(release "$V" forced)
+wait_states "$R" "N1=100" 60
+T=$(task_of "$R" N1)
+REPORT=$W/N1/engine/reports/$T/upgrade-report.json
+[ -f "$REPORT" ] || fail "no report at $REPORT"
+# 100 was reported while the 3-second post_upgrade hook still ran (or had just begun).
+[ ! -e "$M/store" ] || log "note: post_upgrade already done when 100 was seen"
+for _ in $(seq 150); do
+    [ "$(json 'd["postUpgrade"]' <"$REPORT")" = done ] && break
+    sleep 0.2
+done
+[ "$(json 'd["postUpgrade"]' <"$REPORT")" = done ] || fail "post_upgrade not done: $(cat "$REPORT")"
+grep -q "sites=ACME,ACME-SH01,N1 to=$V" "$M/post" || fail "site codes: $(cat "$M/post")"
+[ -e "$M/store" ] || fail "store-specific hook did not run"
+[ ! -e "$M/other" ] || fail "hook for another site ran"
+[ "$(json '[h["outcome"] for p in d["phases"] for h in p["hooks"] if h["id"] == "other_only"][0]' <"$REPORT")" = \
+    NOT_APPLICABLE ] || fail "other_only not NOT_APPLICABLE"
+[ "$(json 'd["state"]' <"$REPORT")" = 100 ] || fail "report state"
+grep -q "post_upgrade done" "$W/N1/agent.log" || fail "agent log lacks the post_upgrade outcome"
+[ ! -e "$W/N1/tmp/ferry-dl-$T.zip" ] || fail "package kept after post_upgrade"
+
+log "daemon stopped inside a post_upgrade hook: the next start resumes the phase"
+V2='1.25.12.14(12522)'
+hookpkg "$V2" '{"post_upgrade": [{"id": "long_post", "kind": "exec", "run": "hooks/mark.sh", "args": ["long", "4"], "idempotent": true}]}' ||
+    fail "upload: $(cat "$W/upload.out")"
+rm -f "$M/long"
+R2=$(release "$V2" forced)
+wait_states "$R2" "N1=100" 60
+T2=$(task_of "$R2" N1)
+for _ in $(seq 100); do grep -q "task $T2: post_upgrade hooks start" "$W/N1/agent.log" && break; sleep 0.1; done
+agent_stop N1 TERM
+[ ! -e "$M/long" ] || fail "the stopped hook finished anyway"
+REPORT2=$W/N1/engine/reports/$T2/upgrade-report.json
+agent_start N1
+for _ in $(seq 150); do
+    [ -f "$REPORT2" ] && [ "$(json 'd["postUpgrade"]' <"$REPORT2")" = done ] && break
+    sleep 0.2
+done
+[ "$(json 'd["postUpgrade"]' <"$REPORT2")" = done ] || fail "post_upgrade not resumed: $(cat "$REPORT2")"
+[ "$(wc -l <"$M/long")" = 1 ] || fail "long_post ran $(wc -l <"$M/long") times to the end"
+[ "$(json '[h["runs"] for p in d["phases"] for h in p["hooks"] if h["id"] == "long_post"][0]' <"$REPORT2")" = 2 ] ||
+    fail "long_post runs != 2"
+log "PASS"
