@@ -8,3 +8,8 @@ if(TARGET ferry_console)
     set_tests_properties(web_unit PROPERTIES LABELS unit TIMEOUT 300 SKIP_RETURN_CODE 77)
     ferry_add_script_test(web_console_e2e ${CMAKE_CURRENT_LIST_DIR}/run-e2e.sh LABELS "integration;browser" TIMEOUT 900)
 endif()
+
+# ferryd's /console/ route on a console directory the test makes (no npm needed).
+if(TARGET ferryd)
+    ferry_add_script_test(web_console_serve ${CMAKE_CURRENT_LIST_DIR}/serve-test.sh TIMEOUT 120)
+endif()
