@@ -26,7 +26,7 @@ rm -rf "$B"
 N=$B/node
 mkdir -p "$N/server" "$N/client" "$N/backup" "$N/tmp" "$N/state"
 echo "== generating $ROWS orders in $N/main.db"
-sqlite3 "$N/main.db" <<EOF
+sqlite3 "$N/main.db" >/dev/null <<EOF
 PRAGMA journal_mode=WAL;
 CREATE TABLE orders(id INTEGER PRIMARY KEY, user_id INTEGER, amount INTEGER, status TEXT, note TEXT,
                     created_at INTEGER, currency TEXT);
