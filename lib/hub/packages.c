@@ -31,7 +31,6 @@
 #include "ferry/hash.h"
 #include "ferry/log.h"
 #include "ferry/version.h"
-#include "auth_internal.h"
 #include "hub_pkg.h"
 #include "ferry/store/packages.h"
 #include "ferry/store/releases.h"

@@ -211,11 +211,18 @@ ferry_err_code_t hub_upload_space_check(ferry_hub_t *hub, const char *purpose, u
     /* The reserve is the administrators': a node's upload never eats into it, so a
      * package can still be uploaded when nodes filled the disk. An admin's upload is
      * refused only when the disk cannot take it at all. */
-    if (node ? avail < bytes || avail - bytes < reserve : avail < bytes)
+    if (node && (avail < bytes || avail - bytes < reserve))
         return ferry_err_set(err, FERRY_E_NOSPACE,
-                             "not enough free space on the server for %" PRIu64 " more bytes (%" PRIu64
-                             " bytes free%s%" PRIu64 " bytes reserved for administrators): retry later",
-                             bytes, avail, node ? ", " : ", of which ", reserve);
+                             "not enough free space on the server for %" PRIu64 " more bytes: %" PRIu64
+                             " bytes free, %" PRIu64
+                             " of them reserved for administrators (--upload-reserve);"
+                             " retry later",
+                             bytes, avail, reserve);
+    if (!node && avail < bytes)
+        return ferry_err_set(err, FERRY_E_NOSPACE,
+                             "not enough free space on the server for %" PRIu64 " more bytes: %" PRIu64
+                             " bytes free",
+                             bytes, avail);
     return FERRY_OK;
 }
 
