@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fleet.h"
 
 static const ferry_cli_group_t GROUPS[] = {
     {"customer", "customers (create, list, get, update, disable, enable)", ferry_cli_customer_cmds},
@@ -21,6 +22,7 @@ static const ferry_cli_group_t GROUPS[] = {
     {"audit", "the audit log of admin actions", ferry_cli_audit_cmds},
     {"token", "admin tokens", ferry_cli_token_cmds},
     {"config", "show the CLI's resolved connection settings", ferry_cli_config_cmds},
+    {"license", "licences of nodes: create, list, renew, suspend, revoke", ferry_cli_license_cmds},
     {NULL, NULL, NULL},
 };
 

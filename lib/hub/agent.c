@@ -1,6 +1,6 @@
 /*
- * The hub's AgentService (Bind, CheckIn, GetAssignment, GetDownload,
- * GetLicenseStatus) and node presence (last-seen, online/offline).
+ * The hub's AgentService (Bind, CheckIn, GetAssignment, GetDownload; GetLicenseStatus
+ * is licenses.c's) and node presence (last-seen, online/offline).
  *
  * Presence: a check-in must not cost an fsync (target: >= 20,000 CheckIn/s on two
  * cores). Last-seen times and agent facts live in an in-memory table; a background
@@ -24,6 +24,7 @@
 #include "ferry/store/presence.h"
 #include "ferry/store/reports.h"
 #include "hub_agent.h"
+#include "hub_fleet.h"
 
 /* ---- pure ------------------------------------------------------------------------ */
 
@@ -478,6 +479,9 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
     ferry_store_open_task_t open[FERRY_STORE_ASSIGN_MAX];
     size_t n_open = 0;
     int64_t now = hub_now_ms();
+    /* MAINTENANCE or EXPIRED: no task starts there; pending ones are held like a paused
+     * release's and offered again when the node is released (fleet_status.c). */
+    bool blocked = hub_fleet_node_blocked(hub, node_id);
 
     *out = NULL;
     *n = 0;
@@ -516,6 +520,13 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
         ferry__v1__package__init(&pkg);
         if ((rc = hub_task_load(hub, a, open[i].id, now, t, err)) != FERRY_OK)
             goto out;
+        if (blocked && (int)t->state == FERRY_STATE_PENDING) {
+            if (halted != NULL && only_task <= 0) {
+                (*halted)[(*n_halted)++] = hub_arena_printf(a, "%" PRId64, open[i].id);
+                continue;
+            }
+            t->halted = true;
+        }
         t->halted = t->halted || open[i].halted;
         as->task = t;
         if (t->package_version != NULL && t->package_version[0] != '\0' &&
@@ -682,7 +693,7 @@ static void bind_h(ferry_rpc_call_t *call, const Ferry__V1__BindRequest *req, vo
 /* CheckIn with possible work: the DB part, on a worker. */
 static void check_in_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
 {
-    (void)vreq;
+    const Ferry__V1__CheckInRequest *req = vreq;
     const hub_principal_t *p = hub_principal(call);
     hub_arena_t a = {0};
     ferry_err_t err = {0};
@@ -697,6 +708,9 @@ static void check_in_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *
     }
     if (resp.n_assignments == 0 && resp.n_halted_task_ids == 0)
         presence_clear_hint(hub, p->node_id, gen);
+    /* Licence and configuration (fleet): a failure there never withholds the tasks. */
+    if (hub_fleet_checkin_fill(hub, &a, p->node_id, req->license_sha256, &resp, &err) != FERRY_OK)
+        FERRY_WARN("check-in: node %" PRId64 ": licence/configuration not sent: %s", p->node_id, err.msg);
     resp.poll_interval = poll_duration(hub, &a);
     resp.server_time = hub_arena_ts(&a, hub_now_ms());
     ferry_v1_agent_service_check_in_reply(call, &resp);
@@ -723,7 +737,8 @@ static void check_in_h(ferry_rpc_call_t *call, const Ferry__V1__CheckInRequest *
         hub_parse_id(req->current_task_id, "current_task_id", &task_id, NULL) != FERRY_OK)
         task_id = 0; /* informational only: a bad id is ignored, never stored */
     f.current_task_id = task_id;
-    if (presence_touch_hint(hub, p->node_id, &f, &gen)) {
+    if (presence_touch_hint(hub, p->node_id, &f, &gen) ||
+        hub_fleet_checkin_pending(hub, p->node_id, req->license_sha256)) {
         hub_offload(call, hub, req, check_in_work);
         return;
     }
@@ -846,23 +861,12 @@ out:
 
 HUB_NODE_OFFLOADED(get_download, Ferry__V1__GetDownloadRequest)
 
-static void get_license_status_h(ferry_rpc_call_t *call, const Ferry__V1__GetLicenseStatusRequest *req,
-                                 void *user)
-{
-    (void)req;
-    (void)user;
-    if (hub_node_principal(call) == NULL)
-        return;
-    ferry_rpc_call_fail(call, FERRY_RPC_UNIMPLEMENTED, "E_UNSUPPORTED",
-                        "licences are not managed by this server yet (seed 001 licence model pending)");
-}
-
 void hub_agent_bind(ferry_hub_t *hub)
 {
     hub->agent.bind = bind_h;
     hub->agent.check_in = check_in_h;
     hub->agent.get_assignment = get_assignment_h;
     hub->agent.get_download = get_download_h;
-    hub->agent.get_license_status = get_license_status_h;
+    /* get_license_status: licenses.c (hub_fleet_bind) */
     /* watch_assignments: watch.c */
 }

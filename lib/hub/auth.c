@@ -213,6 +213,10 @@ static const char *const implementer_methods[] = {
     "ListNodeConfigs",
     "ListAuditLogs",
     "GetDashboard",
+    /* fleet reads (fleet_status.c, configs.c) */
+    "ListNodeStatuses",
+    "ListNodeEvents",
+    "DiffNodeConfig",
     /* configuration distribution: read-only */
     "ListConfigTemplates",
     "GetConfigTemplate",

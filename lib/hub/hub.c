@@ -18,6 +18,8 @@
  *   bus.c         in-process pub/sub of task events for the streams
  *   watch.c       WatchRelease and WatchAssignments streams
  *   metrics.c     /metrics (Prometheus text) and the metrics interceptor
+ *   fleet_status.c, licenses.c, configs.c  fleet management: node status, licences,
+ *                 configuration distribution (hub_fleet.h)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@
 #include "hub_sql.h"
 #include "ferry/fs.h"
 #include "hub_internal.h"
+#include "hub_fleet.h"
 
 int64_t hub_now_ms(void)
 {
@@ -162,13 +165,14 @@ ferry_err_code_t ferry_hub_attach(ferry_hub_t *hub, ferry_rpc_server_t *srv, fer
     hub_agent_bind(hub);
     hub_report_bind(hub);
     hub_watch_bind(hub);
+    hub_fleet_bind(hub); /* after hub_agent_bind: it binds GetLicenseStatus */
     if ((rc = hub_auth_attach(hub, srv, err)) != FERRY_OK ||
         (rc = hub_metrics_attach(hub, srv, err)) != FERRY_OK ||
         (rc = hub_blobs_attach(hub, srv, err)) != FERRY_OK ||
         (rc = ferry_v1_admin_service_server_register(srv, &hub->admin, err)) != FERRY_OK ||
         (rc = ferry_v1_agent_service_server_register(srv, &hub->agent, err)) != FERRY_OK ||
         (rc = ferry_v1_report_service_server_register(srv, &hub->report, err)) != FERRY_OK ||
-        (rc = hub_janitor_start(hub, err)) != FERRY_OK)
+        (rc = hub_janitor_start(hub, err)) != FERRY_OK || (rc = hub_fleet_start(hub, err)) != FERRY_OK)
         return ferry_err_prefix(err, "attach hub");
     return FERRY_OK;
 }
@@ -178,6 +182,7 @@ void ferry_hub_free(ferry_hub_t *hub)
     if (hub == NULL)
         return;
     hub_janitor_stop(hub); /* first: its sweep uses the DB and the blob store */
+    hub_fleet_free(hub);   /* its sweep reads presence (bus) and writes the DB */
     hub_bus_free(hub);
     hub_metrics_free(hub);
     hub_auth_free(hub);

@@ -33,6 +33,7 @@ struct hub_bus;
 struct hub_metrics;
 struct hub_auth;
 struct hub_janitor;
+struct hub_fleet;
 
 struct ferry_hub {
     ferry_hub_config_t cfg;
@@ -56,6 +57,7 @@ struct ferry_hub {
     struct hub_metrics *metrics;
     struct hub_auth *auth;       /* auth.c: token cache, read-only connection */
     struct hub_janitor *janitor; /* uploads.c: the expiry sweep of uploads */
+    struct hub_fleet *fleet;     /* fleet_status.c: node status, licence digests (hub_fleet.h) */
 
     /* The generated service tables; modules fill their members. */
     ferry_v1_admin_service_server_t admin;
@@ -127,6 +129,7 @@ typedef struct hub_task_event {
     char error_code[48];
     char message[256];
     int new_assignment; /**< 1 when the task was just created/offered to the node */
+    unsigned fleet;     /**< HUB_FLEET_EV_* (hub_fleet.h): a licence or config change, no task */
 } hub_task_event_t;
 
 /** Publishes |ev| to every subscriber of its release and of its node. Thread-safe, never blocks. */

@@ -16,11 +16,13 @@
 #include <string.h>
 
 #include "hub_agent.h"
+#include "hub_fleet.h"
 
 typedef struct watch_stream {
     hub_bus_sub_t sub; /* first: the bus hands us &sub */
     ferry_rpc_call_t *call;
-    bool snapshot; /* WatchRelease: initial_snapshot */
+    bool snapshot;        /* WatchRelease: initial_snapshot */
+    char license_sha[65]; /* WatchAssignments: the licence document the agent announced */
 } watch_stream_t;
 
 static const char STREAM_KEY = 0; /* call-data slot */
@@ -102,10 +104,34 @@ out:
 
 static ferry_rpc_code_t wa_keepalive(hub_bus_sub_t *sub, char *msg, size_t size);
 
+/* Sends the node's licence and configuration assignments (hub_fleet.h) |what| names. */
+static ferry_rpc_code_t send_fleet(watch_stream_t *ws, unsigned what, char *msg, size_t size)
+{
+    hub_arena_t a = {0};
+    ferry_err_t err = {0};
+    Ferry__V1__WatchAssignmentsResponse **ms = NULL;
+    size_t n = 0;
+    ferry_rpc_code_t code = FERRY_RPC_OK;
+
+    if (hub_fleet_watch_messages(ws->sub.hub, &a, ws->sub.key, what, ws->license_sha, &ms, &n, &err) !=
+        FERRY_OK) {
+        code = fail_err(&err, msg, size);
+        goto out;
+    }
+    for (size_t i = 0; code == FERRY_RPC_OK && i < n; i++)
+        code = send_result(ferry_v1_agent_service_watch_assignments_send(ws->call, ms[i]), msg, size);
+    ws->license_sha[0] = '\0'; /* announced once: later licence events always send */
+out:
+    hub_arena_free(&a);
+    return code;
+}
+
 static ferry_rpc_code_t wa_start(hub_bus_sub_t *sub, char *msg, size_t size)
 {
     hub_presence_touch(sub->hub, sub->key, NULL);
     ferry_rpc_code_t code = send_assignments((watch_stream_t *)sub, 0, msg, size);
+    if (code == FERRY_RPC_OK)
+        code = send_fleet((watch_stream_t *)sub, HUB_FLEET_EV_LICENSE | HUB_FLEET_EV_CONFIG, msg, size);
     /* Then one keep-alive at once: the agent knows the stream is established (and shows
      * "streaming") without waiting a whole keep-alive period when nothing is pending. */
     if (code == FERRY_RPC_OK)
@@ -115,6 +141,14 @@ static ferry_rpc_code_t wa_start(hub_bus_sub_t *sub, char *msg, size_t size)
 
 static ferry_rpc_code_t wa_deliver(hub_bus_sub_t *sub, const hub_task_event_t *ev, char *msg, size_t size)
 {
+    /* A licence or configuration change (and, once a node is released from maintenance,
+     * its held tasks). */
+    if (ev->fleet != 0) {
+        ferry_rpc_code_t code = send_fleet((watch_stream_t *)sub, ev->fleet, msg, size);
+        if (code == FERRY_RPC_OK && (ev->fleet & HUB_FLEET_EV_TASKS))
+            code = send_assignments((watch_stream_t *)sub, 0, msg, size);
+        return code;
+    }
     /* The node's own progress echoes back here too: only offers interest the agent. */
     if (!ev->new_assignment)
         return FERRY_RPC_OK;
@@ -146,7 +180,7 @@ static void on_cancel(ferry_rpc_call_t *call, void *arg)
 
 /* Creates the stream of |call|, owned by the call, and subscribes it. */
 static void open_stream(ferry_rpc_call_t *call, ferry_hub_t *hub, hub_bus_key_kind_t kind, int64_t key,
-                        const hub_bus_sub_ops_t *ops, bool snapshot)
+                        const hub_bus_sub_ops_t *ops, bool snapshot, const char *license_sha)
 {
     watch_stream_t *ws = calloc(1, sizeof(*ws));
     if (ws == NULL) {
@@ -155,6 +189,8 @@ static void open_stream(ferry_rpc_call_t *call, ferry_hub_t *hub, hub_bus_key_ki
     }
     ws->call = call;
     ws->snapshot = snapshot;
+    if (license_sha != NULL && strlen(license_sha) < sizeof(ws->license_sha))
+        memcpy(ws->license_sha, license_sha, strlen(license_sha) + 1);
     ws->sub.ops = ops;
     ws->sub.hub = hub;
     ws->sub.kind = kind;
@@ -168,13 +204,12 @@ static void open_stream(ferry_rpc_call_t *call, ferry_hub_t *hub, hub_bus_key_ki
 static void watch_assignments_h(ferry_rpc_call_t *call, const Ferry__V1__WatchAssignmentsRequest *req,
                                 void *user)
 {
-    (void)req;
     const hub_principal_t *p = hub_principal(call);
     if (p == NULL || p->kind != HUB_PRINCIPAL_NODE || p->node_id <= 0) {
         ferry_rpc_call_finish(call, FERRY_RPC_UNAUTHENTICATED, "E_AUTH_INVALID", "a node token is required");
         return;
     }
-    open_stream(call, user, HUB_BUS_NODE, p->node_id, &WA_OPS, true);
+    open_stream(call, user, HUB_BUS_NODE, p->node_id, &WA_OPS, true, req->license_sha256);
 }
 
 /* ---- WatchRelease ---------------------------------------------------------------------- */
@@ -273,7 +308,7 @@ static void watch_release_h(ferry_rpc_call_t *call, const Ferry__V1__WatchReleas
         ferry_rpc_call_finish(call, ferry_rpc_code_from_err(err.code), ferry_err_name(err.code), err.msg);
         return;
     }
-    open_stream(call, user, HUB_BUS_RELEASE, id, &WR_OPS, req->initial_snapshot);
+    open_stream(call, user, HUB_BUS_RELEASE, id, &WR_OPS, req->initial_snapshot, NULL);
 }
 
 void hub_watch_bind(ferry_hub_t *hub)

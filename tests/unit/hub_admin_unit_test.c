@@ -79,7 +79,7 @@ static const char *const sysadmin_only[] = {
     "ListStorageConfigs", "DeleteStorageConfig", "TestStorageConfig", "CreateAdminToken",
     "ListAdminTokens",    "RevokeAdminToken",    "CreateLicense",     "ListLicenses",
     "GetLicense",         "UpdateLicense",       "RevokeLicense",     "PutConfigTemplate",
-    "AssignConfig",       "CreateServerBackup",  "ListServerBackups",
+    "AssignConfig",       "CreateServerBackup",  "ListServerBackups", "SetNodeMaintenance",
 };
 
 static int is_sysadmin_only(const char *m)

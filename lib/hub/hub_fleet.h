@@ -1,0 +1,131 @@
+/*
+ * Fleet management inside the hub (issue 12, seeds 001 and 004): licences
+ * (licenses.c), node status (fleet_status.c) and configuration distribution
+ * (configs.c), and what the agent-facing modules call to take part.
+ *
+ * The fleet table: one in-memory entry per node (fleet_status.c) with its recorded
+ * status, the maintenance flag, the SHA-256 of its current licence document and a
+ * "config pending" flag, so an idle CheckIn decides from memory whether it needs the
+ * database (20,000 CheckIn/s must hold). A sweep thread turns presence (agent.c) and
+ * licence dates into status transitions, written only when the status changes.
+ *
+ * Hooks for other modules (each call is cheap and thread-safe unless noted):
+ *   agent.c   hub_fleet_node_blocked()      before handing out a task that has not started
+ *             hub_fleet_checkin_pending()   on the idle CheckIn path (memory only)
+ *             hub_fleet_checkin_fill()      on the worker path of CheckIn (DB reads, signing)
+ *   watch.c   hub_fleet_watch_messages()    at stream start, and on a bus event with .fleet set
+ */
+#ifndef FERRY_HUB_FLEET_H
+#define FERRY_HUB_FLEET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ferry/fleet.h"
+#include "ferry/store/licenses.h"
+#include "hub_frame.h"
+
+/* ---- lifecycle (hub.c) ------------------------------------------------------------ */
+
+/** Binds the fleet's admin/agent/report handlers into hub->admin / agent / report. */
+void hub_fleet_bind(ferry_hub_t *hub);
+/** Loads the fleet table and starts the status sweep thread (ferry_hub_attach). */
+ferry_err_code_t hub_fleet_start(ferry_hub_t *hub, ferry_err_t *err);
+/** Stops the sweep thread and frees the table (before the store is closed). NULL-safe. */
+void hub_fleet_free(ferry_hub_t *hub);
+
+/* ---- hooks ------------------------------------------------------------------------- */
+
+/**
+ * Whether no task may be started on |node_id| now: MAINTENANCE (admin flag) or EXPIRED
+ * (its licence ended more than its grace ago). A task already running is not affected
+ * (the agent finishes it and reports); the assignment path skips tasks that have not
+ * started (state PENDING) while this is true. Memory only.
+ */
+bool hub_fleet_node_blocked(ferry_hub_t *hub, int64_t node_id);
+
+/**
+ * Whether a CheckIn of |node_id| must take the worker path: its licence document differs
+ * from |license_sha256| (what the agent holds, "" = none) or a configuration assignment
+ * waits. Memory only (safe on an event loop).
+ */
+bool hub_fleet_checkin_pending(ferry_hub_t *hub, int64_t node_id, const char *license_sha256);
+
+/**
+ * Fills |resp|'s license and signed_license (when the document differs from
+ * |license_sha256|) and config_assignments (open ones, rendered, template included).
+ * Worker thread: reads the database, signs.
+ */
+ferry_err_code_t hub_fleet_checkin_fill(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id,
+                                        const char *license_sha256, Ferry__V1__CheckInResponse *resp,
+                                        ferry_err_t *err);
+
+/** What a fleet bus event (hub_task_event_t.fleet) announces. */
+#define HUB_FLEET_EV_LICENSE 0x1u
+#define HUB_FLEET_EV_CONFIG  0x2u
+#define HUB_FLEET_EV_TASKS                                                                                   \
+    0x4u /**< the node was released (maintenance off, licence renewed): resend held tasks */
+
+/**
+ * The WatchAssignments messages for |node_id|: with HUB_FLEET_EV_LICENSE the signed
+ * licence (when it differs from |license_sha256|; "" = always), with
+ * HUB_FLEET_EV_CONFIG every open configuration assignment. Worker/dispatcher thread.
+ */
+ferry_err_code_t hub_fleet_watch_messages(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id, unsigned what,
+                                          const char *license_sha256,
+                                          Ferry__V1__WatchAssignmentsResponse ***out, size_t *n,
+                                          ferry_err_t *err);
+
+/* ---- between the fleet's own files --------------------------------------------------- */
+
+/** The fleet configuration in effect (defaults filled). */
+void hub_fleet_config(ferry_hub_t *hub, ferry_fleet_config_t *out);
+
+/**
+ * Overlays the time-based state on a licence as stored: GRACE past ends_at, EXPIRED
+ * past ends_at + grace (for ACTIVE ones), and `expiring` within the warning window.
+ */
+void hub_license_effective(ferry_hub_t *hub, Ferry__V1__License *l, int64_t now_ms);
+
+/**
+ * The licence in force for |node_id| (effective status) and its signed document for
+ * that node (NULL |signed_out| = not wanted). *lic NULL when the node has none.
+ */
+ferry_err_code_t hub_license_for_node(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id, int64_t customer_id,
+                                      const char *node_code, Ferry__V1__License **lic,
+                                      Ferry__V1__SignedLicense **signed_out, uint8_t sha[32],
+                                      ferry_err_t *err);
+
+/** After a licence commit: recompute the documents of the nodes it covers, push them. */
+void hub_fleet_license_changed(ferry_hub_t *hub, int64_t customer_id, int64_t node_id);
+
+/** After an assignment commit: |node_id| has open configuration work; push it. */
+void hub_fleet_config_pending(ferry_hub_t *hub, int64_t node_id, bool pending);
+
+/** The open (PENDING, newest per template) assignments of |node_id|, rendered, template included. */
+ferry_err_code_t hub_configs_open(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id,
+                                  Ferry__V1__ConfigAssignment ***out, size_t *n, ferry_err_t *err);
+
+/** Node ids with open configuration assignments (start-up), through |fn|. */
+ferry_err_code_t hub_configs_pending_nodes(ferry_hub_t *hub, void (*fn)(ferry_hub_t *hub, int64_t node_id),
+                                           ferry_err_t *err);
+
+/** Licence facts of one node in the table, for status lists. */
+typedef struct hub_fleet_node_license {
+    bool has;
+    int status; /**< effective Ferry__V1__LicenseStatus */
+    int64_t ends_at;
+} hub_fleet_node_license_t;
+
+/** The licence facts of |node_id| kept in the table (memory only). */
+hub_fleet_node_license_t hub_fleet_node_license(ferry_hub_t *hub, int64_t node_id);
+
+/** The code (<= 64 bytes) and customer row id of |node_id| (a node created since the last sweep is loaded).
+ */
+bool hub_fleet_node_facts(ferry_hub_t *hub, int64_t node_id, char code[65], int64_t *customer_id);
+
+/** binders of each file (called by hub_fleet_bind) */
+void hub_licenses_bind(ferry_hub_t *hub);
+void hub_configs_bind(ferry_hub_t *hub);
+
+#endif
