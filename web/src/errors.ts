@@ -67,7 +67,11 @@ export function describeError(e: unknown): ShownError {
   if (e instanceof TransferError) {
     return { appCode: e.appCode, rpcCode: `http_${e.status}`, message: e.message };
   }
-  if (e instanceof Error) return { appCode: "", rpcCode: "", message: e.message };
+  if (e instanceof Error) {
+    // The console's own checks speak like the server: "E_CODE: message".
+    const m = /^(E_[A-Z0-9_]+):\s*(.*)$/s.exec(e.message);
+    return m ? { appCode: m[1], rpcCode: "", message: m[2] } : { appCode: "", rpcCode: "", message: e.message };
+  }
   return { appCode: "", rpcCode: "", message: String(e) };
 }
 

@@ -443,7 +443,36 @@ async function main() {
     await page.getByTestId("storage-global").waitFor();
     await page.getByTestId("storage-test-global").click();
     await page.getByTestId("storage-steps").waitFor();
+    const ttlOf = () => {
+      const o = JSON.parse(cli("storage", "get", "--json"));
+      return (o.config ?? o).urlTtl ?? "";
+    };
+    const ttlBefore = ttlOf();
+    // a TTL out of range is refused with its code and changes nothing
+    await page.getByTestId("storage-edit-global").click();
+    await page.getByTestId("sf-ttl").fill("10");
+    await page.getByTestId("sf-save").click();
+    await page.getByTestId("storage-form").getByTestId("error-code").waitFor();
+    assert.equal(await page.getByTestId("storage-form").getByTestId("error-code").textContent(), "E_INVALID_ARG");
+    assert.match(await page.getByTestId("storage-form").getByTestId("error-message").textContent(), /url_ttl/);
+    assert.equal(ttlOf(), ttlBefore);
+    // a bad mirror line is refused by the console itself, naming the line
+    await page.getByTestId("sf-ttl").fill("7200");
+    await page.getByTestId("sf-mirrors").fill("lan-mirror");
+    await page.getByTestId("sf-save").click();
+    await page.waitForFunction(() => /mirrors line 1/.test(document.querySelector('[data-testid="storage-form"] [data-testid="error-message"]')?.textContent ?? ""));
+    await page.getByTestId("sf-mirrors").fill(`lan-mirror=${URL0}/mirror`);
+    await page.getByTestId("sf-save").click();
+    await page.getByTestId("storage-form").waitFor({ state: "detached" });
+    assert.equal(ttlOf(), "7200s");
+    // a customer override, then removed again
+    await page.getByTestId("storage-new").click();
+    await page.getByTestId("sf-customer").fill("ACME");
+    await page.getByTestId("sf-save").click();
+    await page.getByTestId("storage-ACME").waitFor();
     await shot(page, "storage");
+    await page.getByTestId("storage-delete-ACME").click();
+    await page.getByTestId("storage-ACME").waitFor({ state: "detached" });
 
     await page.getByTestId("nav-dashboard").click();
     await page.getByTestId("nodes-online").waitFor();

@@ -25,6 +25,13 @@ describe("errors", () => {
     });
     expect(parseTransferBody(409, "E_PRECONDITION", "offset 5").appCode).toBe("E_PRECONDITION");
   });
+  it("reads the console's own E_* checks", () => {
+    expect(describeError(new Error("E_VERSION_INVALID: 'x' is not a.b.c.d(build)"))).toEqual({
+      appCode: "E_VERSION_INVALID",
+      rpcCode: "",
+      message: "'x' is not a.b.c.d(build)",
+    });
+  });
   it("keeps plain errors readable", () => {
     expect(errorLine(new TypeError("Failed to fetch"))).toBe("Failed to fetch");
   });
