@@ -624,7 +624,7 @@ static int phase_restart(void)
     icon_is_t down = {FERRY_TRAY_ICON_AGENT_DOWN};
     wait_for(icon_is, &down, 30, "the agent-down icon");
     note("agent down: %s", ferry_tray_app_tooltip(g_app));
-    wait_label(sw, "status-link", "the agent is not running", 5);
+    wait_label(sw, "status-link", "the agent is not running or not reachable: E_", 5);
     shot(sw, "tray-status-agent-down.png");
     wait_for(icon_not_bound_gone, NULL, 60, "the tray to reconnect to the restarted agent");
     wait_label(sw, "status-link", "streaming", 30);

@@ -118,7 +118,7 @@ grep -q "app 1.25.12.15(12523)" "$W/N1/server/bin/app.txt" || fail "offline pack
 
 log "deadline passing while the prompt is open: the window says it runs now, the agent runs it"
 pkg '1.25.12.16(12524)'
-DEADLINE=$(date -u -d '+25 seconds' +%Y-%m-%dT%H:%M:%SZ)
+DEADLINE=$(date -u -d '+35 seconds' +%Y-%m-%dT%H:%M:%SZ)
 R3=$(release '1.25.12.16(12524)' optional --deadline "$DEADLINE")
 wait_states "$R3" "N1=40" 30
 gui prompt-deadline '1.25.12.16(12524)'

@@ -328,6 +328,7 @@ static void show_status(ferry_tray_app_t *app)
 typedef struct status_msg {
     ferry_tray_app_t *app;
     Ferry__V1__AgentStatus *st;
+    char reason[FERRY_ERR_MSG_MAX + 32]; /* st NULL: why */
 } status_msg_t;
 
 static gboolean status_arrived(gpointer p)
@@ -339,6 +340,7 @@ static gboolean status_arrived(gpointer p)
         protobuf_c_message_free_unpacked(&app->status->base, NULL);
     app->status = m->st;
     app->status_known = true;
+    g_strlcpy(app->down_reason, m->reason, sizeof(app->down_reason));
     app->status_count++;
     show_status(app);
     if (started) {
@@ -365,18 +367,20 @@ static gboolean status_arrived(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
-static void post_status(ferry_tray_app_t *app, const Ferry__V1__AgentStatus *st)
+static void post_status(ferry_tray_app_t *app, const Ferry__V1__AgentStatus *st, const ferry_err_t *why)
 {
     status_msg_t *m = g_new0(status_msg_t, 1);
     m->app = app;
     m->st = tray_status_dup(st);
+    if (st == NULL && why != NULL)
+        g_snprintf(m->reason, sizeof(m->reason), "%s: %s", ferry_err_name(why->code), why->msg);
     g_idle_add(status_arrived, m);
 }
 
 static int on_watch(const Ferry__V1__AgentStatus *st, void *user)
 {
     ferry_tray_app_t *app = user;
-    post_status(app, st);
+    post_status(app, st, NULL);
     g_mutex_lock(&app->mu);
     bool stop = app->stop;
     g_mutex_unlock(&app->mu);
@@ -398,7 +402,7 @@ static gpointer watch_main(gpointer p)
         app->watch_client = c;
         g_mutex_unlock(&app->mu);
         if (c == NULL || ferry_tray_watch(c, on_watch, app, &err) != FERRY_OK)
-            post_status(app, NULL); /* agent down (or restarting): the icon says so */
+            post_status(app, NULL, &err); /* agent down (or restarting): the icon says so, and why */
         g_mutex_lock(&app->mu);
         app->watch_client = NULL;
         ferry_tray_client_free(c);

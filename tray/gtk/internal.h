@@ -32,8 +32,9 @@ struct ferry_tray_app {
     char seen[FERRY_TRAY_ICON_IDLE + 1][512]; /* last tooltip per icon state */
     const char *icon_name;
     ferry_tray_icon_t icon;
-    Ferry__V1__AgentStatus *status; /* last snapshot (NULL: agent down) */
-    bool status_known;              /* at least one snapshot (or failure) arrived */
+    Ferry__V1__AgentStatus *status;           /* last snapshot (NULL: agent down) */
+    bool status_known;                        /* at least one snapshot (or failure) arrived */
+    char down_reason[FERRY_ERR_MSG_MAX + 32]; /* why the agent is unreachable (status NULL) */
     unsigned status_count;
     unsigned notifications;
     bool bind_offered;

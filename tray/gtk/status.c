@@ -34,7 +34,10 @@ static void status_show(void *p, const Ferry__V1__AgentStatus *st)
     tray_label_set(v->tooltip, ferry_tray_tooltip(st, icon, buf, sizeof(buf)));
     if (st == NULL) {
         tray_label_set(v->binding, "-");
-        tray_label_set(v->link, "the agent is not running (or this user cannot read its local.secret)");
+        char why[FERRY_ERR_MSG_MAX + 128];
+        g_snprintf(why, sizeof(why), "the agent is not running or not reachable%s%s",
+                   v->app->down_reason[0] ? ": " : "", v->app->down_reason);
+        tray_label_set(v->link, why);
         tray_label_set(v->installed, "-");
         tray_label_set(v->task, "-");
         tray_label_set(v->last, "-");
