@@ -72,6 +72,11 @@ grep -q "sites=ACME,ACME-SH01,N1 to=$V" "$M/post" || fail "site codes: $(cat "$M
 [ "$(json 'd["state"]' <"$REPORT")" = 100 ] || fail "report state"
 grep -q "post_upgrade done" "$W/N1/agent.log" || fail "agent log lacks the post_upgrade outcome"
 [ ! -e "$W/N1/tmp/ferry-dl-$T.zip" ] || fail "package kept after post_upgrade"
+# The report is queued as a report file of kind UPGRADE_REPORT; this server refuses that
+# kind so far (lib/hub/report.c and the node_upload table's CHECK take kinds 1..4): the
+# agent logs the refusal and drops the upload, nothing blocks.
+for _ in $(seq 50); do grep -q "upload upgrade-report.json" "$W/N1/agent.log" && break; sleep 0.2; done
+grep -q "upload upgrade-report.json" "$W/N1/agent.log" || fail "upgrade report not queued for upload"
 
 log "daemon stopped inside a post_upgrade hook: the next start resumes the phase"
 V2='1.25.12.14(12522)'
