@@ -69,9 +69,10 @@ mkdir -p "$B/web/e2e"
 cp "$here"/e2e/*.mjs "$B/web/e2e/"
 shots=${FERRY_WEB_SHOTS_DIR:-$B/web/shots}
 mkdir -p "$shots"
+shots=$(cd "$shots" && pwd)
 rc=0
 (cd "$B/web" && FERRY_URL="http://127.0.0.1:$PORT" FERRY_ADMIN_TOKEN="$ADMIN_TOKEN" FERRY_W="$W" \
-    FERRY_BIN="$B" FERRY_CHROMIUM="$CHROMIUM" FERRY_SHOTS="$(cd "$shots" && pwd)" \
+    FERRY_BIN="$B" FERRY_CHROMIUM="$CHROMIUM" FERRY_SHOTS="$shots" \
     timeout 600 node e2e/console.e2e.mjs) || rc=$?
 if [ "$rc" -ne 0 ]; then
     echo "---- ferryd log (tail)"

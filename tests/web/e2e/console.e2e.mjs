@@ -401,6 +401,14 @@ async function main() {
     await page.waitForURL(/\/console\/releases\/\d+$/);
     for (const n of ["web1", "web2"])
       await page.locator(`[data-testid="rt-${n}-1"][data-state="40"]`).waitFor({ timeout: 120000 });
+    const relOpt = page.url().split("/").pop();
+    // the dashboard while a release is open: both nodes wait for their users
+    await page.getByTestId("nav-dashboard").click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="releases-open"]')?.textContent === "1");
+    await page.locator(".badge[data-state='40']").first().waitFor();
+    await shot(page, "dashboard");
+    await page.goto(`${URL0}/console/releases/${relOpt}`);
+    await page.locator('[data-live="true"]').waitFor({ timeout: 20000 });
     page.on("dialog", (d) => d.accept());
     await page.getByTestId("pause").click();
     await page.locator('[data-testid="release-state"][data-state="2"]').waitFor();
@@ -477,7 +485,6 @@ async function main() {
     await page.getByTestId("nav-dashboard").click();
     await page.getByTestId("nodes-online").waitFor();
     await page.waitForFunction(() => document.querySelector('[data-testid="nodes-online"]')?.textContent === "2");
-    await shot(page, "dashboard");
 
     // ---- 8. an implementer ------------------------------------------------------------
     log("implementer: no storage, no tree writes; English UI");
