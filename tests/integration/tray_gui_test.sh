@@ -36,13 +36,17 @@ log "Xvfb on $DISPLAY"
 RUN_BUS=()
 if command -v dbus-run-session >/dev/null; then RUN_BUS=(dbus-run-session --); else log "no dbus-run-session: notifications counted, not received"; fi
 
+# Under the ASan pass (LSAN_OPTIONS set), the GUI processes use their own suppressions:
+# GTK and friends keep process-wide caches until exit (tests/gui/lsan.supp says which).
+GUI_ENV=(env)
+[ -n "${LSAN_OPTIONS:-}" ] && GUI_ENV=(env "LSAN_OPTIONS=suppressions=$FERRY_SOURCE_DIR/tests/gui/lsan.supp")
 # FERRY_TRAY_GUI_WRAP: a command put before the test binary, e.g.
 # "valgrind --error-exitcode=9 --leak-check=no" (memory errors in the views' threads).
 read -r -a WRAP <<<"${FERRY_TRAY_GUI_WRAP:-}"
 gui() { # gui PHASE ARGS...: one run of the GUI test; its log is kept on failure
     local phase=$1
     log "GUI phase $phase"
-    if ! "${RUN_BUS[@]}" "${WRAP[@]}" "$GUI" --state-dir "$S" --shots "$SHOTS" "$@" >"$W/gui-$phase.log" 2>&1; then
+    if ! "${RUN_BUS[@]}" "${GUI_ENV[@]}" "${WRAP[@]}" "$GUI" --state-dir "$S" --shots "$SHOTS" "$@" >"$W/gui-$phase.log" 2>&1; then
         cat "$W/gui-$phase.log" >&2
         fail "GUI phase $phase"
     fi
@@ -56,7 +60,7 @@ agent_start N1
 
 log "ferry-tray itself (no command, a display): starts, opens the bind wizard, exits 0 on SIGTERM"
 # No session bus here (a bare X server): no notifications, everything else works.
-env -u DBUS_SESSION_BUS_ADDRESS "$TRAY" --state-dir "$S" >"$W/tray.log" 2>&1 &
+env -u DBUS_SESSION_BUS_ADDRESS "${GUI_ENV[@]:1}" "$TRAY" --state-dir "$S" >"$W/tray.log" 2>&1 &
 TRAY_PID=$!
 for _ in $(seq 100); do grep -q "watching the agent of $S" "$W/tray.log" && break; sleep 0.1; done
 grep -q "watching the agent of $S" "$W/tray.log" || { kill "$TRAY_PID"; fail "ferry-tray did not start: $(cat "$W/tray.log")"; }
@@ -127,7 +131,7 @@ grep -q "app 1.25.12.16(12524)" "$W/N1/server/bin/app.txt" || fail "forced-at-de
 
 log "the agent restarts under an open tray: agent-down, then reconnected by itself"
 # The test binary records its own pid (under dbus-run-session), so cleanup can stop it.
-"${RUN_BUS[@]}" bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$W/gui.pid" \
+"${RUN_BUS[@]}" "${GUI_ENV[@]}" bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$W/gui.pid" \
     "$GUI" --state-dir "$S" --shots "$SHOTS" agent-restart >"$W/gui-agent-restart.log" 2>&1 &
 GUI_PID=$!
 for _ in $(seq 300); do grep -q '^\[gui\] ready' "$W/gui-agent-restart.log" && break; sleep 0.1; done
