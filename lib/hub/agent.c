@@ -24,6 +24,7 @@
 #include "ferry/store/presence.h"
 #include "ferry/store/reports.h"
 #include "hub_agent.h"
+#include "hub_frame.h"
 #include "hub_fleet.h"
 
 /* ---- pure ------------------------------------------------------------------------ */
@@ -615,79 +616,72 @@ static Google__Protobuf__Duration *poll_duration(ferry_hub_t *hub, hub_arena_t *
     return d;
 }
 
+/* The method rows of the handlers that fit the frame (CheckIn keeps its own: an idle
+ * node is answered on the event loop, from memory). */
+HUB_METHOD(agent, bind, Ferry__V1__BindRequest, Ferry__V1__BindResponse, HUB_FRAME_OFFLOAD, NULL)
+HUB_METHOD(agent, get_assignment, Ferry__V1__GetAssignmentRequest, Ferry__V1__GetAssignmentResponse,
+           HUB_FRAME_NODE | HUB_FRAME_OFFLOAD, NULL)
+HUB_METHOD(agent, get_download, Ferry__V1__GetDownloadRequest, Ferry__V1__GetDownloadResponse,
+           HUB_FRAME_NODE | HUB_FRAME_OFFLOAD, NULL)
+
 /* Bind: everything is checked before anything is said; every refusal reads the same. */
-static void bind_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t bind_body(hub_frame_t *f, const Ferry__V1__BindRequest *req,
+                                  Ferry__V1__BindResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__BindRequest *req = vreq;
-    hub_arena_t a = {0};
+    ferry_hub_t *hub = f->hub;
+    hub_arena_t *a = &f->arena;
     char tok_id[HUB_TOKEN_ID_LEN + 1];
     uint8_t hash[FERRY_SHA256_LEN];
-    bool ok = false, locked = false;
+    bool ok = false;
     int64_t now = hub_now_ms(), bound_at = 0;
-    Ferry__V1__BindResponse resp = FERRY__V1__BIND_RESPONSE__INIT;
     Ferry__V1__Node *node = NULL;
     hub_principal_t p;
-    ferry_err_t err = {0};
+    ferry_err_t why = {0};
+    hub_agent_facts_t facts = {0};
 
     const char *token = req->token != NULL ? req->token : "";
     if (hub_token_parse(token, strlen(token), tok_id, hash) != HUB_TOKEN_NODE)
         goto out;
     /* The token and "enabled" (node, store, customer): the same rule as every other
      * node-authenticated method. */
-    if (hub_auth_node(hub, tok_id, hash, &p, &err) != FERRY_OK) {
-        FERRY_WARN("bind: %s refused: %s", ferry_rpc_call_request_id(call), err.msg);
+    if (hub_auth_node(hub, tok_id, hash, &p, &why) != FERRY_OK) {
+        FERRY_WARN("bind: %s refused: %s", f->call != NULL ? ferry_rpc_call_request_id(f->call) : "-",
+                   why.msg);
         goto out;
     }
     ferry_store_lock(hub->store);
-    locked = true;
-    if (ferry_store_node_for_bind(hub->store, &a, p.node_id, &node, &bound_at, &err) != FERRY_OK)
-        goto out;
-    /* Compare both, then decide once. */
-    bool code_ok = req->node_code != NULL && strcmp(node->code, req->node_code) == 0;
-    bool env_ok = (int)req->environment == (int)node->environment;
-    if (!(code_ok && env_ok))
-        goto out;
-    if (bound_at <= 0) {
+    if (ferry_store_node_for_bind(hub->store, a, p.node_id, &node, &bound_at, &why) == FERRY_OK) {
+        /* Compare both, then decide once. */
+        bool code_ok = req->node_code != NULL && strcmp(node->code, req->node_code) == 0;
+        bool env_ok = (int)req->environment == (int)node->environment;
+        ok = code_ok && env_ok;
         /* First bind: recorded durably (a single-statement autocommit, synchronous=FULL). */
-        if (ferry_store_node_mark_bound(hub->store, p.node_id, now, &err) != FERRY_OK)
-            goto out;
-        bound_at = now;
-    }
-    node->bound_at = hub_arena_ts(&a, bound_at);
-    ok = true;
-out:
-    if (locked)
-        ferry_store_unlock(hub->store);
-    if (!ok) {
-        ferry_rpc_call_fail(
-            call, FERRY_RPC_UNAUTHENTICATED, "E_AUTH_INVALID",
-            "bind refused: the node code, environment and token do not match an enabled node");
-    } else {
-        hub_agent_facts_t f = {0};
-        if (req->agent != NULL) {
-            f.has_facts = true;
-            f.agent_version = req->agent->agent_version;
-            f.installed_version = req->agent->installed_version;
-            f.free_disk_bytes = req->agent->free_disk_bytes;
+        if (ok && bound_at <= 0) {
+            ok = ferry_store_node_mark_bound(hub->store, p.node_id, now, &why) == FERRY_OK;
+            bound_at = now;
         }
-        hub_presence_touch(hub, p.node_id, &f);
-        node->connectivity = FERRY__V1__CONNECTIVITY__CONNECTIVITY_ONLINE;
-        node->last_seen_at = hub_arena_ts(&a, now);
-        resp.node = node;
-        fill_keys(hub, &a, &resp.signing_keys, &resp.n_signing_keys);
-        resp.poll_interval = poll_duration(hub, &a);
-        resp.server_time = hub_arena_ts(&a, now);
-        if (a.failed)
-            ferry_rpc_call_fail(call, FERRY_RPC_RESOURCE_EXHAUSTED, "E_NOMEM", "bind: out of memory");
-        else
-            ferry_v1_agent_service_bind_reply(call, &resp);
     }
-    hub_arena_free(&a);
-}
-
-static void bind_h(ferry_rpc_call_t *call, const Ferry__V1__BindRequest *req, void *user)
-{
-    hub_offload(call, user, req, bind_work);
+    ferry_store_unlock(hub->store);
+out:
+    if (!ok)
+        return ferry_err_set(
+            err, FERRY_E_AUTH_INVALID,
+            "bind refused: the node code, environment and token do not match an enabled node");
+    if (req->agent != NULL) {
+        facts.has_facts = true;
+        facts.agent_version = req->agent->agent_version;
+        facts.installed_version = req->agent->installed_version;
+        facts.free_disk_bytes = req->agent->free_disk_bytes;
+    }
+    hub_presence_touch(hub, p.node_id, &facts);
+    node->bound_at = hub_arena_ts(a, bound_at);
+    node->connectivity = FERRY__V1__CONNECTIVITY__CONNECTIVITY_ONLINE;
+    node->last_seen_at = hub_arena_ts(a, now);
+    resp->node = node;
+    fill_keys(hub, a, &resp->signing_keys, &resp->n_signing_keys);
+    resp->poll_interval = poll_duration(hub, a);
+    resp->server_time = hub_arena_ts(a, now);
+    return FERRY_OK; /* an arena that ran out of memory: the frame answers E_NOMEM */
 }
 
 /* CheckIn with possible work: the DB part, on a worker. */
@@ -755,60 +749,44 @@ static void check_in_h(ferry_rpc_call_t *call, const Ferry__V1__CheckInRequest *
     ferry_v1_agent_service_check_in_reply(call, &resp);
 }
 
-/* Loads the caller's task |id| or fails: not_found when it does not exist,
- * permission_denied when it is another node's. */
-static int own_task(ferry_rpc_call_t *call, ferry_hub_t *hub, const hub_principal_t *p, const char *id_str,
-                    int64_t *task_id)
+/* The caller's task |id_str| into *task_id: E_NOT_FOUND when it does not exist,
+ * E_PERMISSION when it is another node's. */
+static ferry_err_code_t own_task(hub_frame_t *f, const char *id_str, int64_t *task_id, ferry_err_t *err)
 {
-    ferry_err_t err = {0};
-    int ok = 0;
     int64_t owner = 0;
-    if (hub_parse_id(id_str, "task_id", task_id, &err) != FERRY_OK) {
-        hub_fail(call, &err);
-        return 0;
-    }
-    ferry_store_lock(hub->store);
-    if (ferry_store_task_node(hub->store, *task_id, &owner, &err) != FERRY_OK)
+    ferry_err_t lerr = {0};
+    ferry_err_code_t rc;
+
+    if ((rc = hub_parse_id(id_str, "task_id", task_id, err)) != FERRY_OK)
+        return rc;
+    ferry_store_lock(f->store);
+    if (ferry_store_task_node(f->store, *task_id, &owner, &lerr) != FERRY_OK)
         owner = 0;
-    ferry_store_unlock(hub->store);
+    ferry_store_unlock(f->store);
     if (owner == 0)
-        ferry_rpc_call_fail(call, FERRY_RPC_NOT_FOUND, "E_NOT_FOUND", "task %s not found", id_str);
-    else if (owner != p->node_id)
-        ferry_rpc_call_fail(call, FERRY_RPC_PERMISSION_DENIED, "E_PERMISSION",
-                            "task %s belongs to another node", id_str);
-    else
-        ok = 1;
-    return ok;
+        return ferry_err_set(err, FERRY_E_NOT_FOUND, "task %s not found", id_str);
+    if (owner != f->me->node_id)
+        return ferry_err_set(err, FERRY_E_PERMISSION, "task %s belongs to another node", id_str);
+    return FERRY_OK;
 }
 
-static void get_assignment_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t get_assignment_body(hub_frame_t *f, const Ferry__V1__GetAssignmentRequest *req,
+                                            Ferry__V1__GetAssignmentResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__GetAssignmentRequest *req = vreq;
-    const hub_principal_t *p = hub_principal(call);
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
     int64_t id;
     Ferry__V1__Assignment **as = NULL;
     size_t n = 0;
-    Ferry__V1__GetAssignmentResponse resp = FERRY__V1__GET_ASSIGNMENT_RESPONSE__INIT;
+    ferry_err_code_t rc;
 
-    if (!own_task(call, hub, p, req->task_id, &id))
-        goto out;
-    if (hub_agent_load_assignments(hub, &a, p->node_id, id, &as, &n, NULL, NULL, &err) != FERRY_OK) {
-        hub_fail(call, &err);
-        goto out;
-    }
-    if (n == 0) {
-        ferry_rpc_call_fail(call, FERRY_RPC_NOT_FOUND, "E_NOT_FOUND", "task %s not found", req->task_id);
-        goto out;
-    }
-    resp.assignment = as[0];
-    ferry_v1_agent_service_get_assignment_reply(call, &resp);
-out:
-    hub_arena_free(&a);
+    if ((rc = own_task(f, req->task_id, &id, err)) != FERRY_OK ||
+        (rc = hub_agent_load_assignments(f->hub, &f->arena, f->me->node_id, id, &as, &n, NULL, NULL, err)) !=
+            FERRY_OK)
+        return rc;
+    if (n == 0)
+        return ferry_err_set(err, FERRY_E_NOT_FOUND, "task %s not found", req->task_id);
+    resp->assignment = as[0];
+    return FERRY_OK;
 }
-
-HUB_NODE_OFFLOADED(get_assignment, Ferry__V1__GetAssignmentRequest)
 
 /*
  * GetDownload: the sources (primary signed URL, then the mirrors of the storage in
@@ -816,57 +794,46 @@ HUB_NODE_OFFLOADED(get_assignment, Ferry__V1__GetAssignmentRequest)
  * bound to task, node, task kind and customer; expires after manifest_ttl_s). Nothing
  * is cached: every call signs anew, in the call's arena.
  */
-static void get_download_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *vreq)
+static ferry_err_code_t get_download_body(hub_frame_t *f, const Ferry__V1__GetDownloadRequest *req,
+                                          Ferry__V1__GetDownloadResponse *resp, ferry_err_t *err)
 {
-    const Ferry__V1__GetDownloadRequest *req = vreq;
-    const hub_principal_t *p = hub_principal(call);
-    hub_arena_t a = {0};
-    ferry_err_t err = {0};
+    ferry_hub_t *hub = f->hub;
     int64_t id, now = hub_now_ms();
     char blob_sha[65] = "", path[96];
     Ferry__V1__UpdateTask task = FERRY__V1__UPDATE_TASK__INIT;
     Ferry__V1__Package pkg = FERRY__V1__PACKAGE__INIT;
-    Ferry__V1__GetDownloadResponse resp = FERRY__V1__GET_DOWNLOAD_RESPONSE__INIT;
     ferry_err_code_t rc;
 
-    if (!own_task(call, hub, p, req->task_id, &id))
-        goto out;
+    if ((rc = own_task(f, req->task_id, &id, err)) != FERRY_OK)
+        return rc;
     ferry_store_lock(hub->store);
-    rc = hub_task_load(hub, &a, id, now, &task, &err);
+    rc = hub_task_load(hub, &f->arena, id, now, &task, err);
     if (rc == FERRY_OK)
-        rc = hub_package_load(hub, &a, task.package_version, &pkg, NULL, blob_sha, &err);
+        rc = hub_package_load(hub, &f->arena, task.package_version, &pkg, NULL, blob_sha, err);
     ferry_store_unlock(hub->store);
+    if (rc != FERRY_OK)
+        return rc;
     /* The node's customer picks the storage (a customer override serves its nodes). */
-    if (rc == FERRY_OK) {
-        hub_blob_url_path(blob_sha, path, sizeof(path));
-        rc =
-            hub_storage_download_sources(hub, &a, p->customer_id, path, &resp.sources, &resp.n_sources, &err);
-    }
-    if (rc == FERRY_OK) {
-        hub_manifest_binding_t b = {task.id, task.node_code, (int)task.kind, task.customer_code,
-                                    now + (int64_t)hub->cfg.manifest_ttl_s * 1000};
-        rc = hub_manifest_sign(hub, &a, &pkg, &b, now, &resp.signed_manifest, &err);
-    }
-    if (rc != FERRY_OK) {
-        hub_fail(call, &err);
-        goto out;
-    }
-    resp.package_version = pkg.version;
-    resp.size = pkg.size;
-    resp.sha256 = pkg.sha256;
-    ferry_v1_agent_service_get_download_reply(call, &resp);
-out:
-    hub_arena_free(&a);
+    hub_blob_url_path(blob_sha, path, sizeof(path));
+    if ((rc = hub_storage_download_sources(hub, &f->arena, f->me->customer_id, path, &resp->sources,
+                                           &resp->n_sources, err)) != FERRY_OK)
+        return rc;
+    hub_manifest_binding_t b = {task.id, task.node_code, (int)task.kind, task.customer_code,
+                                now + (int64_t)hub->cfg.manifest_ttl_s * 1000};
+    if ((rc = hub_manifest_sign(hub, &f->arena, &pkg, &b, now, &resp->signed_manifest, err)) != FERRY_OK)
+        return rc;
+    resp->package_version = pkg.version;
+    resp->size = pkg.size;
+    resp->sha256 = pkg.sha256;
+    return FERRY_OK;
 }
-
-HUB_NODE_OFFLOADED(get_download, Ferry__V1__GetDownloadRequest)
 
 void hub_agent_bind(ferry_hub_t *hub)
 {
-    hub->agent.bind = bind_h;
+    hub->agent.bind = bind;
     hub->agent.check_in = check_in_h;
-    hub->agent.get_assignment = get_assignment_h;
-    hub->agent.get_download = get_download_h;
+    hub->agent.get_assignment = get_assignment;
+    hub->agent.get_download = get_download;
     /* get_license_status: licenses.c (hub_fleet_bind) */
     /* watch_assignments: watch.c */
 }
