@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "fleet.h"
 
 static const char *role_name(int r)
 {
@@ -499,5 +500,12 @@ const ferry_cli_cmd_t ferry_cli_config_cmds[] = {
      "Precedence: flags > environment (FERRY_SERVER, FERRY_TOKEN, FERRY_CA_FILE, FERRY_PIN_SHA256,\n"
      "FERRY_TIMEOUT, FERRY_CONFIG) > config file. The token is never printed.",
      config_show, true},
+    /* configuration distribution (fleet_config.c); `ferry config template ...` is a group of its own */
+    {"assign", "assign a template version to the nodes of a scope (pushed at once)", NULL, 0,
+     ferry_cli_config_assign_flags, NULL, ferry_cli_config_assign, false},
+    {"status", "per node: PENDING, APPLIED, FAILED or ROLLED_BACK", NULL, 0, ferry_cli_config_status_flags,
+     NULL, ferry_cli_config_status, false},
+    {"diff", "a node's latest assignment vs what it last applied", NULL, 0, ferry_cli_config_diff_flags, NULL,
+     ferry_cli_config_diff, false},
     {NULL, NULL, NULL, 0, NULL, NULL, NULL, false},
 };

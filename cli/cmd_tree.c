@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fleet.h"
 
 /*
  * get / disable / enable of one tree entity (customer, store, node): each RPC takes the
@@ -372,6 +373,8 @@ static int node_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
                                  "NAME", "STATUS", "VERSION",  "LAST SEEN"};
     int env, rc;
 
+    if (ferry_cli_arg(a, "status") != NULL) /* seed 001 status: node_status.c */
+        return ferry_cli_node_list_status(cli, a);
     if ((rc = ferry_cli_paging(cli, a, &req.page_size, &req.page_token)) != 0)
         return rc;
     if (ferry_cli_arg(a, "env") != NULL) {
@@ -457,6 +460,8 @@ static const ferry_cli_flag_t NODE_LIST_FLAGS[] = {
     {"installed-version", FERRY_CLI_FLAG_STR, "V", "only nodes with this installed version", false},
     {"all", FERRY_CLI_FLAG_BOOL, NULL, "include disabled nodes", false},
     {"query", FERRY_CLI_FLAG_STR, "TEXT", "only nodes whose code or name contains TEXT", false},
+    {"status", FERRY_CLI_FLAG_STR, "S", "ONLINE, OFFLINE, MAINTENANCE or EXPIRED (with --customer only)",
+     false},
     FERRY_CLI_PAGE_FLAGS,
     {NULL, 0, NULL, NULL, false},
 };
@@ -477,5 +482,9 @@ const ferry_cli_cmd_t ferry_cli_node_cmds[] = {
     {"enable", "re-enable a disabled node", "CODE", 1, NO_FLAGS, NULL, node_enable, false},
     {"rotate-token", "issue a new node token (the old one stops working)", "CODE", 1, NO_FLAGS,
      "The new token is printed only here (JSON key \"token\").", node_rotate, false},
+    {"history", "status transitions of a node, newest first", "CODE", 1, ferry_cli_node_history_flags, NULL,
+     ferry_cli_node_history, false},
+    {"maintenance", "set or clear maintenance (no task starts on the node meanwhile)", "CODE on|off", 2,
+     ferry_cli_node_maintenance_flags, NULL, ferry_cli_node_maintenance, false},
     {NULL, NULL, NULL, 0, NULL, NULL, NULL, false},
 };

@@ -21,8 +21,11 @@ static const ferry_cli_group_t GROUPS[] = {
     {"node-config", "node configurations uploaded by trays (read-only)", ferry_cli_node_config_cmds},
     {"audit", "the audit log of admin actions", ferry_cli_audit_cmds},
     {"token", "admin tokens", ferry_cli_token_cmds},
-    {"config", "show the CLI's resolved connection settings", ferry_cli_config_cmds},
+    {"config", "the CLI's connection settings (alone or show); assign, status, diff of node configs",
+     ferry_cli_config_cmds},
     {"license", "licences of nodes: create, list, renew, suspend, revoke", ferry_cli_license_cmds},
+    /* two words: `ferry config template VERB` (see find_group2) */
+    {"config template", "configuration templates: put, list, show, history", ferry_cli_config_template_cmds},
     {NULL, NULL, NULL},
 };
 
@@ -253,6 +256,16 @@ int main(int argc, char **argv)
         goto out;
     }
     i++;
+    /* A two-word group ("config template") before the verb. */
+    if (i < argc && argv[i][0] != '-') {
+        char two[64];
+        const ferry_cli_group_t *sub;
+        snprintf(two, sizeof(two), "%s %s", grp->name, argv[i]);
+        if ((sub = find_group(two)) != NULL) {
+            grp = sub;
+            i++;
+        }
+    }
     {
         int j = ferry_cli_parse_leading_globals(argc - i, argv + i, &cli.g, &err);
         if (j < 0) {
@@ -260,6 +273,12 @@ int main(int argc, char **argv)
             goto out;
         }
         i += j;
+    }
+    /* `ferry config` alone shows the connection settings, as it always did. */
+    if (strcmp(grp->name, "config") == 0 &&
+        (i >= argc || (argv[i][0] == '-' && strcmp(argv[i], "--help") != 0)) && !cli.g.help) {
+        rc = run_cmd(&cli, grp->name, find_cmd(grp->cmds, "show"), argc - i, argv + i);
+        goto out;
     }
     if (i >= argc || argv[i][0] == '-') {
         if (cli.g.help || (i < argc && strcmp(argv[i], "--help") == 0)) {

@@ -501,6 +501,99 @@ START_TEST(status_transitions_recorded_once)
 }
 END_TEST
 
+/* ---- WatchAssignments pushes licence and configuration changes at once ------------------ */
+
+typedef struct wctx {
+    ferry_rpc_client_t *c;
+    volatile int cancel;
+    atomic_int licences, configs;
+    char last_rendered[512];
+    pthread_mutex_t mu;
+} wctx_t;
+
+static int on_wa(Ferry__V1__WatchAssignmentsResponse *m, void *user)
+{
+    wctx_t *w = user;
+    if (m->event_case == FERRY__V1__WATCH_ASSIGNMENTS_RESPONSE__EVENT_LICENSE) {
+        atomic_fetch_add(&w->licences, 1);
+    } else if (m->event_case == FERRY__V1__WATCH_ASSIGNMENTS_RESPONSE__EVENT_CONFIG_ASSIGNMENT) {
+        pthread_mutex_lock(&w->mu);
+        snprintf(w->last_rendered, sizeof(w->last_rendered), "%s", m->config_assignment->rendered);
+        pthread_mutex_unlock(&w->mu);
+        atomic_fetch_add(&w->configs, 1);
+    }
+    protobuf_c_message_free_unpacked(&m->base, NULL);
+    return 0;
+}
+
+static void *wa_thread(void *arg)
+{
+    wctx_t *w = arg;
+    Ferry__V1__WatchAssignmentsRequest req = FERRY__V1__WATCH_ASSIGNMENTS_REQUEST__INIT;
+    ferry_rpc_call_opts_t opts = {0};
+    opts.timeout_ms = 60000;
+    opts.cancel = &w->cancel;
+    ferry_v1_agent_service_watch_assignments(w->c, &req, on_wa, w, &opts, NULL);
+    return NULL;
+}
+
+static int wait_for(atomic_int *v, int at_least, int ms)
+{
+    for (int i = 0; i < ms / 10 && atomic_load(v) < at_least; i++)
+        usleep(10000);
+    return atomic_load(v) >= at_least;
+}
+
+START_TEST(stream_pushes_licence_and_config)
+{
+    wctx_t w;
+    pthread_t th;
+    ferry_rpc_status_t st = {0};
+    char id[32];
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.mu, NULL);
+    w.c = hh_client(&H, TOK1);
+    pthread_create(&th, NULL, wa_thread, &w);
+    usleep(300000); /* the stream is up (its first keep-alive) */
+
+    int64_t t0 = now_s();
+    ck_assert_int_eq(create_license("N1", now_s(), now_s() + 100 * DAY_S, id, sizeof(id), &st), FERRY_RPC_OK);
+    ck_assert(wait_for(&w.licences, 1, 2000));
+
+    Ferry__V1__PutConfigTemplateRequest put = FERRY__V1__PUT_CONFIG_TEMPLATE_REQUEST__INIT;
+    Ferry__V1__PutConfigTemplateResponse *pr = NULL;
+    put.name = (char *)"app";
+    put.type = FERRY__V1__CONFIG_TYPE__CONFIG_TYPE_SERVER;
+    put.format = FERRY__V1__CONFIG_FORMAT__CONFIG_FORMAT_INI;
+    put.data_json =
+        (char *)"{\"top\": \"${customer.code}\", \"main\": {\"node\": \"${node.code}\", \"port\": 80}}";
+    put.target_path = (char *)"conf/app.ini";
+    ck_assert_int_eq(ferry_v1_admin_service_put_config_template(H.admin, &put, &pr, NULL, &st), FERRY_RPC_OK);
+    protobuf_c_message_free_unpacked(&pr->base, NULL);
+    Ferry__V1__AssignConfigRequest as = FERRY__V1__ASSIGN_CONFIG_REQUEST__INIT;
+    Ferry__V1__ReleaseScope scope = FERRY__V1__RELEASE_SCOPE__INIT;
+    Ferry__V1__AssignConfigResponse *ar = NULL;
+    char *stores[] = {(char *)"S1"};
+    scope.customer_code = (char *)"ACME";
+    scope.store_codes = stores;
+    scope.n_store_codes = 1;
+    as.template_name = (char *)"app";
+    as.scope = &scope;
+    ck_assert_int_eq(ferry_v1_admin_service_assign_config(H.admin, &as, &ar, NULL, &st), FERRY_RPC_OK);
+    ck_assert_uint_eq(ar->n_assignments, 2);
+    protobuf_c_message_free_unpacked(&ar->base, NULL);
+    ck_assert(wait_for(&w.configs, 1, 2000));
+    ck_assert_int_le(now_s() - t0, 3);
+    pthread_mutex_lock(&w.mu);
+    ck_assert_str_eq(w.last_rendered, "top=ACME\n\n[main]\nnode=N1\nport=80\n");
+    pthread_mutex_unlock(&w.mu);
+    w.cancel = 1;
+    pthread_join(th, NULL);
+    ferry_rpc_client_free(w.c);
+    pthread_mutex_destroy(&w.mu);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fleet");
@@ -516,6 +609,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, maintenance_holds_tasks_until_released);
     tcase_add_test(tc, status_transitions_recorded_once);
+    tcase_add_test(tc, stream_pushes_licence_and_config);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
