@@ -64,8 +64,8 @@ typedef enum ferry_err_code {
     FERRY_E_TRANSITION_INVALID, /**< a task state change the state machine forbids */
     FERRY_E_MANIFEST_EXPIRED,   /**< signed manifest past its expires_at (TUF anti-freeze) */
     FERRY_E_DOWNGRADE_REFUSED,  /**< package older than the installed version, not a rollback task */
-    FERRY_E_PRECHECK_FAILED, /**< a pre_check hook (seed 002 前置业务检查) failed: nothing was changed */
-    FERRY_E_HOOK_FAILED      /**< an upgrade hook (hooks.json) failed or was interrupted */
+    FERRY_E_PRECHECK_FAILED,    /**< a pre_check hook (seed 002) failed: nothing was changed */
+    FERRY_E_HOOK_FAILED         /**< an upgrade hook (hooks.json) failed or was interrupted */
 } ferry_err_code_t;
 
 /** Longest message kept; longer messages are truncated with "...". */
