@@ -466,6 +466,22 @@ static int phase_settings(const char *config_file)
     shot(w, "tray-settings.png");
     /* The whole page (the window scrolls): every field of seed 000 section 7.3. */
     shot(need(w, "settings-fields"), "tray-settings-fields.png");
+    /* A password through its masked entry: the agent stores it, the window shows *** only. */
+    gtk_combo_box_set_active_id(GTK_COMBO_BOX(need(w, "cfg:backup.db.engine")), "mssql");
+    set_entry(w, "cfg:backup.db.sqlConnectionString", "Server=127.0.0.1;User Id=sa;");
+    set_entry(w, "cfg:backup.db.password", "Sup3r;Secret");
+    click(w, "settings-save");
+    wait_label(w, "settings-file", "configVersion 3", 40);
+    wait_label(w, "settings-status", "uploaded it to the server", 40);
+    const char *cs = gtk_entry_get_text(GTK_ENTRY(need(w, "cfg:backup.db.sqlConnectionString")));
+    if (strstr(cs, "Password=***") == NULL || strstr(cs, "Sup3r") != NULL)
+        FAIL("the connection string shows '%s'", cs);
+    if (gtk_entry_get_text(GTK_ENTRY(need(w, "cfg:backup.db.password")))[0] != '\0')
+        FAIL("the password stayed in its entry after the save");
+    char *saved = NULL;
+    if (!g_file_get_contents(config_file, &saved, NULL, NULL) || strstr(saved, "Sup3r;Secret") == NULL)
+        FAIL("the agent did not store the password in %s", config_file);
+    g_free(saved);
     g_free(before);
     g_free(mid);
     g_free(after);

@@ -83,10 +83,17 @@ grep -q "$(cat "$W/N1.token")" "$W"/gui-*.log && fail "the token reached the GUI
 log "settings: refusals on their fields (file unchanged), then saved + uploaded"
 gui settings "$W/N1/node-config.json"
 "$FERRY" node-config get N1 --json >"$W/srv.json"
-json 'd["summary"]["configVersion"] + " " + str(d["summary"]["config"]["backup"]["retentionN"]) + " " + str(d["summary"]["config"]["service"]["stopTimeoutSeconds"])' <"$W/srv.json" |
-    grep -qx "2 3 45" || fail "server's node-config view after Save: $(cat "$W/srv.json")"
+# The last save set a password (through the masked entry): version 3 on the server, masked.
+json 'd["summary"]["configVersion"] + " " + str(d["summary"]["config"]["backup"]["retentionN"]) + " " + str(d["summary"]["config"]["service"]["stopTimeoutSeconds"]) + " " + d["summary"]["config"]["backup"]["db"]["engine"]' <"$W/srv.json" |
+    grep -qx "3 3 45 DB_ENGINE_SQLSERVER" || fail "server's node-config view after Save: $(cat "$W/srv.json")"
+grep -q Sup3r "$W/srv.json" && fail "the server shows the password"
+grep -q 'Password=\*\*\*' "$W/srv.json" || fail "the server's view has no masked password: $(cat "$W/srv.json")"
 grep -q '"retentionN": 3' "$W/N1/node-config.json" || fail "node-config.json not rewritten"
 log "server's read-only view: $("$FERRY" node-config get N1 | grep -i -m1 version)"
+grep -q "Sup3r" "$W"/gui-*.log && fail "the password reached the GUI test's output"
+# Back to the site's SQLite database (no SQL Server here) for the updates below.
+"$TRAY" config set backup.db.engine=sqlite backup.db.sqlConnectionString= --state-dir "$S" >/dev/null ||
+    fail "back to sqlite"
 
 log "update prompt: notification + window, Later (1 h, capped choices), deferred on the server"
 pkg '1.25.12.14(12522)'
