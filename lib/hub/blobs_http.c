@@ -88,7 +88,7 @@ bool hub_upload_claim(const char *id)
         }
     }
     if (free_slot >= 0) {
-        strcpy(claims[free_slot], id);
+        memcpy(claims[free_slot], id, strlen(id) + 1); /* <= 64 bytes: checked above */
         ok = true;
     }
 out:

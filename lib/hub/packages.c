@@ -195,7 +195,7 @@ static ferry_err_code_t validate_package(const char *path, const char *tmp_dir, 
         }
         goto out;
     }
-    if ((rc = ferry_pkg_manifest(pkg, &man, err)) != FERRY_OK) {
+    if (ferry_pkg_manifest(pkg, &man, err) != FERRY_OK) {
         rc = ferry_err_set(err, FERRY_E_PACKAGE_INVALID,
                            "package holds none of server.zip, client.zip, \xe7\xbb\x93\xe6\x9e\x84.sql, "
                            "data.sql at its top level");
@@ -653,8 +653,7 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
         hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
         ferry_store_tx_commit(hub->store, &err) != FERRY_OK)
         goto fail;
-    in_tx = false;
-    blob_made = false; /* owned by the package row now */
+    /* Committed: the blob is owned by the package row now, nothing is rolled back. */
     rc = hub_package_load(hub, &a, req->version, &pkg, NULL, NULL, &err);
     ferry_store_unlock(hub->store);
     locked = false;

@@ -71,7 +71,7 @@ ferry_blob_store_t *ferry_blob_store_open(const char *root, ferry_err_t *err)
         ferry_err_set(err, FERRY_E_INVALID_ARG, "blob store root too long: '%s'", root);
         goto fail;
     }
-    strcpy(bs->root, root);
+    memcpy(bs->root, root, strlen(root) + 1); /* fits: checked above */
     pthread_mutex_init(&bs->mu, NULL);
     static const char *const subs[] = {"sha256", "uploads"};
     for (size_t i = 0; i < 2; i++) {

@@ -9,6 +9,9 @@
 #include "ferry/store/releases.h"
 #include "ferry/store_sqlite.h"
 
+/* Arrays of message pointers are sized with sizeof(void *): every pointer to a struct has
+ * the same size, and sizeof(*p) of one reads as a mistake to clang-tidy. */
+
 #define RELEASE_ACTIVE   FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE
 #define RELEASE_PAUSED   FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED
 #define RELEASE_CANCELED FERRY__V1__RELEASE_STATE__RELEASE_STATE_CANCELED
@@ -385,7 +388,7 @@ ferry_err_code_t ferry_store_release_summary(ferry_store_t *s, ferry_arena_t *a,
              &st, "summary", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int64(st, 1, id);
-    out->by_state = ferry_arena_alloc(a, 16 * sizeof(*out->by_state));
+    out->by_state = ferry_arena_alloc(a, 16 * sizeof(void *));
     while (out->by_state != NULL && out->n_by_state < 16 && sqlite3_step(st) == SQLITE_ROW) {
         Ferry__V1__StateCount *c = ferry_arena_alloc(a, sizeof(*c));
         if (c == NULL)
@@ -408,7 +411,7 @@ ferry_err_code_t ferry_store_release_summary(ferry_store_t *s, ferry_arena_t *a,
         goto out;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, FERRY_STATE_FAILED);
-    out->by_error = ferry_arena_alloc(a, 64 * sizeof(*out->by_error));
+    out->by_error = ferry_arena_alloc(a, 64 * sizeof(void *));
     while (out->by_error != NULL && out->n_by_error < 64 && sqlite3_step(st) == SQLITE_ROW) {
         Ferry__V1__ErrorCount *c = ferry_arena_alloc(a, sizeof(*c));
         if (c == NULL)

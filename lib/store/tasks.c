@@ -10,6 +10,9 @@
 #include "ferry/store/tasks.h"
 #include "ferry/store_sqlite.h"
 
+/* Arrays of message pointers are sized with sizeof(void *): every pointer to a struct has
+ * the same size, and sizeof(*p) of one reads as a mistake to clang-tidy. */
+
 int ferry_store_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms)
 {
     if (policy == FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_OPTIONAL && deadline_ms > 0 &&
@@ -92,7 +95,7 @@ static void read_timings(ferry_arena_t *a, const char *s, Ferry__V1__UpdateTask 
         return;
     for (const char *p = s; *p; p++)
         cap += *p == ',';
-    Ferry__V1__StepTiming **v = ferry_arena_alloc(a, cap * sizeof(*v));
+    Ferry__V1__StepTiming **v = ferry_arena_alloc(a, cap * sizeof(void *));
     if (v == NULL)
         return;
     for (const char *p = s; *p != '\0' && n < cap;) {
@@ -120,7 +123,7 @@ static void read_timings(ferry_arena_t *a, const char *s, Ferry__V1__UpdateTask 
         t->duration = d;
         v[n++] = t;
     }
-    qsort(v, n, sizeof(*v), timing_cmp);
+    qsort(v, n, sizeof(void *), timing_cmp);
     out->timings = v;
     out->n_timings = n;
 }
@@ -657,7 +660,7 @@ ferry_err_code_t ferry_store_dashboard(ferry_store_t *s, ferry_arena_t *a, const
         goto out;
     sqlite3_bind_int(st, 6, FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE);
     sqlite3_bind_int(st, 7, FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED);
-    out->tasks_by_state = ferry_arena_alloc(a, sizeof(*out->tasks_by_state) * 16);
+    out->tasks_by_state = ferry_arena_alloc(a, sizeof(void *) * 16);
     while (out->tasks_by_state != NULL && out->n_tasks_by_state < 16 && sqlite3_step(st) == SQLITE_ROW) {
         Ferry__V1__StateCount *c = ferry_arena_alloc(a, sizeof(*c));
         if (c == NULL)
@@ -677,7 +680,7 @@ ferry_err_code_t ferry_store_dashboard(ferry_store_t *s, ferry_arena_t *a, const
     sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
     sqlite3_bind_int(st, 6, FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE);
     sqlite3_bind_int(st, 7, FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED);
-    out->failures_by_error = ferry_arena_alloc(a, sizeof(*out->failures_by_error) * 64);
+    out->failures_by_error = ferry_arena_alloc(a, sizeof(void *) * 64);
     while (out->failures_by_error != NULL && out->n_failures_by_error < 64 &&
            sqlite3_step(st) == SQLITE_ROW) {
         Ferry__V1__ErrorCount *c = ferry_arena_alloc(a, sizeof(*c));
@@ -695,7 +698,7 @@ ferry_err_code_t ferry_store_dashboard(ferry_store_t *s, ferry_arena_t *a, const
     if ((rc = dash_prep(db, sql, cust, environment, &st, err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
-    out->recent_failures = ferry_arena_alloc(a, sizeof(*out->recent_failures) * 20);
+    out->recent_failures = ferry_arena_alloc(a, sizeof(void *) * 20);
     while (out->recent_failures != NULL && out->n_recent_failures < 20 && sqlite3_step(st) == SQLITE_ROW) {
         Ferry__V1__UpdateTask *t = ferry_arena_alloc(a, sizeof(*t));
         if (t == NULL)
