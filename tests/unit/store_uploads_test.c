@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "ferry/blob.h"
 #include "ferry/fs.h"
 #include "ferry/store/uploads.h"
 #include "ferry/store_sqlite.h"
@@ -208,6 +210,68 @@ START_TEST(usage_counts_open_uploads_per_owner_and_kind)
 }
 END_TEST
 
+/* ---- the blob store's upload area (what the orphan sweep walks) ------------------------- */
+
+typedef struct seen {
+    char ids[8][72];
+    uint64_t sizes[8];
+    size_t n;
+} seen_t;
+
+static bool visit(const char *id, uint64_t size, void *user)
+{
+    seen_t *v = user;
+    if (v->n < 8) {
+        snprintf(v->ids[v->n], sizeof(v->ids[0]), "%s", id);
+        v->sizes[v->n++] = size;
+    }
+    return true;
+}
+
+static bool stop_at_first(const char *id, uint64_t size, void *user)
+{
+    (void)id, (void)size;
+    (*(int *)user)++;
+    return false;
+}
+
+START_TEST(upload_area_lists_partial_files_only)
+{
+    ferry_err_t e = {0};
+    char root[128], p[256];
+    ferry_blob_store_t *bs;
+    seen_t v = {0};
+    int calls = 0;
+    FILE *fp;
+
+    snprintf(root, sizeof(root), "%s/blobs", dir);
+    ck_assert_ptr_nonnull(bs = ferry_blob_store_open(root, &e));
+    ck_assert_int_eq(ferry_blob_upload_begin(bs, "up1", &e), FERRY_OK);
+    ck_assert_int_eq(ferry_blob_upload_write(bs, "up1", 0, "abc", 3, 10, &e), FERRY_OK);
+    /* Not partial files of an upload: a temporary file, a bad id, a directory. */
+    snprintf(p, sizeof(p), "%s/uploads/put-1-1.tmp", root);
+    ck_assert_ptr_nonnull(fp = fopen(p, "w"));
+    fclose(fp);
+    snprintf(p, sizeof(p), "%s/uploads/bad id.part", root);
+    ck_assert_ptr_nonnull(fp = fopen(p, "w"));
+    fclose(fp);
+    snprintf(p, sizeof(p), "%s/uploads/d.part", root);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+
+    ck_assert_int_eq(ferry_blob_uploads_each(bs, visit, &v, &e), FERRY_OK);
+    ck_assert_uint_eq(v.n, 1);
+    ck_assert_str_eq(v.ids[0], "up1");
+    ck_assert_uint_eq(v.sizes[0], 3);
+    ck_assert_int_eq(ferry_blob_upload_begin(bs, "up2", &e), FERRY_OK);
+    ck_assert_int_eq(ferry_blob_uploads_each(bs, stop_at_first, &calls, &e), FERRY_OK);
+    ck_assert_int_eq(calls, 1);
+    /* Listing deleted nothing. */
+    ck_assert_int_eq(ferry_blob_uploads_each(bs, visit, &v, &e), FERRY_OK);
+    ck_assert_uint_eq(v.n, 3);
+    ferry_blob_store_free(bs);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("store_uploads");
@@ -218,6 +282,7 @@ int main(void)
     tcase_add_test(tc, abort_closes_an_open_upload);
     tcase_add_test(tc, expired_lists_open_uploads_past_expiry_or_ttl);
     tcase_add_test(tc, usage_counts_open_uploads_per_owner_and_kind);
+    tcase_add_test(tc, upload_area_lists_partial_files_only);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
