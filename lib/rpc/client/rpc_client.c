@@ -42,6 +42,7 @@
 #define QUEUE_LOW_WATER       16u /* ... and resumed */
 #define CANCEL_POLL_MS        20u /* how often a blocked caller looks at opts->cancel */
 #define CONNECT_TIMEOUT_MS    10000L
+#define IDLE_POLL_MS          5000
 #define MAX_TIMEOUT_HEADER_MS 9999999999ull /* connect-timeout-ms: at most 10 digits */
 
 /* ------------------------------------------------------------------------- */
@@ -216,7 +217,12 @@ static void *io_main(void *arg)
                 call_complete(c, done, res);
             }
         }
-        curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+        /* Every change a calling thread makes (new call, abort, unpause, close) calls
+         * curl_multi_wakeup(), and libcurl shortens the wait to its own next timer, so
+         * this bound only caps a sleep nothing needs: an idle agent woke ~130 times a
+         * minute with 1 s. 5 s, not longer: a safety net for a wakeup libcurl might
+         * swallow, at 12 wakeups a minute. */
+        curl_multi_poll(c->multi, NULL, 0, IDLE_POLL_MS, NULL);
     }
     return NULL;
 }
