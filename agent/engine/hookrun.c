@@ -411,9 +411,20 @@ static void run_once(hook_run_t *hr, const ferry_hook_t *h, unsigned attempt, ou
     switch (h->kind) {
     case FERRY_HOOK_CHECK: {
         int64_t count = 0;
-        if (need_exec(hr, &e) != FERRY_OK || ferry_sqlexec_count(hr->x, h->sql, &count, &e) != FERRY_OK) {
+        int64_t t0 = mono_ms();
+        ferry_err_code_t crc = need_exec(hr, &e);
+        if (crc == FERRY_OK) {
+            ferry_sqlexec_set_timeout(hr->x, h->timeout_s);
+            crc = ferry_sqlexec_count(hr->x, h->sql, &count, &e);
+            ferry_sqlexec_set_timeout(hr->x, 0);
+        }
+        if (crc != FERRY_OK) {
             snprintf(rec->outcome, sizeof(rec->outcome), FERRY_HOOK_FAIL);
-            snprintf(rec->reason, sizeof(rec->reason), "check query failed: %.450s", e.msg);
+            if (mono_ms() - t0 >= (int64_t)h->timeout_s * 1000)
+                snprintf(rec->reason, sizeof(rec->reason), "check query timed out after %u s (interrupted)",
+                         h->timeout_s);
+            else
+                snprintf(rec->reason, sizeof(rec->reason), "check query failed: %.450s", e.msg);
             ferry_sqlexec_free(hr->x); /* a broken connection is not reused by the retry */
             hr->x = NULL;
             break;
@@ -442,16 +453,25 @@ static void run_once(hook_run_t *hr, const ferry_hook_t *h, unsigned attempt, ou
         }
         snprintf(label, sizeof(label), "hook %s %.200s", h->id, h->file);
         ferry_sql_run_opts_t so = {.sql_log = log, .file = file, .file_label = label};
+        int64_t t0 = mono_ms();
         if (need_exec(hr, &e) == FERRY_OK) {
             so.exec = hr->x;
-            if (ferry_sql_run_dir(&so, &e) == FERRY_OK) {
+            /* The whole script shares the hook's timeout. */
+            ferry_sqlexec_set_timeout(hr->x, h->timeout_s);
+            ferry_err_code_t src = ferry_sql_run_dir(&so, &e);
+            ferry_sqlexec_set_timeout(hr->x, 0);
+            if (src == FERRY_OK) {
                 snprintf(rec->outcome, sizeof(rec->outcome), FERRY_HOOK_PASS);
                 snprintf(rec->reason, sizeof(rec->reason), "script ran; batches logged in %.400s", log);
                 break;
             }
         }
         snprintf(rec->outcome, sizeof(rec->outcome), FERRY_HOOK_FAIL);
-        snprintf(rec->reason, sizeof(rec->reason), "%s", e.msg);
+        if (mono_ms() - t0 >= (int64_t)h->timeout_s * 1000)
+            snprintf(rec->reason, sizeof(rec->reason), "timed out after %u s (interrupted): %.400s",
+                     h->timeout_s, e.msg);
+        else
+            snprintf(rec->reason, sizeof(rec->reason), "%s", e.msg);
         ferry_sqlexec_free(hr->x);
         hr->x = NULL;
         break;

@@ -64,6 +64,20 @@ ferry_err_code_t ferry_sqlexec_count(ferry_sqlexec_t *x, const char *sql, int64_
     return x->ops->count(x, sql, count, err);
 }
 
+bool ferry_sqlexec_set_timeout(ferry_sqlexec_t *x, unsigned seconds)
+{
+    if (x->ops->set_deadline == NULL)
+        return false;
+    int64_t deadline = 0;
+    if (seconds > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (int64_t)seconds * 1000;
+    }
+    x->ops->set_deadline(x, deadline);
+    return true;
+}
+
 void ferry_sqlexec_free(ferry_sqlexec_t *x)
 {
     if (x != NULL)

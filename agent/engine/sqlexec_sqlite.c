@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ferry/fs.h"
@@ -21,6 +22,7 @@ typedef struct sqlite_exec {
     ferry_sqlexec_t base;
     sqlite3 *db;
     char *path;
+    int64_t deadline_ms; /* CLOCK_MONOTONIC; 0 = none */
 } sqlite_exec_t;
 
 static ferry_err_code_t db_error(ferry_sqlexec_t *x, sqlite3 *db, ferry_err_code_t code, const char *what,
@@ -264,12 +266,29 @@ out:
     return rc;
 }
 
+/* Called every few thousand VM steps: non-zero interrupts the statement (SQLITE_INTERRUPT). */
+static int past_deadline(void *user)
+{
+    const sqlite_exec_t *s = user;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= s->deadline_ms;
+}
+
+static void sq_set_deadline(ferry_sqlexec_t *x, int64_t deadline_ms)
+{
+    sqlite_exec_t *s = (sqlite_exec_t *)x;
+    s->deadline_ms = deadline_ms;
+    sqlite3_progress_handler(s->db, deadline_ms > 0 ? 10000 : 0, deadline_ms > 0 ? past_deadline : NULL, s);
+}
+
 static const ferry_sqlexec_ops_t sqlite_ops = {.kind = "sqlite",
                                                .exec = sq_exec,
                                                .backup = sq_backup,
                                                .restore = sq_restore,
                                                .close = sq_close,
-                                               .count = sq_count};
+                                               .count = sq_count,
+                                               .set_deadline = sq_set_deadline};
 
 ferry_err_code_t ferry_sqlexec_open_sqlite_ex(const char *db_path, bool create, ferry_sqlexec_t **out,
                                               ferry_err_t *err)

@@ -16,6 +16,7 @@
 #define FERRY_ENGINE_SQLEXEC_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ferry/hooks.h"
@@ -54,6 +55,11 @@ typedef struct ferry_sqlexec_ops {
      * `SELECT COUNT(*) ...`) and stores it in *count. May be NULL (E_UNSUPPORTED).
      */
     ferry_err_code_t (*count)(ferry_sqlexec_t *x, const char *sql, int64_t *count, ferry_err_t *err);
+    /**
+     * Makes statements that run past |deadline_ms| (CLOCK_MONOTONIC, 0 = none) stop with
+     * an error. May be NULL: the engine has no way to interrupt a statement.
+     */
+    void (*set_deadline)(ferry_sqlexec_t *x, int64_t deadline_ms);
 } ferry_sqlexec_ops_t;
 
 /** Common head of every executor; engines embed it first. */
@@ -98,6 +104,13 @@ ferry_err_code_t ferry_sqlexec_restore(ferry_sqlexec_t *x, const char *database,
  * error is FERRY_E_IO with the engine's message.
  */
 ferry_err_code_t ferry_sqlexec_count(ferry_sqlexec_t *x, const char *sql, int64_t *count, ferry_err_t *err);
+
+/**
+ * Hooks' timeout_seconds for check and sql hooks: statements still running |seconds|
+ * from now are interrupted (SQLite; 0 clears it). Returns false when the executor cannot
+ * interrupt a statement (SQL Server: the server's own limits apply).
+ */
+bool ferry_sqlexec_set_timeout(ferry_sqlexec_t *x, unsigned seconds);
 
 /** Closes |x|. NULL is a no-op. */
 void ferry_sqlexec_free(ferry_sqlexec_t *x);
