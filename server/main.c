@@ -19,6 +19,7 @@
 #include "ferry/hub.h"
 #include "ferry/log.h"
 #include "ferry/rpc_server.h"
+#include "backup.h"
 #include "console.h"
 #include "health.h"
 
@@ -35,11 +36,16 @@ static void usage(FILE *f)
             "                    [--manifest-ttl S] [--upload-ttl S] [--console-dir DIR]\n"
             "                    [--upload-max-open N] [--upload-max-bytes SIZE] [--node-upload-max-open N]\n"
             "                    [--node-upload-max-bytes SIZE] [--upload-reserve SIZE]\n"
+            "       ferryd backup --data-dir DIR --out FILE [--no-blobs] [--json]\n"
+            "       ferryd restore --data-dir DIR --from FILE [--force] [--json]\n"
             "       ferryd --version\n"
             "\n"
             "init     creates the data dir: database, URL-signing secret, Ed25519 package-signing\n"
             "         key and the first system-administrator token, printed once (JSON key\n"
             "         `adminToken` with --json). Refuses an already initialised dir.\n"
+            "backup   writes a consistent backup of DIR (database snapshot, keys, blobs) to FILE while\n"
+            "         the server keeps serving (docs/operations.md)\n"
+            "restore  restores FILE into DIR (refuses a non-empty DIR unless --force; stop ferryd first)\n"
             "serve    runs the server until SIGTERM or SIGINT (graceful: in-flight calls finish,\n"
             "         streams end with `unavailable`, then the process exits)\n"
             "  --data-dir DIR       data directory made by `ferryd init`\n"
@@ -442,6 +448,8 @@ int main(int argc, char **argv)
         return serve(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "init") == 0)
         return init_cmd(argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0))
+        return ferryd_backup_cmd(argc - 1, argv + 1, strcmp(argv[1], "restore") == 0);
     usage(stderr);
     return 2;
 }

@@ -854,4 +854,5 @@ void hub_fleet_bind(ferry_hub_t *hub)
     hub->admin.list_node_events = list_node_events;
     hub_licenses_bind(hub);
     hub_configs_bind(hub);
+    hub_server_backup_bind(hub);
 }

@@ -127,5 +127,6 @@ bool hub_fleet_node_facts(ferry_hub_t *hub, int64_t node_id, char code[65], int6
 /** binders of each file (called by hub_fleet_bind) */
 void hub_licenses_bind(ferry_hub_t *hub);
 void hub_configs_bind(ferry_hub_t *hub);
+void hub_server_backup_bind(ferry_hub_t *hub); /* server_backup.c: CreateServerBackup, ListServerBackups */
 
 #endif

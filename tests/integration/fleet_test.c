@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -594,6 +595,47 @@ START_TEST(stream_pushes_licence_and_config)
 }
 END_TEST
 
+START_TEST(server_backups_over_rpc)
+{
+    Ferry__V1__CreateServerBackupRequest req = FERRY__V1__CREATE_SERVER_BACKUP_REQUEST__INIT;
+    Ferry__V1__CreateServerBackupResponse *r1 = NULL, *r2 = NULL;
+    Ferry__V1__ListServerBackupsRequest lr = FERRY__V1__LIST_SERVER_BACKUPS_REQUEST__INIT;
+    Ferry__V1__ListServerBackupsResponse *l = NULL;
+    ferry_rpc_status_t st = {0};
+    struct stat sb;
+
+    req.include_blobs = true;
+    ck_assert_int_eq(ferry_v1_admin_service_create_server_backup(H.admin, &req, &r1, NULL, &st),
+                     FERRY_RPC_OK);
+    ck_assert_uint_eq(strlen(r1->backup->sha256), 64);
+    ck_assert(r1->backup->includes_blobs);
+    ck_assert_int_eq(stat(r1->backup->path, &sb), 0);
+    ck_assert_uint_eq((uint64_t)sb.st_size, r1->backup->size);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    req.include_blobs = false;
+    ck_assert_int_eq(ferry_v1_admin_service_create_server_backup(H.admin, &req, &r2, NULL, &st),
+                     FERRY_RPC_OK);
+    ck_assert_str_ne(r1->backup->id, r2->backup->id);
+    ck_assert_int_eq(ferry_v1_admin_service_list_server_backups(H.admin, &lr, &l, NULL, &st), FERRY_RPC_OK);
+    ck_assert_uint_eq(l->n_backups, 2);
+    ck_assert_str_eq(l->backups[0]->id, r2->backup->id); /* newest first */
+    ck_assert(!l->backups[0]->includes_blobs);
+    ck_assert_int_eq(hh_count(&H, "audit_target", "kind = 'server_backup'"), 2);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
+    /* an implementer may not */
+    char itok[HH_TOKEN_MAX];
+    ck_assert_int_eq(hh_create_admin_token(&H, FERRY__V1__ROLE__ROLE_IMPLEMENTER, "impl", itok, sizeof(itok)),
+                     0);
+    ferry_rpc_client_t *impl = hh_client(&H, itok);
+    Ferry__V1__CreateServerBackupResponse *r3 = NULL;
+    ck_assert_int_eq(ferry_v1_admin_service_create_server_backup(impl, &req, &r3, NULL, &st),
+                     FERRY_RPC_PERMISSION_DENIED);
+    ferry_rpc_client_free(impl);
+    protobuf_c_message_free_unpacked(&r1->base, NULL);
+    protobuf_c_message_free_unpacked(&r2->base, NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fleet");
@@ -610,6 +652,7 @@ int main(void)
     tcase_add_test(tc, maintenance_holds_tasks_until_released);
     tcase_add_test(tc, status_transitions_recorded_once);
     tcase_add_test(tc, stream_pushes_licence_and_config);
+    tcase_add_test(tc, server_backups_over_rpc);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

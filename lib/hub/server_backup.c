@@ -1,0 +1,160 @@
+/*
+ * Server maintenance (seed 004): CreateServerBackup and ListServerBackups.
+ *
+ * A backup lands in <data dir>/backups/<id>.tar (ferry_store_backup: consistent,
+ * online) with a sidecar <id>.json describing it; the list reads the sidecars, newest
+ * first. The body runs on a worker WITHOUT the store lock: the snapshot reads its own
+ * connection, so serving (and writing) goes on while the file is written.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "ferry/fs.h"
+#include "ferry/store/backup.h"
+#include "hub_fleet.h"
+
+#define BACKUP_DIR      "backups"
+#define BACKUP_LIST_MAX 1000 /* sidecars read per list */
+
+static ferry_err_code_t backup_dir(ferry_hub_t *hub, char *buf, size_t size, ferry_err_t *err)
+{
+    if (ferry_fs_join(buf, size, hub->data_dir, BACKUP_DIR) != FERRY_OK)
+        return ferry_err_set(err, FERRY_E_TOO_LARGE, "backup dir path too long");
+    return ferry_fs_mkdir_p(buf, 0700, err);
+}
+
+static Ferry__V1__ServerBackup *from_json(hub_arena_t *a, const char *dir, json_t *j)
+{
+    Ferry__V1__ServerBackup *b = hub_arena_alloc(a, sizeof(*b));
+    const char *id = json_string_value(json_object_get(j, "id"));
+    if (b == NULL || id == NULL)
+        return NULL;
+    ferry__v1__server_backup__init(b);
+    b->id = hub_arena_strdup(a, id);
+    b->path = hub_arena_printf(a, "%s/%s.tar", dir, id);
+    b->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
+    b->includes_blobs = json_is_true(json_object_get(j, "includesBlobs"));
+    b->created_at = hub_arena_ts(a, (int64_t)json_integer_value(json_object_get(j, "createdAt")));
+    b->sha256 = hub_arena_strdup(a, json_string_value(json_object_get(j, "dbSha256")) ?: "");
+    return b;
+}
+
+HUB_METHOD(admin, create_server_backup, Ferry__V1__CreateServerBackupRequest,
+           Ferry__V1__CreateServerBackupResponse, HUB_FRAME_OFFLOAD | HUB_FRAME_AUDIT, NULL)
+HUB_METHOD(admin, list_server_backups, Ferry__V1__ListServerBackupsRequest,
+           Ferry__V1__ListServerBackupsResponse, HUB_FRAME_OFFLOAD, NULL)
+
+static ferry_err_code_t create_server_backup_body(hub_frame_t *f,
+                                                  const Ferry__V1__CreateServerBackupRequest *req,
+                                                  Ferry__V1__CreateServerBackupResponse *resp,
+                                                  ferry_err_t *err)
+{
+    char dir[PATH_MAX], id[40], tar[PATH_MAX], side[PATH_MAX];
+    ferry_store_backup_info_t bi;
+    time_t now = time(NULL);
+    struct tm tm;
+    json_t *j = NULL;
+    char *text = NULL;
+    ferry_err_code_t rc;
+
+    if ((rc = backup_dir(f->hub, dir, sizeof(dir), err)) != FERRY_OK)
+        return rc;
+    gmtime_r(&now, &tm);
+    /* "20251214T120000Z", then -2, -3 ... when several land in one second */
+    for (int n = 1; n < 100; n++) {
+        struct stat sb;
+        size_t k = strftime(id, sizeof(id), "%Y%m%dT%H%M%SZ", &tm);
+        if (n > 1)
+            snprintf(id + k, sizeof(id) - k, "-%d", n);
+        if (snprintf(tar, sizeof(tar), "%s/%s.tar", dir, id) >= (int)sizeof(tar) ||
+            snprintf(side, sizeof(side), "%s/%s.json", dir, id) >= (int)sizeof(side))
+            return ferry_err_set(err, FERRY_E_TOO_LARGE, "backup path too long");
+        if (stat(tar, &sb) != 0 && stat(side, &sb) != 0)
+            break;
+    }
+    hub_frame_target(f, "server_backup:%s", id);
+    if ((rc = ferry_store_backup(f->hub->data_dir, tar, req->include_blobs, &bi, err)) != FERRY_OK)
+        return rc;
+    j = json_pack("{s:s, s:I, s:b, s:I, s:s, s:I}", "id", id, "size", (json_int_t)bi.size, "includesBlobs",
+                  bi.includes_blobs, "createdAt", (json_int_t)bi.created_at, "dbSha256", bi.db_sha256,
+                  "blobs", (json_int_t)bi.blobs);
+    if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = ferry_fs_write_atomic(side, text, strlen(text), 0600, err)) != FERRY_OK)
+        goto out;
+    if ((resp->backup = from_json(&f->arena, dir, j)) == NULL)
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+out:
+    json_decref(j);
+    free(text);
+    return rc;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    const Ferry__V1__ServerBackup *x = *(Ferry__V1__ServerBackup *const *)a,
+                                  *y = *(Ferry__V1__ServerBackup *const *)b;
+    return strcmp(y->id, x->id);
+}
+
+static ferry_err_code_t list_server_backups_body(hub_frame_t *f,
+                                                 const Ferry__V1__ListServerBackupsRequest *req,
+                                                 Ferry__V1__ListServerBackupsResponse *resp, ferry_err_t *err)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    Ferry__V1__ServerBackup **all;
+    size_t n = 0, limit = (size_t)ferry_store_page_limit(req->page_size);
+    int64_t offset = 0;
+    struct dirent *e;
+    DIR *d;
+    ferry_err_code_t rc;
+
+    if ((rc = ferry_store_page_token_read(req->page_token, &offset, err)) != FERRY_OK ||
+        (rc = backup_dir(f->hub, dir, sizeof(dir), err)) != FERRY_OK)
+        return rc;
+    if ((all = hub_arena_alloc(&f->arena, BACKUP_LIST_MAX * sizeof(*all))) == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+    if ((d = opendir(dir)) == NULL)
+        return ferry_err_set(err, FERRY_E_IO, "list backups: %s", strerror(errno));
+    while ((e = readdir(d)) != NULL && n < BACKUP_LIST_MAX) {
+        size_t len = strlen(e->d_name);
+        json_error_t je;
+        json_t *j;
+        struct stat sb;
+        if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 ||
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+            continue;
+        if ((j = json_load_file(path, 0, &je)) == NULL)
+            continue;
+        Ferry__V1__ServerBackup *b = from_json(&f->arena, dir, j);
+        json_decref(j);
+        if (b != NULL && stat(b->path, &sb) == 0) /* a deleted archive is not listed */
+            all[n++] = b;
+    }
+    closedir(d);
+    qsort(all, n, sizeof(*all), newest_first);
+    if ((size_t)offset < n) {
+        resp->backups = all + offset;
+        resp->n_backups = n - (size_t)offset < limit ? n - (size_t)offset : limit;
+        if ((size_t)offset + resp->n_backups < n)
+            resp->next_page_token =
+                hub_arena_printf(&f->arena, "%" PRId64, offset + (int64_t)resp->n_backups);
+    }
+    return FERRY_OK;
+}
+
+void hub_server_backup_bind(ferry_hub_t *hub)
+{
+    hub->admin.create_server_backup = create_server_backup;
+    hub->admin.list_server_backups = list_server_backups;
+}
