@@ -54,8 +54,6 @@ struct hub_bus {
     int stop;
     int thread_started;
     pthread_t thread;
-
-    struct hub_presence *presence; /* agent.c's */
 };
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -214,11 +212,6 @@ uint64_t hub_bus_subscribers(ferry_hub_t *hub)
     n = bus->n_subs;
     pthread_rwlock_unlock(&bus->idx_lock);
     return n;
-}
-
-struct hub_presence **hub_bus_presence_slot(ferry_hub_t *hub)
-{
-    return &hub->bus->presence;
 }
 
 void hub_bus_publish(ferry_hub_t *hub, const hub_task_event_t *ev)

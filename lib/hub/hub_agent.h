@@ -46,7 +46,7 @@ bool hub_report_error_code_known(const char *name);
  */
 int hub_connectivity(int64_t last_seen_ms, int64_t now_ms, uint32_t offline_after_s);
 
-/* ---- node presence (agent.c) -------------------------------------------------- */
+/* ---- node presence (presence.c) -------------------------------------------------- */
 
 /** What a check-in tells about the agent (copied). */
 typedef struct hub_agent_facts {
@@ -76,6 +76,15 @@ int64_t hub_presence_last_seen(ferry_hub_t *hub, int64_t node_id);
 uint64_t hub_presence_count_online(ferry_hub_t *hub);
 /** A task for |node_id| appeared (bus): the next CheckIn must look in the database. */
 void hub_presence_note_work(ferry_hub_t *hub, int64_t node_id);
+/**
+ * hub_presence_touch() and hub_presence_work_hint() in one lookup (every CheckIn):
+ * 1 when |node_id| may have work (*gen = its generation), 0 when it is idle.
+ */
+int hub_presence_touch_hint(ferry_hub_t *hub, int64_t node_id, const hub_agent_facts_t *facts, uint32_t *gen);
+/** 1 if |node_id| may have work (and *gen = its generation). */
+int hub_presence_work_hint(ferry_hub_t *hub, int64_t node_id, uint32_t *gen);
+/** The node had nothing open at generation |gen|: idle until the next offer. */
+void hub_presence_clear_hint(ferry_hub_t *hub, int64_t node_id, uint32_t gen);
 
 #define HUB_PRESENCE_FLUSH_MS 5000
 
@@ -150,9 +159,6 @@ void hub_bus_subscribe(ferry_hub_t *hub, hub_bus_sub_t *sub);
 void hub_bus_cancel(ferry_hub_t *hub, hub_bus_sub_t *sub);
 /** Number of live subscriptions (metrics). */
 uint64_t hub_bus_subscribers(ferry_hub_t *hub);
-
-/** The slot where agent.c keeps its presence table (inside the bus, which the hub owns). */
-struct hub_presence **hub_bus_presence_slot(ferry_hub_t *hub);
 
 /* ---- metrics (metrics.c) ------------------------------------------------------ */
 

@@ -30,6 +30,7 @@
 #define HUB_BLOB_DIR         "blobs"
 
 struct hub_bus;
+struct hub_presence;
 struct hub_metrics;
 struct hub_auth;
 struct hub_janitor;
@@ -54,6 +55,7 @@ struct ferry_hub {
     uint8_t url_key[32];
 
     struct hub_bus *bus;
+    struct hub_presence *presence; /* presence.c: last-seen table (started and stopped with the bus) */
     struct hub_metrics *metrics;
     struct hub_auth *auth;       /* auth.c: token cache, read-only connection */
     struct hub_janitor *janitor; /* uploads.c: the expiry sweep of uploads */
