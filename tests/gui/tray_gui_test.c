@@ -709,9 +709,8 @@ static int phase_offline(const char *tampered, const char *package, const char *
     protobuf_c_message_free_unpacked(&st->base, NULL);
     shot(w, "tray-offline-refused.png");
     set_entry(w, "offline-package", package);
-    if (gtk_widget_get_visible(need(w, "offline-package-error")) &&
-        strstr(text_of(w, "offline-package-error"), "E_HASH") == NULL)
-        FAIL("unexpected package error");
+    if (gtk_widget_get_visible(need(w, "offline-package-error")))
+        FAIL("the tampered zip's refusal stayed after choosing another file");
     settle(100);
     shot(w, "tray-offline.png");
     click(w, "offline-apply");

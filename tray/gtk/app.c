@@ -26,6 +26,17 @@ GtkWidget *tray_label(const char *name, const char *text)
     gtk_label_set_line_wrap(GTK_LABEL(l), TRUE);
     /* Not selectable: GTK would focus and select the first such label of a window. */
     gtk_label_set_max_width_chars(GTK_LABEL(l), 70);
+    /* A wrapping label asks for its height at its minimum width: a floor keeps windows from
+     * growing tall and empty. */
+    gtk_label_set_width_chars(GTK_LABEL(l), 30);
+    return l;
+}
+
+GtkWidget *tray_caption(const char *text)
+{
+    GtkWidget *l = gtk_label_new(text);
+    gtk_label_set_xalign(GTK_LABEL(l), 0.0f);
+    gtk_widget_set_valign(l, GTK_ALIGN_START);
     return l;
 }
 

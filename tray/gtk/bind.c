@@ -115,7 +115,7 @@ static void on_submit(GtkButton *b, gpointer p)
 static GtkWidget *add_row(GtkWidget *grid, int *r, const char *caption, GtkWidget *input, GtkWidget *err,
                           const char *help)
 {
-    GtkWidget *c = tray_label(NULL, caption);
+    GtkWidget *c = tray_caption(caption);
     gtk_widget_set_hexpand(input, TRUE);
     gtk_grid_attach(GTK_GRID(grid), c, 0, *r, 1, 1);
     gtk_grid_attach(GTK_GRID(grid), input, 1, *r, 1, 1);

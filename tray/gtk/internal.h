@@ -99,6 +99,8 @@ void tray_unlisten(ferry_tray_app_t *app, void *view);
 
 /* Named widgets. */
 GtkWidget *tray_label(const char *name, const char *text);
+/* A field's caption in a form's first column (no wrap). */
+GtkWidget *tray_caption(const char *text);
 GtkWidget *tray_button(const char *name, const char *text);
 /* The window's main action (highlighted). */
 GtkWidget *tray_button_main(const char *name, const char *text);

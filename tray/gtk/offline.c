@@ -130,10 +130,17 @@ static void on_apply(GtkButton *b, gpointer p)
     tray_job_run(v->app, v->win, v, apply_work, apply_done, a, g_free);
 }
 
+/* A new file choice makes the old refusal stale. */
+static void on_changed(GtkEditable *e, gpointer err)
+{
+    (void)e;
+    tray_error_set(err, "");
+}
+
 static GtkWidget *file_row(offline_view_t *v, GtkWidget *grid, int r, const char *caption, const char *name,
                            const char *browse_name, GCallback cb, GtkWidget **err, const char *err_name)
 {
-    GtkWidget *c = tray_label(NULL, caption);
+    GtkWidget *c = tray_caption(caption);
     GtkWidget *e = gtk_entry_new();
     gtk_widget_set_name(e, name);
     gtk_widget_set_hexpand(e, TRUE);
@@ -141,6 +148,7 @@ static GtkWidget *file_row(offline_view_t *v, GtkWidget *grid, int r, const char
     GtkWidget *b = tray_button(browse_name, "Choose...");
     g_signal_connect(b, "clicked", cb, v);
     *err = tray_error_label(err_name);
+    g_signal_connect(e, "changed", G_CALLBACK(on_changed), *err);
     gtk_grid_attach(GTK_GRID(grid), c, 0, r, 1, 1);
     gtk_grid_attach(GTK_GRID(grid), e, 1, r, 1, 1);
     gtk_grid_attach(GTK_GRID(grid), b, 2, r, 1, 1);

@@ -445,7 +445,7 @@ GtkWidget *tray_settings_window(ferry_tray_app_t *app)
             gtk_box_pack_start(GTK_BOX(pages), frame, FALSE, FALSE, 0);
             r = 0;
         }
-        GtkWidget *cap = tray_label(NULL, f->kind == FERRY_TRAY_FIELD_BOOL ? "" : f->label);
+        GtkWidget *cap = tray_caption(f->kind == FERRY_TRAY_FIELD_BOOL ? "" : f->label);
         gtk_widget_set_valign(cap, GTK_ALIGN_START);
         v->input[i] = widget_new(f);
         char en[160];
@@ -458,7 +458,7 @@ GtkWidget *tray_settings_window(ferry_tray_app_t *app)
         gtk_grid_attach(GTK_GRID(grid), tray_help_label(help), 1, r++, 1, 1);
         gtk_grid_attach(GTK_GRID(grid), v->error[i], 1, r++, 1, 1);
         if (f->kind == FERRY_TRAY_FIELD_CONNSTR) {
-            GtkWidget *pc = tray_label(NULL, "Database password");
+            GtkWidget *pc = tray_caption("Database password");
             v->password = gtk_entry_new();
             gtk_widget_set_name(v->password, "cfg:backup.db.password");
             gtk_entry_set_visibility(GTK_ENTRY(v->password), FALSE);

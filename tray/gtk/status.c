@@ -106,7 +106,7 @@ static void on_now(GtkButton *b, gpointer p)
 
 static GtkWidget *row(GtkWidget *grid, int r, const char *caption, const char *name)
 {
-    GtkWidget *c = tray_label(NULL, caption);
+    GtkWidget *c = tray_caption(caption);
     gtk_widget_set_valign(c, GTK_ALIGN_START);
     GtkWidget *l = tray_label(name, "");
     gtk_widget_set_hexpand(l, TRUE);
