@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ferry/fleet.h"
 #include "ferry/fs.h"
 #include "ferry/hub.h"
 #include "ferry/log.h"
@@ -36,6 +37,8 @@ static void usage(FILE *f)
             "                    [--manifest-ttl S] [--upload-ttl S] [--console-dir DIR]\n"
             "                    [--upload-max-open N] [--upload-max-bytes SIZE] [--node-upload-max-open N]\n"
             "                    [--node-upload-max-bytes SIZE] [--upload-reserve SIZE]\n"
+            "                    [--license-grace-days N] [--license-warn-days N]\n"
+            "                    [--backup-every S] [--backup-keep N] [--backup-no-blobs]\n"
             "       ferryd backup --data-dir DIR --out FILE [--no-blobs] [--json]\n"
             "       ferryd restore --data-dir DIR --from FILE [--force] [--json]\n"
             "       ferryd --version\n"
@@ -70,6 +73,11 @@ static void usage(FILE *f)
             "  --node-upload-max-bytes SIZE  bytes announced by one node's open file uploads (default 4G)\n"
             "  --upload-reserve SIZE  free space on the data dir that node uploads never take, kept\n"
             "                       for administrators' packages (default 1G)\n"
+            "  --license-grace-days N  a licence keeps working N days past its end (default 7)\n"
+            "  --license-warn-days N   a licence shows as expiring N days before its end (default 30)\n"
+            "  --backup-every S     write a backup into <data dir>/backups every S seconds (default: never)\n"
+            "  --backup-keep N      backups kept there, oldest removed first (default 7)\n"
+            "  --backup-no-blobs    scheduled backups without the blob store\n"
             "  --console-dir DIR    the built web console served at /console/ (default: web/dist of\n"
             "                       the build tree or share/ferry/console next to the binary)\n"
             "Without TLS files the server speaks cleartext HTTP/2 (h2c) and HTTP/1.1; a warning is\n"
@@ -237,6 +245,11 @@ static int serve(int argc, char **argv)
                                          {"node-upload-max-open", required_argument, NULL, 1002},
                                          {"node-upload-max-bytes", required_argument, NULL, 1003},
                                          {"upload-reserve", required_argument, NULL, 1004},
+                                         {"license-grace-days", required_argument, NULL, 1010},
+                                         {"license-warn-days", required_argument, NULL, 1011},
+                                         {"backup-every", required_argument, NULL, 1012},
+                                         {"backup-keep", required_argument, NULL, 1013},
+                                         {"backup-no-blobs", no_argument, NULL, 1014},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *data_dir = NULL, *listen = NULL;
@@ -249,6 +262,7 @@ static int serve(int argc, char **argv)
     ferry_health_t *health = NULL;
     ferry_hub_t *hub = NULL;
     ferry_hub_config_t hcfg = {0};
+    ferry_fleet_config_t fcfg = {0};
     const char *console_dir = NULL;
     ferry_console_t *console = NULL;
     sigset_t sigs;
@@ -350,6 +364,35 @@ static int serve(int argc, char **argv)
                 hcfg.upload_disk_reserve = v;
             break;
         }
+        case 1010:
+        case 1011:
+        case 1012:
+        case 1013: {
+            /* fleet (issue 12): licence grace and reminder window in days, backup period in
+             * seconds, backups kept */
+            static const char *const names[] = {"license-grace-days", "license-warn-days", "backup-every",
+                                                "backup-keep"};
+            static const unsigned long lo[] = {0, 1, 60, 1}, hi[] = {365, 3650, 31 * 86400, 1000};
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            int k = c - 1010;
+            if (*end != '\0' || optarg[0] == '-' || optarg[0] == '\0' || v < lo[k] || v > hi[k]) {
+                fprintf(stderr, "ferryd: --%s must be %lu..%lu\n", names[k], lo[k], hi[k]);
+                return 2;
+            }
+            if (c == 1010)
+                fcfg.license_grace_s = v == 0 ? 1 : (uint32_t)(v * 86400); /* 0 days: 1 s, not "default" */
+            else if (c == 1011)
+                fcfg.license_warn_s = (uint32_t)(v * 86400);
+            else if (c == 1012)
+                fcfg.backup_every_s = (uint32_t)v;
+            else
+                fcfg.backup_keep = (uint32_t)v;
+            break;
+        }
+        case 1014:
+            fcfg.backup_no_blobs = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -377,6 +420,7 @@ static int serve(int argc, char **argv)
         FERRY_ERROR("ferryd: %s", err.msg);
         goto out;
     }
+    ferry_hub_set_fleet_config(hub, &fcfg);
     if (cfg.tls_cert_file == NULL && !is_loopback(host))
         FERRY_WARN(
             "serving cleartext HTTP on non-loopback address %s: tokens and packages travel unencrypted; "

@@ -58,6 +58,7 @@ struct hub_fleet {
     pthread_cond_t cv;
     int stop, started;
     pthread_t thread;
+    struct hub_backup_sched *backups; /* server_backup.c */
 };
 
 static pthread_mutex_t alloc_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -101,6 +102,7 @@ void ferry_hub_set_fleet_config(ferry_hub_t *hub, const ferry_fleet_config_t *cf
     fl->cfg = *cfg;
     pthread_cond_signal(&fl->cv); /* a shorter period takes effect at once */
     pthread_mutex_unlock(&fl->mu);
+    hub_backup_sched_kick(fl->backups);
 }
 
 void hub_fleet_config(ferry_hub_t *hub, ferry_fleet_config_t *out)
@@ -449,7 +451,12 @@ ferry_err_code_t hub_fleet_start(ferry_hub_t *hub, ferry_err_t *err)
     if (pthread_create(&fl->thread, NULL, sweep_main, hub) != 0)
         return ferry_err_set(err, FERRY_E_NOMEM, "fleet: cannot start the status sweep thread");
     fl->started = 1;
-    return FERRY_OK;
+    return hub_backup_sched_start(hub, &fl->backups, err);
+}
+
+struct hub_backup_sched *hub_fleet_backup_sched(ferry_hub_t *hub)
+{
+    return hub->fleet != NULL ? hub->fleet->backups : NULL;
 }
 
 void hub_fleet_free(ferry_hub_t *hub)
@@ -457,6 +464,8 @@ void hub_fleet_free(ferry_hub_t *hub)
     struct hub_fleet *fl = hub != NULL ? hub->fleet : NULL;
     if (fl == NULL)
         return;
+    hub_backup_sched_stop(fl->backups); /* first: a backup in progress finishes */
+    fl->backups = NULL;
     if (fl->started) {
         pthread_mutex_lock(&fl->mu);
         fl->stop = 1;

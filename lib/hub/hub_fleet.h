@@ -129,4 +129,13 @@ void hub_licenses_bind(ferry_hub_t *hub);
 void hub_configs_bind(ferry_hub_t *hub);
 void hub_server_backup_bind(ferry_hub_t *hub); /* server_backup.c: CreateServerBackup, ListServerBackups */
 
+/** Scheduled backups (server_backup.c): a thread that backs up every backup_every_s and prunes. */
+struct hub_backup_sched;
+ferry_err_code_t hub_backup_sched_start(ferry_hub_t *hub, struct hub_backup_sched **out, ferry_err_t *err);
+void hub_backup_sched_stop(struct hub_backup_sched *s);
+/** The settings changed: the schedule restarts now (a backup at once when one is set). */
+void hub_backup_sched_kick(struct hub_backup_sched *s);
+/** The schedule kept in the fleet (set by hub_fleet_start). */
+struct hub_backup_sched *hub_fleet_backup_sched(ferry_hub_t *hub);
+
 #endif

@@ -14,10 +14,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <pthread.h>
 
 #include <jansson.h>
 
 #include "ferry/fs.h"
+#include "ferry/log.h"
 #include "ferry/store/backup.h"
 #include "hub_fleet.h"
 
@@ -151,6 +155,117 @@ static ferry_err_code_t list_server_backups_body(hub_frame_t *f,
                 hub_arena_printf(&f->arena, "%" PRId64, offset + (int64_t)resp->n_backups);
     }
     return FERRY_OK;
+}
+
+/* ---- scheduled backups with retention (ferryd serve --backup-every, --backup-keep) ------------ */
+
+/* Deletes the oldest backups beyond |keep| (archive and sidecar). */
+static void prune(ferry_hub_t *hub, uint32_t keep)
+{
+    hub_frame_t f;
+    Ferry__V1__ListServerBackupsRequest req = FERRY__V1__LIST_SERVER_BACKUPS_REQUEST__INIT;
+    Ferry__V1__ListServerBackupsResponse resp = FERRY__V1__LIST_SERVER_BACKUPS_RESPONSE__INIT;
+    ferry_err_t err = {0};
+
+    hub_frame_init(&f, hub, hub->store);
+    req.page_size = FERRY_STORE_PAGE_MAX;
+    if (list_server_backups_body(&f, &req, &resp, &err) == FERRY_OK) {
+        for (size_t i = keep; i < resp.n_backups; i++) {
+            char side[PATH_MAX];
+            size_t n = strlen(resp.backups[i]->path);
+            if (n > 4 && n < sizeof(side)) {
+                memcpy(side, resp.backups[i]->path, n - 4);
+                memcpy(side + n - 4, ".json", 6);
+                if (unlink(resp.backups[i]->path) == 0 && unlink(side) == 0)
+                    FERRY_INFO("backup: removed %s (keeping the newest %u)", resp.backups[i]->id, keep);
+            }
+        }
+    }
+    hub_frame_clear(&f);
+}
+
+struct hub_backup_sched {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    pthread_t thread;
+};
+
+static void *sched_main(void *arg)
+{
+    ferry_hub_t *hub = arg;
+    struct hub_backup_sched *s = hub_fleet_backup_sched(hub);
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        ferry_fleet_config_t c;
+        struct timespec ts;
+        hub_fleet_config(hub, &c);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += c.backup_every_s > 0 ? c.backup_every_s : 3600;
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        if (s->stop || c.backup_every_s == 0)
+            continue;
+        pthread_mutex_unlock(&s->mu);
+        {
+            hub_frame_t f;
+            Ferry__V1__CreateServerBackupRequest req = FERRY__V1__CREATE_SERVER_BACKUP_REQUEST__INIT;
+            Ferry__V1__CreateServerBackupResponse resp = FERRY__V1__CREATE_SERVER_BACKUP_RESPONSE__INIT;
+            ferry_err_t err = {0};
+            hub_frame_init(&f, hub, hub->store);
+            req.include_blobs = !c.backup_no_blobs;
+            if (create_server_backup_body(&f, &req, &resp, &err) != FERRY_OK)
+                FERRY_ERROR("scheduled backup failed: %s", err.msg);
+            else
+                FERRY_INFO("scheduled backup %s written (%" PRIu64 " bytes)", resp.backup->id,
+                           resp.backup->size);
+            hub_frame_clear(&f);
+            prune(hub, c.backup_keep > 0 ? c.backup_keep : FERRY_FLEET_BACKUP_KEEP_DEFAULT);
+        }
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+ferry_err_code_t hub_backup_sched_start(ferry_hub_t *hub, struct hub_backup_sched **out, ferry_err_t *err)
+{
+    struct hub_backup_sched *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "backup schedule: out of memory");
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    *out = s;
+    if (pthread_create(&s->thread, NULL, sched_main, hub) != 0) {
+        *out = NULL;
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        free(s);
+        return ferry_err_set(err, FERRY_E_NOMEM, "backup schedule: cannot start its thread");
+    }
+    return FERRY_OK;
+}
+
+void hub_backup_sched_kick(struct hub_backup_sched *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void hub_backup_sched_stop(struct hub_backup_sched *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
 }
 
 void hub_server_backup_bind(ferry_hub_t *hub)

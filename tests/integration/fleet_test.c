@@ -603,6 +603,7 @@ START_TEST(server_backups_over_rpc)
     Ferry__V1__ListServerBackupsResponse *l = NULL;
     ferry_rpc_status_t st = {0};
     struct stat sb;
+    char r1_id[64];
 
     req.include_blobs = true;
     ck_assert_int_eq(ferry_v1_admin_service_create_server_backup(H.admin, &req, &r1, NULL, &st),
@@ -616,6 +617,7 @@ START_TEST(server_backups_over_rpc)
     ck_assert_int_eq(ferry_v1_admin_service_create_server_backup(H.admin, &req, &r2, NULL, &st),
                      FERRY_RPC_OK);
     ck_assert_str_ne(r1->backup->id, r2->backup->id);
+    snprintf(r1_id, sizeof(r1_id), "%s", r1->backup->id);
     ck_assert_int_eq(ferry_v1_admin_service_list_server_backups(H.admin, &lr, &l, NULL, &st), FERRY_RPC_OK);
     ck_assert_uint_eq(l->n_backups, 2);
     ck_assert_str_eq(l->backups[0]->id, r2->backup->id); /* newest first */
@@ -633,6 +635,20 @@ START_TEST(server_backups_over_rpc)
     ferry_rpc_client_free(impl);
     protobuf_c_message_free_unpacked(&r1->base, NULL);
     protobuf_c_message_free_unpacked(&r2->base, NULL);
+
+    /* scheduled: every second, keep 3 (the two above count): the oldest go */
+    ferry_fleet_config_t c = {0};
+    c.backup_every_s = 1;
+    c.backup_keep = 3;
+    ferry_hub_set_fleet_config(H.hub, &c);
+    sleep(4);
+    c.backup_every_s = 0;
+    ferry_hub_set_fleet_config(H.hub, &c);
+    ck_assert_int_eq(ferry_v1_admin_service_list_server_backups(H.admin, &lr, &l, NULL, &st), FERRY_RPC_OK);
+    ck_assert_uint_eq(l->n_backups, 3);
+    for (size_t i = 0; i < l->n_backups; i++)
+        ck_assert_str_ne(l->backups[i]->id, r1_id);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
 }
 END_TEST
 

@@ -6,6 +6,7 @@
 #ifndef FERRY_FLEET_H
 #define FERRY_FLEET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ferry/hub.h"
@@ -18,7 +19,12 @@ typedef struct ferry_fleet_config {
     uint32_t license_grace_s; /**< default grace of new licences, seconds (0 = 7 days) */
     uint32_t license_warn_s;  /**< reminder window, seconds (0 = 30 days) */
     uint32_t sweep_ms;        /**< node status sweep period (0 = default) */
+    uint32_t backup_every_s;  /**< scheduled server backups into <data>/backups every this long (0 = none) */
+    uint32_t backup_keep;     /**< backups kept in <data>/backups, oldest deleted first (0 = 7) */
+    bool backup_no_blobs;     /**< scheduled backups without the blob store */
 } ferry_fleet_config_t;
+
+#define FERRY_FLEET_BACKUP_KEEP_DEFAULT 7u
 
 /**
  * Sets the fleet settings of |hub|; may be called before ferry_hub_attach() or while
