@@ -176,6 +176,8 @@ async function main() {
       viewport: { width: 1280, height: 800 },
       acceptDownloads: true,
     });
+    // The copy button writes the node token to the clipboard: let it, and read it back.
+    await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: URL0 });
     const page = await ctx.newPage();
     page.on("console", (m) => {
       // Refused calls (401/404/409) are logged by chromium as failed resource loads: those
@@ -258,7 +260,8 @@ async function main() {
       tokens[n] = await page.getByTestId("token-value").inputValue();
       assert.ok(tokens[n].length >= 20, "node token shown");
       await page.getByTestId("copy").click();
-      assert.equal(await page.getByTestId("copy").textContent(), "已复制");
+      await page.waitForFunction(() => document.querySelector('[data-testid="copy"]')?.textContent === "已复制");
+      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), tokens[n], "token on the clipboard");
       await page.getByTestId("token-close").click();
       await page.getByTestId(`node-${n}`).waitFor();
     }
