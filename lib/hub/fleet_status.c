@@ -687,6 +687,95 @@ ferry_err_code_t hub_fleet_watch_messages(ferry_hub_t *hub, hub_arena_t *a, int6
     return rc;
 }
 
+/* ---- metrics ------------------------------------------------------------------------------ */
+
+char *hub_fleet_metrics(ferry_hub_t *hub)
+{
+    static const int64_t age_le[] = {15, 30, 60, 120, 300, 900, 3600, 86400}; /* seconds */
+    enum { N_AGE = sizeof(age_le) / sizeof(age_le[0]) };
+    struct hub_fleet *fl = hub->fleet;
+    uint64_t by_status[5] = {0}, lic[6] = {0}, expiring = 0, ages[N_AGE + 1] = {0}, seen = 0;
+    double age_sum = 0;
+    ferry_fleet_config_t c;
+    int64_t now = hub_now_ms();
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (fl == NULL || (f = open_memstream(&out, &len)) == NULL)
+        return NULL;
+    hub_fleet_config(hub, &c);
+    pthread_mutex_lock(&fl->mu);
+    for (size_t i = 0; i < fl->cap; i++) {
+        fleet_entry_t e = fl->slots[i];
+        int64_t since, last;
+        const char *why;
+        if (e.node_id == 0)
+            continue;
+        pthread_mutex_unlock(&fl->mu); /* presence has its own lock: never both */
+        last = hub_presence_last_seen(hub, e.node_id);
+        by_status[status_now(hub, &e, last, now, &since, &why)]++;
+        if (last > 0) {
+            int64_t age = (now - last) / 1000;
+            size_t b = 0;
+            while (b < N_AGE && age > age_le[b])
+                b++;
+            ages[b]++;
+            age_sum += (double)(now - last) / 1000.0;
+            seen++;
+        }
+        if (e.has_lic) {
+            int st = e.lic_stored != FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_ACTIVE ? e.lic_stored
+                     : lic_expired(&e, now) ? FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_EXPIRED
+                     : now > e.lic_ends_at  ? FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_GRACE
+                                            : FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_ACTIVE;
+            lic[st]++;
+            if (st == FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_ACTIVE &&
+                e.lic_ends_at - now <= (int64_t)c.license_warn_s * 1000)
+                expiring++;
+        }
+        pthread_mutex_lock(&fl->mu);
+    }
+    pthread_mutex_unlock(&fl->mu);
+    fprintf(f, "# HELP ferry_nodes Nodes by status (seed 001: ONLINE, OFFLINE, MAINTENANCE, EXPIRED).\n"
+               "# TYPE ferry_nodes gauge\n");
+    for (int st = 1; st <= ST_EXPIRED; st++)
+        fprintf(f, "ferry_nodes{status=\"%s\"} %" PRIu64 "\n",
+                protobuf_c_enum_descriptor_get_value(&ferry__v1__node_status__descriptor, st)->name + 12,
+                by_status[st]);
+    fprintf(f,
+            "# HELP ferry_node_heartbeat_age_seconds Time since each node's last sign of life (nodes seen).\n"
+            "# TYPE ferry_node_heartbeat_age_seconds histogram\n");
+    {
+        uint64_t cum = 0;
+        for (size_t b = 0; b < N_AGE; b++) {
+            cum += ages[b];
+            fprintf(f, "ferry_node_heartbeat_age_seconds_bucket{le=\"%" PRId64 "\"} %" PRIu64 "\n", age_le[b],
+                    cum);
+        }
+        fprintf(f,
+                "ferry_node_heartbeat_age_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+                "ferry_node_heartbeat_age_seconds_sum %.3f\nferry_node_heartbeat_age_seconds_count %" PRIu64
+                "\n",
+                seen, age_sum, seen);
+    }
+    fprintf(
+        f, "# HELP ferry_licenses Licences in force on nodes, by status now.\n# TYPE ferry_licenses gauge\n");
+    for (int st = 1; st <= 5; st++)
+        fprintf(f, "ferry_licenses{status=\"%s\"} %" PRIu64 "\n",
+                protobuf_c_enum_descriptor_get_value(&ferry__v1__license_status__descriptor, st)->name + 15,
+                lic[st]);
+    fprintf(f,
+            "# HELP ferry_licenses_expiring Nodes whose licence ends within the reminder window.\n"
+            "# TYPE ferry_licenses_expiring gauge\nferry_licenses_expiring %" PRIu64 "\n",
+            expiring);
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* ---- admin RPCs: SetNodeMaintenance, ListNodeStatuses, ListNodeEvents ------------------- */
 
 static void set_node_maintenance_done(hub_frame_t *f, const void *vreq, void *vresp);

@@ -20,6 +20,7 @@
 #include "ferry/model/states.h"
 #include "ferry/store/metrics.h"
 #include "hub_agent.h"
+#include "hub_fleet.h"
 
 #define MX_METHODS 256 /* > every method of every service we register */
 #define MX_CODES   17  /* FERRY_RPC_OK .. FERRY_RPC_UNAUTHENTICATED */
@@ -243,6 +244,12 @@ static int metrics_route(void *req, void *user)
             "# TYPE ferry_rpc_uncounted_total counter\nferry_rpc_uncounted_total %" PRIu64 "\n",
             hub_presence_count_online(hub), (int64_t)atomic_load(&m->streams),
             (uint64_t)atomic_load(&m->dropped));
+    {
+        char *fleet = hub_fleet_metrics(hub); /* fleet_status.c: nodes by status, heartbeat ages, licences */
+        if (fleet != NULL)
+            bprintf(&b, "%s", fleet);
+        free(fleet);
+    }
     if (b.failed)
         ferry_http_reply(req, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
     else
