@@ -737,10 +737,11 @@ char *hub_fleet_metrics(ferry_hub_t *hub)
         pthread_mutex_lock(&fl->mu);
     }
     pthread_mutex_unlock(&fl->mu);
-    fprintf(f, "# HELP ferry_nodes Nodes by status (seed 001: ONLINE, OFFLINE, MAINTENANCE, EXPIRED).\n"
-               "# TYPE ferry_nodes gauge\n");
+    fprintf(
+        f, "# HELP ferry_nodes_by_status Nodes by status (seed 001: ONLINE, OFFLINE, MAINTENANCE, EXPIRED).\n"
+           "# TYPE ferry_nodes_by_status gauge\n");
     for (int st = 1; st <= ST_EXPIRED; st++)
-        fprintf(f, "ferry_nodes{status=\"%s\"} %" PRIu64 "\n",
+        fprintf(f, "ferry_nodes_by_status{status=\"%s\"} %" PRIu64 "\n",
                 protobuf_c_enum_descriptor_get_value(&ferry__v1__node_status__descriptor, st)->name + 12,
                 by_status[st]);
     fprintf(f,

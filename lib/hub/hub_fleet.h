@@ -78,7 +78,7 @@ ferry_err_code_t hub_fleet_watch_messages(ferry_hub_t *hub, hub_arena_t *a, int6
 
 /**
  * The fleet's series in the Prometheus text format (metrics.c appends them to
- * /metrics): ferry_nodes{status}, ferry_node_heartbeat_age_seconds (histogram),
+ * /metrics): ferry_nodes_by_status{status}, ferry_node_heartbeat_age_seconds (histogram),
  * ferry_licenses{status}, ferry_licenses_expiring. malloc'd; NULL on failure.
  */
 char *hub_fleet_metrics(ferry_hub_t *hub);

@@ -109,7 +109,7 @@ jcheck "not sent again once held" '.signedLicense == null'
 run 0 "maintenance on" "$FERRY" node maintenance N3 on --reason "disk swap"
 grep -q MAINTENANCE <<<"$OUT" && pass "maintenance shown"
 M=$(curl -s "$BASE/metrics")
-grep -qx 'ferry_nodes{status="MAINTENANCE"} 1' <<<"$M" && grep -qx 'ferry_licenses_expiring 0' <<<"$M" &&
+grep -qx 'ferry_nodes_by_status{status="MAINTENANCE"} 1' <<<"$M" && grep -qx 'ferry_licenses_expiring 0' <<<"$M" &&
     grep -q '^ferry_node_heartbeat_age_seconds_count 1$' <<<"$M" && grep -qx 'ferry_licenses{status="REVOKED"} 1' <<<"$M" &&
     pass "metrics: nodes by status, heartbeat ages, licences" || fail "metrics: $(grep -E '^ferry_(nodes|licen|node_heart)' <<<"$M")"
 run 0 "list --status MAINTENANCE" "$FERRY" node list --status MAINTENANCE --json &&
