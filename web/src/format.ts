@@ -1,5 +1,5 @@
 // Pure display helpers (unit-tested in tests/web/unit).
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampDate, type Timestamp, type Duration } from "@bufbuild/protobuf/wkt";
 import { TaskState, Environment } from "./gen/ferry/v1/common_pb";
 
 /** Formats |ts| in the browser's time zone (or |timeZone| for tests); "—" when unset. */
@@ -75,4 +75,14 @@ export function isVersion(v: string): boolean {
 export function finishedPercent(tasks: { state: TaskState }[]): number {
   if (tasks.length === 0) return 0;
   return Math.round((100 * tasks.filter((t) => isFinalState(t.state)).length) / tasks.length);
+}
+
+/** "1.25 s", "850 ms", "2 min 5 s"; "—" when unset. */
+export function formatDuration(d: Duration | undefined): string {
+  if (!d) return "—";
+  const ms = Number(d.seconds) * 1000 + Math.round(d.nanos / 1e6);
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(2)} s`;
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)} min ${s % 60} s`;
 }

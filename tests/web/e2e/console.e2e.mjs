@@ -274,9 +274,22 @@ async function main() {
     await page.getByTestId("node-web2").locator(".tag").waitFor({ state: "detached" });
     assert.ok(!nodeOf(cli("node", "get", "web2", "--json")).disabled);
 
+    // rotating web2's token: the new one is shown once, the old one no longer binds
+    page.once("dialog", (d) => d.accept());
+    await page.getByTestId("rotate-web2").click();
+    await page.getByTestId("token-once").waitFor();
+    const rotated = await page.getByTestId("token-value").inputValue();
+    assert.notEqual(rotated, tokens.web2);
+    await page.getByTestId("token-close").click();
+    makeSite("web2");
+    const old = spawnSync(AGENT, ["bind", "--server", URL0, "--node", "web2", "--env", "PROD", "--token-file", "-", "--state-dir", `${W}/web2/state`], { input: tokens.web2, encoding: "utf8" });
+    assert.notEqual(old.status, 0, "the replaced token still binds");
+    assert.match(old.stdout + old.stderr, /E_AUTH_INVALID/);
+    tokens.web2 = rotated;
+
     log("agents bound with the tokens from the page");
     for (const n of ["web1", "web2"]) {
-      makeSite(n);
+      if (n !== "web2") makeSite(n);
       bindAndStart(n, tokens[n]);
     }
     // the tree refreshes its nodes by itself; the button asks at once
@@ -368,6 +381,9 @@ async function main() {
     await badRow.locator("a").click();
     await page.getByTestId("task-detail").waitFor();
     assert.equal(await page.getByTestId("task-error").textContent(), "E_SQL_FAILED_DATA");
+    // the agent reported how it downloaded the package (seed 003)
+    await page.getByTestId("task-download").waitFor();
+    assert.match(await page.getByTestId("task-download").textContent(), /primary/);
     await page.getByTestId("task-events").waitFor();
     // the agent's files arrive after the final report: reload until they are listed
     for (let i = 0; i < 40 && (await page.getByTestId("report-files").count()) === 0; i++) {

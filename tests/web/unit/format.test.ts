@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   finishedPercent,
   formatBytes,
+  formatDuration,
   formatTime,
   isFinalState,
   isVersion,
@@ -72,5 +73,14 @@ describe("formatBytes", () => {
     expect(formatBytes(1023)).toBe("1023 B");
     expect(formatBytes(1536)).toBe("1.5 KiB");
     expect(formatBytes(5n * 1024n * 1024n * 1024n)).toBe("5.0 GiB");
+  });
+});
+
+describe("formatDuration", () => {
+  it("picks a readable unit", () => {
+    expect(formatDuration(undefined)).toBe("—");
+    expect(formatDuration({ seconds: 0n, nanos: 850_000_000 } as never)).toBe("850 ms");
+    expect(formatDuration({ seconds: 1n, nanos: 250_000_000 } as never)).toBe("1.25 s");
+    expect(formatDuration({ seconds: 125n, nanos: 0 } as never)).toBe("2 min 5 s");
   });
 });
