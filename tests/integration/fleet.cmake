@@ -15,6 +15,10 @@ function(ferry_fleet_tests)
         ferry_add_script_test(fleet_cli ${CMAKE_SOURCE_DIR}/tests/integration/fleet_cli_test.sh TIMEOUT 300
             ENV "FERRY_CLI=$<TARGET_FILE:ferry>;FERRY_CLI_TEST_SERVER=$<TARGET_FILE:cli_test_server>")
     endif()
+    if(TARGET cli_test_server)
+        ferry_add_script_test(fleet_deploy ${CMAKE_SOURCE_DIR}/tests/integration/fleet_deploy_test.sh TIMEOUT 120
+            ENV "FERRY_CLI_TEST_SERVER=$<TARGET_FILE:cli_test_server>")
+    endif()
     if(TARGET ferryd AND TARGET ferry)
         ferry_add_script_test(fleet_backup ${CMAKE_SOURCE_DIR}/tests/integration/fleet_backup_test.sh TIMEOUT 300
             ENV "FERRYD=$<TARGET_FILE:ferryd>;FERRY_CLI=$<TARGET_FILE:ferry>")
