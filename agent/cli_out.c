@@ -204,6 +204,8 @@ void cli_print_status(const cli_out_t *o, const ferry_task_t *t, ferry_journal_t
         fprintf(stderr, "ferry-agent: %s\n", err.msg);
     if (o->json) {
         json_t *obj = task_json(t);
+        json_object_set_new(obj, "upgradeReport",
+                            o->report_path[0] ? json_string(o->report_path) : json_null());
         json_object_set_new(obj, "active", json_boolean(!ferry_state_is_terminal(t->state)));
         json_object_set_new(obj, "events", h.arr);
         dump_json(obj);

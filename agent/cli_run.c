@@ -329,6 +329,10 @@ int cli_status(int argc, char **argv)
         ex = CLI_EXIT_ERROR;
         goto out;
     }
+    if (found &&
+        (ferry_pipeline_report_path(cfg, t.task_id, o.report_path, sizeof(o.report_path), NULL) != FERRY_OK ||
+         !ferry_fs_exists(o.report_path)))
+        o.report_path[0] = '\0';
     cli_print_status(&o, found ? &t : NULL, j);
     ex = CLI_EXIT_OK;
 out:

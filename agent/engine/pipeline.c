@@ -189,6 +189,34 @@ out:
     return rc;
 }
 
+/*
+ * Reports follow their tasks out of the journal (it keeps the newest 200): a report
+ * folder whose task is gone is removed, so {stateDir}/reports stays bounded.
+ */
+static void prune_reports(const ferry_node_config_t *cfg, ferry_journal_t *j)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    if (ferry_fs_join(dir, sizeof(dir), cfg->state_dir, "reports") != FERRY_OK)
+        return;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        ferry_task_t t;
+        int found = 1;
+        ferry_err_t err = {0};
+        if (e->d_name[0] == '.' || strlen(e->d_name) > FERRY_TASK_ID_LEN)
+            continue;
+        if (ferry_journal_get(j, e->d_name, &t, &found, &err) != FERRY_OK || found)
+            continue;
+        if (ferry_fs_join(path, sizeof(path), dir, e->d_name) == FERRY_OK &&
+            ferry_fs_rm_rf(path, &err) != FERRY_OK)
+            FERRY_WARN("reports: %s", err.msg);
+    }
+    closedir(d);
+}
+
 /* Shared frame of the three entry points: lock, journal, run, release. */
 typedef enum { START_APPLY, START_RESUME, START_ROLLBACK } start_kind_t;
 
@@ -259,6 +287,7 @@ static ferry_err_code_t run_task(const ferry_pipeline_opts_t *o, start_kind_t ki
             goto out;
         if ((rc = ferry_journal_create(j, &t, err)) != FERRY_OK)
             goto out;
+        prune_reports(o->cfg, j);
         run_init(&r, o, j, &t);
         have_run = true;
         if (kind == START_APPLY) {

@@ -146,6 +146,8 @@ node_setup
 add_orders
 sqlite3 $N/db/main.db "UPDATE orders SET user_id = 0 WHERE user_id IS NULL"
 rm -f $M/*
+# A report folder whose task left the journal is pruned when a task is created.
+mkdir -p $N/state/reports/0rphan && touch $N/state/reports/0rphan/upgrade-report.json
 LEAK_ME=secret agent apply $W/all.zip --config $CFG --version "$V" --json --site ACME-SH01 --site NODE7 --from '1.24.0.0(1)'
 [ $RC = 0 ] || { cat $W/out $W/err; fail "apply exit $RC"; }
 expect_state 100
@@ -167,6 +169,9 @@ grep -q "file=hook migrate hooks/migrate.sql" "$(json_field backupPath)/sql.log"
 grep -q "hook pre says hello" <<<"$(rfield $R "[h['outputTail'] for p in r['phases'] for h in p['hooks'] if h['id'] == 'pre'][0]")" ||
     fail "output not captured"
 [ "$(rfield $R "r['flagged']")" = False ] || fail "flagged without a failure"
+[ ! -e $N/state/reports/0rphan ] || fail "orphan report folder not pruned"
+agent status --config $CFG --json
+[ "$(json_field upgradeReport)" = "$R" ] || fail "status --json upgradeReport: $(json_field upgradeReport)"
 
 echo "== startup_pre failure rolls back files and DB (120 -> 130)"
 hookpkg $W/spre_fail.zip '{"startup_pre_process": [{"id": "bad_sql", "kind": "sql", "file": "hooks/bad.sql"}]}'
