@@ -17,6 +17,7 @@ export const router = createRouter({
     { path: "/node-configs", component: () => import("./pages/NodeConfigs.vue") },
     { path: "/audit", component: () => import("./pages/Audit.vue") },
     { path: "/storage", component: () => import("./pages/Storage.vue"), meta: { sysadmin: true } },
+    { path: "/tokens", component: () => import("./pages/Tokens.vue"), meta: { sysadmin: true } },
     { path: "/:rest(.*)*", redirect: "/dashboard" },
   ],
 });

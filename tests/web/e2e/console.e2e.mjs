@@ -507,9 +507,28 @@ async function main() {
 
     // ---- 8. an implementer ------------------------------------------------------------
     log("implementer: no storage, no tree writes; English UI");
-    const created = JSON.parse(cli("token", "create", "--name", "实施-alice", "--role", "implementer", "--json"));
-    const implToken = created.token; // `ferry token create --json`: the secret is "token"
-    assert.ok(implToken, "implementer token created");
+    // the implementer's token is made on the admin-token page, shown once
+    await page.getByTestId("nav-tokens").click();
+    await page.getByTestId("tokens").waitFor();
+    await page.getByTestId("tk-name").fill("实施-alice");
+    await page.getByTestId("tk-role").selectOption({ label: "实施人员" });
+    await page.getByTestId("tk-create").click();
+    await page.getByTestId("token-once").waitFor();
+    const implToken = await page.getByTestId("token-value").inputValue();
+    assert.ok(implToken.length >= 20, "implementer token shown");
+    await page.getByTestId("token-close").click();
+    await page.getByTestId("tk-实施-alice").waitFor();
+    // a throw-away token revoked from the page no longer signs in
+    await page.getByTestId("tk-name").fill("temp");
+    await page.getByTestId("tk-create").click();
+    await page.getByTestId("token-once").waitFor();
+    const tempToken = await page.getByTestId("token-value").inputValue();
+    await page.getByTestId("token-close").click();
+    await page.getByTestId("tk-revoke-temp").click(); // confirm() accepted by the handler set above
+    await page.getByTestId("tk-temp").waitFor({ state: "detached" });
+    const who = spawnSync(FERRY, ["whoami"], { env: { ...process.env, FERRY_SERVER: URL0, FERRY_TOKEN: tempToken }, encoding: "utf8" });
+    assert.notEqual(who.status, 0, "a revoked token still works");
+    await shot(page, "tokens");
     await page.getByTestId("signout").click();
     await page.waitForURL(/\/console\/signin/);
     assert.equal(await page.evaluate(() => sessionStorage.getItem("ferry.console.token")), null);
@@ -520,6 +539,7 @@ async function main() {
     await page.getByTestId("whoami").waitFor();
     assert.equal(await page.getByTestId("role").textContent(), "Implementer");
     assert.equal(await page.getByTestId("nav-storage").count(), 0, "no storage menu for an implementer");
+    assert.equal(await page.getByTestId("nav-tokens").count(), 0, "no token menu for an implementer");
     await page.goto(`${URL0}/console/storage`);
     await page.waitForURL(/\/console\/dashboard/);
     await page.getByTestId("nav-tree").click();
