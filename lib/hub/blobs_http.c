@@ -40,8 +40,6 @@
 #include "ferry/store/uploads.h"
 #include "hub_pkg.h"
 
-#define HUB_CLAIMS_MAX 256 /* uploads being written or committed at once */
-
 /* ---- range syntax (the runtime's parsers, under the hub's names) ----------------------- */
 
 hub_range_kind_t hub_parse_range(const char *hdr, size_t len, uint64_t size, uint64_t *first, uint64_t *last)
@@ -60,50 +58,6 @@ ferry_err_code_t hub_parse_content_range(const char *hdr, size_t len, uint64_t *
                                          uint64_t *total, ferry_err_t *err)
 {
     return ferry_http_parse_content_range(hdr, len, first, last, total, err);
-}
-
-/* ---- per-upload claims ------------------------------------------------------------------ */
-
-static pthread_mutex_t claims_mu = PTHREAD_MUTEX_INITIALIZER;
-static char claims[HUB_CLAIMS_MAX][65];
-
-/**
- * Claims upload |id| for one writer (a chunk PUT or a commit). Returns false when
- * someone else holds it (or the table is full). Process-wide: ids are random 128-bit
- * values, so hubs sharing a process cannot collide.
- */
-bool hub_upload_claim(const char *id)
-{
-    bool ok = false;
-    int free_slot = -1;
-    if (strlen(id) > 64)
-        return false;
-    pthread_mutex_lock(&claims_mu);
-    for (int i = 0; i < HUB_CLAIMS_MAX; i++) {
-        if (claims[i][0] == '\0') {
-            if (free_slot < 0)
-                free_slot = i;
-        } else if (strcmp(claims[i], id) == 0) {
-            goto out;
-        }
-    }
-    if (free_slot >= 0) {
-        memcpy(claims[free_slot], id, strlen(id) + 1); /* <= 64 bytes: checked above */
-        ok = true;
-    }
-out:
-    pthread_mutex_unlock(&claims_mu);
-    return ok;
-}
-
-/** Releases a claim taken with hub_upload_claim(). */
-void hub_upload_release(const char *id)
-{
-    pthread_mutex_lock(&claims_mu);
-    for (int i = 0; i < HUB_CLAIMS_MAX; i++)
-        if (strcmp(claims[i], id) == 0)
-            claims[i][0] = '\0';
-    pthread_mutex_unlock(&claims_mu);
 }
 
 /* ---- GET / HEAD of a blob --------------------------------------------------------------- */
@@ -186,7 +140,7 @@ static void upload_work(ferry_route_req_t *r, void *arg)
         ferry_route_fail(r, 409, "E_PRECONDITION", "upload '%s' is %s", id, row.status);
         goto out;
     }
-    if (row.expires_at < hub_now_ms()) {
+    if (row.expires_at < ferry_store_now_ms()) {
         ferry_route_fail(r, 410, "E_PRECONDITION", "upload '%s' expired: start a new one", id);
         goto out;
     }

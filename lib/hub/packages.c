@@ -429,7 +429,7 @@ static ferry_err_code_t create_package_upload_body(hub_frame_t *f,
     row.file_name = req->file_name;
     row.expected_size = req->size;
     row.expected_sha256 = req->sha256;
-    row.created_at = hub_now_ms();
+    row.created_at = ferry_store_now_ms();
     row.expires_at = row.created_at + (int64_t)hub->cfg.upload_ttl_s * 1000;
     if ((rc = ferry_store_package_upload_insert(f->store, &row, err)) != FERRY_OK ||
         (rc = ferry_blob_upload_begin(hub->blobs, id, err)) != FERRY_OK)
@@ -524,7 +524,7 @@ static void commit_package_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     uint8_t *mbuf = NULL, sig[FERRY_ED25519_SIG_LEN];
     char sha[FERRY_SHA256_HEX_LEN + 1] = "", part_path[PATH_MAX], tmp_dir[PATH_MAX], key_id[17];
     char target[96];
-    int64_t now = hub_now_ms();
+    int64_t now = ferry_store_now_ms();
     int type = req->type != 0 ? (int)req->type : FERRY__V1__PACKAGE_TYPE__PACKAGE_TYPE_FULL;
     const hub_principal_t *who = hub_principal(call);
     bool claimed = false, locked = false, in_tx = false, blob_made = false, known = false;
@@ -795,7 +795,7 @@ static ferry_err_code_t export_package_body(hub_frame_t *f, const Ferry__V1__Exp
                                             Ferry__V1__ExportPackageResponse *resp, ferry_err_t *err)
 {
     Ferry__V1__Package *pkg = hub_arena_alloc(&f->arena, sizeof(*pkg));
-    int64_t now = hub_now_ms(), valid_ms = 0, customer_id = 0;
+    int64_t now = ferry_store_now_ms(), valid_ms = 0, customer_id = 0;
     const char *customer = req->customer_code != NULL ? req->customer_code : "";
     ferry_err_code_t rc;
 

@@ -279,7 +279,7 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     bool *sel = NULL, in_tx = false, cust_disabled = false;
     size_t count = 0, n_pub = 0, cap_pub = 0;
     pub_t *pubs = NULL;
-    int64_t now = hub_now_ms(), deadline, release_id = 0;
+    int64_t now = ferry_store_now_ms(), deadline, release_id = 0;
     char target[128], source[64];
     const hub_principal_t *who = hub_principal(call);
 
@@ -429,7 +429,7 @@ static ferry_err_code_t get_release_summary_body(hub_frame_t *f,
     Ferry__V1__Release *rel = hub_arena_alloc(&f->arena, sizeof(*rel));
     ferry_store_release_node_seen_t *nodes = NULL;
     size_t n_nodes = 0;
-    int64_t id, cutoff = hub_now_ms() - (int64_t)f->hub->cfg.offline_after_s * 1000;
+    int64_t id, cutoff = ferry_store_now_ms() - (int64_t)f->hub->cfg.offline_after_s * 1000;
     ferry_err_code_t rc;
 
     if ((rc = hub_parse_id(req->id, "release id", &id, err)) != FERRY_OK)
@@ -471,7 +471,7 @@ static ferry_err_code_t apply_op(ferry_hub_t *hub, hub_arena_t *a, ferry_rpc_cal
                                                         FERRY_STORE_RELEASE_CANCEL};
     ferry_store_task_change_t *changed = NULL;
     size_t n_changed = 0;
-    int64_t now = hub_now_ms();
+    int64_t now = ferry_store_now_ms();
     int status = 0;
     char source[64], msg[320];
     ferry_err_code_t rc;
@@ -626,7 +626,7 @@ static void rollback_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, cons
     ferry_err_t err = {0};
     pub_t *pubs = NULL;
     size_t n_pub = 0, cap_pub = 0, n_rows = 0, missing = 0, n_cands = 0, cap_skip = 0;
-    int64_t id = 0, now = hub_now_ms();
+    int64_t id = 0, now = ferry_store_now_ms();
     int status = 0;
     bool in_tx = false;
     char target[48], source[64], msg[320], skipped_names[400] = "";

@@ -87,8 +87,8 @@ static ferry_err_code_t list_tasks_body(hub_frame_t *f, const Ferry__V1__ListTas
         states[i] = (int)req->states[i];
     flt.states = states;
     flt.n_states = req->n_states;
-    if ((rc = ferry_store_tasks_list(f->store, &flt, req->page_token, req->page_size, hub_now_ms(), &f->arena,
-                                     &rows, err)) != FERRY_OK)
+    if ((rc = ferry_store_tasks_list(f->store, &flt, req->page_token, req->page_size, ferry_store_now_ms(),
+                                     &f->arena, &rows, err)) != FERRY_OK)
         return rc;
     resp->tasks = (Ferry__V1__UpdateTask **)rows.items;
     resp->n_tasks = rows.n;
@@ -108,7 +108,7 @@ static ferry_err_code_t get_task_body(hub_frame_t *f, const Ferry__V1__GetTaskRe
     if (t == NULL)
         return ferry_err_set(err, FERRY_E_NOMEM, "get task: out of memory");
     ferry_store_lock(f->store);
-    rc = ferry_store_task_get(f->store, &f->arena, id, hub_now_ms(), t, err);
+    rc = ferry_store_task_get(f->store, &f->arena, id, ferry_store_now_ms(), t, err);
     ferry_store_unlock(f->store);
     if (rc == FERRY_OK)
         resp->task = t;
@@ -144,7 +144,7 @@ static ferry_err_code_t retry_task_body(hub_frame_t *f, const Ferry__V1__RetryTa
     Ferry__V1__UpdateTask *t = hub_arena_alloc(&f->arena, sizeof(*t));
     ferry_store_task_ref_t ref;
     ferry_store_task_event_new_t ev = {0};
-    int64_t id, now = hub_now_ms();
+    int64_t id, now = ferry_store_now_ms();
     char *msg, *source;
     ferry_err_code_t rc;
 
@@ -322,7 +322,7 @@ static ferry_err_code_t list_node_configs_body(hub_frame_t *f, const Ferry__V1__
 static ferry_err_code_t get_dashboard_body(hub_frame_t *f, const Ferry__V1__GetDashboardRequest *req,
                                            Ferry__V1__GetDashboardResponse *resp, ferry_err_t *err)
 {
-    int64_t now = hub_now_ms(), cutoff = now - (int64_t)f->hub->cfg.offline_after_s * 1000;
+    int64_t now = ferry_store_now_ms(), cutoff = now - (int64_t)f->hub->cfg.offline_after_s * 1000;
     ferry_err_code_t rc;
 
     ferry_store_lock(f->store);

@@ -17,9 +17,10 @@
  * Quotas bound what is in flight before any byte arrives: per admin token (package
  * uploads) and per node (file uploads) the number of open uploads and the bytes they
  * announced, and a free-space reserve on the data dir kept for administrators.
- * Either holds the upload's claim (hub_upload_claim) while it deletes, so a chunk being
- * written or a commit in progress is never cut from under it (a busy upload is left to
- * the next sweep). The bytes go first, then the row: a crash in between leaves an open
+ * Every writer of an upload's bytes (a chunk PUT, a commit, the sweep, an abort) holds
+ * the upload's claim (hub_upload_claim, the table below), so a chunk being written or a
+ * commit in progress is never cut from under a deletion (a busy upload is left to the
+ * next sweep). The bytes go first, then the row: a crash in between leaves an open
  * row without bytes, which the next sweep closes.
  */
 #include <errno.h>
@@ -41,6 +42,52 @@ struct hub_janitor {
     pthread_cond_t cv;
     bool stop;
 };
+
+/* ---- per-upload claims (a chunk PUT, a commit, a sweep or an abort at a time) ------------ */
+
+#define HUB_CLAIMS_MAX 256 /* uploads being written or committed at once */
+
+static pthread_mutex_t claims_mu = PTHREAD_MUTEX_INITIALIZER;
+static char claims[HUB_CLAIMS_MAX][65];
+
+/**
+ * Claims upload |id| for one writer (a chunk PUT or a commit). Returns false when
+ * someone else holds it (or the table is full). Process-wide: ids are random 128-bit
+ * values, so hubs sharing a process cannot collide.
+ */
+bool hub_upload_claim(const char *id)
+{
+    bool ok = false;
+    int free_slot = -1;
+    if (strlen(id) > 64)
+        return false;
+    pthread_mutex_lock(&claims_mu);
+    for (int i = 0; i < HUB_CLAIMS_MAX; i++) {
+        if (claims[i][0] == '\0') {
+            if (free_slot < 0)
+                free_slot = i;
+        } else if (strcmp(claims[i], id) == 0) {
+            goto out;
+        }
+    }
+    if (free_slot >= 0) {
+        memcpy(claims[free_slot], id, strlen(id) + 1); /* <= 64 bytes: checked above */
+        ok = true;
+    }
+out:
+    pthread_mutex_unlock(&claims_mu);
+    return ok;
+}
+
+/** Releases a claim taken with hub_upload_claim(). */
+void hub_upload_release(const char *id)
+{
+    pthread_mutex_lock(&claims_mu);
+    for (int i = 0; i < HUB_CLAIMS_MAX; i++)
+        if (strcmp(claims[i], id) == 0)
+            claims[i][0] = '\0';
+    pthread_mutex_unlock(&claims_mu);
+}
 
 /* Deletes the bytes of open upload |id| and closes its row; the caller holds the claim. */
 static bool reclaim_claimed(ferry_hub_t *hub, const char *id, const char *why, uint64_t *bytes)
@@ -263,7 +310,7 @@ static void *janitor_main(void *arg)
     pthread_mutex_lock(&j->mu);
     while (!j->stop) {
         pthread_mutex_unlock(&j->mu);
-        hub_uploads_sweep(hub, hub_now_ms());
+        hub_uploads_sweep(hub, ferry_store_now_ms());
         pthread_mutex_lock(&j->mu);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
