@@ -531,13 +531,10 @@ ferry_err_code_t ferry_pipeline_post_upgrade(const ferry_pipeline_opts_t *o, con
         goto out;
     ferry_err_t nerr = {0};
     char msg[FERRY_ERR_MSG_MAX + 64];
-    snprintf(msg, sizeof(msg), "post_upgrade %s%s%s",
-             hrc == FERRY_OK ? "done" : "failed: ", hrc == FERRY_OK ? "" : ferry_err_name(hrc),
-             hrc == FERRY_OK ? "" : "");
-    if (hrc != FERRY_OK) {
-        size_t l = strlen(msg);
-        snprintf(msg + l, sizeof(msg) - l, ": %s", herr.msg);
-    }
+    if (hrc == FERRY_OK)
+        snprintf(msg, sizeof(msg), "post_upgrade done");
+    else
+        snprintf(msg, sizeof(msg), "post_upgrade failed: %s: %s", ferry_err_name(hrc), herr.msg);
     if (ferry_journal_note(j, &t, msg, &nerr) != FERRY_OK)
         FERRY_WARN("%s", nerr.msg);
     if (hrc != FERRY_OK) {

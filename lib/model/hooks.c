@@ -187,7 +187,7 @@ static ferry_err_code_t get_list(pctx_t *c, json_t *v, const char *field, size_t
         snprintf(item, sizeof(item), "%s[%zu]", field, i);
         if ((rc = get_text(c, json_array_get(v, i), item, max_len, &l[i])) != FERRY_OK)
             break;
-        if (nonempty && l[i][0] == '\0') {
+        if (nonempty && (l[i] == NULL || l[i][0] == '\0')) {
             rc = fail(c, item, "is empty");
             i++;
             break;
