@@ -94,8 +94,8 @@ START_TEST(task_round_trip)
     char sql[256];
 
     snprintf(sql, sizeof(sql),
-             "INSERT INTO task_timing (task_id, state, started_at, duration_ms, seq) VALUES (%lld, 30, 2000, 5, 1),"
-             " (%lld, 20, 1000, 7, 1)",
+             "INSERT INTO task_timing (task_id, state, started_at, duration_ms, seq)"
+             " VALUES (%lld, 30, 2000, 5, 1), (%lld, 20, 1000, 7, 1)",
              (long long)id, (long long)id);
     exec(sql);
     ck_assert_int_eq(ferry_store_task_get(s, &A, id, 4000, &t, &e), FERRY_OK);
