@@ -463,6 +463,8 @@ static int phase_settings(const char *config_file)
     char *after = file_sha(config_file);
     if (strcmp(before, after) == 0)
         FAIL("Save did not write %s", config_file);
+    GtkAdjustment *top = gtk_scrolled_window_get_vadjustment(GTK_SCROLLED_WINDOW(need(w, "settings-scroll")));
+    gtk_adjustment_set_value(top, gtk_adjustment_get_lower(top));
     shot(w, "tray-settings.png");
     /* The whole page (the window scrolls): every field of seed 000 section 7.3. */
     shot(need(w, "settings-fields"), "tray-settings-fields.png");

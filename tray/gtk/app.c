@@ -36,7 +36,7 @@ GtkWidget *tray_caption(const char *text)
 {
     GtkWidget *l = gtk_label_new(text);
     gtk_label_set_xalign(GTK_LABEL(l), 0.0f);
-    gtk_widget_set_valign(l, GTK_ALIGN_START);
+    gtk_widget_set_valign(l, GTK_ALIGN_CENTER);
     return l;
 }
 

@@ -426,6 +426,7 @@ GtkWidget *tray_settings_window(ferry_tray_app_t *app)
     v->file = tray_label("settings-file", "Reading the configuration from the agent...");
     gtk_box_pack_start(GTK_BOX(outer), v->file, FALSE, FALSE, 0);
     GtkWidget *scroll = gtk_scrolled_window_new(NULL, NULL);
+    gtk_widget_set_name(scroll, "settings-scroll");
     gtk_scrolled_window_set_policy(GTK_SCROLLED_WINDOW(scroll), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
     GtkWidget *pages = gtk_box_new(GTK_ORIENTATION_VERTICAL, 10);
     gtk_widget_set_name(pages, "settings-fields");

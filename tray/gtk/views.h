@@ -17,7 +17,8 @@
  *    bind-token (masked), bind-ca, bind-submit, bind-<field>-error, bind-result
  *  - settings (win-settings): cfg:<node-config key> (entry, combo with the choices as
  *    ids, check button, or text view for lists), cfg:backup.db.password (masked; empty
- *    keeps the stored password), cfg-error:<key>, settings-file, settings-validate,
+ *    keeps the stored password), cfg-error:<key>, settings-scroll, settings-fields,
+ *    settings-file, settings-validate,
  *    settings-save, settings-status
  *  - update prompt (win-prompt): prompt-version, prompt-description, prompt-size,
  *    prompt-deadline, prompt-now, prompt-later-0..2, prompt-result
