@@ -196,6 +196,12 @@ static ferry_err_code_t validate_package(const char *path, const char *tmp_dir, 
         goto out;
     }
     if (ferry_pkg_manifest(pkg, &man, err) != FERRY_OK) {
+        /* A hooks.json refusal names the field (ferry/model/hooks.h): keep that message. */
+        if (err != NULL &&
+            strncmp(err->msg, FERRY_PKG_HOOKS_JSON ":", strlen(FERRY_PKG_HOOKS_JSON ":")) == 0) {
+            rc = ferry_err_recode(err, FERRY_E_PACKAGE_INVALID);
+            goto out;
+        }
         rc = ferry_err_set(err, FERRY_E_PACKAGE_INVALID,
                            "package holds none of server.zip, client.zip, \xe7\xbb\x93\xe6\x9e\x84.sql, "
                            "data.sql at its top level");

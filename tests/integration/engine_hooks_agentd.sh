@@ -39,9 +39,13 @@ if hookpkg '1.25.12.12(12520)' '{"pre_upgrade": [{"id": "x", "kind": "exec", "ru
     fail "hostile hooks.json accepted by the server"
 fi
 grep -q E_PACKAGE_INVALID "$W/upload.out" || fail "no E_PACKAGE_INVALID: $(cat "$W/upload.out")"
+grep -qF "hooks.json: pre_upgrade[0].run: 'hooks/absent.sh' is not in the package" "$W/upload.out" ||
+    fail "the server's refusal does not name the field: $(cat "$W/upload.out")"
 if hookpkg '1.25.12.12(12520)' '{"pre_upgrade": [{"id": "x", "kind": "exec", "run": "../../etc/passwd"}]}'; then
     fail "escaping hook path accepted by the server"
 fi
+grep -qF "hooks.json: pre_upgrade[0].run: '../../etc/passwd' escapes" "$W/upload.out" ||
+    fail "escaping path: $(cat "$W/upload.out")"
 
 bind N1
 agent_start N1
