@@ -237,6 +237,11 @@ static ferry_err_code_t spawn(char *const argv[], char *const envp[], const char
         if (dup2(devnull, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(pfd[1], 2) < 0 || chdir(cwd) != 0)
             _exit(126);
         syscall(SYS_close_range, 3u, ~0u, 0u);
+        /* The daemon blocks SIGTERM/SIGINT in every thread and ignores SIGPIPE; a hook
+         * (and what it starts) must get the defaults, or a timeout's SIGTERM never lands. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
         execve(argv[0], argv, envp);
         _exit(errno == ENOENT ? 127 : 126);
