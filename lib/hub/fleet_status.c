@@ -253,7 +253,7 @@ static void refresh_license(ferry_hub_t *hub, int64_t node_id, int64_t customer_
     }
     if (code[0] == '\0')
         return;
-    if (hub_license_for_node(hub, &a, node_id, customer_id, code, &lic, NULL, sha, &err) != FERRY_OK) {
+    if (hub_license_for_node(hub, &a, node_id, customer_id, code, NULL, &lic, NULL, sha, &err) != FERRY_OK) {
         FERRY_WARN("fleet: licence of node %s: %s", code, err.msg);
         goto out;
     }
@@ -614,22 +614,18 @@ ferry_err_code_t hub_fleet_checkin_fill(ferry_hub_t *hub, hub_arena_t *a, int64_
                                         const char *license_sha256, Ferry__V1__CheckInResponse *resp,
                                         ferry_err_t *err)
 {
-    char code[65], hex[65];
+    char code[65];
     int64_t customer_id = 0;
     uint8_t sha[32];
-    Ferry__V1__SignedLicense *sl = NULL;
     ferry_err_code_t rc;
 
     if (!hub_fleet_node_facts(hub, node_id, code, &customer_id))
         return FERRY_OK;
-    if ((rc = hub_license_for_node(hub, a, node_id, customer_id, code, &resp->license, &sl, sha, err)) !=
-        FERRY_OK)
+    /* signed_license stays NULL when the agent holds this document (no signature made) */
+    if ((rc = hub_license_for_node(hub, a, node_id, customer_id, code,
+                                   license_sha256 != NULL ? license_sha256 : "", &resp->license,
+                                   &resp->signed_license, sha, err)) != FERRY_OK)
         return rc;
-    if (resp->license != NULL) {
-        ferry_hex_encode(sha, sizeof(sha), hex);
-        if (license_sha256 == NULL || strcmp(hex, license_sha256) != 0)
-            resp->signed_license = sl;
-    }
     return hub_configs_open(hub, a, node_id, &resp->config_assignments, &resp->n_config_assignments, err);
 }
 
@@ -638,7 +634,7 @@ ferry_err_code_t hub_fleet_watch_messages(ferry_hub_t *hub, hub_arena_t *a, int6
                                           Ferry__V1__WatchAssignmentsResponse ***out, size_t *n,
                                           ferry_err_t *err)
 {
-    char code[65], hex[65];
+    char code[65];
     int64_t customer_id = 0;
     uint8_t sha[32];
     Ferry__V1__License *lic = NULL;
@@ -652,15 +648,11 @@ ferry_err_code_t hub_fleet_watch_messages(ferry_hub_t *hub, hub_arena_t *a, int6
     if (!hub_fleet_node_facts(hub, node_id, code, &customer_id))
         return FERRY_OK;
     if ((what & HUB_FLEET_EV_LICENSE) &&
-        (rc = hub_license_for_node(hub, a, node_id, customer_id, code, &lic, &sl, sha, err)) != FERRY_OK)
-        return rc;
-    if (lic != NULL) {
-        ferry_hex_encode(sha, sizeof(sha), hex);
-        if (license_sha256 != NULL && license_sha256[0] != '\0' && strcmp(hex, license_sha256) == 0)
-            sl = NULL; /* the agent has it */
-    } else {
-        sl = NULL;
-    }
+        (rc =
+             hub_license_for_node(hub, a, node_id, customer_id, code,
+                                  license_sha256 != NULL && license_sha256[0] != '\0' ? license_sha256 : NULL,
+                                  &lic, &sl, sha, err)) != FERRY_OK)
+        return rc; /* sl NULL: no licence, or the agent has it */
     if ((what & HUB_FLEET_EV_CONFIG) &&
         (rc = hub_configs_open(hub, a, node_id, &cas, &n_cas, err)) != FERRY_OK)
         return rc;

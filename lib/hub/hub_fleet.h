@@ -95,13 +95,15 @@ void hub_fleet_config(ferry_hub_t *hub, ferry_fleet_config_t *out);
 void hub_license_effective(ferry_hub_t *hub, Ferry__V1__License *l, int64_t now_ms);
 
 /**
- * The licence in force for |node_id| (effective status) and its signed document for
- * that node (NULL |signed_out| = not wanted). *lic NULL when the node has none.
+ * The licence in force for |node_id| (effective status), the SHA-256 of its document for
+ * that node in |sha|, and the signed document in *signed_out (NULL |signed_out|: not
+ * wanted; left NULL too when the document's digest equals |have_sha256|, so an agent
+ * that holds it costs no signature). *lic NULL when the node has none.
  */
 ferry_err_code_t hub_license_for_node(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id, int64_t customer_id,
-                                      const char *node_code, Ferry__V1__License **lic,
-                                      Ferry__V1__SignedLicense **signed_out, uint8_t sha[32],
-                                      ferry_err_t *err);
+                                      const char *node_code, const char *have_sha256,
+                                      Ferry__V1__License **lic, Ferry__V1__SignedLicense **signed_out,
+                                      uint8_t sha[32], ferry_err_t *err);
 
 /** After a licence commit: recompute the documents of the nodes it covers, push them. */
 void hub_fleet_license_changed(ferry_hub_t *hub, int64_t customer_id, int64_t node_id);

@@ -142,9 +142,9 @@ static ferry_err_code_t pack_document(hub_arena_t *a, const Ferry__V1__License *
 }
 
 ferry_err_code_t hub_license_for_node(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id, int64_t customer_id,
-                                      const char *node_code, Ferry__V1__License **lic,
-                                      Ferry__V1__SignedLicense **signed_out, uint8_t sha[32],
-                                      ferry_err_t *err)
+                                      const char *node_code, const char *have_sha256,
+                                      Ferry__V1__License **lic, Ferry__V1__SignedLicense **signed_out,
+                                      uint8_t sha[32], ferry_err_t *err)
 {
     ferry_store_license_meta_t meta;
     ProtobufCBinaryData doc = {0, NULL};
@@ -162,6 +162,12 @@ ferry_err_code_t hub_license_for_node(ferry_hub_t *hub, hub_arena_t *a, int64_t 
         return rc;
     if ((rc = pack_document(a, *lic, node_code, &doc, sha, err)) != FERRY_OK)
         return rc;
+    if (signed_out != NULL && have_sha256 != NULL) {
+        char hex[2 * FERRY_SHA256_LEN + 1];
+        ferry_hex_encode(sha, FERRY_SHA256_LEN, hex);
+        if (strcmp(hex, have_sha256) == 0)
+            signed_out = NULL; /* the caller holds this very document: no signature needed */
+    }
     if (signed_out != NULL) {
         sl = hub_arena_alloc(a, sizeof(*sl));
         sig = hub_arena_alloc(a, FERRY_ED25519_SIG_LEN);
@@ -445,7 +451,7 @@ static ferry_err_code_t get_license_status_body(hub_frame_t *f, const Ferry__V1_
 
     if (!hub_fleet_node_facts(f->hub, node_id, code, &customer_id))
         return ferry_err_set(err, FERRY_E_NOT_FOUND, "node %" PRId64 " not found", node_id);
-    if ((rc = hub_license_for_node(f->hub, &f->arena, node_id, customer_id, code, &resp->license,
+    if ((rc = hub_license_for_node(f->hub, &f->arena, node_id, customer_id, code, NULL, &resp->license,
                                    &resp->signed_license, sha, err)) != FERRY_OK)
         return rc;
     resp->server_time = hub_arena_ts(&f->arena, now);
