@@ -181,7 +181,7 @@ static char *ini_scalar(json_t *v)
 static ferry_err_code_t render_ini(json_t *doc, char **out, ferry_err_t *err)
 {
     size_t cap = 4096, o = 0;
-    char *buf = malloc(cap);
+    char *buf = malloc(cap), *pending = NULL;
     ferry_err_code_t rc = FERRY_OK;
     const char *k;
     json_t *v;
@@ -218,9 +218,10 @@ static ferry_err_code_t render_ini(json_t *doc, char **out, ferry_err_t *err)
             rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "data_json.%s: arrays have no ini form", k);
             goto out;
         }
-        char *s = ini_scalar(v);
-        INI_PUT("%s=%s\n", k, s != NULL ? s : "");
-        free(s);
+        pending = ini_scalar(v);
+        INI_PUT("%s=%s\n", k, pending != NULL ? pending : "");
+        free(pending);
+        pending = NULL;
     }
     json_object_foreach(doc, k, v)
     {
@@ -236,13 +237,15 @@ static ferry_err_code_t render_ini(json_t *doc, char **out, ferry_err_t *err)
                                    "data_json.%s.%s: an ini section holds scalars only", k, k2);
                 goto out;
             }
-            char *s = ini_scalar(v2);
-            INI_PUT("%s=%s\n", k2, s != NULL ? s : "");
-            free(s);
+            pending = ini_scalar(v2);
+            INI_PUT("%s=%s\n", k2, pending != NULL ? pending : "");
+            free(pending);
+            pending = NULL;
         }
     }
 #undef INI_PUT
 out:
+    free(pending); /* a scalar whose line did not fit */
     if (rc != FERRY_OK) {
         free(buf);
         buf = NULL;
@@ -393,7 +396,7 @@ static ferry_err_code_t put_config_template_body(hub_frame_t *f,
         return rc;
     /* Syntax and format now (every placeholder known), values at assignment. */
     chk.check_only = true; /* node_code NULL: messages name no node */
-    if ((rc = render(&chk, req->data_json, format, &probe, err)) != FERRY_OK)
+    if (render(&chk, req->data_json, format, &probe, err) != FERRY_OK)
         return ferry_err_prefix(err, "template '%.64s'", req->name);
     free(probe);
     t.name = req->name;

@@ -434,14 +434,13 @@ ferry_err_code_t hub_fleet_start(ferry_hub_t *hub, ferry_err_t *err)
 {
     struct hub_fleet *fl = fleet_of(hub);
     load_ctx_t lc = {hub, fl};
-    ferry_err_code_t rc;
 
     if (fl == NULL)
         return ferry_err_set(err, FERRY_E_NOMEM, "fleet: out of memory");
     id_list_t ids = {0};
-    if ((rc = ferry_store_fleet_nodes_ro(hub->store, 0, load_node, &lc, err)) != FERRY_OK ||
-        (rc = license_nodes(hub, 0, &ids, err)) != FERRY_OK ||
-        (rc = hub_configs_pending_nodes(hub, mark_config, err)) != FERRY_OK) {
+    if (ferry_store_fleet_nodes_ro(hub->store, 0, load_node, &lc, err) != FERRY_OK ||
+        license_nodes(hub, 0, &ids, err) != FERRY_OK ||
+        hub_configs_pending_nodes(hub, mark_config, err) != FERRY_OK) {
         free(ids.v);
         return ferry_err_prefix(err, "fleet");
     }
