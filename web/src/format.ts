@@ -86,3 +86,27 @@ export function formatDuration(d: Duration | undefined): string {
   const s = Math.round(ms / 1000);
   return `${Math.floor(s / 60)} min ${s % 60} s`;
 }
+
+/** The last instant of a local calendar day "YYYY-MM-DD" (a licence ends at the end of its day). */
+export function endOfLocalDay(day: string): Date {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Date(y, m - 1, d, 23, 59, 59);
+}
+
+/** "a, b,,c" -> ["a", "b", "c"]. */
+export function splitList(text: string): string[] {
+  return text.split(/[,，\n]/).map((x) => x.trim()).filter(Boolean);
+}
+
+/** "k=v" lines -> a map; a line without '=' is an error naming it. */
+export function parsePairs(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line) return;
+    const eq = line.indexOf("=");
+    if (eq <= 0) throw new Error(`E_INVALID_ARG: values line ${i + 1} '${line}': expected KEY=VALUE`);
+    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  });
+  return out;
+}

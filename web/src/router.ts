@@ -16,6 +16,8 @@ export const router = createRouter({
     { path: "/tasks/:id", component: () => import("./pages/TaskDetail.vue"), props: true },
     { path: "/node-configs", component: () => import("./pages/NodeConfigs.vue") },
     { path: "/audit", component: () => import("./pages/Audit.vue") },
+    { path: "/licenses", component: () => import("./pages/Licenses.vue") },
+    { path: "/configs", component: () => import("./pages/Configs.vue") },
     { path: "/storage", component: () => import("./pages/Storage.vue"), meta: { sysadmin: true } },
     { path: "/tokens", component: () => import("./pages/Tokens.vue"), meta: { sysadmin: true } },
     { path: "/:rest(.*)*", redirect: "/dashboard" },

@@ -501,6 +501,39 @@ async function main() {
     await page.getByTestId("storage-delete-ACME").click();
     await page.getByTestId("storage-ACME").waitFor({ state: "detached" });
 
+    log("licences: create, a bad one refused, suspend");
+    await page.getByTestId("nav-licenses").click();
+    const nextYear = `${new Date().getFullYear() + 1}-06-30`;
+    await page.getByTestId("lic-customer").fill("NOPE");
+    await page.getByTestId("lic-ends").fill(nextYear);
+    await page.getByTestId("lic-features").fill("pos, report");
+    await page.getByTestId("lic-create").click();
+    await page.getByTestId("error-code").waitFor();
+    assert.equal(await page.getByTestId("error-code").textContent(), "E_NOT_FOUND");
+    assert.equal(await page.locator('[data-testid="licenses"] tbody tr').count(), 0, "a refused licence was stored");
+    await page.getByTestId("lic-customer").fill("ACME");
+    await page.getByTestId("lic-create").click();
+    await page.locator('[data-testid="licenses"] tbody tr[data-status="1"]').waitFor();
+    const licRow = page.locator('[data-testid="licenses"] tbody tr').first();
+    assert.match(await licRow.textContent(), /pos, report/);
+    await licRow.locator("button", { hasText: "暂停" }).click();
+    await page.locator('[data-testid="licenses"] tbody tr[data-status="3"]').waitFor();
+    await shot(page, "licenses");
+
+    log("configuration distribution: a template assigned to ACME PROD");
+    await page.getByTestId("nav-configs").click();
+    await page.getByTestId("ct-name").fill("app-json");
+    await page.getByTestId("ct-target").fill("config/ferry-test.json");
+    await page.getByTestId("ct-data").fill('{"port": 8080}');
+    await page.getByTestId("ct-save").click();
+    await page.getByTestId("ct-app-json").waitFor();
+    await page.getByTestId("as-template").selectOption("app-json");
+    await page.getByTestId("as-customer").fill("ACME");
+    await page.getByTestId("as-save").click();
+    await page.getByTestId("as-web1").waitFor();
+    await page.getByTestId("as-web2").waitFor();
+    await shot(page, "configs");
+
     await page.getByTestId("nav-dashboard").click();
     await page.getByTestId("nodes-online").waitFor();
     await page.waitForFunction(() => document.querySelector('[data-testid="nodes-online"]')?.textContent === "2");

@@ -4,6 +4,9 @@ import {
   finishedPercent,
   formatBytes,
   formatDuration,
+  endOfLocalDay,
+  parsePairs,
+  splitList,
   formatTime,
   isFinalState,
   isVersion,
@@ -82,5 +85,22 @@ describe("formatDuration", () => {
     expect(formatDuration({ seconds: 0n, nanos: 850_000_000 } as never)).toBe("850 ms");
     expect(formatDuration({ seconds: 1n, nanos: 250_000_000 } as never)).toBe("1.25 s");
     expect(formatDuration({ seconds: 125n, nanos: 0 } as never)).toBe("2 min 5 s");
+  });
+});
+
+describe("form helpers", () => {
+  it("splits lists on commas (also the Chinese one) and newlines", () => {
+    expect(splitList("pos, report，inventory\n\n ,x")).toEqual(["pos", "report", "inventory", "x"]);
+    expect(splitList("")).toEqual([]);
+  });
+  it("reads KEY=VALUE lines and names a bad one", () => {
+    expect(parsePairs("port=8080\n\n host = db1 \nurl=a=b")).toEqual({ port: "8080", host: "db1", url: "a=b" });
+    expect(() => parsePairs("ok=1\nnope")).toThrow("E_INVALID_ARG: values line 2 'nope': expected KEY=VALUE");
+  });
+  it("ends a licence day at its last local second", () => {
+    const d = endOfLocalDay("2027-03-04");
+    expect([d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()]).toEqual([
+      2027, 2, 4, 23, 59, 59,
+    ]);
   });
 });
