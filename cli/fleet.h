@@ -11,6 +11,7 @@
 
 extern const ferry_cli_cmd_t ferry_cli_license_cmds[];
 extern const ferry_cli_cmd_t ferry_cli_config_template_cmds[];
+extern const ferry_cli_cmd_t ferry_cli_server_cmds[]; /* server_cmds.c: health, backup, backups */
 
 /** `ferry config assign|status|diff`: verbs beside `ferry config show`. */
 int ferry_cli_config_assign(ferry_cli_t *cli, const ferry_cli_args_t *a);

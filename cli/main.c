@@ -26,6 +26,7 @@ static const ferry_cli_group_t GROUPS[] = {
     {"license", "licences of nodes: create, list, renew, suspend, revoke", ferry_cli_license_cmds},
     /* two words: `ferry config template VERB` (see find_group2) */
     {"config template", "configuration templates: put, list, show, history", ferry_cli_config_template_cmds},
+    {"server", "server health summary and backups", ferry_cli_server_cmds},
     {NULL, NULL, NULL},
 };
 

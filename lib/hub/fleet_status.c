@@ -678,6 +678,35 @@ ferry_err_code_t hub_fleet_watch_messages(ferry_hub_t *hub, hub_arena_t *a, int6
     return rc;
 }
 
+void hub_fleet_counts(ferry_hub_t *hub, uint64_t by_status[5], uint64_t *expiring)
+{
+    struct hub_fleet *fl = hub->fleet;
+    ferry_fleet_config_t c;
+    int64_t now = hub_now_ms();
+
+    memset(by_status, 0, 5 * sizeof(*by_status));
+    *expiring = 0;
+    if (fl == NULL)
+        return;
+    hub_fleet_config(hub, &c);
+    pthread_mutex_lock(&fl->mu);
+    for (size_t i = 0; i < fl->cap; i++) {
+        fleet_entry_t e = fl->slots[i];
+        int64_t since, last;
+        const char *why;
+        if (e.node_id == 0)
+            continue;
+        pthread_mutex_unlock(&fl->mu); /* presence has its own lock: never both */
+        last = hub_presence_last_seen(hub, e.node_id);
+        by_status[status_now(hub, &e, last, now, &since, &why)]++;
+        if (e.has_lic && e.lic_stored == FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_ACTIVE &&
+            now <= e.lic_ends_at && e.lic_ends_at - now <= (int64_t)c.license_warn_s * 1000)
+            (*expiring)++;
+        pthread_mutex_lock(&fl->mu);
+    }
+    pthread_mutex_unlock(&fl->mu);
+}
+
 /* ---- metrics ------------------------------------------------------------------------------ */
 
 char *hub_fleet_metrics(ferry_hub_t *hub)

@@ -25,7 +25,7 @@
 #include "ferry/store/licenses.h"
 #include "hub_frame.h"
 
-/* ---- lifecycle (hub.c) ------------------------------------------------------------ */
+/* ---- lifecycle (assembly.c) ------------------------------------------------------------ */
 
 /** Binds the fleet's admin/agent/report handlers into hub->admin / agent / report. */
 void hub_fleet_bind(ferry_hub_t *hub);
@@ -82,6 +82,9 @@ ferry_err_code_t hub_fleet_watch_messages(ferry_hub_t *hub, hub_arena_t *a, int6
  * ferry_licenses{status}, ferry_licenses_expiring. malloc'd; NULL on failure.
  */
 char *hub_fleet_metrics(ferry_hub_t *hub);
+
+/** Nodes per NodeStatus now (index = status) and nodes whose licence is expiring (memory only). */
+void hub_fleet_counts(ferry_hub_t *hub, uint64_t by_status[5], uint64_t *expiring);
 
 /* ---- between the fleet's own files --------------------------------------------------- */
 

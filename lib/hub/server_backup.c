@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "ferry/log.h"
 #include "ferry/store/backup.h"
 #include "hub_fleet.h"
+#include "hub_pkg.h" /* hub_signing_key_id */
 
 #define BACKUP_DIR      "backups"
 #define BACKUP_LIST_MAX 1000 /* sidecars read per list */
@@ -268,8 +270,118 @@ void hub_backup_sched_stop(struct hub_backup_sched *s)
     free(s);
 }
 
+/* ---- GetServerHealth --------------------------------------------------------------------- */
+
+HUB_METHOD(admin, get_server_health, Ferry__V1__GetServerHealthRequest, Ferry__V1__GetServerHealthResponse,
+           HUB_FRAME_OFFLOAD, NULL)
+
+#define HEALTH_DISK_MIN (1ull << 30) /* below this free on the data dir the summary is not ok */
+
+static void check(hub_frame_t *f, Ferry__V1__GetServerHealthResponse *resp, const char *name, bool ok,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void check(hub_frame_t *f, Ferry__V1__GetServerHealthResponse *resp, const char *name, bool ok,
+                  const char *fmt, ...)
+{
+    Ferry__V1__ServerHealthCheck *c = hub_arena_alloc(&f->arena, sizeof(*c));
+    char detail[512];
+    va_list ap;
+    if (c == NULL || resp->n_checks >= 8)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    ferry__v1__server_health_check__init(c);
+    c->name = (char *)name;
+    c->ok = ok;
+    c->detail = hub_arena_strdup(&f->arena, detail);
+    resp->checks[resp->n_checks++] = c;
+    resp->ok = resp->ok && ok;
+}
+
+static ferry_err_code_t get_server_health_body(hub_frame_t *f, const Ferry__V1__GetServerHealthRequest *req,
+                                               Ferry__V1__GetServerHealthResponse *resp, ferry_err_t *err)
+{
+    ferry_store_license_filter_t lf = {0};
+    ferry_store_page_t page;
+    ferry_fleet_config_t c;
+    ferry_err_t e = {0};
+    uint64_t by_status[5], expiring = 0, free_bytes = 0;
+    uint8_t sig[FERRY_ED25519_SIG_LEN];
+    char path[PATH_MAX];
+    struct stat sb;
+    int64_t now = hub_now_ms();
+    (void)req;
+
+    if ((resp->checks = hub_arena_alloc(&f->arena, 8 * sizeof(*resp->checks))) == NULL)
+        return ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+    resp->ok = true;
+    hub_fleet_config(f->hub, &c);
+    /* database: a read on the read-only connection */
+    lf.page_size = 1;
+    if (ferry_store_licenses_list_ro(f->store, &lf, &f->arena, &page, &e) == FERRY_OK &&
+        ferry_fs_join(path, sizeof(path), f->hub->data_dir, "ferry.db") == FERRY_OK && stat(path, &sb) == 0) {
+        resp->database_bytes = (uint64_t)sb.st_size;
+        check(f, resp, "database", true, "readable, %" PRIu64 " bytes", resp->database_bytes);
+    } else {
+        check(f, resp, "database", false, "%s", e.msg[0] ? e.msg : "ferry.db not found");
+    }
+    /* disk */
+    e = (ferry_err_t){0};
+    if (ferry_fs_free_bytes(f->hub->data_dir, &free_bytes, &e) == FERRY_OK) {
+        uint64_t floor = f->hub->cfg.upload_disk_reserve > HEALTH_DISK_MIN ? f->hub->cfg.upload_disk_reserve
+                                                                           : HEALTH_DISK_MIN;
+        resp->data_free_bytes = free_bytes;
+        check(f, resp, "disk", free_bytes >= floor,
+              "%" PRIu64 " bytes free on the data dir (minimum %" PRIu64 ")", free_bytes, floor);
+    } else {
+        check(f, resp, "disk", false, "%s", e.msg);
+    }
+    /* signing key: sign and verify a probe */
+    e = (ferry_err_t){0};
+    if (ferry_signer_sign(f->hub->signer, "ferry-health", 12, sig, &e) == FERRY_OK &&
+        ferry_sign_verify(f->hub->signing_pub, "ferry-health", 12, sig, &e) == FERRY_OK) {
+        char id[17];
+        hub_signing_key_id(f->hub, id);
+        check(f, resp, "signing_key", true, "Ed25519 key %s signs and verifies", id);
+    } else {
+        check(f, resp, "signing_key", false, "%s", e.msg);
+    }
+    /* licences and nodes, from the fleet table */
+    hub_fleet_counts(f->hub, by_status, &expiring);
+    resp->licenses_expiring = expiring;
+    resp->nodes_offline = by_status[FERRY__V1__NODE_STATUS__NODE_STATUS_OFFLINE];
+    check(f, resp, "licenses", expiring == 0 && by_status[FERRY__V1__NODE_STATUS__NODE_STATUS_EXPIRED] == 0,
+          "%" PRIu64 " expiring within %u days, %" PRIu64 " node(s) expired", expiring,
+          c.license_warn_s / 86400, by_status[FERRY__V1__NODE_STATUS__NODE_STATUS_EXPIRED]);
+    check(f, resp, "nodes", resp->nodes_offline == 0,
+          "%" PRIu64 " online, %" PRIu64 " offline, %" PRIu64 " in maintenance",
+          by_status[FERRY__V1__NODE_STATUS__NODE_STATUS_ONLINE], resp->nodes_offline,
+          by_status[FERRY__V1__NODE_STATUS__NODE_STATUS_MAINTENANCE]);
+    /* backups: the newest in <data>/backups; late when a schedule is set and missed twice */
+    {
+        Ferry__V1__ListServerBackupsRequest lr = FERRY__V1__LIST_SERVER_BACKUPS_REQUEST__INIT;
+        Ferry__V1__ListServerBackupsResponse l = FERRY__V1__LIST_SERVER_BACKUPS_RESPONSE__INIT;
+        int64_t last = 0;
+        lr.page_size = 1;
+        e = (ferry_err_t){0};
+        if (list_server_backups_body(f, &lr, &l, &e) == FERRY_OK && l.n_backups > 0) {
+            last = hub_ts_ms(l.backups[0]->created_at);
+            resp->last_backup_at = l.backups[0]->created_at;
+        }
+        if (c.backup_every_s == 0)
+            check(f, resp, "backups", true, "no schedule (ferryd serve --backup-every); newest: %s",
+                  last > 0 ? l.backups[0]->id : "none");
+        else
+            check(f, resp, "backups", last > 0 && now - last <= 2000LL * c.backup_every_s,
+                  "every %u s; newest: %s", c.backup_every_s, last > 0 ? l.backups[0]->id : "none");
+    }
+    resp->server_time = hub_arena_ts(&f->arena, now);
+    return FERRY_OK;
+}
+
 void hub_server_backup_bind(ferry_hub_t *hub)
 {
+    hub->admin.get_server_health = get_server_health;
     hub->admin.create_server_backup = create_server_backup;
     hub->admin.list_server_backups = list_server_backups;
 }

@@ -181,5 +181,13 @@ grep -q '^-  "port": 8080' <<<"$OUT" && grep -q '^+  "port": 9090' <<<"$OUT" && 
 run 0 "diff --json" "$FERRY" config diff --node N1 --json &&
     jcheck "differs, latest v2 pending, applied v1" '.diffs[0].differs == true and .diffs[0].latest.templateVersion == "2" and .diffs[0].applied.templateVersion == "1"'
 
+# ---- server health and backups through the API ---------------------------------------------
+run 0 "server health" "$FERRY" server health --json &&
+    jcheck "six checks; database, disk and key ok; N3 offline named" '([.checks[].name] == ["database","disk","signing_key","licenses","nodes","backups"]) and ([.checks[]|select(.name=="database" or .name=="signing_key")|.ok]|all) and (.nodesOffline|tonumber) >= 1 and (([.checks[]|select(.name=="nodes")][0].ok // false) == false) and ((.ok // false) == false)'
+run 0 "server backup" "$FERRY" server backup --json && jcheck "backup written" '(.backup.sha256|length) == 64 and .backup.includesBlobs == true'
+BID=$(jq -r .backup.id <<<"$OUT")
+run 0 "server backups" "$FERRY" server backups --json && jcheck "listed" '.backups[0].id == "'"$BID"'"'
+run 0 "server health after backup" "$FERRY" server health --json && jcheck "last backup known" '.lastBackupAt != null'
+
 echo "fleet cli: $FAILS failure(s)"
 [ "$FAILS" -eq 0 ]

@@ -80,6 +80,7 @@ static const char *const sysadmin_only[] = {
     "ListAdminTokens",    "RevokeAdminToken",    "CreateLicense",     "ListLicenses",
     "GetLicense",         "UpdateLicense",       "RevokeLicense",     "PutConfigTemplate",
     "AssignConfig",       "CreateServerBackup",  "ListServerBackups", "SetNodeMaintenance",
+    "GetServerHealth",
 };
 
 static int is_sysadmin_only(const char *m)
