@@ -3,6 +3,8 @@
 #   - lib/hub (the server's domain logic) includes an engine header (ferry/engine/...)
 #     or a libcurl header (curl/...): the shared model is ferry/model/..., HTTP belongs to
 #     lib/rpc;
+#   - lib/hub includes sqlite3.h or ferry/store_sqlite.h, or names a sqlite3_ symbol: SQL
+#     belongs to the store layer (lib/store repositories, ferry/store/<aggregate>.h);
 #   - anything outside lib/rpc includes curl/curl.h (tests/ and bench/ excepted);
 #   - anything outside lib/rpc includes h2o.h or h2o/... (tests/ and bench/ excepted):
 #     plain HTTP routes go through ferry/rpc_route.h.
@@ -35,6 +37,10 @@ while IFS=: read -r f line text; do
       echo "$f:$line: includes $hdr: lib/hub must not use libcurl (HTTP belongs to lib/rpc)"
       fail=1
       ;;
+    sqlite3.h | ferry/store_sqlite.h)
+      echo "$f:$line: includes $hdr: lib/hub must not run SQL (use a lib/store repository)"
+      fail=1
+      ;;
     esac
     ;;
   esac
@@ -56,6 +62,15 @@ while IFS=: read -r f line text; do
     ;;
   esac
 done < <(grep -n -H -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]' "${existing[@]}" || true)
+
+hub=()
+for f in "${existing[@]}"; do [[ $f == lib/hub/* ]] && hub+=("$f"); done
+if [ "${#hub[@]}" -gt 0 ]; then
+  while IFS=: read -r f line _; do
+    echo "$f:$line: names a sqlite3_ symbol: lib/hub must not run SQL (use a lib/store repository)"
+    fail=1
+  done < <(grep -n -H -E '\bsqlite3_[a-z_]+' "${hub[@]}" || true)
+fi
 
 if [ "$fail" -ne 0 ]; then
   echo "layering: FAILED" >&2

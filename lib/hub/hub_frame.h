@@ -66,7 +66,8 @@ typedef struct hub_method {
     hub_reply_fn reply;
 } hub_method_t;
 
-/** Names the audit target ("customer:ACME"); announced to the call at once so a refusal is audited with it. */
+/** Names the audit target ("customer:ACME"); announced to the call at once so a refusal is audited with it.
+ */
 void hub_frame_target(hub_frame_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** Memory to wipe (memset 0) after the reply: a secret shown once. */
@@ -94,21 +95,23 @@ void hub_frame_call(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req, c
  * (NULL or a hub_done_fn), and declares the body
  * `static ferry_err_code_t name##_body(hub_frame_t *, const Req *, Resp *, ferry_err_t *)`.
  */
-#define HUB_METHOD(svc, name, Req, Resp, flags, done)                                                          \
-    static ferry_err_code_t name##_body(hub_frame_t *f, const Req *req, Resp *resp, ferry_err_t *err);        \
-    static ferry_err_code_t name##_body_(hub_frame_t *f, const void *req, void *resp, ferry_err_t *err)       \
-    {                                                                                                          \
-        return name##_body(f, req, resp, err);                                                                 \
-    }                                                                                                          \
-    static ferry_err_code_t name##_reply_(ferry_rpc_call_t *call, const void *resp)                           \
-    {                                                                                                          \
-        return ferry_v1_##svc##_service_##name##_reply(call, resp);                                            \
-    }                                                                                                          \
-    static const hub_method_t name##_method = {#name, (flags), &ferry__v1__##name##_response__descriptor,      \
-                                               name##_body_, (done), name##_reply_};                           \
-    static void name(ferry_rpc_call_t *call, const Req *req, void *user)                                       \
-    {                                                                                                          \
-        hub_frame_call(call, user, req, &name##_method);                                                       \
+/* Req and Resp are type names (never expressions), which cannot be parenthesised. */
+/* NOLINTNEXTLINE(bugprone-macro-parentheses) */
+#define HUB_METHOD(svc, name, Req, Resp, flags, done)                                                        \
+    static ferry_err_code_t name##_body(hub_frame_t *f, const Req *req, Resp *resp, ferry_err_t *err);       \
+    static ferry_err_code_t name##_body_(hub_frame_t *f, const void *req, void *resp, ferry_err_t *err)      \
+    {                                                                                                        \
+        return name##_body(f, req, resp, err);                                                               \
+    }                                                                                                        \
+    static ferry_err_code_t name##_reply_(ferry_rpc_call_t *call, const void *resp)                          \
+    {                                                                                                        \
+        return ferry_v1_##svc##_service_##name##_reply(call, resp);                                          \
+    }                                                                                                        \
+    static const hub_method_t name##_method = {                                                              \
+        #name, (flags), &ferry__v1__##name##_response__descriptor, name##_body_, (done), name##_reply_};     \
+    static void name(ferry_rpc_call_t *call, const Req *req, void *user)                                     \
+    {                                                                                                        \
+        hub_frame_call(call, user, req, &name##_method);                                                     \
     }
 
 #endif

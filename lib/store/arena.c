@@ -41,6 +41,7 @@ char *ferry_arena_strdup(ferry_arena_t *a, const char *s)
         return (char *)arena_empty; /* read-only: see arena_empty */
     if (n > 0)
         memcpy(p, s, n);
+    p[n] = '\0';
     return p;
 }
 

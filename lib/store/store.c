@@ -271,7 +271,7 @@ ferry_err_code_t ferry_store_page_rows(sqlite3_stmt *st, const char *what, ferry
         void *item;
         if (out->n == (size_t)limit) {
             next = key_col == FERRY_STORE_PAGE_BY_OFFSET
-                       ? ferry_arena_printf(a, "%lld", (long long)(offset + limit))
+                       ? ferry_arena_printf(a, "%lld", (long long)offset + limit)
                        : last;
             break;
         }

@@ -1,6 +1,8 @@
 /*
  * The hub's assembly: opening the data dir and wiring the modules onto the RPC
- * server. Module map (one file each, all using hub_internal.h):
+ * server. The one file above every module (it binds them; none calls into it).
+ * Module map (one file each, all using hub_internal.h; SQL only through the
+ * lib/store repositories, checked by scripts/check-layering.sh):
  *
  *   init.c        ferryd init: data dir, database, keys, first admin token
  *   auth.c        token checks (constant time), principals, role policy, interceptor
@@ -16,6 +18,8 @@
  *   agent.c       AgentService: Bind, CheckIn, GetAssignment, GetDownload
  *   report.c      ReportService: progress (idempotent, validated), file uploads
  *   bus.c         in-process pub/sub of task events for the streams
+ *   presence.c    last-seen table of nodes (memory, flushed in batches)
+ *   hub_frame.c   the handler frame (HUB_METHOD: principal, offload, transaction, audit)
  *   watch.c       WatchRelease and WatchAssignments streams
  *   metrics.c     /metrics (Prometheus text) and the metrics interceptor
  *   fleet_status.c, licenses.c, configs.c  fleet management: node status, licences,
@@ -27,25 +31,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "hub_sql.h"
 #include "ferry/fs.h"
 #include "hub_internal.h"
 #include "hub_fleet.h"
-
-int64_t hub_now_ms(void)
-{
-    return ferry_store_now_ms();
-}
-
-void hub_db_lock(ferry_hub_t *hub)
-{
-    ferry_store_lock(hub->store);
-}
-
-void hub_db_unlock(ferry_hub_t *hub)
-{
-    ferry_store_unlock(hub->store);
-}
 
 static ferry_err_code_t data_path(const ferry_hub_t *hub, const char *name, char *buf, size_t size,
                                   ferry_err_t *err)
@@ -94,7 +82,7 @@ ferry_hub_t *ferry_hub_open(const ferry_hub_config_t *cfg, ferry_err_t *err)
         ferry_err_set(err, FERRY_E_INVALID_ARG, "hub: data dir path too long");
         goto fail;
     }
-    strcpy(hub->data_dir, cfg->data_dir);
+    memcpy(hub->data_dir, cfg->data_dir, strlen(cfg->data_dir) + 1); /* length checked above */
     hub->cfg.data_dir = hub->data_dir;
     if (cfg->public_base_url != NULL)
         snprintf(hub->base_url, sizeof(hub->base_url), "%s", cfg->public_base_url);
@@ -125,7 +113,6 @@ ferry_hub_t *ferry_hub_open(const ferry_hub_config_t *cfg, ferry_err_t *err)
     if (data_path(hub, HUB_DB_FILE, path, sizeof(path), err) != FERRY_OK ||
         ferry_store_open(path, &hub->store, err) != FERRY_OK)
         goto fail;
-    hub_sql_attach(hub);
     if (data_path(hub, HUB_BLOB_DIR, path, sizeof(path), err) != FERRY_OK ||
         (hub->blobs = ferry_blob_store_open(path, err)) == NULL)
         goto fail;
@@ -151,7 +138,6 @@ void ferry_hub_set_port(ferry_hub_t *hub, uint16_t port)
 
 ferry_err_code_t ferry_hub_attach(ferry_hub_t *hub, ferry_rpc_server_t *srv, ferry_err_t *err)
 {
-    ferry_err_code_t rc;
     hub->admin.user = hub;
     hub->agent.user = hub;
     hub->report.user = hub;
@@ -166,13 +152,12 @@ ferry_err_code_t ferry_hub_attach(ferry_hub_t *hub, ferry_rpc_server_t *srv, fer
     hub_report_bind(hub);
     hub_watch_bind(hub);
     hub_fleet_bind(hub); /* after hub_agent_bind: it binds GetLicenseStatus */
-    if ((rc = hub_auth_attach(hub, srv, err)) != FERRY_OK ||
-        (rc = hub_metrics_attach(hub, srv, err)) != FERRY_OK ||
-        (rc = hub_blobs_attach(hub, srv, err)) != FERRY_OK ||
-        (rc = ferry_v1_admin_service_server_register(srv, &hub->admin, err)) != FERRY_OK ||
-        (rc = ferry_v1_agent_service_server_register(srv, &hub->agent, err)) != FERRY_OK ||
-        (rc = ferry_v1_report_service_server_register(srv, &hub->report, err)) != FERRY_OK ||
-        (rc = hub_janitor_start(hub, err)) != FERRY_OK || (rc = hub_fleet_start(hub, err)) != FERRY_OK)
+    if (hub_auth_attach(hub, srv, err) != FERRY_OK || hub_metrics_attach(hub, srv, err) != FERRY_OK ||
+        hub_blobs_attach(hub, srv, err) != FERRY_OK ||
+        ferry_v1_admin_service_server_register(srv, &hub->admin, err) != FERRY_OK ||
+        ferry_v1_agent_service_server_register(srv, &hub->agent, err) != FERRY_OK ||
+        ferry_v1_report_service_server_register(srv, &hub->report, err) != FERRY_OK ||
+        hub_janitor_start(hub, err) != FERRY_OK || hub_fleet_start(hub, err) != FERRY_OK)
         return ferry_err_prefix(err, "attach hub");
     return FERRY_OK;
 }
