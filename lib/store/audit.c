@@ -124,14 +124,15 @@ ferry_err_code_t ferry_store_audit_list_ro(ferry_store_t *s, const ferry_store_a
     const char *id = f->target_id != NULL ? f->target_id : "";
     /* Keyset paging, newest first: the next page starts below the last id. */
     ferry_store_list_t l = {FERRY_STORE_CONN_RO, "list audit", ferry_store_page_limit(f->page_size), 0, 0,
-                            entry_row, NULL};
+                            entry_row,           NULL};
 
     *out = (ferry_store_page_t){0};
     if ((rc = ferry_store_page_token_read(f->page_token, &after, err)) != FERRY_OK)
         return rc;
     /* Fixed SQL fragments only; every value is bound. */
-    ferry_store_query_sql(&q, "SELECT id, at, actor_token_id, actor_name, actor_role, method, target, request_id, "
-                              "outcome, error_code, remote_addr, detail FROM audit_log a WHERE 1=1");
+    ferry_store_query_sql(
+        &q, "SELECT id, at, actor_token_id, actor_name, actor_role, method, target, request_id, "
+            "outcome, error_code, remote_addr, detail FROM audit_log a WHERE 1=1");
     if (after > 0)
         ferry_store_query_int(&q, " AND id < ?", after);
     if (f->actor_token_id != NULL && f->actor_token_id[0])
@@ -139,8 +140,8 @@ ferry_err_code_t ferry_store_audit_list_ro(ferry_store_t *s, const ferry_store_a
     if (method[0]) /* accept "/ferry.v1.AdminService/X" as well as the documented form */
         ferry_store_query_text(&q, " AND method = ?", method[0] == '/' ? method + 1 : method);
     if (kind[0] || id[0]) {
-        ferry_store_query_text(&q, " AND EXISTS (SELECT 1 FROM audit_target t WHERE t.audit_id = a.id AND (? = ''",
-                               kind);
+        ferry_store_query_text(
+            &q, " AND EXISTS (SELECT 1 FROM audit_target t WHERE t.audit_id = a.id AND (? = ''", kind);
         ferry_store_query_text(&q, " OR t.kind = ?)", kind);
         ferry_store_query_text(&q, " AND (? = ''", id);
         ferry_store_query_text(&q, " OR t.target_id = ?))", id);

@@ -84,15 +84,16 @@ out:
     return rc;
 }
 
-ferry_err_code_t ferry_store_admin_token_state(ferry_store_t *s, const char *token_id, int *role, bool *revoked,
-                                               ferry_err_t *err)
+ferry_err_code_t ferry_store_admin_token_state(ferry_store_t *s, const char *token_id, int *role,
+                                               bool *revoked, ferry_err_t *err)
 {
     sqlite3 *db = ferry_store_sqlite(s);
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int step;
 
-    if ((rc = ferry_store_prepare(db, "SELECT role, revoked_at IS NOT NULL FROM admin_token WHERE token_id = ?",
+    if ((rc = ferry_store_prepare(db,
+                                  "SELECT role, revoked_at IS NOT NULL FROM admin_token WHERE token_id = ?",
                                   &st, "revoke admin token", err)) != FERRY_OK)
         goto out;
     ferry_store_bind_text(st, 1, token_id);
@@ -111,16 +112,18 @@ out:
 }
 
 ferry_err_code_t ferry_store_admin_tokens_count_usable(ferry_store_t *s, int role, int64_t now,
-                                                       const char *except_id, int64_t *count, ferry_err_t *err)
+                                                       const char *except_id, int64_t *count,
+                                                       ferry_err_t *err)
 {
     sqlite3 *db = ferry_store_sqlite(s);
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
 
-    if ((rc = ferry_store_prepare(db,
-                                  "SELECT count(*) FROM admin_token WHERE role = ? AND revoked_at IS NULL AND "
-                                  "(expires_at IS NULL OR expires_at > ?) AND token_id <> ?",
-                                  &st, "revoke admin token", err)) != FERRY_OK)
+    if ((rc =
+             ferry_store_prepare(db,
+                                 "SELECT count(*) FROM admin_token WHERE role = ? AND revoked_at IS NULL AND "
+                                 "(expires_at IS NULL OR expires_at > ?) AND token_id <> ?",
+                                 &st, "revoke admin token", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int(st, 1, role);
     sqlite3_bind_int64(st, 2, now);
@@ -161,8 +164,8 @@ ferry_err_code_t ferry_store_admin_tokens_list_ro(ferry_store_t *s, const char *
     int64_t after;
     ferry_err_code_t rc;
     /* Keyset paging by row id (column 8). */
-    ferry_store_list_t l = {FERRY_STORE_CONN_RO, "list admin tokens", ferry_store_page_limit(page_size), 0, 8,
-                            token_row, NULL};
+    ferry_store_list_t l = {
+        FERRY_STORE_CONN_RO, "list admin tokens", ferry_store_page_limit(page_size), 0, 8, token_row, NULL};
 
     *out = (ferry_store_page_t){0};
     if ((rc = ferry_store_page_token_read(page_token, &after, err)) != FERRY_OK)

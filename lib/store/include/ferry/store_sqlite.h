@@ -42,7 +42,8 @@ ferry_err_code_t ferry_store_prepare_cached(ferry_store_t *s, const char *sql, s
 ferry_err_code_t ferry_store_ro_prepare_cached(ferry_store_t *s, const char *sql, sqlite3_stmt **st,
                                                const char *what, ferry_err_t *err);
 
-/** Returns a statement from either cache (reset, bindings cleared), or finalizes a one-off; NULL is a no-op. */
+/** Returns a statement from either cache (reset, bindings cleared), or finalizes a one-off; NULL is a no-op.
+ */
 void ferry_store_stmt_release(ferry_store_t *s, sqlite3_stmt *st);
 
 /** Binds |v| (NULL -> "") as text at |i| (copied). */

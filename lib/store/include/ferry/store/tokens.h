@@ -34,12 +34,14 @@ ferry_err_code_t ferry_store_admin_token_get(ferry_store_t *s, ferry_arena_t *a,
                                              Ferry__V1__AdminToken **out, ferry_err_t *err);
 
 /** Role and revocation of |token_id|. Store lock held. FERRY_E_NOT_FOUND as above. */
-ferry_err_code_t ferry_store_admin_token_state(ferry_store_t *s, const char *token_id, int *role, bool *revoked,
-                                               ferry_err_t *err);
+ferry_err_code_t ferry_store_admin_token_state(ferry_store_t *s, const char *token_id, int *role,
+                                               bool *revoked, ferry_err_t *err);
 
-/** How many tokens of |role|, neither revoked nor expired at |now|, other than |except_id| exist. Lock held. */
+/** How many tokens of |role|, neither revoked nor expired at |now|, other than |except_id| exist. Lock held.
+ */
 ferry_err_code_t ferry_store_admin_tokens_count_usable(ferry_store_t *s, int role, int64_t now,
-                                                       const char *except_id, int64_t *count, ferry_err_t *err);
+                                                       const char *except_id, int64_t *count,
+                                                       ferry_err_t *err);
 
 /** Sets revoked_at = |now| on |token_id|. Store lock held. */
 ferry_err_code_t ferry_store_admin_token_revoke(ferry_store_t *s, const char *token_id, int64_t now,
