@@ -17,6 +17,27 @@ describe("i18n", () => {
       expect(translate("en", `state.${v}`)).not.toBe(`state.${v}`);
     }
   });
+  it("names every value of the enums the pages show, unset (0) included", async () => {
+    const common = await import("@/gen/ferry/v1/common_pb");
+    const adm = await import("@/gen/ferry/v1/admin_pb");
+    const tables: [string, Record<string, unknown>][] = [
+      ["env", common.Environment],
+      ["conn", common.Connectivity],
+      ["task.kind", common.TaskKind],
+      ["file.kind", common.FileKind],
+      ["rel.policy", common.ReleasePolicy],
+      ["lic.status", common.LicenseStatus],
+      ["lic.type", common.LicenseType],
+      ["cfgt.state", common.ConfigAssignmentState],
+      ["rel.state", adm.ReleaseState],
+      ["audit.outcome", adm.AuditOutcome],
+      ["storage.kind", adm.StorageKind],
+    ];
+    for (const [prefix, e] of tables)
+      for (const v of Object.values(e))
+        if (typeof v === "number")
+          for (const l of ["zh-CN", "en"] as const) expect(translate(l, `${prefix}.${v}`), `${l} ${prefix}.${v}`).not.toBe(`${prefix}.${v}`);
+  });
   it("defaults to Chinese text and fills placeholders", () => {
     expect(translate("zh-CN", "state.110")).toBe("失败");
     expect(translate("en", "state.110")).toBe("Failed");
