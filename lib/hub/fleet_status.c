@@ -33,7 +33,7 @@
 #define ST_MAINT   FERRY__V1__NODE_STATUS__NODE_STATUS_MAINTENANCE
 #define ST_EXPIRED FERRY__V1__NODE_STATUS__NODE_STATUS_EXPIRED
 
-#define SWEEP_BATCH 512 /* transitions per sweep transaction (the rest wait for the next sweep) */
+#define SWEEP_BATCH 512 /* transitions per transaction of a sweep (a mass change takes several) */
 
 typedef struct fleet_entry {
     int64_t node_id; /* 0 = empty slot */
@@ -348,53 +348,59 @@ ferry_err_code_t ferry_hub_fleet_sweep(ferry_hub_t *hub, ferry_err_t *err)
         rc = ferry_err_set(err, FERRY_E_NOMEM, "fleet sweep: out of memory");
         goto out;
     }
-    /* Compare. presence takes its own mutex: read last-seen outside fl->mu per entry. */
-    pthread_mutex_lock(&fl->mu);
-    for (size_t i = 0; i < fl->cap && n < SWEEP_BATCH; i++) {
-        fleet_entry_t *e = &fl->slots[i];
-        int64_t since, last_seen, id = e->node_id;
-        const char *reason;
-        int to, from;
-        if (id == 0)
-            continue;
-        pthread_mutex_unlock(&fl->mu);
-        last_seen = hub_presence_last_seen(hub, id);
+    /* Compare, a batch at a time (one transaction each) over the whole table. Presence
+     * takes its own mutex: last-seen is read with fl->mu released, and the slot is
+     * looked at again afterwards (the table may have grown and moved meanwhile). */
+    for (size_t cursor = 0;;) {
+        n = 0;
         pthread_mutex_lock(&fl->mu);
-        if (e->node_id != id) /* the table grew meanwhile: the slot moved; next sweep */
-            continue;
-        from = e->status != 0 ? e->status : ST_OFFLINE;
-        to = status_now(hub, e, last_seen, now, &since, &reason);
-        if (to == from)
-            continue;
-        if (to == ST_MAINT || from == ST_MAINT)
-            continue; /* maintenance transitions are SetNodeMaintenance's to record */
-        tr[n++] = (pending_tr_t){id, from, to, since, reason};
-    }
-    pthread_mutex_unlock(&fl->mu);
-    if (n == 0)
-        goto out;
-    ferry_store_lock(hub->store);
-    if ((rc = ferry_store_tx_begin(hub->store, err)) == FERRY_OK) {
-        for (size_t i = 0; rc == FERRY_OK && i < n; i++) {
-            ferry_store_node_transition_t t = {tr[i].node_id, tr[i].from, tr[i].to, tr[i].at,
-                                               tr[i].reason,  "",         -1,       NULL};
-            rc = ferry_store_node_transition(hub->store, &t, err);
+        for (; cursor < fl->cap && n < SWEEP_BATCH; cursor++) {
+            int64_t since, last_seen, id = fl->slots[cursor].node_id;
+            const char *reason;
+            fleet_entry_t *e;
+            int to, from;
+            if (id == 0)
+                continue;
+            pthread_mutex_unlock(&fl->mu);
+            last_seen = hub_presence_last_seen(hub, id);
+            pthread_mutex_lock(&fl->mu);
+            if (cursor >= fl->cap || fl->slots[cursor].node_id != id)
+                continue; /* moved by a grow: the next sweep sees it */
+            e = &fl->slots[cursor];
+            from = e->status != 0 ? e->status : ST_OFFLINE;
+            to = status_now(hub, e, last_seen, now, &since, &reason);
+            if (to == from || to == ST_MAINT || from == ST_MAINT)
+                continue; /* maintenance transitions are SetNodeMaintenance's to record */
+            tr[n++] = (pending_tr_t){id, from, to, since, reason};
         }
-        if (rc == FERRY_OK)
-            rc = ferry_store_tx_commit(hub->store, err);
-        else
-            ferry_store_tx_rollback(hub->store);
+        pthread_mutex_unlock(&fl->mu);
+        if (n == 0)
+            break;
+        ferry_store_lock(hub->store);
+        if ((rc = ferry_store_tx_begin(hub->store, err)) == FERRY_OK) {
+            for (size_t i = 0; rc == FERRY_OK && i < n; i++) {
+                ferry_store_node_transition_t t = {tr[i].node_id, tr[i].from, tr[i].to, tr[i].at,
+                                                   tr[i].reason,  "",         -1,       NULL};
+                rc = ferry_store_node_transition(hub->store, &t, err);
+            }
+            if (rc == FERRY_OK)
+                rc = ferry_store_tx_commit(hub->store, err);
+            else
+                ferry_store_tx_rollback(hub->store);
+        }
+        ferry_store_unlock(hub->store);
+        if (rc != FERRY_OK)
+            goto out;
+        pthread_mutex_lock(&fl->mu);
+        for (size_t i = 0; i < n; i++) {
+            fleet_entry_t *e = find(fl, tr[i].node_id, false);
+            if (e != NULL)
+                e->status = (uint8_t)tr[i].to;
+        }
+        pthread_mutex_unlock(&fl->mu);
+        if (n < SWEEP_BATCH)
+            break;
     }
-    ferry_store_unlock(hub->store);
-    if (rc != FERRY_OK)
-        goto out;
-    pthread_mutex_lock(&fl->mu);
-    for (size_t i = 0; i < n; i++) {
-        fleet_entry_t *e = find(fl, tr[i].node_id, false);
-        if (e != NULL)
-            e->status = (uint8_t)tr[i].to;
-    }
-    pthread_mutex_unlock(&fl->mu);
 out:
     pthread_mutex_unlock(&fl->sweep_mu);
     free(tr);

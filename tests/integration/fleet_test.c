@@ -652,6 +652,33 @@ START_TEST(server_backups_over_rpc)
 }
 END_TEST
 
+START_TEST(mass_transitions_in_one_sweep)
+{
+    ferry_err_t err = {0};
+    char sql[512];
+    /* 1,300 more nodes straight into the database (the sweep learns new nodes itself) */
+    snprintf(
+        sql, sizeof(sql),
+        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 1300) "
+        "INSERT INTO node (store_id, code, environment, token_id, token_hash, token_issued_at, created_at, "
+        "updated_at) SELECT (SELECT id FROM store WHERE code = 'S1'), 'M' || i, 4, 'fyn_m' || i, "
+        "randomblob(32), 1, 1, 1 FROM k");
+    sql_exec(sql);
+    ck_assert_int_eq(ferry_hub_fleet_sweep(H.hub, &err),
+                     FERRY_OK); /* loads them: all OFFLINE, nothing written */
+    ck_assert_int_eq(hh_count(&H, "node_event", NULL), 0);
+    for (long long id = hh_query_int(&H, "SELECT min(id) FROM node WHERE code LIKE 'M%'"),
+                   last = hh_query_int(&H, "SELECT max(id) FROM node");
+         id <= last; id++)
+        hub_presence_touch(H.hub, id, NULL);
+    ck_assert_int_eq(ferry_hub_fleet_sweep(H.hub, &err), FERRY_OK);
+    ck_assert_int_eq(hh_count(&H, "node_event", "to_status = 1"), 1300); /* one sweep, several batches */
+    ck_assert_int_eq(hh_count(&H, "node_status", "status = 1"), 1300);
+    ck_assert_int_eq(ferry_hub_fleet_sweep(H.hub, &err), FERRY_OK);
+    ck_assert_int_eq(hh_count(&H, "node_event", NULL), 1300);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fleet");
@@ -669,6 +696,7 @@ int main(void)
     tcase_add_test(tc, status_transitions_recorded_once);
     tcase_add_test(tc, stream_pushes_licence_and_config);
     tcase_add_test(tc, server_backups_over_rpc);
+    tcase_add_test(tc, mass_transitions_in_one_sweep);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
