@@ -7,16 +7,17 @@
 # stopped, backed up or installed, and the engine's time is the phase (taken from the
 # upgrade report: first check start to last check end) plus its fixed cost (config,
 # journal, package open; reported separately as the whole apply's wall time).
-# Prints the median of RUNS runs of each and the ratio (target <= 1.1). Not a test.
+# Prints the median and the best of RUNS runs of each (the machine may be shared: the best
+# run is the least disturbed) and the ratios (target <= 1.1). Not a test.
 #
-# Usage: bench/hooks_bench.sh [BUILD_DIR]   (default build/; BENCH_DIR=/path, RUNS=3)
+# Usage: bench/hooks_bench.sh [BUILD_DIR]   (default build/; BENCH_DIR=/path, RUNS=5, ROWS=1000000)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build}
 AGENT=$BUILD/agent/ferry-agent
 PY=$(command -v /usr/bin/python3 || command -v python3)
 B=${BENCH_DIR:-/tmp/ferry-hooks-bench}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 ROWS=${ROWS:-1000000}
 V='1.25.12.13(12521)'
 command -v sqlite3 >/dev/null || { echo "missing sqlite3 (scripts/install-deps.sh)"; exit 1; }
@@ -123,10 +124,11 @@ done
 "$PY" - "${ENG[*]}" "${WALL[*]}" "${SH[*]}" "$ROWS" <<'PYEOF'
 import statistics, sys
 e, w, s = ([float(x) for x in a.split()] for a in sys.argv[1:4])
-me, mw, ms = statistics.median(e), statistics.median(w), statistics.median(s)
-print("== %s rows, 10 checks, median of %d runs" % (sys.argv[4], len(e)))
-print("engine pre_check phase: %.3f s   (whole ferry-agent apply: %.3f s)" % (me, mw))
-print("sqlite3 shell, same 10 queries: %.3f s" % ms)
-print("ratio phase/shell: %.3f   ratio whole apply/shell: %.3f   (target <= 1.1; seed 002: <= 120 s)" %
-      (me / ms, mw / ms))
+for what, f in (("median", statistics.median), ("best", min)):
+    me, mw, ms = f(e), f(w), f(s)
+    print("== %s rows, 10 checks, %s of %d runs" % (sys.argv[4], what, len(e)))
+    print("engine pre_check phase: %.3f s   (whole ferry-agent apply: %.3f s)" % (me, mw))
+    print("sqlite3 shell, same 10 queries: %.3f s" % ms)
+    print("ratio phase/shell: %.3f   ratio whole apply/shell: %.3f   (target <= 1.1; seed 002: <= 120 s)" %
+          (me / ms, mw / ms))
 PYEOF
