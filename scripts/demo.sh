@@ -25,7 +25,7 @@ KEEP=0
 
 ./scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target ferryd ferry ferry-agent ferry-testd >/dev/null
+cmake --build build -j"$(nproc)" --target ferryd ferry ferry-agent ferry-testd ferry_console >/dev/null
 
 B=$ROOT/build
 FERRYD=$B/server/ferryd
@@ -66,6 +66,9 @@ SERVER_PID=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$R/ferryd.log"; exit 1; }
 echo "ferryd listening on 127.0.0.1:$PORT (log: $R/ferryd.log)"
+if curl -fs -o /dev/null "http://127.0.0.1:$PORT/console/"; then
+  echo "web console: http://127.0.0.1:$PORT/console/ (sign in with the admin token; KEEP=1 keeps the demo running to look)"
+fi
 export FERRY_SERVER="http://127.0.0.1:$PORT" FERRY_TOKEN="$ADMIN_TOKEN"
 "$FERRY" whoami
 

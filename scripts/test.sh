@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-$(nproc)}
+# The web console is part of what is tested: its build (npm ci from the committed lock
+# file) must not be skipped here, unlike a developer's build without node.
+export FERRY_CONSOLE_REQUIRED=${FERRY_CONSOLE_REQUIRED:-1}
 
 # leftovers DIR SINCE: pids of live (not zombie) processes whose executable lies under
 # DIR and that started at or after SINCE (clock ticks since boot, /proc/PID/stat field
