@@ -445,8 +445,9 @@ static ferry_err_code_t create_file_upload_body(hub_frame_t *f, const Ferry__V1_
     ferry_store_node_upload_new_t row = {0};
 
     if (req->kind < FERRY__V1__FILE_KIND__FILE_KIND_NODE_CONFIG ||
-        req->kind > FERRY__V1__FILE_KIND__FILE_KIND_SQL_LOG) {
-        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "kind must be NODE_CONFIG, LOG, DIAGNOSTIC or SQL_LOG");
+        req->kind > FERRY__V1__FILE_KIND__FILE_KIND_UPGRADE_REPORT) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                           "kind must be NODE_CONFIG, LOG, DIAGNOSTIC, SQL_LOG or UPGRADE_REPORT");
         goto out;
     }
     if (!file_name_ok(req->file_name)) {
@@ -470,6 +471,11 @@ static ferry_err_code_t create_file_upload_body(hub_frame_t *f, const Ferry__V1_
     if (req->task_id != NULL && req->task_id[0] != '\0' &&
         (rc = hub_parse_id(req->task_id, "task_id", &task_id, err)) != FERRY_OK)
         goto out;
+    /* An upgrade report describes one task's run; `ferry task report` finds it by task. */
+    if (req->kind == FERRY__V1__FILE_KIND__FILE_KIND_UPGRADE_REPORT && task_id == 0) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "task_id is required for an UPGRADE_REPORT file");
+        goto out;
+    }
     if ((rc = ferry_random_bytes(rnd, sizeof(rnd), err)) != FERRY_OK)
         goto out;
     ferry_hex_encode(rnd, sizeof(rnd), id);

@@ -376,12 +376,45 @@ static const char m0005_fleet[] =
     "CREATE INDEX config_assignment_node ON config_assignment(node_id, template_name, id);"
     "CREATE INDEX config_assignment_open ON config_assignment(node_id) WHERE state = 1 AND superseded = 0;";
 
+/* Report files of kind 5 (FILE_KIND_UPGRADE_REPORT, issue 11): the agent's
+ * upgrade-report.json. SQLite cannot alter a CHECK, so report_file is rebuilt. No
+ * RENAME: with legacy_alter_table off, renaming the old table would rewrite
+ * node_config_index.file_id's REFERENCES to the old name. Instead the rows wait in a
+ * plain copy while the table is dropped and created again under its own name.
+ * foreign_keys=ON cannot be switched off inside the migration's transaction, so the
+ * drop's implicit DELETE is deferred (defer_foreign_keys, reset at COMMIT): the
+ * node_config_index rows it orphans find their parents again when the same ids are
+ * copied back, before the commit checks. (upload.file_kind has no CHECK.) */
+static const char m0006_upgrade_report_kind[] =
+    "PRAGMA defer_foreign_keys=ON;"
+    "CREATE TEMP TABLE report_file_copy AS SELECT * FROM report_file;"
+    "DROP TABLE report_file;"
+    "CREATE TABLE report_file ("
+    "  id INTEGER PRIMARY KEY,"
+    "  node_id INTEGER NOT NULL REFERENCES node(id),"
+    "  task_id INTEGER REFERENCES update_task(id),"
+    "  kind INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 5),"
+    "  name TEXT NOT NULL,"
+    "  blob_sha256 TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  summary TEXT NOT NULL DEFAULT '',"
+    "  content_type TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO report_file (id, node_id, task_id, kind, name, blob_sha256, size, summary, content_type,"
+    "  created_at)"
+    "  SELECT id, node_id, task_id, kind, name, blob_sha256, size, summary, content_type, created_at"
+    "  FROM report_file_copy;"
+    "DROP TABLE report_file_copy;"
+    "CREATE INDEX report_file_task ON report_file(task_id);"
+    "CREATE INDEX report_file_node ON report_file(node_id, id);";
+
 static const ferry_db_migration_t migrations[] = {
     {1, "initial schema", m0001_initial},
     {2, "storage mirrors", m0002_storage_mirrors},
     {3, "task download telemetry", m0003_task_download},
     {4, "task step timings as rows", m0004_task_timing},
     {5, "fleet: licences, node status, configuration distribution", m0005_fleet},
+    {6, "report files of kind UPGRADE_REPORT", m0006_upgrade_report_kind},
 };
 
 const ferry_db_migration_t *ferry_db_migrations(size_t *n)

@@ -76,11 +76,17 @@ grep -q "sites=ACME,ACME-SH01,N1 to=$V" "$M/post" || fail "site codes: $(cat "$M
 [ "$(json 'd["state"]' <"$REPORT")" = 100 ] || fail "report state"
 grep -q "post_upgrade done" "$W/N1/agent.log" || fail "agent log lacks the post_upgrade outcome"
 [ ! -e "$W/N1/tmp/ferry-dl-$T.zip" ] || fail "package kept after post_upgrade"
-# The report is queued as a report file of kind UPGRADE_REPORT; this server refuses that
-# kind so far (lib/hub/report.c and the node_upload table's CHECK take kinds 1..4): the
-# agent logs the refusal and drops the upload, nothing blocks.
-for _ in $(seq 50); do grep -q "upload upgrade-report.json" "$W/N1/agent.log" && break; sleep 0.2; done
-grep -q "upload upgrade-report.json" "$W/N1/agent.log" || fail "upgrade report not queued for upload"
+# The report reaches the server as a report file of kind UPGRADE_REPORT (5), linked to the
+# task: the agent's upload is committed, and the task lists it with its summary.
+for _ in $(seq 100); do grep -q "uploaded upgrade-report.json .* for task $T" "$W/N1/agent.log" && break; sleep 0.2; done
+grep -q "uploaded upgrade-report.json .* for task $T" "$W/N1/agent.log" ||
+    fail "upgrade report not uploaded: $(grep upgrade-report "$W/N1/agent.log")"
+"$FERRY" --json task get "$T" >"$W/task.json" || fail "task get: $(cat "$W/task.json")"
+# (One file when the task ended, another when post_upgrade ended, if that was later.)
+[ "$(json 'sorted(set(f["fileName"] for f in d["files"] if f["kind"] in ("FILE_KIND_UPGRADE_REPORT", 5)))' \
+    <"$W/task.json")" = "['upgrade-report.json']" ] || fail "task $T lacks its upgrade report: $(cat "$W/task.json")"
+json '[f["summary"] for f in d["files"] if f["kind"] in ("FILE_KIND_UPGRADE_REPORT", 5)][0]' <"$W/task.json" |
+    grep -q "^upgrade report: [0-9]* hook(s), [0-9]* PASS" || fail "upgrade report summary: $(cat "$W/task.json")"
 
 log "daemon stopped inside a post_upgrade hook: the next start resumes the phase"
 V2='1.25.12.14(12522)'

@@ -112,6 +112,40 @@ static ferry_rpc_code_t commit(ferry_rpc_client_t *node, const char *id, ferry_r
     return rc;
 }
 
+/* An UPGRADE_REPORT (kind 5, issue 11) belongs to a task; kinds past it are refused. Each
+ * refusal names the culprit and opens no upload. */
+START_TEST(upgrade_report_kind_needs_a_task)
+{
+    char tok[HH_TOKEN_MAX];
+    ferry_rpc_status_t st;
+    Ferry__V1__CreateFileUploadRequest cu = FERRY__V1__CREATE_FILE_UPLOAD_REQUEST__INIT;
+    Ferry__V1__CreateFileUploadResponse *cur = NULL;
+
+    ck_assert_int_eq(hh_create_tree(&H, "UC", "US", "UN", PROD, tok, sizeof(tok)), 0);
+    ferry_rpc_client_t *node = hh_client(&H, tok);
+    long before = hh_count(&H, "upload", NULL);
+    cu.kind = FERRY__V1__FILE_KIND__FILE_KIND_UPGRADE_REPORT;
+    cu.task_id = (char *)"";
+    cu.file_name = (char *)"upgrade-report.json";
+    cu.size = 5;
+    cu.sha256 = (char *)HELLO;
+    cu.content_type = (char *)"application/json";
+    memset(&st, 0, sizeof(st));
+    ck_assert_int_eq(ferry_v1_report_service_create_file_upload(node, &cu, &cur, NULL, &st),
+                     FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_str_eq(st.app_code, "E_INVALID_ARG");
+    ck_assert_ptr_nonnull(strstr(st.message, "task_id is required"));
+    cu.kind = (Ferry__V1__FileKind)6;
+    memset(&st, 0, sizeof(st));
+    ck_assert_int_eq(ferry_v1_report_service_create_file_upload(node, &cu, &cur, NULL, &st),
+                     FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(st.message, "UPGRADE_REPORT"));
+    ck_assert_ptr_null(cur);
+    ck_assert_int_eq(hh_count(&H, "upload", NULL), before);
+    ferry_rpc_client_free(node);
+}
+END_TEST
+
 START_TEST(node_quota_refuses_and_changes_nothing)
 {
     char tok[HH_TOKEN_MAX], id[64], url[1024], first[64], first_url[1024];
@@ -202,6 +236,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, node_quota_refuses_and_changes_nothing);
     tcase_add_test(tc, task_file_list_is_capped);
+    tcase_add_test(tc, upgrade_report_kind_needs_a_task);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
