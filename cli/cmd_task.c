@@ -2,8 +2,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "ferry/fs.h"
+#include "ferry/hash.h"
+#include "ferry/transfer.h"
 
 #define MAX_STATES 16
 
@@ -280,6 +285,191 @@ out:
     return rc;
 }
 
+/* ---- the upgrade report (issue 11) ---------------------------------------------------- */
+
+/* The agent's upgrade-report.json is a few KiB; anything far larger is not one. */
+#define REPORT_MAX (16u << 20)
+
+/* Whether |url| has the configured server's "scheme://host[:port]": only then does the
+ * server's pin apply (a link to other storage is checked by its CA). */
+static bool same_server(const char *url, const char *server)
+{
+    const char *a = strstr(url, "://"), *b = strstr(server, "://");
+    if (a == NULL || b == NULL)
+        return false;
+    size_t n = (size_t)(a + 3 - url) + strcspn(a + 3, "/?#");
+    return n == (size_t)(b + 3 - server) + strcspn(b + 3, "/?#") && strncasecmp(url, server, n) == 0;
+}
+
+/* Downloads |f| through its signed link into memory (NUL-terminated), checking its size
+ * and SHA-256. An exit code; *out is the caller's on success. */
+static int report_fetch(ferry_cli_t *cli, const Ferry__V1__ReportFile *f, char **out, size_t *len)
+{
+    ferry_xfer_config_t cfg = {0};
+    ferry_xfer_t *x = NULL;
+    ferry_err_t err = {0};
+    char tmp[] = "/tmp/ferry-report-XXXXXX", got[FERRY_SHA256_HEX_LEN + 1];
+    uint64_t got_size = 0;
+    int fd = -1, rc = FERRY_CLI_EXIT_OK;
+
+    *out = NULL;
+    if (f->download == NULL || f->download->url == NULL || f->download->url[0] == '\0') {
+        rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_RPC, "E_PROTOCOL", "report file %s has no download link",
+                            f->id);
+        goto out;
+    }
+    if (f->size > REPORT_MAX) {
+        rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_RPC, "E_TOO_LARGE",
+                            "report file %s has %llu bytes: not an upgrade report", f->id,
+                            (unsigned long long)f->size);
+        goto out;
+    }
+    if ((fd = mkstemp(tmp)) < 0) {
+        rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_OTHER, "E_IO", "create a temporary file in /tmp");
+        goto out;
+    }
+    cfg.ca_file = cli->cfg.ca_file[0] ? cli->cfg.ca_file : NULL;
+    cfg.pin_sha256 =
+        cli->cfg.pin_sha256[0] && same_server(f->download->url, cli->cfg.server) ? cli->cfg.pin_sha256 : NULL;
+    cfg.insecure_skip_verify = cli->g.insecure;
+    cfg.user_agent = "ferry-cli/0.1";
+    if ((x = ferry_xfer_new(&cfg, &err)) == NULL ||
+        ferry_xfer_get_file(x, f->download->url, tmp, f->size, NULL, NULL, &cli->cancel, NULL, &err) !=
+            FERRY_OK) {
+        rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_RPC, ferry_err_name(err.code), "download report file %s: %s",
+                            f->id, err.msg);
+        goto out;
+    }
+    if (ferry_sha256_file(tmp, got, &got_size, &err) != FERRY_OK ||
+        ferry_fs_read_file(tmp, REPORT_MAX, out, len, &err) != FERRY_OK) {
+        rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_OTHER, ferry_err_name(err.code), "%s", err.msg);
+        goto out;
+    }
+    if (got_size != f->size || strcmp(got, f->sha256) != 0) {
+        rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_RPC, "E_HASH_MISMATCH",
+                            "report file %s: got %llu bytes, SHA-256 %s; the server lists %llu bytes, %s",
+                            f->id, (unsigned long long)got_size, got, (unsigned long long)f->size, f->sha256);
+        free(*out);
+        *out = NULL;
+        goto out;
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    ferry_xfer_free(x);
+    return rc;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s != NULL ? s : "";
+}
+
+/* The report for a human: the header, seed 002's check list, every phase's hooks, the
+ * totals (the same parts as the agent's upgrade-report.txt, from the JSON). */
+static void report_print(FILE *o, const json_t *r)
+{
+    const json_t *v, *p, *h;
+    size_t i, j;
+
+    fprintf(o, "Task:      %s (%s)\n", jstr(r, "taskId"), jstr(r, "kind"));
+    fprintf(o, "Versions:  %s -> %s\n", jstr(r, "fromVersion"), jstr(r, "toVersion"));
+    fprintf(o, "Result:    %lld %s%s%s\n", (long long)json_integer_value(json_object_get(r, "state")),
+            jstr(r, "stateName"), jstr(r, "errorCode")[0] ? " " : "", jstr(r, "errorCode"));
+    if (jstr(r, "errorMessage")[0] != '\0')
+        fprintf(o, "Message:   %s\n", jstr(r, "errorMessage"));
+    fprintf(o, "Post-upgrade: %s%s\n", jstr(r, "postUpgrade")[0] ? jstr(r, "postUpgrade") : "none",
+            json_is_true(json_object_get(r, "flagged")) ? " [FLAGGED]" : "");
+    v = json_object_get(r, "checks");
+    if (json_array_size(v) > 0)
+        fprintf(o, "\n[Data-quality checks]\n");
+    json_array_foreach(v, i, h)
+    {
+        fprintf(o, "  %zu. Check: %s (%s)\n     - Result: %s (count %lld, threshold %lld)\n", i + 1,
+                jstr(h, "item"), jstr(h, "id"), jstr(h, "result"),
+                (long long)json_integer_value(json_object_get(h, "count")),
+                (long long)json_integer_value(json_object_get(h, "threshold")));
+        if (jstr(h, "suggestion")[0] != '\0')
+            fprintf(o, "     - Suggestion: run `%s`\n", jstr(h, "suggestion"));
+    }
+    json_array_foreach(json_object_get(r, "phases"), i, p)
+    {
+        fprintf(o, "\n[%s] %s\n", jstr(p, "phase"), jstr(p, "title"));
+        json_array_foreach(json_object_get(p, "hooks"), j, h)
+            fprintf(o, "  %-14s %-24s %8.2f s  %s\n", jstr(h, "outcome"), jstr(h, "id"),
+                    (double)json_integer_value(json_object_get(h, "durationMs")) / 1000.0, jstr(h, "reason"));
+    }
+    v = json_object_get(r, "totals");
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *n;
+        fprintf(o, "\nTotals:");
+        json_object_foreach((json_t *)v, k, n) fprintf(o, " %s %lld", k, (long long)json_integer_value(n));
+        fputc('\n', o);
+    }
+}
+
+/* `ferry task report ID`: the newest UPGRADE_REPORT file of the task (the agent uploads
+ * one when the task ends and another when its post_upgrade phase ends). */
+static int task_report(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__ListReportFilesRequest req = FERRY__V1__LIST_REPORT_FILES_REQUEST__INIT;
+    Ferry__V1__ListReportFilesResponse *resp = NULL;
+    const Ferry__V1__ReportFile *best = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    json_error_t je;
+    json_t *doc = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    req.task_id = (char *)a->pos[0];
+    req.kind = FERRY__V1__FILE_KIND__FILE_KIND_UPGRADE_REPORT;
+    req.page_size = 1000;
+    if (ferry_v1_admin_service_list_report_files(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "list the task's files", &st);
+        goto out;
+    }
+    for (size_t i = 0; i < resp->n_files; i++) {
+        const Ferry__V1__ReportFile *f = resp->files[i];
+        long long id = strtoll(f->id, NULL, 10);
+        if (f->kind == FERRY__V1__FILE_KIND__FILE_KIND_UPGRADE_REPORT &&
+            (best == NULL || id > strtoll(best->id, NULL, 10)))
+            best = f;
+    }
+    if (best == NULL) {
+        rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_RPC, "E_NOT_FOUND",
+                            "task %s has no upgrade report (its package has no hooks.json, or the node has "
+                            "not uploaded it yet)",
+                            a->pos[0]);
+        goto out;
+    }
+    if ((rc = report_fetch(cli, best, &text, &len)) != FERRY_CLI_EXIT_OK)
+        goto out;
+    if (cli->g.json) { /* the document exactly as the node wrote it */
+        fwrite(text, 1, len, cli->out);
+        if (len > 0 && text[len - 1] != '\n')
+            fputc('\n', cli->out);
+        goto out;
+    }
+    if ((doc = json_loadb(text, len, 0, &je)) == NULL || !json_is_object(doc)) {
+        rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_RPC, "E_CORRUPT",
+                            "report file %s is not a JSON object (line %d: %s); see it with --json", best->id,
+                            je.line, je.text);
+        goto out;
+    }
+    report_print(cli->out, doc);
+out:
+    json_decref(doc);
+    free(text);
+    FERRY_CLI_FREE(resp);
+    return rc;
+}
+
 static const ferry_cli_flag_t LIST_FLAGS[] = {
     {"release", FERRY_CLI_FLAG_STR, "ID", "only tasks of this release", false},
     {"node", FERRY_CLI_FLAG_STR, "CODE", "only tasks of this node", false},
@@ -309,6 +499,10 @@ const ferry_cli_cmd_t ferry_cli_task_cmds[] = {
      false},
     {"events", "show a task's history", "ID", 1, EVENTS_FLAGS, NULL, task_events, false},
     {"retry", "resume a failed task from its last checkpoint", "ID", 1, RETRY_FLAGS, NULL, task_retry, false},
+    {"report", "print the task's upgrade report (hooks and data-quality checks)", "ID", 1, NO_FLAGS,
+     "JSON: the upgrade-report.json document exactly as the node uploaded it.\n"
+     "E_NOT_FOUND when the task has none (its package has no hooks.json, or not uploaded yet).",
+     task_report, false},
     {NULL, NULL, NULL, 0, NULL, NULL, NULL, false},
 };
 
@@ -325,6 +519,8 @@ static const char *file_kind_name(int k)
         return "diagnostic";
     case 4:
         return "sql-log";
+    case 5:
+        return "upgrade-report";
     default:
         return "-";
     }

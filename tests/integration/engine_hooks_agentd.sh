@@ -88,6 +88,25 @@ grep -q "uploaded upgrade-report.json .* for task $T" "$W/N1/agent.log" ||
 json '[f["summary"] for f in d["files"] if f["kind"] in ("FILE_KIND_UPGRADE_REPORT", 5)][0]' <"$W/task.json" |
     grep -q "^upgrade report: [0-9]* hook(s), [0-9]* PASS" || fail "upgrade report summary: $(cat "$W/task.json")"
 
+log "ferry task report: the newest upgrade report of the task, through its signed link"
+for _ in $(seq 100); do
+    "$FERRY" --json task report "$T" >"$W/report.json" 2>"$W/report.err" &&
+        [ "$(json 'd["postUpgrade"]' <"$W/report.json")" = done ] && break
+    sleep 0.2
+done
+[ "$(json 'd["postUpgrade"]' <"$W/report.json")" = done ] ||
+    fail "task report --json: $(cat "$W/report.json" "$W/report.err")"
+# --json is the document as the node wrote it, byte for byte.
+cmp -s "$W/report.json" "$REPORT" || fail "task report --json differs from the node's $REPORT"
+"$FERRY" task report "$T" >"$W/report.txt" 2>&1 || fail "task report: $(cat "$W/report.txt")"
+grep -q "^Task: *$T (" "$W/report.txt" || fail "report header: $(cat "$W/report.txt")"
+grep -q "1. Check: .* (tea)" "$W/report.txt" || fail "report checks: $(cat "$W/report.txt")"
+grep -qE "^  NOT_APPLICABLE +other_only" "$W/report.txt" || fail "report hooks: $(cat "$W/report.txt")"
+grep -q "^Totals:.* hooks 4" "$W/report.txt" || fail "report totals: $(cat "$W/report.txt")"
+if "$FERRY" task report 99999 >"$W/report.out" 2>&1; then fail "a task without a report printed one"; fi
+grep -q E_NOT_FOUND "$W/report.out" || fail "no E_NOT_FOUND: $(cat "$W/report.out")"
+grep -q "task 99999 has no upgrade report" "$W/report.out" || fail "E_NOT_FOUND names no task: $(cat "$W/report.out")"
+
 log "daemon stopped inside a post_upgrade hook: the next start resumes the phase"
 V2='1.25.12.14(12522)'
 hookpkg "$V2" '{"post_upgrade": [{"id": "long_post", "kind": "exec", "run": "hooks/mark.sh", "args": ["long", "4"], "idempotent": true}]}' ||
