@@ -358,6 +358,17 @@ static int cmd_status(int argc, char **argv)
                st->prompt_waiting ? ", one waits for your answer (ferry-tray updates)" : "");
         printf("%-11s %u buffered\n", "reports:", st->buffered_reports);
         printf("%-11s version %lld\n", "config:", (long long)st->node_config_version);
+        if (st->license != NULL) {
+            static const char *const ls[] = {"none", "ACTIVE", "EXPIRED", "SUSPENDED", "REVOKED", "GRACE"};
+            unsigned k = (unsigned)st->license->status < 6 ? (unsigned)st->license->status : 0;
+            printf("%-11s %s until %s%s\n", "licence:", ls[k],
+                   st->license->ends_at != NULL
+                       ? local_time(st->license->ends_at->seconds, when, sizeof(when))
+                       : "-",
+                   st->license->expiring ? " (expiring)" : "");
+        } else {
+            printf("%-11s none\n", "licence:");
+        }
     }
     x = TRAY_EXIT_OK;
 out:

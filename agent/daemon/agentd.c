@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "download.h"
+#include "license.h"
 #include "ferry/engine/pipeline.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
@@ -251,6 +252,14 @@ static bool auth_failed(ferry_rpc_code_t c, const ferry_rpc_status_t *st)
 
 /* ---- heartbeat (CheckIn) ------------------------------------------------------------------ */
 
+/* A SignedLicense from CheckIn or WatchAssignments; a refused one is logged by accept. */
+static void take_license(agentd_t *ad, const Ferry__V1__SignedLicense *sl)
+{
+    ferry_err_t err = {0};
+    (void)agentd_license_accept(ad, sl->document.data, sl->document.len, sl->signature.data,
+                                sl->signature.len, sl->key_id, &err);
+}
+
 static void check_in_once(agentd_t *ad, ferry_rpc_client_t *rpc)
 {
     agent_info_t ai;
@@ -258,13 +267,16 @@ static void check_in_once(agentd_t *ad, ferry_rpc_client_t *rpc)
     Ferry__V1__CheckInResponse *resp = NULL;
     ferry_rpc_status_t st = {0};
     char task[AGENTD_ID_MAX];
+    char lic_sha[65];
     agent_info_fill(ad, &ai);
     req.agent = &ai.info;
     pthread_mutex_lock(&ad->mu);
     snprintf(task, sizeof(task), "%s", ad->current_task);
+    snprintf(lic_sha, sizeof(lic_sha), "%s", ad->license.have ? ad->license.sha256 : "");
     req.current_state = (Ferry__V1__TaskState)(task[0] ? ad->current_state : 0);
     pthread_mutex_unlock(&ad->mu);
     req.current_task_id = task;
+    req.license_sha256 = lic_sha; /* the server sends the signed licence only when it differs */
     ferry_rpc_code_t c = ferry_v1_agent_service_check_in(rpc, &req, &resp, NULL, &st);
     pthread_mutex_lock(&ad->mu);
     if (c == FERRY_RPC_OK) {
@@ -286,6 +298,8 @@ static void check_in_once(agentd_t *ad, ferry_rpc_client_t *rpc)
         merge_assignment(ad, resp->assignments[i]);
     for (size_t i = 0; i < resp->n_halted_task_ids; i++)
         halt_task(ad, resp->halted_task_ids[i], "halted");
+    if (resp->signed_license != NULL)
+        take_license(ad, resp->signed_license);
     protobuf_c_message_free_unpacked(&resp->base, NULL);
 }
 
@@ -338,6 +352,10 @@ static int on_watch(Ferry__V1__WatchAssignmentsResponse *m, void *user)
         if (m->halt != NULL && m->halt->task_id != NULL)
             halt_task(ad, m->halt->task_id, m->halt->reason);
         break;
+    case FERRY__V1__WATCH_ASSIGNMENTS_RESPONSE__EVENT_LICENSE:
+        if (m->license != NULL)
+            take_license(ad, m->license);
+        break;
     default:
         break;
     }
@@ -366,9 +384,14 @@ static void *link_main(void *arg)
         /* No opts->cancel: that would wake this thread every 20 ms for hours. Stop and
          * re-bind cancel the stream with ferry_rpc_client_cancel_all() instead. */
         ferry_rpc_call_opts_t opts = {0};
+        char lic_sha[65];
         agent_info_fill(ad, &ai);
         ka.seconds = 15;
         req.agent = &ai.info;
+        pthread_mutex_lock(&ad->mu);
+        snprintf(lic_sha, sizeof(lic_sha), "%s", ad->license.have ? ad->license.sha256 : "");
+        pthread_mutex_unlock(&ad->mu);
+        req.license_sha256 = lic_sha;
         req.keep_alive = &ka;
         int64_t t0 = agentd_now_ms();
         ferry_rpc_code_t rc = ferry_v1_agent_service_watch_assignments(c, &req, on_watch, ad, &opts, &st);
@@ -1354,6 +1377,7 @@ int agentd_run(const agentd_opts_t *o)
         goto out;
     }
     load_config(ad);
+    agentd_license_load(ad); /* after the config: it names license.file */
 
     if (agentd_local_start(ad, &err) != FERRY_OK) {
         fprintf(stderr, "ferry-agent: local API: %s\n", err.msg);

@@ -25,6 +25,7 @@
 #include "ferry/err.h"
 #include "ferry/rpc_client.h"
 #include "ferry/rpc_server.h"
+#include "license.h"
 #include "store.h"
 
 #define AGENTD_VERSION "0.4.0"
@@ -101,6 +102,7 @@ struct agentd {
     char hooks_task[64];
     ferry_rpc_server_t *local;
     char local_secret_hash[65]; /**< SHA-256 hex of the local secret */
+    agentd_license_t license;   /**< the verified cached licence (under mu) */
 };
 
 /** `ferry-agent run`: runs until SIGTERM/SIGINT. Returns 0, or 3 when it could not start. */

@@ -64,6 +64,33 @@ static void set_ts(Google__Protobuf__Timestamp *t, int64_t ms)
     t->nanos = (int32_t)(ms % 1000) * 1000000;
 }
 
+static char *dup_s(const char *s);
+
+/* The cached licence as the agent judges it now (offline rule), for the tray. */
+static Ferry__V1__License *license_proto(const agentd_license_t *l)
+{
+    Ferry__V1__License *p = NULL;
+    if (!l->have || (p = malloc(sizeof(*p))) == NULL)
+        return NULL;
+    ferry__v1__license__init(p);
+    agentd_license_state_t st = agentd_license_eval(l, agentd_now_ms());
+    p->id = dup_s(l->license_id);
+    p->license_key = dup_s(l->license_key);
+    p->node_code = dup_s(l->node_code);
+    p->status = (Ferry__V1__LicenseStatus)st.status;
+    p->expiring = st.expiring;
+    p->revision = l->revision;
+    if ((p->starts_at = malloc(sizeof(*p->starts_at))) != NULL)
+        set_ts(p->starts_at, l->starts_ms);
+    if ((p->ends_at = malloc(sizeof(*p->ends_at))) != NULL)
+        set_ts(p->ends_at, l->ends_ms);
+    if ((p->offline_grace = malloc(sizeof(*p->offline_grace))) != NULL) {
+        google__protobuf__duration__init(p->offline_grace);
+        p->offline_grace->seconds = l->grace_ms / 1000;
+    }
+    return p;
+}
+
 static char *dup_s(const char *s)
 {
     return strdup(s != NULL ? s : "");
@@ -141,7 +168,9 @@ Ferry__V1__AgentStatus *agentd_status_build(agentd_t *ad)
                 set_ts(s->last_task->finished_at, ad->last_done_ms);
         }
     }
+    agentd_license_t lic = ad->license;
     pthread_mutex_unlock(&ad->mu);
+    s->license = license_proto(&lic);
     s->buffered_reports = buffered;
     s->pending_count = (uint32_t)n;
     for (size_t i = 0; i < n; i++) {

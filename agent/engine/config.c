@@ -59,6 +59,7 @@ void ferry_node_config_free(ferry_node_config_t *cfg)
     free_list(cfg->backup.db.databases, cfg->backup.db.n_databases);
     free(cfg->backup.db.backup_file_name);
     free(cfg->backup.client_backup_file_name);
+    free(cfg->license.file);
     free(cfg->state_dir);
     free(cfg);
 }
@@ -638,13 +639,15 @@ static ferry_err_code_t validate(ferry_node_config_t *c, bool protect_given, boo
 ferry_err_code_t ferry_node_config_parse(const char *json, size_t len, ferry_node_config_t **out,
                                          ferry_err_t *err)
 {
-    static const char *const keys[] = {"configVersion", "service",  "paths",    "backup",
-                                       "deploy",        "stateDir", "download", NULL};
+    static const char *const keys[] = {"configVersion", "service",  "paths",   "backup", "deploy",
+                                       "stateDir",      "download", "license", NULL};
     static const char *const download_keys[] = {"maxKiBPerSecond", NULL};
+    static const char *const license_keys[] = {"file", NULL};
     static const char *const deploy_keys[] = {"deleteOldFiles", "clientDeleteOldFiles", NULL};
     ferry_err_code_t rc;
     ferry_node_config_t *c = NULL;
-    json_t *root = NULL, *svc = NULL, *paths = NULL, *backup = NULL, *deploy = NULL, *download = NULL;
+    json_t *root = NULL, *svc = NULL, *paths = NULL, *backup = NULL, *deploy = NULL, *download = NULL,
+           *license = NULL;
     json_error_t je;
     bool protect_given = false, dbs_given = false;
     *out = NULL;
@@ -675,7 +678,13 @@ ferry_err_code_t ferry_node_config_parse(const char *json, size_t len, ferry_nod
         (rc = get_object(root, "paths", "paths", &paths, err)) != FERRY_OK ||
         (rc = get_object(root, "backup", "backup", &backup, err)) != FERRY_OK ||
         (rc = get_object(root, "deploy", "deploy", &deploy, err)) != FERRY_OK ||
-        (rc = get_object(root, "download", "download", &download, err)) != FERRY_OK)
+        (rc = get_object(root, "download", "download", &download, err)) != FERRY_OK ||
+        (rc = get_object(root, "license", "license", &license, err)) != FERRY_OK)
+        goto out;
+    /* Where the agent writes the signed licence for the managed application to enforce. */
+    if (license != NULL &&
+        ((rc = check_keys(license, "license", license_keys, err)) != FERRY_OK ||
+         (rc = get_path(license, "file", "license.file", &c->license.file, err)) != FERRY_OK))
         goto out;
     /* The agent's package downloads: 0 = unlimited, else at most 4 GiB/s. */
     if (download != NULL && ((rc = check_keys(download, "download", download_keys, err)) != FERRY_OK ||
@@ -790,6 +799,8 @@ ferry_err_code_t ferry_node_config_dump_effective(const ferry_node_config_t *c, 
     json_t *root = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:s}", "configVersion",
                              (json_int_t)c->config_version, "service", svc, "paths", paths, "backup", backup,
                              "deploy", deploy, "download", download, "stateDir", c->state_dir);
+    if (root != NULL && c->license.file != NULL)
+        json_object_set_new(root, "license", json_pack("{s:s}", "file", c->license.file));
     char *text = root != NULL ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
     if (text == NULL) {

@@ -117,6 +117,10 @@ typedef struct ferry_node_config {
         unsigned
             max_kib_per_sec; /**< download.maxKiBPerSecond: the agent's package downloads, 0 = unlimited */
     } download;
+    struct {
+        char *file; /**< license.file: where the agent writes the verified signed licence for the
+                         managed application (absolute, normalised); NULL = not written */
+    } license;
     char *state_dir; /**< stateDir: the agent's journal lives here */
 } ferry_node_config_t;
 
