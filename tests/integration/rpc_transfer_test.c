@@ -123,6 +123,10 @@ typedef struct srv {
     uint64_t cut_after;
     uint8_t *blob;
     size_t blob_len;
+    /* Replaced blobs: a connection of an earlier test (kept alive, or still streaming
+     * M_ENDLESS) may be writing from one, so they live until srv_stop. */
+    uint8_t *retired[64];
+    size_t n_retired;
     int conns, reqs;
     char method[16], target[1024], version[16];
     char range[128], crange[128], ua[128], ctype[128], xtest[128], upgrade[128];
@@ -452,6 +456,8 @@ static void srv_stop(srv_t *s)
         sleep_ms(10);
     close(s->lfd);
     free(s->blob);
+    for (size_t i = 0; i < s->n_retired; i++)
+        free(s->retired[i]);
     free(s->put_body);
     pthread_mutex_destroy(&s->mu);
 }
@@ -473,7 +479,9 @@ static void srv_blob(srv_t *s, size_t len)
     ck_assert_ptr_nonnull(b);
     ck_assert_int_eq(ferry_random_bytes(b, len, &err), FERRY_OK);
     pthread_mutex_lock(&s->mu);
-    free(s->blob);
+    ck_assert_uint_lt(s->n_retired, sizeof(s->retired) / sizeof(s->retired[0]));
+    if (s->blob != NULL)
+        s->retired[s->n_retired++] = s->blob;
     s->blob = b;
     s->blob_len = len;
     pthread_mutex_unlock(&s->mu);
