@@ -28,7 +28,7 @@ int main(int argc, char **argv)
         if (state_dir == NULL)
             return ferry_tray_cli_main(argc - i, argv + i);
         /* Re-append --state-dir so the command's own parser sees it. */
-        char **v = calloc((size_t)(argc - i + 3), sizeof(char *));
+        char **v = calloc((size_t)(argc - i) + 3, sizeof(char *));
         if (v == NULL)
             return TRAY_EXIT_ERROR;
         int n = 0;

@@ -136,7 +136,8 @@ int64_t agentd_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, dou
         rand01 = 0;
     if (rand01 >= 1)
         rand01 = 0.999999;
-    return d / 2 + (int64_t)((double)(d - d / 2) * rand01);
+    int64_t half = d / 2; /* at least half the delay, plus up to the other half at random */
+    return half + (int64_t)((double)(d - half) * rand01);
 }
 
 int64_t agentd_jitter_ms(int64_t interval_ms, double rand01)

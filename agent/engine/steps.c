@@ -72,7 +72,7 @@ ferry_err_code_t ferry_steps_need_pkg(ferry_run_t *r, ferry_err_t *err)
         goto out;
     if (t->package_sha256[0] != '\0') {
         char hex[FERRY_SHA256_HEX_LEN + 1];
-        if ((rc = ferry_sha256_file(t->package_path, hex, NULL, err)) != FERRY_OK) {
+        if (ferry_sha256_file(t->package_path, hex, NULL, err) != FERRY_OK) {
             rc = ferry_err_recode(err, FERRY_E_PACKAGE_INVALID);
             ferry_err_prefix(err, "package");
             goto out;
@@ -234,7 +234,7 @@ static ferry_err_code_t stop_apply(ferry_run_t *r, ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
     char dir[PATH_MAX];
-    if ((rc = need_svc(r, err)) != FERRY_OK) {
+    if (need_svc(r, err) != FERRY_OK) {
         rc = ferry_err_recode(err, FERRY_E_SERVICE_STOP_FAILED);
         goto out;
     }
@@ -342,7 +342,7 @@ static ferry_err_code_t backup_apply(ferry_run_t *r, ferry_err_t *err)
                                   progress_of(r), &r->client_stats, err)) != FERRY_OK)
         goto out;
     ferry_run_emit(r, false, 0, 0, "database");
-    if ((rc = ferry_db_backup_all(c, t->backup_path, err)) != FERRY_OK) {
+    if (ferry_db_backup_all(c, t->backup_path, err) != FERRY_OK) {
         rc = ferry_err_recode(err, FERRY_E_BACKUP_FAILED_DB);
         goto out;
     }

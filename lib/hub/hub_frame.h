@@ -96,7 +96,7 @@ void hub_frame_call(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req, c
  * `static ferry_err_code_t name##_body(hub_frame_t *, const Req *, Resp *, ferry_err_t *)`.
  */
 /* Req and Resp are type names (never expressions), which cannot be parenthesised. */
-/* NOLINTNEXTLINE(bugprone-macro-parentheses) */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define HUB_METHOD(svc, name, Req, Resp, flags, done)                                                        \
     static ferry_err_code_t name##_body(hub_frame_t *f, const Req *req, Resp *resp, ferry_err_t *err);       \
     static ferry_err_code_t name##_body_(hub_frame_t *f, const void *req, void *resp, ferry_err_t *err)      \
@@ -113,5 +113,6 @@ void hub_frame_call(ferry_rpc_call_t *call, ferry_hub_t *hub, const void *req, c
     {                                                                                                        \
         hub_frame_call(call, user, req, &name##_method);                                                     \
     }
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 #endif

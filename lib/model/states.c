@@ -214,13 +214,11 @@ ferry_sm_decision_t ferry_sm_next(ferry_state_t current, const ferry_sm_facts_t 
         d = on_failure(current, ev->code);
         break;
     case FERRY_SM_RESUMED:
-        if (current == FERRY_STATE_RUNNING_SQL) {
-            /* Some batches may have committed; running the scripts again could apply
-             * them twice. The only safe way out is the backup. */
-            d = on_failure(current, ferry_sm_failure_code(current, f));
-        } else if (ev->attempts >= FERRY_SM_MAX_ATTEMPTS) {
-            /* Mender's "state looping" guard: a step that keeps killing the engine
-             * must end the task, not loop forever. */
+        if (current == FERRY_STATE_RUNNING_SQL || ev->attempts >= FERRY_SM_MAX_ATTEMPTS) {
+            /* In SQL, some batches may have committed and running the scripts again could
+             * apply them twice: the only safe way out is the backup. Otherwise Mender's
+             * "state looping" guard: a step that keeps killing the engine must end the
+             * task, not loop forever. */
             d = on_failure(current, ferry_sm_failure_code(current, f));
         } else {
             d.redo = true;

@@ -137,6 +137,10 @@ const char *ferry_tray_tooltip(const Ferry__V1__AgentStatus *st, ferry_tray_icon
                                          : "not bound to a server (open the bind wizard)");
         break;
     case FERRY_TRAY_ICON_UPDATING:
+        if (t == NULL) { /* an icon the status does not back (a caller's mistake): say little */
+            snprintf(buf, size, "Ferry: updating (installed %s)", inst);
+            break;
+        }
         snprintf(buf, size, "Ferry: %s %s - %d %s %u%%",
                  t->kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK ? "rolling back to" : "updating to",
                  t->package_version, (int)t->state, ferry_state_name((int)t->state), t->percent);
@@ -145,6 +149,10 @@ const char *ferry_tray_tooltip(const Ferry__V1__AgentStatus *st, ferry_tray_icon
         snprintf(buf, size, "Ferry: an optional update waits for your answer (installed %s)", inst);
         break;
     case FERRY_TRAY_ICON_FAILED:
+        if (l == NULL) {
+            snprintf(buf, size, "Ferry: the last update failed (installed %s)", inst);
+            break;
+        }
         snprintf(buf, size, "Ferry: update to %s failed: %s%s", l->package_version,
                  l->error_code[0] ? l->error_code : ferry_state_name((int)l->state),
                  l->state == FERRY__V1__TASK_STATE__TASK_STATE_ROLLBACKED ? " (restored from the backup)"
@@ -154,7 +162,8 @@ const char *ferry_tray_tooltip(const Ferry__V1__AgentStatus *st, ferry_tray_icon
         snprintf(buf, size, "Ferry: the server is unreachable (installed %s; reports are kept)", inst);
         break;
     case FERRY_TRAY_ICON_UPDATE_AVAILABLE:
-        snprintf(buf, size, "Ferry: %u update(s) pending (installed %s)", st->pending_count, inst);
+        snprintf(buf, size, "Ferry: %u update(s) pending (installed %s)", st != NULL ? st->pending_count : 0,
+                 inst);
         break;
     case FERRY_TRAY_ICON_IDLE:
     default:
@@ -466,12 +475,11 @@ void ferry_tray_progress_steps(const ferry_tray_progress_t *p, ferry_tray_step_t
                 m = FERRY_TRAY_STEP_CURRENT;
             else if (x > 100)
                 m = FERRY_TRAY_STEP_SKIPPED;
-        } else if (x < 100) {
+        } else if (x <= 100) {
+            /* fail_at is a working state (< 100): 100 itself is SKIPPED like the steps after it. */
             m = x < fail_at    ? FERRY_TRAY_STEP_DONE
                 : x == fail_at ? FERRY_TRAY_STEP_FAILED
                                : FERRY_TRAY_STEP_SKIPPED;
-        } else if (x == 100) {
-            m = FERRY_TRAY_STEP_SKIPPED;
         } else {
             m = x < s ? FERRY_TRAY_STEP_DONE : x == s ? FERRY_TRAY_STEP_CURRENT : FERRY_TRAY_STEP_TODO;
             /* 120 and 130 happen only after a failure past the backup. */

@@ -772,7 +772,7 @@ ferry_err_code_t ferry_xfer_get_file(ferry_xfer_t *x, const char *url, const cha
     ferry_xfer_get_result_t *res = res_out != NULL ? res_out : &res_local;
     op_t op;
     struct curl_slist *hl = NULL;
-    struct stat sb;
+    struct stat sb = {0}; /* read only after fstat succeeded; zeroed for the analyzer */
     char range[64] = "";
     const char *own[] = {range, NULL};
     bool https = false;
