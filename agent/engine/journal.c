@@ -443,11 +443,12 @@ static ferry_err_code_t drop_hooks(ferry_journal_t *j, const char *task_id, cons
 {
     ferry_err_code_t rc = FERRY_OK;
     sqlite3_stmt *st = NULL;
-    /* A checkpoint that names no finished pre_upgrade PASS hook keeps nothing: the
-     * subquery is NULL and "seq <= NULL" is never true. */
+    /* A checkpoint that names no finished pre_upgrade PASS hook keeps nothing: COALESCE
+     * turns the missing seq into 0 (seqs start at 1; a bare NULL would make the NOT(...)
+     * NULL and keep every row). */
     const char *sql = "DELETE FROM hook WHERE task_id = ?1 AND NOT (phase = 'pre_upgrade' AND done = 1"
-                      " AND outcome = 'PASS' AND seq <= (SELECT seq FROM hook WHERE task_id = ?1"
-                      " AND hook_id = ?2 AND phase = 'pre_upgrade' AND done = 1 AND outcome = 'PASS'))";
+                      " AND outcome = 'PASS' AND seq <= COALESCE((SELECT seq FROM hook WHERE task_id = ?1"
+                      " AND hook_id = ?2 AND phase = 'pre_upgrade' AND done = 1 AND outcome = 'PASS'), 0))";
     *kept = 0;
     if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(j, err, "prepare hook reset");
