@@ -240,6 +240,14 @@ ferry_err_code_t agentd_store_merge_task(agentd_store_t *s, const agentd_task_t 
                  " ORDER BY updated_ms DESC LIMIT %d)",
                  DONE_KEPT);
         rc = exec(s, sql, err);
+        /* The daemon's per-task facts in kv ("skip:ID", "checkpoint:ID", "start:ID") go with
+         * their task, so kv stays as bounded as the task table. */
+        if (rc == FERRY_OK)
+            rc = exec(
+                s,
+                "DELETE FROM kv WHERE (key LIKE 'skip:%' OR key LIKE 'checkpoint:%' OR key LIKE 'start:%')"
+                " AND substr(key, instr(key, ':') + 1) NOT IN (SELECT id FROM task)",
+                err);
     }
 out:
     if (is_new != NULL)

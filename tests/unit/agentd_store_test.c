@@ -226,6 +226,21 @@ START_TEST(old_agent_db_is_upgraded_and_retry_revives)
     size_t n = 0;
     ck_assert_int_eq(agentd_store_list_tasks(s, list, 4, &n, 0, NULL), FERRY_OK);
     ck_assert_uint_eq(n, 1); /* listed as open again: the work loop picks it up */
+    /* Per-task kv facts go with their task: a task's arrival prunes those of vanished tasks. */
+    ck_assert_int_eq(agentd_store_kv_set(s, "skip:7", "soft", NULL), FERRY_OK);
+    ck_assert_int_eq(agentd_store_kv_set(s, "skip:gone", "x", NULL), FERRY_OK);
+    ck_assert_int_eq(agentd_store_kv_set(s, "start:gone", "1", NULL), FERRY_OK);
+    snprintf(srv.id, sizeof(srv.id), "8");
+    ck_assert_int_eq(agentd_store_merge_task(s, &srv, &is_new, &revived, NULL), FERRY_OK);
+    ck_assert_int_eq(is_new, 1);
+    ck_assert_int_eq(agentd_store_kv_get(s, "skip:7", v, sizeof(v), NULL), FERRY_OK);
+    ck_assert_str_eq(v, "soft");
+    ck_assert_int_eq(agentd_store_kv_get(s, "skip:gone", v, sizeof(v), NULL), FERRY_OK);
+    ck_assert_str_eq(v, "");
+    ck_assert_int_eq(agentd_store_kv_get(s, "start:gone", v, sizeof(v), NULL), FERRY_OK);
+    ck_assert_str_eq(v, "");
+    ck_assert_int_eq(agentd_store_kv_get(s, "installed_version", v, sizeof(v), NULL), FERRY_OK);
+    ck_assert_str_eq(v, "1.0.0.1(1)");
     agentd_store_close(s);
 }
 END_TEST
