@@ -120,6 +120,9 @@ log "a sysadmin skips the failing check: the upgrade goes through"
     fail "the retries are not audited"
 wait_states "$R" "N1=100" 60
 [ "$(sqlite3 "$DB" "SELECT attempt FROM update_task WHERE id = $T")" = 2 ] || fail "the second retry is not attempt 2"
+[ "$(sqlite3 "$W/N1/state/agent.db" "SELECT phase || '/' || attempt FROM task WHERE id = '$T'")" = 3/2 ] ||
+    fail "agent.db: task $T not DONE at attempt 2"
+[ "$(local_call N1 GetStatus '{}' | json 'd["status"]["lastTask"]["attempt"]')" = 2 ] || fail "the tray does not see attempt 2"
 for _ in $(seq 100); do [ -e "$W/post.mark" ] && break; sleep 0.2; done
 [ -e "$W/post.mark" ] || fail "post_upgrade did not run"
 [ "$(json '[h["outcome"] for p in d["phases"] for h in p["hooks"] if h["id"] == "tea_gone"][0]' <"$REPORT")" = SKIPPED ] ||
