@@ -21,6 +21,8 @@ typedef struct args {
     const char *sha256;
     const char *package;
     const char *from;
+    const char *task_id;      /**< --task-id: the journal id (a Failed one: new attempt) */
+    const char *resume_after; /**< --resume-after: the new attempt's checkpoint hook */
     const char *sites[FERRY_HOOK_CTX_MAX];
     size_t n_sites;
     const char *skip[FERRY_HOOK_CTX_MAX];
@@ -30,7 +32,8 @@ typedef struct args {
 
 static const char *const USAGE_APPLY =
     "usage: ferry-agent apply PACKAGE.zip --config CFG --version V [--sha256 HEX] [--site CODE]...\n"
-    "                         [--from V0] [--skip-hook ID]... [--json] [-q] [-v]\n"
+    "                         [--from V0] [--skip-hook ID]... [--task-id ID [--resume-after HOOK_ID]]\n"
+    "                         [--json] [-q] [-v]\n"
     "  Applies an update package: verify, stop the service, back up server dir, client dir and\n"
     "  database, install server.zip and client.zip, run 结构.sql then data.sql, start the service.\n"
     "  Any failure after the backup rolls everything back. Exits 0 only if the task Succeeded.\n"
@@ -38,7 +41,11 @@ static const char *const USAGE_APPLY =
     "  Upgrade hooks (hooks.json, docs/hooks.md): --site CODE (repeatable) names this node's site\n"
     "  codes for site-specific hooks; --from V0 the installed version for version ranges (default:\n"
     "  the last version this agent installed); --skip-hook ID (repeatable) skips a hook. The\n"
-    "  upgrade report is written under {stateDir}/reports/ (--json: key upgradeReport).\n";
+    "  upgrade report is written under {stateDir}/reports/ (--json: key upgradeReport).\n"
+    "  --task-id ID names the journal task (default: random); the id of a Failed apply of V starts\n"
+    "  a new attempt of it, as the daemon does when the server retries a task (docs/agent.md):\n"
+    "  hooks run again except pre_upgrade hooks that passed up to --resume-after HOOK_ID, and the\n"
+    "  backup of an attempt whose rollback failed is reused.\n";
 static const char *const USAGE_RESUME =
     "usage: ferry-agent resume --config CFG [--json] [-q] [-v]\n"
     "  Finishes or rolls back a task interrupted by a crash or reboot. Exits 0 when there is\n"
@@ -63,6 +70,8 @@ static int parse(int argc, char **argv, unsigned allowed, const char *usage, arg
         {"site", required_argument, NULL, 'S'},
         {"from", required_argument, NULL, 'F'},
         {"skip-hook", required_argument, NULL, 'K'},
+        {"task-id", required_argument, NULL, 'T'},
+        {"resume-after", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -95,6 +104,15 @@ static int parse(int argc, char **argv, unsigned allowed, const char *usage, arg
             break;
         case 'h':
             a->help = true;
+            break;
+        case 'T':
+        case 'R':
+            if (!(allowed & OPT_HOOKS))
+                goto bad_opt;
+            if (c == 'T')
+                a->task_id = optarg;
+            else
+                a->resume_after = optarg;
             break;
         case 'S':
         case 'K':
@@ -235,7 +253,9 @@ int cli_apply(int argc, char **argv)
                                 .skip_hooks = a.skip,
                                 .n_skip_hooks = a.n_skip,
                                 .from_version = a.from,
-                                .config_path = a.config};
+                                .config_path = a.config,
+                                .task_id = a.task_id,
+                                .resume_checkpoint = a.resume_after};
     ferry_err_code_t rc = ferry_pipeline_apply(&po, a.package, a.version, a.sha256, &t, &err);
     post_upgrade(&po, &o, &t, rc);
     ex = finish(&o, &t, t.task_id[0] != '\0', rc, &err, FERRY_STATE_SUCCEEDED);

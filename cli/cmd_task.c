@@ -270,6 +270,8 @@ static int task_retry(ferry_cli_t *cli, const ferry_cli_args_t *a)
 
     req.id = (char *)a->pos[0];
     req.skip_failed_hook = ferry_cli_arg_set(a, "skip-failed-hook");
+    /* --skip HOOK_ID (repeatable): the server checks each against the package's hooks.json. */
+    req.skip_hook_ids = (char **)ferry_cli_arg_multi(a, "skip", &req.n_skip_hook_ids);
     req.reason = ferry_cli_s(ferry_cli_arg(a, "reason"));
     if (ferry_v1_admin_service_retry_task(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
         rc = ferry_cli_fail_rpc(cli, "retry task", &st);
@@ -484,6 +486,10 @@ static const ferry_cli_flag_t LIST_FLAGS[] = {
 static const ferry_cli_flag_t EVENTS_FLAGS[] = {FERRY_CLI_PAGE_FLAGS, {NULL, 0, NULL, NULL, false}};
 static const ferry_cli_flag_t RETRY_FLAGS[] = {
     {"skip-failed-hook", FERRY_CLI_FLAG_BOOL, NULL, "skip the upgrade hook that failed", false},
+    {"skip", FERRY_CLI_FLAG_MULTI, "HOOK_ID",
+     "skip this hooks.json hook in the new attempt (repeatable; a check of severity fail needs the sysadmin "
+     "role)",
+     false},
     {"reason", FERRY_CLI_FLAG_STR, "TEXT", "reason, kept in the audit log", false},
     {NULL, 0, NULL, NULL, false},
 };

@@ -176,7 +176,8 @@ static void merge_assignment(agentd_t *ad, const Ferry__V1__Assignment *a)
 {
     agentd_task_t t;
     ferry_err_t err = {0};
-    int is_new = 0;
+    int is_new = 0, revived = 0;
+    char key[96];
     if (a == NULL || a->task == NULL || a->task->id == NULL || a->task->id[0] == '\0')
         return;
     const Ferry__V1__UpdateTask *u = a->task;
@@ -195,35 +196,41 @@ static void merge_assignment(agentd_t *ad, const Ferry__V1__Assignment *a)
     t.halted = u->halted;
     t.forced_now = a->forced_now;
     t.prompt = AGENTD_PROMPT_NONE;
+    /* The server's view; agentd_core_merge decides what of it the local record takes. */
     t.last_state = (int)u->state;
+    t.attempt = u->attempt;
     if (a->manifest != NULL)
         t.size = a->manifest->size;
-    if ((int)u->state >= 100 && (int)u->state != 120) {
-        /* Final on the server already (e.g. reported before a crash): nothing to do. */
-        t.phase = AGENTD_PHASE_DONE;
-    }
-    if (agentd_store_merge_task(ad->store, &t, &is_new, &err) != FERRY_OK) {
-        agentd_log("task %s: cannot record: %s", t.id, err.msg);
-        return;
-    }
-    /* A retry may name hooks an administrator chose to skip; the engine records them SKIPPED. */
+    /* The attempt's skip list and resume checkpoint go in first: a revived task may be
+     * picked up by the work loop as soon as the merge below commits. Written on every
+     * assignment (empty included), so a list never outlives the attempt it was given for. */
     char skip[FERRY_HOOK_CTX_MAX * FERRY_HOOK_CTX_ITEM] = "";
     size_t sl = 0;
-    if (a->skip_hook_id != NULL && a->skip_hook_id[0] != '\0')
+    if (a->skip_hook_id != NULL && a->skip_hook_id[0] != '\0' && strchr(a->skip_hook_id, '\n') == NULL)
         sl += (size_t)snprintf(skip + sl, sizeof(skip) - sl, "%s", a->skip_hook_id);
     for (size_t i = 0; i < a->n_skip_hook_ids && i < FERRY_HOOK_CTX_MAX && sl < sizeof(skip); i++)
         if (a->skip_hook_ids[i] != NULL && a->skip_hook_ids[i][0] != '\0' &&
             strchr(a->skip_hook_ids[i], '\n') == NULL)
             sl += (size_t)snprintf(skip + sl, sizeof(skip) - sl, "%s%s", sl ? "\n" : "", a->skip_hook_ids[i]);
-    if (sl > 0 && sl < sizeof(skip)) {
-        char key[96];
+    if (sl < sizeof(skip) && t.kind == AGENTD_KIND_UPDATE &&
+        !ferry_state_is_terminal((ferry_state_t)u->state)) {
         snprintf(key, sizeof(key), "skip:%.80s", t.id);
         (void)agentd_store_kv_set(ad->store, key, skip, NULL);
+        snprintf(key, sizeof(key), "checkpoint:%.80s", t.id);
+        (void)agentd_store_kv_set(ad->store, key, a->resume_checkpoint != NULL ? a->resume_checkpoint : "",
+                                  NULL);
+    }
+    if (agentd_store_merge_task(ad->store, &t, &is_new, &revived, &err) != FERRY_OK) {
+        agentd_log("task %s: cannot record: %s", t.id, err.msg);
+        return;
     }
     if (is_new)
         agentd_log("task %s: assigned (%s %s, %s)", t.id,
                    t.kind == AGENTD_KIND_ROLLBACK ? "rollback" : "update", t.version,
                    t.policy == AGENTD_POLICY_OPTIONAL ? "optional" : "forced");
+    if (revived)
+        agentd_log("task %s: retried by the server: attempt %u starts (%s%s)", t.id, t.attempt,
+                   sl > 0 ? "skipping " : "no hook skipped", sl > 0 ? skip : "");
     pthread_mutex_lock(&ad->mu);
     ad->wake = 1;
     pthread_cond_broadcast(&ad->cv);
@@ -943,6 +950,11 @@ static void do_apply(agentd_t *ad, agentd_task_t *t, bool forced)
     }
     o.skip_hooks = skip;
     o.n_skip_hooks = n_skip;
+    /* A new attempt (RetryTask) resumes after the server's checkpoint; "" = from the start. */
+    char ckpt[FERRY_HOOK_CTX_ITEM] = "", ckpt_key[96], start_key[96], start_v[32] = "";
+    snprintf(ckpt_key, sizeof(ckpt_key), "checkpoint:%.80s", t->id);
+    (void)agentd_store_kv_get(ad->store, ckpt_key, ckpt, sizeof(ckpt), NULL);
+    o.resume_checkpoint = ckpt;
     memset(&jt, 0, sizeof(jt));
     if (forced && t->prompt != AGENTD_PROMPT_FORCED) {
         t->prompt = AGENTD_PROMPT_FORCED;
@@ -958,6 +970,15 @@ static void do_apply(agentd_t *ad, agentd_task_t *t, bool forced)
         snprintf(key, sizeof(key), "before:%.80s", t->version);
         (void)agentd_store_kv_set(ad->store, key, cur, NULL);
     }
+    /* When this run was handed to the engine: after a crash, a finished journal row older
+     * than this is an earlier attempt's result (the same task id), not this attempt's. */
+    snprintf(start_key, sizeof(start_key), "start:%.80s", t->id);
+    if (!resume) {
+        snprintf(start_v, sizeof(start_v), "%lld", (long long)agentd_now_ms());
+        (void)agentd_store_kv_set(ad->store, start_key, start_v, NULL);
+    } else {
+        (void)agentd_store_kv_get(ad->store, start_key, start_v, sizeof(start_v), NULL);
+    }
     t->phase = AGENTD_PHASE_APPLYING;
     (void)agentd_store_save_task(ad->store, t, NULL);
     set_current(ad, t->id, 50, 0, resume ? "resuming" : "applying");
@@ -967,7 +988,8 @@ static void do_apply(agentd_t *ad, agentd_task_t *t, bool forced)
         rc = ferry_pipeline_resume(&o, &jt, &found, &err);
         if (rc == FERRY_OK && !found) {
             /* Nothing active in the journal: it finished (latest) or never started. */
-            if (strcmp(jt.task_id, t->id) == 0 && ferry_state_is_terminal(jt.state)) {
+            if (strcmp(jt.task_id, t->id) == 0 && ferry_state_is_terminal(jt.state) &&
+                jt.finished_ms >= strtoll(start_v, NULL, 10)) {
                 engine_done(ad, t, FERRY_OK, &jt, &err);
                 return;
             }

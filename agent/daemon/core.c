@@ -93,6 +93,51 @@ agentd_action_t agentd_core_next(const agentd_task_t *tasks, size_t n, int64_t n
     return a;
 }
 
+/* 100 Succeeded, 110 Failed, 130 Rollbacked (120 Rollbacking is still running). */
+static bool server_final(int state)
+{
+    return state == 100 || state == 110 || state == 130;
+}
+
+bool agentd_core_merge(const agentd_task_t *cur, const agentd_task_t *srv, agentd_task_t *out)
+{
+    bool revived = false;
+    *out = *srv;
+    if (cur == NULL) {
+        /* First sight: final on the server already (reported before a crash, or an old
+         * task offered again) means nothing to do. */
+        out->phase = server_final(srv->last_state) ? AGENTD_PHASE_DONE : AGENTD_PHASE_NEW;
+        out->prompt = AGENTD_PROMPT_NONE;
+        out->deferred_until_ms = 0;
+        out->percent = 0;
+        out->error_code[0] = '\0';
+        goto out;
+    }
+    out->phase = cur->phase;
+    out->prompt = cur->prompt;
+    out->deferred_until_ms = cur->deferred_until_ms;
+    out->last_state = cur->last_state;
+    out->percent = cur->percent;
+    memcpy(out->error_code, cur->error_code, sizeof(out->error_code));
+    out->attempt = cur->attempt > srv->attempt ? cur->attempt : srv->attempt;
+    if (out->size == 0)
+        out->size = cur->size;
+    if (srv->attempt > cur->attempt && cur->phase == AGENTD_PHASE_DONE && !server_final(srv->last_state)) {
+        out->phase = AGENTD_PHASE_NEW;
+        out->last_state = srv->last_state;
+        out->percent = 0;
+        out->error_code[0] = '\0';
+        out->prompt = AGENTD_PROMPT_NONE;
+        out->deferred_until_ms = 0;
+        revived = true;
+    }
+    /* A task still in hand (NEW, READY, APPLYING) when the attempt goes up keeps its
+     * phase: the engine's journal owns an APPLYING task, and its result answers the new
+     * attempt; a final server view of a higher attempt only moves the counter. */
+out:
+    return revived;
+}
+
 ferry_err_code_t agentd_core_answer(agentd_task_t *t, int choice, int64_t defer_ms, int64_t now_ms,
                                     ferry_err_t *err)
 {

@@ -15,7 +15,9 @@
  * - FORCED runs when READY; OPTIONAL waits for the user (40 WaitingUser): "now" runs it,
  *   "defer" hides it until the chosen time, never past the release deadline; when the
  *   deadline has passed (or the server says forced_now) it runs as forced;
- * - a task waiting for the user does not block a later task.
+ * - a task waiting for the user does not block a later task;
+ * - a finished task comes back only for a new attempt (agentd_core_merge): the server's
+ *   attempt counter went up (RetryTask) and its state is not final.
  */
 #ifndef FERRY_AGENTD_CORE_H
 #define FERRY_AGENTD_CORE_H
@@ -71,6 +73,7 @@ typedef struct agentd_task {
     uint64_t size;   /**< package size (from the assignment's manifest) */
     int percent;     /**< progress of the current step */
     char error_code[48];
+    unsigned attempt; /**< the server's UpdateTask.attempt this record works on (0 = first run) */
 } agentd_task_t;
 
 typedef enum agentd_act {
@@ -90,6 +93,23 @@ typedef struct agentd_action {
 
 /** The next thing to do with |tasks| (any order) at |now_ms|. */
 agentd_action_t agentd_core_next(const agentd_task_t *tasks, size_t n, int64_t now_ms);
+
+/**
+ * Merges the server's view |srv| of a task (from an Assignment: its facts, with
+ * |srv|->last_state = the server's state and |srv|->attempt = the server's attempt) into
+ * the daemon's record |cur| (NULL when the task is new) and writes the record to keep to
+ * |out|. The server's facts (policy, deadline, halted...) win; the daemon's progress
+ * (phase, last_state, percent, error) and the user's answers stay, except when a finished
+ * task (DONE) starts a new attempt: only when |srv|->attempt is GREATER than the local one
+ * AND the server's state is not final (100, 110, 130). Equal attempts never revive a task,
+ * so a stale view (the final report still in the outbox while the server shows 30) changes
+ * nothing. A new attempt starts over at phase NEW (download and verify again) with the
+ * progress, error and the user's prompt answer of the earlier attempt cleared: an optional
+ * update asks the user again (the earlier "now" chose a moment that has passed; past the
+ * deadline it runs as forced, as any optional update). The attempt never goes down.
+ * Returns true when the task came back to life. |out| may not alias |cur| or |srv|.
+ */
+bool agentd_core_merge(const agentd_task_t *cur, const agentd_task_t *srv, agentd_task_t *out);
 
 /** Numbering of local.proto's PromptChoice. */
 enum { AGENTD_CHOICE_NOW = 1, AGENTD_CHOICE_DEFER = 2 };

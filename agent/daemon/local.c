@@ -112,6 +112,7 @@ static Ferry__V1__UpdateTask *task_proto(const agentd_task_t *t)
     u->message = dup_s(t->description);
     u->percent = t->percent > 0 ? (uint32_t)t->percent : 0;
     u->halted = t->halted;
+    u->attempt = t->attempt; /* the tray sees which attempt of a retried task runs */
     u->node_code = dup_s("");
     u->store_code = dup_s("");
     u->customer_code = dup_s("");

@@ -22,7 +22,8 @@ static const char SCHEMA[] =
     " deadline_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, phase INTEGER NOT NULL,"
     " prompt INTEGER NOT NULL, deferred_until_ms INTEGER NOT NULL, halted INTEGER NOT NULL,"
     " forced_now INTEGER NOT NULL, last_state INTEGER NOT NULL, size INTEGER NOT NULL,"
-    " percent INTEGER NOT NULL, error_code TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
+    " percent INTEGER NOT NULL, error_code TEXT NOT NULL, updated_ms INTEGER NOT NULL,"
+    " attempt INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS seq (task_id TEXT PRIMARY KEY, last INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL,"
     " seq INTEGER NOT NULL, body BLOB NOT NULL);"
@@ -51,6 +52,23 @@ static ferry_err_code_t exec(agentd_store_t *s, const char *sql, ferry_err_t *er
     return FERRY_OK;
 }
 
+/*
+ * Brings an agent.db written by an older agent up to SCHEMA (CREATE TABLE IF NOT EXISTS
+ * leaves existing tables as they are). Each step is idempotent, so a crash between steps or
+ * a second open is harmless.
+ * - task.attempt (retry support): rows of such a file all worked on the server's first
+ *   run, attempt 0, which is the column's default.
+ */
+static ferry_err_code_t upgrade_schema(agentd_store_t *s, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    if (sqlite3_prepare_v2(s->db, "SELECT attempt FROM task LIMIT 0", -1, &st, NULL) != SQLITE_OK)
+        rc = exec(s, "ALTER TABLE task ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 ferry_err_code_t agentd_store_open(const char *state_dir, agentd_store_t **out, ferry_err_t *err)
 {
     ferry_err_code_t rc = FERRY_OK;
@@ -76,7 +94,8 @@ ferry_err_code_t agentd_store_open(const char *state_dir, agentd_store_t **out, 
     (void)chmod(path, 0600);
     sqlite3_busy_timeout(s->db, 5000);
     if ((rc = exec(s, "PRAGMA journal_mode=WAL", err)) != FERRY_OK ||
-        (rc = exec(s, "PRAGMA synchronous=FULL", err)) != FERRY_OK || (rc = exec(s, SCHEMA, err)) != FERRY_OK)
+        (rc = exec(s, "PRAGMA synchronous=FULL", err)) != FERRY_OK ||
+        (rc = exec(s, SCHEMA, err)) != FERRY_OK || (rc = upgrade_schema(s, err)) != FERRY_OK)
         goto out;
     *out = s;
     s = NULL;
@@ -102,7 +121,7 @@ static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
 
 #define TASK_COLS                                                                                            \
     "id, release_id, kind, policy, version, description, rollback_backup, deadline_ms, created_ms, phase,"   \
-    " prompt, deferred_until_ms, halted, forced_now, last_state, size, percent, error_code"
+    " prompt, deferred_until_ms, halted, forced_now, last_state, size, percent, error_code, attempt"
 
 static void read_task(sqlite3_stmt *st, agentd_task_t *t)
 {
@@ -125,6 +144,7 @@ static void read_task(sqlite3_stmt *st, agentd_task_t *t)
     t->size = (uint64_t)sqlite3_column_int64(st, 15);
     t->percent = sqlite3_column_int(st, 16);
     copy_col(t->error_code, sizeof(t->error_code), st, 17);
+    t->attempt = (unsigned)sqlite3_column_int64(st, 18);
 }
 
 static void bind_task(sqlite3_stmt *st, const agentd_task_t *t, int64_t now)
@@ -147,7 +167,8 @@ static void bind_task(sqlite3_stmt *st, const agentd_task_t *t, int64_t now)
     sqlite3_bind_int64(st, 16, (sqlite3_int64)t->size);
     sqlite3_bind_int(st, 17, t->percent);
     sqlite3_bind_text(st, 18, t->error_code, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 19, now);
+    sqlite3_bind_int64(st, 19, (sqlite3_int64)t->attempt);
+    sqlite3_bind_int64(st, 20, now);
 }
 
 static int64_t now_ms(void)
@@ -186,7 +207,7 @@ static ferry_err_code_t save_locked(agentd_store_t *s, const agentd_task_t *t, f
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc = FERRY_OK;
     const char *sql = "INSERT OR REPLACE INTO task (" TASK_COLS ", updated_ms) VALUES"
-                      " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                      " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
         rc = db_err(s, err, "save task");
         goto out;
@@ -199,32 +220,19 @@ out:
     return rc;
 }
 
-ferry_err_code_t agentd_store_merge_task(agentd_store_t *s, const agentd_task_t *t, int *is_new,
+ferry_err_code_t agentd_store_merge_task(agentd_store_t *s, const agentd_task_t *t, int *is_new, int *revived,
                                          ferry_err_t *err)
 {
     ferry_err_code_t rc;
-    agentd_task_t cur;
+    agentd_task_t cur, m;
     int found = 0;
+    bool back = false;
     pthread_mutex_lock(&s->mu);
     if ((rc = get_locked(s, t->id, &cur, &found, err)) != FERRY_OK)
         goto out;
-    if (is_new != NULL)
-        *is_new = !found;
-    if (found) {
-        /* The server's facts win; the daemon's progress and the user's answers stay. */
-        agentd_task_t m = *t;
-        m.phase = cur.phase;
-        m.prompt = cur.prompt;
-        m.deferred_until_ms = cur.deferred_until_ms;
-        m.last_state = cur.last_state;
-        m.percent = cur.percent;
-        snprintf(m.error_code, sizeof(m.error_code), "%s", cur.error_code);
-        if (m.size == 0)
-            m.size = cur.size;
-        rc = save_locked(s, &m, err);
-    } else {
-        rc = save_locked(s, t, err);
-    }
+    /* The rules (server facts win, local progress stays, a new attempt revives) are core's. */
+    back = agentd_core_merge(found ? &cur : NULL, t, &m);
+    rc = save_locked(s, &m, err);
     if (rc == FERRY_OK && !found) {
         char sql[160];
         snprintf(sql, sizeof(sql),
@@ -232,8 +240,20 @@ ferry_err_code_t agentd_store_merge_task(agentd_store_t *s, const agentd_task_t 
                  " ORDER BY updated_ms DESC LIMIT %d)",
                  DONE_KEPT);
         rc = exec(s, sql, err);
+        /* The daemon's per-task facts in kv ("skip:ID", "checkpoint:ID", "start:ID") go with
+         * their task, so kv stays as bounded as the task table. */
+        if (rc == FERRY_OK)
+            rc = exec(
+                s,
+                "DELETE FROM kv WHERE (key LIKE 'skip:%' OR key LIKE 'checkpoint:%' OR key LIKE 'start:%')"
+                " AND substr(key, instr(key, ':') + 1) NOT IN (SELECT id FROM task)",
+                err);
     }
 out:
+    if (is_new != NULL)
+        *is_new = rc == FERRY_OK && !found;
+    if (revived != NULL)
+        *revived = rc == FERRY_OK && back;
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

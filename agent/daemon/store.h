@@ -30,8 +30,13 @@ typedef struct agentd_store agentd_store_t;
 ferry_err_code_t agentd_store_open(const char *state_dir, agentd_store_t **out, ferry_err_t *err);
 void agentd_store_close(agentd_store_t *s); /**< NULL ok */
 
-/** Inserts or refreshes a task from the server; keeps the local phase, prompt and last_state. */
-ferry_err_code_t agentd_store_merge_task(agentd_store_t *s, const agentd_task_t *t, int *is_new,
+/**
+ * Inserts or refreshes a task from the server's view |t| (last_state = the server's state,
+ * attempt = the server's attempt) by agentd_core_merge's rules: the local phase, prompt and
+ * last_state stay unless a finished task starts a new attempt (*revived = 1 then). *is_new
+ * and *revived may be NULL.
+ */
+ferry_err_code_t agentd_store_merge_task(agentd_store_t *s, const agentd_task_t *t, int *is_new, int *revived,
                                          ferry_err_t *err);
 /** Writes every field of |t| (phase, prompt...). */
 ferry_err_code_t agentd_store_save_task(agentd_store_t *s, const agentd_task_t *t, ferry_err_t *err);

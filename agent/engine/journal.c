@@ -405,6 +405,16 @@ ferry_err_code_t ferry_journal_create(ferry_journal_t *j, ferry_task_t *t, ferry
                                "task id '%.40s' has characters outside [A-Za-z0-9_-]", t->task_id);
             goto out;
         }
+        /* Named here rather than left to the primary key's "UNIQUE constraint failed". */
+        if ((rc = ferry_journal_get(j, t->task_id, &active, &found, err)) != FERRY_OK)
+            goto out;
+        if (found) {
+            rc = ferry_err_set(err, FERRY_E_PRECONDITION,
+                               "task %.40s is already in the journal (%d %s): only a new attempt of a Failed "
+                               "apply may reuse its id",
+                               t->task_id, (int)active.state, ferry_state_name((int)active.state));
+            goto out;
+        }
     } else {
         if ((rc = ferry_random_bytes(rnd, sizeof(rnd), err)) != FERRY_OK)
             goto out;
@@ -422,6 +432,134 @@ ferry_err_code_t ferry_journal_create(ferry_journal_t *j, ferry_task_t *t, ferry
         goto out;
     rc = commit_task(j, t, 1, FERRY_STATE_PENDING, FERRY_OK, "task created", err);
 out:
+    return rc;
+}
+
+/* Drops the earlier attempt's hook checkpoints of |task_id| except the PASS results of
+ * pre_upgrade hooks first met up to |checkpoint| (see ferry_journal_new_attempt); *kept
+ * gets how many stay. Inside the caller's transaction. */
+static ferry_err_code_t drop_hooks(ferry_journal_t *j, const char *task_id, const char *checkpoint,
+                                   unsigned *kept, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    sqlite3_stmt *st = NULL;
+    /* A checkpoint that names no finished pre_upgrade PASS hook keeps nothing: COALESCE
+     * turns the missing seq into 0 (seqs start at 1; a bare NULL would make the NOT(...)
+     * NULL and keep every row). */
+    const char *sql = "DELETE FROM hook WHERE task_id = ?1 AND NOT (phase = 'pre_upgrade' AND done = 1"
+                      " AND outcome = 'PASS' AND seq <= COALESCE((SELECT seq FROM hook WHERE task_id = ?1"
+                      " AND hook_id = ?2 AND phase = 'pre_upgrade' AND done = 1 AND outcome = 'PASS'), 0))";
+    *kept = 0;
+    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(j, err, "prepare hook reset");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, checkpoint != NULL ? checkpoint : "", -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_fail(j, err, "reset hook checkpoints");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(j->db, "SELECT count(*) FROM hook WHERE task_id = ?1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(j, err, "prepare hook count");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(j, err, "count hook checkpoints");
+        goto out;
+    }
+    *kept = (unsigned)sqlite3_column_int(st, 0);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ferry_err_code_t ferry_journal_new_attempt(ferry_journal_t *j, ferry_task_t *t, const char *checkpoint,
+                                           unsigned *kept, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    ferry_task_t prev, active, n;
+    int found = 0, in_tx = 0;
+    char msg[FERRY_JOURNAL_PATH + 512];
+    sqlite3_stmt *st = NULL;
+
+    *kept = 0;
+    if ((rc = ferry_journal_active(j, &active, &found, err)) != FERRY_OK)
+        goto out;
+    if (found) {
+        rc = ferry_err_set(
+            err, FERRY_E_PRECONDITION,
+            "task %s (version %s) is still active in state %d %s: run 'ferry-agent resume' first",
+            active.task_id, active.version, (int)active.state, ferry_state_name((int)active.state));
+        goto out;
+    }
+    if ((rc = ferry_journal_get(j, t->task_id, &prev, &found, err)) != FERRY_OK)
+        goto out;
+    if (!found) {
+        rc = ferry_err_set(err, FERRY_E_PRECONDITION, "task %.40s: no earlier attempt in the journal",
+                           t->task_id);
+        goto out;
+    }
+    if (prev.state != FERRY_STATE_FAILED || strcmp(prev.kind, FERRY_TASK_KIND_APPLY) != 0 ||
+        strcmp(t->kind, FERRY_TASK_KIND_APPLY) != 0 || strcmp(prev.version, t->version) != 0) {
+        rc = ferry_err_set(
+            err, FERRY_E_PRECONDITION,
+            "task %.40s: a new attempt continues only a Failed apply of version %s (the journal "
+            "has %s %s in %d %s)",
+            t->task_id, t->version, prev.kind, prev.version, (int)prev.state,
+            ferry_state_name((int)prev.state));
+        goto out;
+    }
+    n = *t;
+    n.state = FERRY_STATE_PENDING;
+    n.failed_state = 0;
+    n.attempt = 1;
+    n.resumes = 0;
+    n.substep[0] = '\0';
+    n.diag_path[0] = '\0';
+    n.error_code = FERRY_OK;
+    n.error_msg[0] = '\0';
+    n.created_ms = prev.created_ms;
+    n.updated_ms = now_ms();
+    n.finished_ms = 0;
+    if ((rc = exec(j, "BEGIN IMMEDIATE", err)) != FERRY_OK)
+        goto out;
+    in_tx = 1;
+    /* Delete + insert, not update: the attempt gets the newest rowid, so it is the journal's
+     * latest task (resume, installed version and pruning go by rowid). Events, hooks and
+     * hook_ctx are keyed by task id and stay. */
+    if (sqlite3_prepare_v2(j->db, "DELETE FROM task WHERE task_id = ?1", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(j, err, "prepare new attempt");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, n.task_id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_fail(j, err, "new attempt");
+        goto out;
+    }
+    if ((rc = write_task(j, &n, 1, err)) != FERRY_OK ||
+        (rc = drop_hooks(j, n.task_id, checkpoint, kept, err)) != FERRY_OK)
+        goto out;
+    snprintf(msg, sizeof(msg), "new attempt after %d %s (%s: %.200s)%s%.72s; %u hook checkpoint(s) kept%s%s",
+             (int)prev.state, ferry_state_name((int)prev.state), ferry_err_name(prev.error_code),
+             prev.error_msg, checkpoint != NULL && checkpoint[0] != '\0' ? "; resume after " : "",
+             checkpoint != NULL ? checkpoint : "", *kept, n.backup_path[0] != '\0' ? "; reusing backup " : "",
+             n.backup_path);
+    if ((rc = insert_event(j, &n, prev.state, n.state, FERRY_OK, msg, err)) != FERRY_OK ||
+        (rc = exec(j, "COMMIT", err)) != FERRY_OK)
+        goto out;
+    in_tx = 0;
+    *t = n;
+out:
+    sqlite3_finalize(st);
+    if (in_tx) {
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+        *kept = 0;
+    }
     return rc;
 }
 

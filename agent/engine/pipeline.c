@@ -217,6 +217,36 @@ static void prune_reports(const ferry_node_config_t *cfg, ferry_journal_t *j)
     closedir(d);
 }
 
+/*
+ * A new attempt of the journal's Failed task |prev| (the server retried it under the same
+ * id): ferry_journal_new_attempt with the caller's resume checkpoint. The earlier attempt's
+ * backup is reused when that attempt got past BackingUp (it failed in 70..90, so it ended
+ * 110 only because its rollback failed) and the folder still verifies complete: it holds
+ * the installation as it was before this version, whereas a new backup would copy what
+ * the failed rollback left. An attempt that failed before the backup was complete (60 or
+ * earlier: nothing was installed) takes a new one in a new folder.
+ */
+static ferry_err_code_t new_attempt(const ferry_pipeline_opts_t *o, ferry_journal_t *j,
+                                    const ferry_task_t *prev, ferry_task_t *t, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    unsigned kept = 0;
+    const ferry_node_config_t *c = o->cfg;
+    ferry_backup_names_t names = {.client_zip = c->backup.client_backup_file_name,
+                                  .db_file = c->backup.db.backup_file_name};
+    t->backup_path[0] = '\0';
+    if (prev->backup_path[0] != '\0' && ferry_state_touches_install(prev->failed_state) &&
+        ferry_backup_verify(prev->backup_path, &names, NULL, NULL) == FERRY_OK)
+        snprintf(t->backup_path, sizeof(t->backup_path), "%s", prev->backup_path);
+    if ((rc = ferry_journal_new_attempt(j, t, o->resume_checkpoint, &kept, err)) != FERRY_OK)
+        goto out;
+    FERRY_INFO("task %s: new attempt after %s (%s); %u hook checkpoint(s) kept%s%s", t->task_id,
+               ferry_state_name((int)prev->state), ferry_err_name(prev->error_code), kept,
+               t->backup_path[0] != '\0' ? ", reusing backup " : "", t->backup_path);
+out:
+    return rc;
+}
+
 /* Shared frame of the three entry points: lock, journal, run, release. */
 typedef enum { START_APPLY, START_RESUME, START_ROLLBACK } start_kind_t;
 
@@ -285,7 +315,14 @@ static ferry_err_code_t run_task(const ferry_pipeline_opts_t *o, start_kind_t ki
         t = *proto;
         if (kind == START_APPLY && (rc = hook_ctx_from_opts(o, j, &hctx, err)) != FERRY_OK)
             goto out;
-        if ((rc = ferry_journal_create(j, &t, err)) != FERRY_OK)
+        ferry_task_t prev;
+        int again = 0;
+        /* The caller's task id already in the journal: the server retried that task. */
+        if (kind == START_APPLY && t.task_id[0] != '\0' &&
+            (rc = ferry_journal_get(j, t.task_id, &prev, &again, err)) != FERRY_OK)
+            goto out;
+        rc = again ? new_attempt(o, j, &prev, &t, err) : ferry_journal_create(j, &t, err);
+        if (rc != FERRY_OK)
             goto out;
         prune_reports(o->cfg, j);
         run_init(&r, o, j, &t);

@@ -14,6 +14,7 @@
 #include "ferry/store/assign.h"
 #include "ferry/store/presence.h"
 #include "ferry/store/reports.h"
+#include "ferry/store/tasks.h"
 #include "hub_agent.h"
 #include "hub_frame.h"
 #include "hub_fleet.h"
@@ -100,6 +101,10 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
             as->manifest = manifest_of(a, &pkg);
         as->forced_now = t->policy == FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_FORCED;
         as->resume_checkpoint = t->checkpoint != NULL ? t->checkpoint : (char *)"";
+        /* The hooks an administrator chose to skip in this attempt (RetryTask, issue 11). */
+        if ((rc = ferry_store_task_skip_hooks(hub->store, a, open[i].id, &as->skip_hook_ids,
+                                              &as->n_skip_hook_ids, err)) != FERRY_OK)
+            goto out;
         if (t->kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK) {
             ferry_err_t rerr = {0};
             char *path = NULL;

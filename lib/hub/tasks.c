@@ -11,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ferry/blob.h"
 #include "ferry/json.h"
+#include "ferry/model/hooks.h"
 #include "ferry/model/states.h"
+#include "ferry/model/zipsafe.h"
 #include "ferry/store/tasks.h"
 #include "hub_frame.h"
 #include "hub_nodecfg.h"
@@ -132,26 +135,138 @@ static ferry_err_code_t list_task_events_body(hub_frame_t *f, const Ferry__V1__L
     return FERRY_OK;
 }
 
+/* A hooks.json id as ferry/model/hooks.h allows it: 1..64 of [A-Za-z0-9_.-]. */
+static bool hook_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > FERRY_HOOK_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The hooks a retry skips (RetryTaskRequest.skip_hook_ids) checked against the task's
+ * package: each must be a hook of its hooks.json (read from the stored package zip, the
+ * only place the server keeps it), and skipping a check of severity `fail` needs the
+ * SYSADMIN role (seed 002: a failed data-quality check is the last guard before the
+ * upgrade changes anything). Duplicates are dropped; *ids and *n receive the list, in |f|'s
+ * arena. Store lock held (frame). Nothing is written.
+ */
+static ferry_err_code_t skip_hooks_check(hub_frame_t *f, const Ferry__V1__RetryTaskRequest *req,
+                                         const Ferry__V1__UpdateTask *t, const char ***ids, size_t *n,
+                                         ferry_err_t *err)
+{
+    Ferry__V1__Package pkg;
+    ferry_zip_t *z = NULL;
+    ferry_hooks_t *hooks = NULL;
+    char sha[65] = "", path[4096];
+    ferry_err_code_t rc = FERRY_OK;
+
+    *ids = NULL;
+    *n = 0;
+    if (req->n_skip_hook_ids == 0)
+        goto out;
+    if (req->n_skip_hook_ids > FERRY_STORE_SKIP_HOOKS_MAX) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "skip_hook_ids: %zu ids, at most %d",
+                           req->n_skip_hook_ids, FERRY_STORE_SKIP_HOOKS_MAX);
+        goto out;
+    }
+    for (size_t i = 0; i < req->n_skip_hook_ids; i++)
+        if (!hook_id_ok(req->skip_hook_ids[i])) {
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                               "skip_hook_ids[%zu]: '%.80s' is not a hook id (1..64 of A-Z a-z 0-9 _ . -)", i,
+                               req->skip_hook_ids[i]);
+            goto out;
+        }
+    ferry__v1__package__init(&pkg);
+    if (t->package_version == NULL || t->package_version[0] == '\0' ||
+        (rc = hub_package_load(f->hub, &f->arena, t->package_version, &pkg, NULL, sha, err)) != FERRY_OK ||
+        (rc = ferry_blob_path(f->hub->blobs, sha, path, sizeof(path), err)) != FERRY_OK ||
+        (rc = ferry_zip_open_as(path, "package", NULL, 0, &z, err)) != FERRY_OK ||
+        (rc = ferry_pkg_hooks(z, &hooks, err)) != FERRY_OK) {
+        if (rc == FERRY_OK)
+            rc = ferry_err_set(err, FERRY_E_PRECONDITION, "task %s has no package", t->id);
+        else
+            ferry_err_prefix(err, "skip_hook_ids: reading the hooks of package %s", t->package_version);
+        goto out;
+    }
+    if (hooks == NULL) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "skip_hook_ids: package %s has no hooks.json",
+                           t->package_version);
+        goto out;
+    }
+    if ((*ids = hub_arena_alloc(&f->arena, req->n_skip_hook_ids * sizeof(char *))) == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "retry task: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < req->n_skip_hook_ids; i++) {
+        const char *id = req->skip_hook_ids[i];
+        const ferry_hook_t *h = ferry_hooks_find(hooks, id);
+        bool dup = false;
+        if (h == NULL) {
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "skip_hook_ids[%zu]: package %s has no hook '%s'", i,
+                               t->package_version, id);
+            goto out;
+        }
+        if (h->kind == FERRY_HOOK_CHECK && !h->warn_only &&
+            (f->me == NULL || f->me->role != FERRY__V1__ROLE__ROLE_SYSADMIN)) {
+            rc = ferry_err_set(err, FERRY_E_PERMISSION,
+                               "skip_hook_ids[%zu]: '%s' is a check of severity fail: skipping it needs the "
+                               "SYSADMIN role",
+                               i, id);
+            goto out;
+        }
+        for (size_t k = 0; k < *n; k++)
+            dup = dup || strcmp((*ids)[k], id) == 0;
+        if (!dup)
+            (*ids)[(*n)++] = id;
+    }
+out:
+    ferry_hooks_free(hooks);
+    ferry_zip_close(z);
+    return rc;
+}
+
+/* "a, b, c" of the skipped ids, for the task's history (the audit row names the task). */
+static const char *skip_list_text(hub_arena_t *a, const char *const *ids, size_t n)
+{
+    const char *out = "";
+    for (size_t i = 0; i < n && out != NULL; i++)
+        out = hub_arena_printf(a, "%s%s%s", out, i > 0 ? ", " : "", ids[i]);
+    return out != NULL ? out : "";
+}
+
 /*
  * RetryTask: a FAILED update task of an active release goes back to Pending (attempt
  * + 1, error cleared, history keeps the failure) and is offered to the agent again,
  * which resumes from its journal/checkpoint (seed 002). Refused for rollback tasks,
- * for tasks of a paused or canceled release and for tasks not in 110.
+ * for tasks of a paused or canceled release and for tasks not in 110. The hooks it
+ * skips (skip_hook_ids, see skip_hooks_check) replace the previous attempt's list and
+ * reach the agent in Assignment.skip_hook_ids. Every check runs before the first write.
  */
 static ferry_err_code_t retry_task_body(hub_frame_t *f, const Ferry__V1__RetryTaskRequest *req,
                                         Ferry__V1__RetryTaskResponse *resp, ferry_err_t *err)
 {
     Ferry__V1__UpdateTask *t = hub_arena_alloc(&f->arena, sizeof(*t));
+    Ferry__V1__UpdateTask *cur = hub_arena_alloc(&f->arena, sizeof(*cur));
     ferry_store_task_ref_t ref;
     ferry_store_task_event_new_t ev = {0};
     int64_t id, now = ferry_store_now_ms();
+    const char **skip = NULL;
+    size_t n_skip = 0;
     char *msg, *source;
     ferry_err_code_t rc;
 
     if ((rc = hub_parse_id(req->id, "task id", &id, err)) != FERRY_OK)
         return rc;
     hub_frame_target(f, "task:%lld", (long long)id);
-    if (t == NULL)
+    if (t == NULL || cur == NULL)
         return ferry_err_set(err, FERRY_E_NOMEM, "retry task: out of memory");
     if ((rc = ferry_store_task_ref(f->store, id, &ref, err)) != FERRY_OK)
         return rc;
@@ -164,9 +279,13 @@ static ferry_err_code_t retry_task_body(hub_frame_t *f, const Ferry__V1__RetryTa
         return ferry_err_set(err, FERRY_E_PRECONDITION,
                              "task %lld: its release %lld is not active (paused or canceled)", (long long)id,
                              (long long)ref.release_id);
-    msg = hub_arena_printf(&f->arena, "retry requested%s%s%.256s",
-                           req->skip_failed_hook ? " (skip failed hook)" : "", req->reason[0] ? ": " : "",
-                           req->reason);
+    if ((rc = ferry_store_task_get(f->store, &f->arena, id, now, cur, err)) != FERRY_OK ||
+        (rc = skip_hooks_check(f, req, cur, &skip, &n_skip, err)) != FERRY_OK)
+        return rc;
+    msg = hub_arena_printf(&f->arena, "retry requested%s%s%s%s%s%.256s",
+                           req->skip_failed_hook ? " (skip failed hook)" : "", n_skip > 0 ? " (skip: " : "",
+                           n_skip > 0 ? skip_list_text(&f->arena, skip, n_skip) : "", n_skip > 0 ? ")" : "",
+                           req->reason[0] ? ": " : "", req->reason);
     source = hub_arena_printf(&f->arena, "admin:%s", f->me != NULL ? f->me->token_id : "");
     ev.task_id = id;
     ev.state = FERRY_STATE_PENDING;
@@ -174,6 +293,7 @@ static ferry_err_code_t retry_task_body(hub_frame_t *f, const Ferry__V1__RetryTa
     ev.source = source;
     ev.at = now;
     if ((rc = ferry_store_task_retry(f->store, id, msg, now, err)) != FERRY_OK ||
+        (rc = ferry_store_task_set_skip_hooks(f->store, id, skip, n_skip, err)) != FERRY_OK ||
         (rc = ferry_store_task_event_add(f->store, &ev, err)) != FERRY_OK ||
         (rc = ferry_store_task_get(f->store, &f->arena, id, now, t, err)) != FERRY_OK)
         return rc;

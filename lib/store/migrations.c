@@ -408,6 +408,12 @@ static const char m0006_upgrade_report_kind[] =
     "CREATE INDEX report_file_task ON report_file(task_id);"
     "CREATE INDEX report_file_node ON report_file(node_id, id);";
 
+/* Hooks an administrator chose to skip in a task's next attempt (issue 11, `ferry task
+ * retry ID --skip HOOK_ID`): a JSON array of hooks.json ids, written by RetryTask, sent
+ * in Assignment.skip_hook_ids; '[]' = none. */
+static const char m0007_task_skip_hooks[] =
+    "ALTER TABLE update_task ADD COLUMN skip_hooks_json TEXT NOT NULL DEFAULT '[]';";
+
 static const ferry_db_migration_t migrations[] = {
     {1, "initial schema", m0001_initial},
     {2, "storage mirrors", m0002_storage_mirrors},
@@ -415,6 +421,7 @@ static const ferry_db_migration_t migrations[] = {
     {4, "task step timings as rows", m0004_task_timing},
     {5, "fleet: licences, node status, configuration distribution", m0005_fleet},
     {6, "report files of kind UPGRADE_REPORT", m0006_upgrade_report_kind},
+    {7, "hooks to skip in a task's next attempt", m0007_task_skip_hooks},
 };
 
 const ferry_db_migration_t *ferry_db_migrations(size_t *n)

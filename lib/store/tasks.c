@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ferry/json.h"
 #include "ferry/model/states.h"
 #include "ferry/store/tasks.h"
@@ -429,6 +431,84 @@ ferry_err_code_t ferry_store_task_retry(ferry_store_t *s, int64_t task_id, const
     sqlite3_bind_int(st, 4, FERRY_STATE_PENDING);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = ferry_store_sql_err(ferry_store_sqlite(s), "retry task", err);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ferry_err_code_t ferry_store_task_set_skip_hooks(ferry_store_t *s, int64_t task_id, const char *const *ids,
+                                                 size_t n, ferry_err_t *err)
+{
+    /* jansson encodes the ids (quotes, escapes): no JSON is concatenated by hand. */
+    static const char sql[] = "UPDATE update_task SET skip_hooks_json = ?2 WHERE id = ?1";
+    sqlite3_stmt *st = NULL;
+    json_t *arr = json_array();
+    char *text = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+
+    if (arr == NULL || n > FERRY_STORE_SKIP_HOOKS_MAX) {
+        rc = ferry_err_set(err, arr == NULL ? FERRY_E_NOMEM : FERRY_E_INVALID_ARG,
+                           "set skipped hooks: %zu ids (at most %d)", n, FERRY_STORE_SKIP_HOOKS_MAX);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(arr, json_string(ids[i])) != 0) {
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "set skipped hooks: id %zu is not UTF-8", i);
+            goto out;
+        }
+    if ((text = json_dumps(arr, JSON_COMPACT)) == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "set skipped hooks: out of memory");
+        goto out;
+    }
+    if ((rc = ferry_store_prepare(ferry_store_sqlite(s), sql, &st, "set skipped hooks", err)) != FERRY_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, task_id);
+    ferry_store_bind_text(st, 2, text);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = ferry_store_sql_err(ferry_store_sqlite(s), "set skipped hooks", err);
+        goto out;
+    }
+    if (sqlite3_changes(ferry_store_sqlite(s)) == 0)
+        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "no task %lld", (long long)task_id);
+out:
+    sqlite3_finalize(st);
+    free(text);
+    json_decref(arr);
+    return rc;
+}
+
+ferry_err_code_t ferry_store_task_skip_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, char ***ids,
+                                             size_t *n, ferry_err_t *err)
+{
+    /* A malformed column (written by nothing but set_skip_hooks) reads as no list. */
+    static const char sql[] =
+        "SELECT j.value FROM update_task t, json_each(CASE WHEN json_valid(t.skip_hooks_json)"
+        " AND json_type(t.skip_hooks_json) = 'array' THEN t.skip_hooks_json ELSE '[]' END) j"
+        " WHERE t.id = ?1 AND j.type = 'text' ORDER BY j.key LIMIT ?2";
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    int step;
+
+    *ids = NULL;
+    *n = 0;
+    if ((rc = ferry_store_prepare(ferry_store_sqlite(s), sql, &st, "read skipped hooks", err)) != FERRY_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, task_id);
+    sqlite3_bind_int(st, 2, FERRY_STORE_SKIP_HOOKS_MAX);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*ids == NULL &&
+            (*ids = ferry_arena_alloc(a, FERRY_STORE_SKIP_HOOKS_MAX * sizeof(char *))) == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "read skipped hooks: out of memory");
+            goto out;
+        }
+        if (((*ids)[*n] = ferry_store_col_dup(a, st, 0)) == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "read skipped hooks: out of memory");
+            goto out;
+        }
+        (*n)++;
+    }
+    if (step != SQLITE_DONE)
+        rc = ferry_store_sql_err(ferry_store_sqlite(s), "read skipped hooks", err);
 out:
     sqlite3_finalize(st);
     return rc;

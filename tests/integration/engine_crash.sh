@@ -83,7 +83,7 @@ echo "== a rollback that crashes every time ends Failed E_ROLLBACK_FAILED"
 node_setup
 export FERRY_CRASH_AT=restore.server.file
 set +e
-"$AGENT" apply $W/bad.zip --config $CFG --version "$V" --json >$W/out 2>$W/err
+"$AGENT" apply $W/bad.zip --config $CFG --version "$V" --task-id r1 --json >$W/out 2>$W/err
 for i in 1 2 3 4 5 6; do
     "$AGENT" resume --config $CFG --json >$W/out 2>$W/err
     [ $? != 137 ] && break
@@ -94,6 +94,18 @@ unset FERRY_CRASH_AT
 expect_state 110 E_ROLLBACK_FAILED
 B=$(json_field backupPath)
 [ -f "$B/.ferry-backup-complete" ] || fail "backup not left intact after failed rollback"
+echo "  a new attempt of the task (server retry) reuses that backup, not the half-restored state"
+backups_before=$(ls $N/backup | wc -l)
+agent apply $W/good.zip --config $CFG --version "$V" --task-id r1 --json
+expect_state 100
+[ "$(json_field taskId)" = r1 ] || fail "the new attempt is not task r1"
+[ "$(json_field backupPath)" = "$B" ] || fail "new attempt took backup $(json_field backupPath), not $B"
+[ "$(ls $N/backup | wc -l)" = "$backups_before" ] || fail "the new attempt wrote another backup folder"
+[ "$(sqlite3 $N/state/journal.db "SELECT count(*) FROM event WHERE task_id = 'r1' AND message LIKE
+    'new attempt after 110 Failed (E_ROLLBACK_FAILED%reusing backup %'")" = 1 ] || fail "journal: no new-attempt event"
+agent apply $W/good.zip --config $CFG --version "$V" --task-id r1 --json
+[ "$RC" = 3 ] && grep -q "task r1: a new attempt continues only a Failed apply.*in 100 Succeeded" $W/out $W/err ||
+    fail "a Succeeded task started again: $(cat $W/out $W/err)"
 echo "  manual rollback afterwards restores the old version"
 agent rollback --version "$V" --config $CFG --json
 expect_state 130

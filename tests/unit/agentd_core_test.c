@@ -166,6 +166,129 @@ START_TEST(backoff_is_capped_and_jittered)
 }
 END_TEST
 
+/* The server's view of a task as merge_assignment builds it: facts + state + attempt. */
+static agentd_task_t server_view(const char *id, int state, unsigned attempt)
+{
+    agentd_task_t t = task(id, 100, AGENTD_POLICY_FORCED, AGENTD_PHASE_NEW);
+    t.last_state = state;
+    t.attempt = attempt;
+    t.deadline_ms = 5000;
+    return t;
+}
+
+START_TEST(merge_new_task_takes_server_final_state)
+{
+    agentd_task_t srv = server_view("t1", 10, 0), out;
+    ck_assert(!agentd_core_merge(NULL, &srv, &out));
+    ck_assert_int_eq(out.phase, AGENTD_PHASE_NEW);
+    ck_assert_int_eq(out.last_state, 10);
+    /* First seen already final (reported before a crash): nothing to do. */
+    srv = server_view("t1", 110, 0);
+    ck_assert(!agentd_core_merge(NULL, &srv, &out));
+    ck_assert_int_eq(out.phase, AGENTD_PHASE_DONE);
+    srv = server_view("t1", 120, 0); /* Rollbacking is not final */
+    ck_assert(!agentd_core_merge(NULL, &srv, &out));
+    ck_assert_int_eq(out.phase, AGENTD_PHASE_NEW);
+}
+END_TEST
+
+/* A task that failed (DONE locally, 110 reported) and that the server retried (attempt + 1,
+ * back to 10): starts over, with the earlier attempt's progress and answers cleared. */
+START_TEST(merge_retry_revives_done_task)
+{
+    agentd_task_t cur = task("t1", 100, AGENTD_POLICY_OPTIONAL, AGENTD_PHASE_DONE), srv, out;
+    cur.last_state = 110;
+    cur.percent = 100;
+    cur.attempt = 0;
+    cur.prompt = AGENTD_PROMPT_ACCEPTED;
+    cur.deferred_until_ms = 777;
+    cur.size = 4096;
+    snprintf(cur.error_code, sizeof(cur.error_code), "E_PRECHECK_FAILED");
+    srv = server_view("t1", 10, 1);
+    srv.policy = AGENTD_POLICY_OPTIONAL;
+    srv.size = 0; /* no manifest in this assignment: the known size stays */
+    ck_assert(agentd_core_merge(&cur, &srv, &out));
+    ck_assert_int_eq(out.phase, AGENTD_PHASE_NEW);
+    ck_assert_int_eq(out.last_state, 10);
+    ck_assert_uint_eq(out.attempt, 1);
+    ck_assert_int_eq(out.percent, 0);
+    ck_assert_str_eq(out.error_code, "");
+    /* The user is asked again: "now" answered the earlier attempt's moment. */
+    ck_assert_int_eq(out.prompt, AGENTD_PROMPT_NONE);
+    ck_assert_int_eq(out.deferred_until_ms, 0);
+    ck_assert_uint_eq(out.size, 4096);
+    ck_assert_int_eq(out.deadline_ms, 5000);
+    /* The revived task is downloaded again, then (optional) prompts as any new one. */
+    agentd_action_t a = agentd_core_next(&out, 1, 1000);
+    ck_assert_int_eq(a.act, AGENTD_ACT_DOWNLOAD);
+    out.phase = AGENTD_PHASE_READY;
+    a = agentd_core_next(&out, 1, 1000);
+    ck_assert_int_eq(a.act, AGENTD_ACT_PROMPT);
+    /* Past the deadline it runs as forced, as any optional update. */
+    a = agentd_core_next(&out, 1, 6000);
+    ck_assert_int_eq(a.act, AGENTD_ACT_APPLY);
+    ck_assert(a.forced);
+    /* The same assignment again (every CheckIn) once the attempt is under way: no second revival. */
+    agentd_task_t again;
+    out.phase = AGENTD_PHASE_DONE;
+    out.last_state = 110;
+    ck_assert(!agentd_core_merge(&out, &srv, &again));
+    ck_assert_int_eq(again.phase, AGENTD_PHASE_DONE);
+    ck_assert_int_eq(again.last_state, 110);
+    /* A second retry (attempt 2) revives it again. */
+    srv.attempt = 2;
+    ck_assert(agentd_core_merge(&out, &srv, &again));
+    ck_assert_uint_eq(again.attempt, 2);
+}
+END_TEST
+
+START_TEST(merge_stale_views_never_revive)
+{
+    agentd_task_t cur = task("t1", 100, AGENTD_POLICY_FORCED, AGENTD_PHASE_DONE), srv, out;
+    cur.last_state = 110;
+    cur.attempt = 1;
+    snprintf(cur.error_code, sizeof(cur.error_code), "E_HOOK_FAILED");
+    /* The final report still in the outbox: the server shows 30 of the same attempt. */
+    srv = server_view("t1", 30, 1);
+    ck_assert(!agentd_core_merge(&cur, &srv, &out));
+    ck_assert_int_eq(out.phase, AGENTD_PHASE_DONE);
+    ck_assert_int_eq(out.last_state, 110);
+    ck_assert_str_eq(out.error_code, "E_HOOK_FAILED");
+    /* An older attempt's snapshot: no revival, and the attempt never goes down. */
+    srv = server_view("t1", 10, 0);
+    ck_assert(!agentd_core_merge(&cur, &srv, &out));
+    ck_assert_int_eq(out.phase, AGENTD_PHASE_DONE);
+    ck_assert_uint_eq(out.attempt, 1);
+    /* A higher attempt already final on the server (nothing left to run): the counter moves only. */
+    srv = server_view("t1", 110, 2);
+    ck_assert(!agentd_core_merge(&cur, &srv, &out));
+    ck_assert_int_eq(out.phase, AGENTD_PHASE_DONE);
+    ck_assert_uint_eq(out.attempt, 2);
+    srv = server_view("t1", 10, 2);
+    ck_assert(!agentd_core_merge(&out, &srv, &cur));
+    ck_assert_int_eq(cur.phase, AGENTD_PHASE_DONE);
+}
+END_TEST
+
+START_TEST(merge_task_in_hand_keeps_its_phase)
+{
+    /* Retried while still in hand (the engine's journal owns an APPLYING task): the phase
+     * stays, the attempt counter follows the server, the server's facts win. */
+    agentd_task_t cur = task("t1", 100, AGENTD_POLICY_OPTIONAL, AGENTD_PHASE_APPLYING), srv, out;
+    cur.last_state = 70;
+    cur.prompt = AGENTD_PROMPT_ACCEPTED;
+    srv = server_view("t1", 10, 1);
+    srv.policy = AGENTD_POLICY_OPTIONAL;
+    srv.halted = true;
+    ck_assert(!agentd_core_merge(&cur, &srv, &out));
+    ck_assert_int_eq(out.phase, AGENTD_PHASE_APPLYING);
+    ck_assert_int_eq(out.last_state, 70);
+    ck_assert_int_eq(out.prompt, AGENTD_PROMPT_ACCEPTED);
+    ck_assert_uint_eq(out.attempt, 1);
+    ck_assert(out.halted);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("agentd_core");
@@ -180,6 +303,10 @@ int main(void)
     tcase_add_test(tc, answer_now_and_defer_clamped_to_deadline);
     tcase_add_test(tc, answer_refusals_change_nothing);
     tcase_add_test(tc, backoff_is_capped_and_jittered);
+    tcase_add_test(tc, merge_new_task_takes_server_final_state);
+    tcase_add_test(tc, merge_retry_revives_done_task);
+    tcase_add_test(tc, merge_stale_views_never_revive);
+    tcase_add_test(tc, merge_task_in_hand_keeps_its_phase);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

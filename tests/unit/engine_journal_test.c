@@ -200,12 +200,127 @@ START_TEST(transition_survives_kill)
 }
 END_TEST
 
+/* Writes a finished hook checkpoint of |phase| with |outcome|. */
+static void put_hook(ferry_journal_t *j, const char *task, const char *id, const char *phase,
+                     const char *outcome)
+{
+    ferry_hook_rec_t r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.hook_id, sizeof(r.hook_id), "%s", id);
+    snprintf(r.phase, sizeof(r.phase), "%s", phase);
+    snprintf(r.outcome, sizeof(r.outcome), "%s", outcome);
+    r.done = 1;
+    ck_assert_int_eq(ferry_journal_hook_put(j, task, &r, NULL), FERRY_OK);
+}
+
+static int hook_there(ferry_journal_t *j, const char *task, const char *id)
+{
+    ferry_hook_rec_t r;
+    int found = 0;
+    ck_assert_int_eq(ferry_journal_hook_get(j, task, id, &r, &found, NULL), FERRY_OK);
+    return found;
+}
+
+static void count_ev(void *user, const ferry_journal_event_t *ev)
+{
+    (void)ev;
+    (*(int *)user)++;
+}
+
+/* The server's RetryTask reuses the task id: a Failed apply starts a new attempt in place. */
+START_TEST(new_attempt_of_failed_task)
+{
+    ferry_journal_t *j = open_j();
+    ferry_task_t t, again, other, got;
+    ferry_err_t e = {0};
+    int found = 0, before = 0, after = 0;
+    unsigned kept = 9;
+    memset(&t, 0, sizeof(t));
+    snprintf(t.task_id, sizeof(t.task_id), "42");
+    snprintf(t.kind, sizeof(t.kind), "%s", FERRY_TASK_KIND_APPLY);
+    snprintf(t.version, sizeof(t.version), "1.0.0.2(2)");
+    snprintf(t.package_path, sizeof(t.package_path), "/tmp/pkg.zip");
+    again = t;
+    ck_assert_int_eq(ferry_journal_create(j, &t, &e), FERRY_OK);
+    /* Not finished yet: no new attempt, and the id cannot be created twice. */
+    ck_assert_int_eq(ferry_journal_new_attempt(j, &again, NULL, &kept, &e), FERRY_E_PRECONDITION);
+    ck_assert_int_eq(ferry_journal_transition(j, &t, FERRY_STATE_VERIFYING, FERRY_OK, "verify", &e),
+                     FERRY_OK);
+    put_hook(j, "42", "chk", "pre_check", "FAIL");
+    put_hook(j, "42", "exp1", "pre_upgrade", "PASS");
+    put_hook(j, "42", "exp2", "pre_upgrade", "PASS");
+    put_hook(j, "42", "exp3", "pre_upgrade", "FAIL");
+    ck_assert_int_eq(ferry_journal_transition(j, &t, FERRY_STATE_FAILED, FERRY_E_HOOK_FAILED, "exp3", &e),
+                     FERRY_OK);
+    /* A later task: the new attempt must become the latest again. */
+    new_task(j, &other, "1.0.0.3(3)");
+    ck_assert_int_eq(ferry_journal_transition(j, &other, FERRY_STATE_FAILED, FERRY_E_HASH_MISMATCH, "x", &e),
+                     FERRY_OK);
+    e.msg[0] = '\0';
+    ck_assert_int_eq(ferry_journal_create(j, &again, &e), FERRY_E_PRECONDITION);
+    ck_assert_msg(strstr(e.msg, "task 42 is already in the journal") != NULL, "%s", e.msg);
+    /* Refusals change nothing: another version, a rollback. */
+    ferry_task_t wrong = again;
+    snprintf(wrong.version, sizeof(wrong.version), "1.0.0.9(9)");
+    ck_assert_int_eq(ferry_journal_new_attempt(j, &wrong, NULL, &kept, &e), FERRY_E_PRECONDITION);
+    wrong = again;
+    snprintf(wrong.kind, sizeof(wrong.kind), "%s", FERRY_TASK_KIND_ROLLBACK);
+    ck_assert_int_eq(ferry_journal_new_attempt(j, &wrong, NULL, &kept, &e), FERRY_E_PRECONDITION);
+    ck_assert_int_eq(ferry_journal_get(j, "42", &got, &found, &e), FERRY_OK);
+    ck_assert_int_eq(got.state, FERRY_STATE_FAILED);
+    ck_assert(hook_there(j, "42", "chk"));
+    ck_assert_int_eq(ferry_journal_events(j, "42", count_ev, &before, &e), FERRY_OK);
+
+    /* Resume after exp1: its PASS stays; the check (re-evaluated), exp2 and the failed exp3 go. */
+    snprintf(again.backup_path, sizeof(again.backup_path), "/b/kept");
+    ck_assert_msg(ferry_journal_new_attempt(j, &again, "exp1", &kept, &e) == FERRY_OK, "%s", e.msg);
+    ck_assert_uint_eq(kept, 1);
+    ck_assert(hook_there(j, "42", "exp1"));
+    ck_assert(!hook_there(j, "42", "exp2") && !hook_there(j, "42", "exp3") && !hook_there(j, "42", "chk"));
+    ck_assert_int_eq(again.state, FERRY_STATE_PENDING);
+    ck_assert_int_eq(again.error_code, FERRY_OK);
+    ck_assert_int_eq(again.finished_ms, 0);
+    ck_assert_int_eq(again.created_ms, t.created_ms);
+    ck_assert_int_eq(ferry_journal_latest(j, &got, &found, &e), FERRY_OK);
+    ck_assert_str_eq(got.task_id, "42");
+    ck_assert_str_eq(got.backup_path, "/b/kept");
+    ck_assert_int_eq(ferry_journal_active(j, &got, &found, &e), FERRY_OK);
+    ck_assert(found && strcmp(got.task_id, "42") == 0);
+    ck_assert_int_eq(ferry_journal_events(j, "42", count_ev, &after, &e), FERRY_OK);
+    ck_assert_int_eq(after, before + 1); /* the history stays, one event names the attempt */
+
+    /* Fails again; a retry without checkpoint starts from the start: nothing kept. */
+    ck_assert_int_eq(ferry_journal_transition(j, &again, FERRY_STATE_FAILED, FERRY_E_HOOK_FAILED, "y", &e),
+                     FERRY_OK);
+    ck_assert_int_eq(ferry_journal_new_attempt(j, &again, "", &kept, &e), FERRY_OK);
+    ck_assert_uint_eq(kept, 0);
+    ck_assert(!hook_there(j, "42", "exp1"));
+    /* A Succeeded task never starts over. */
+    ck_assert_int_eq(ferry_journal_transition(j, &again, FERRY_STATE_VERIFYING, FERRY_OK, "v", &e), FERRY_OK);
+    ck_assert_int_eq(ferry_journal_transition(j, &again, FERRY_STATE_STOPPING_SERVICE, FERRY_OK, "s", &e),
+                     FERRY_OK);
+    ck_assert_int_eq(ferry_journal_transition(j, &again, FERRY_STATE_BACKING_UP, FERRY_OK, "b", &e),
+                     FERRY_OK);
+    ck_assert_int_eq(ferry_journal_transition(j, &again, FERRY_STATE_INSTALLING_SERVER, FERRY_OK, "i", &e),
+                     FERRY_OK);
+    ck_assert_int_eq(ferry_journal_transition(j, &again, FERRY_STATE_STARTING_SERVICE, FERRY_OK, "st", &e),
+                     FERRY_OK);
+    ck_assert_int_eq(ferry_journal_transition(j, &again, FERRY_STATE_SUCCEEDED, FERRY_OK, "ok", &e),
+                     FERRY_OK);
+    ck_assert_int_eq(ferry_journal_new_attempt(j, &again, NULL, &kept, &e), FERRY_E_PRECONDITION);
+    ck_assert_int_eq(ferry_journal_get(j, "42", &got, &found, &e), FERRY_OK);
+    ck_assert_int_eq(got.state, FERRY_STATE_SUCCEEDED);
+    ferry_journal_close(j);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("engine_journal");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, create_transition_reload);
+    tcase_add_test(tc, new_attempt_of_failed_task);
     tcase_add_test(tc, forbidden_transition_refused);
     tcase_add_test(tc, one_active_task);
     tcase_add_test(tc, history_and_find_backup);

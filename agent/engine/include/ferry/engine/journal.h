@@ -78,10 +78,28 @@ ferry_err_code_t ferry_journal_open(const char *state_dir, ferry_journal_t **out
 void ferry_journal_close(ferry_journal_t *j);
 
 /**
- * Inserts |t| as a new task in state Pending (attempt 1), with a fresh random task id and
- * timestamps written back into |t|. FERRY_E_PRECONDITION if another task is active.
+ * Inserts |t| as a new task in state Pending (attempt 1), with a fresh random task id (or
+ * |t|'s own) and timestamps written back into |t|. FERRY_E_PRECONDITION if another task is
+ * active or the journal already holds |t|'s id (see ferry_journal_new_attempt).
  */
 ferry_err_code_t ferry_journal_create(ferry_journal_t *j, ferry_task_t *t, ferry_err_t *err);
+
+/**
+ * Starts a new attempt of task |t->task_id|, which the journal holds as a Failed apply of
+ * the same version (the server's RetryTask reuses the task id; ferry_journal_create
+ * refuses an id it already holds). In one synced transaction: the row goes back to
+ * Pending with |t|'s package, sha256, facts and backup path (empty = take a new backup;
+ * the caller decides whether the earlier one is reused), step attempt 1, resumes, error,
+ * failed_state, diag path and finish time cleared, and it becomes the journal's latest
+ * task; the history stays, with an event naming the earlier result; the earlier attempt's
+ * hook checkpoints are dropped except the PASS results of pre_upgrade hooks first met up to
+ * and including the hook |checkpoint| (NULL or "" = none kept: the attempt starts from
+ * the start). |t| receives the new row, *kept the number of hook checkpoints kept.
+ * FERRY_E_PRECONDITION, nothing changed, when a task is active or |t->task_id| is not such
+ * a task. The hook context is the caller's to save (ferry_journal_hook_ctx_save).
+ */
+ferry_err_code_t ferry_journal_new_attempt(ferry_journal_t *j, ferry_task_t *t, const char *checkpoint,
+                                           unsigned *kept, ferry_err_t *err);
 
 /**
  * Records the move of |t| to |to| (attempt 1, or attempt+1 when to == t->state) and

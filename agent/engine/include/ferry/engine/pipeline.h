@@ -73,12 +73,21 @@ typedef struct ferry_pipeline_opts {
     const char *from_version;
     /** Path of node-config.json, given to exec hooks as FERRY_NODE_CONFIG; may be NULL. */
     const char *config_path;
+    /**
+     * Apply with a |task_id| the journal holds as a Failed apply of the same version (the
+     * server's RetryTask): a new attempt of that task (ferry_journal_new_attempt). This is
+     * the hook (Assignment.resume_checkpoint) after which it resumes: the PASS results of
+     * pre_upgrade hooks up to it are kept, not run again; NULL or "" = from the start.
+     */
+    const char *resume_checkpoint;
 } ferry_pipeline_opts_t;
 
 /**
  * Applies the package at |package_path| for |version| (`a.b.c.d(build)`). |sha256| (64
  * hex, may be NULL) is checked in Verifying (E_HASH_MISMATCH). |result| receives the
- * final task record.
+ * final task record. With o->task_id naming a Failed apply of |version| in the journal,
+ * the run is a new attempt of it (see resume_checkpoint); the earlier attempt's backup
+ * is reused when that attempt got past BackingUp and the backup still verifies.
  */
 ferry_err_code_t ferry_pipeline_apply(const ferry_pipeline_opts_t *o, const char *package_path,
                                       const char *version, const char *sha256, ferry_task_t *result,

@@ -99,6 +99,26 @@ ferry_err_code_t ferry_store_task_ref(ferry_store_t *s, int64_t task_id, ferry_s
 ferry_err_code_t ferry_store_task_retry(ferry_store_t *s, int64_t task_id, const char *message, int64_t now,
                                         ferry_err_t *err);
 
+/** Most hooks one retry may skip (five phases of FERRY_HOOKS_MAX each could hold more;
+ *  an administrator names a few). */
+#define FERRY_STORE_SKIP_HOOKS_MAX 64
+
+/**
+ * Replaces the hooks task |task_id|'s next attempt skips with |ids| (|n| <=
+ * FERRY_STORE_SKIP_HOOKS_MAX hooks.json ids, already validated; n = 0 clears the list).
+ * Stored as a JSON array. FERRY_E_NOT_FOUND "no task <id>".
+ */
+ferry_err_code_t ferry_store_task_set_skip_hooks(ferry_store_t *s, int64_t task_id, const char *const *ids,
+                                                 size_t n, ferry_err_t *err);
+
+/**
+ * The hooks task |task_id|'s attempt skips, in the order stored: *ids (NULL when none)
+ * and its strings in |a|, *n how many. A task without a list (or an unknown task) has
+ * none.
+ */
+ferry_err_code_t ferry_store_task_skip_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, char ***ids,
+                                             size_t *n, ferry_err_t *err);
+
 /* ---- what nodes reported (read-only for administrators) ------------------------------------ */
 
 /** A report file with the customer whose storage serves it. */
