@@ -93,9 +93,10 @@ ferry_err_code_t agentd_cfg_path_check(const char *target, ferry_err_t *err)
     }
     for (size_t i = 0; i <= n; i++) {
         if (i < n && ((unsigned char)target[i] < 0x20 || target[i] == '\\')) {
-            rc =
-                ferry_err_set(err, FERRY_E_INVALID_ARG,
-                              "target path '%s': backslashes and control characters are not allowed", target);
+            /* The path itself is not echoed: it holds the offending byte. */
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                               "target path: backslashes and control characters are not allowed (byte %zu)",
+                               i);
             goto out;
         }
         if (i == n || target[i] == '/') {

@@ -229,6 +229,39 @@ START_TEST(target_on_disk_no_symlink_escape)
 }
 END_TEST
 
+START_TEST(old_outbox_gets_the_kind_column)
+{
+    /* An agent.db from before configuration results: its rows stay progress reports. */
+    char dir[] = "/tmp/ferry-cfgold-XXXXXX", cmd[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    if (system("command -v sqlite3 >/dev/null 2>&1") != 0)
+        return; /* the sqlite3 shell builds the old file; without it there is nothing to test */
+    snprintf(
+        cmd, sizeof(cmd),
+        "sqlite3 %s/agent.db \"CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT "
+        "NULL, seq INTEGER NOT NULL, body BLOB NOT NULL); INSERT INTO outbox (task_id, seq, body) VALUES "
+        "('t1', 1, x'0a02');\"",
+        dir);
+    ck_assert_int_eq(system(cmd), 0);
+    agentd_store_t *s = NULL;
+    int64_t row = 0;
+    int kind = -1, found = 0;
+    uint8_t *b = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(agentd_store_open(dir, &s, NULL), FERRY_OK);
+    ck_assert_int_eq(agentd_store_outbox_peek(s, &row, &kind, &b, &len, &found, NULL), FERRY_OK);
+    ck_assert_int_eq(found, 1);
+    ck_assert_int_eq(kind, AGENTD_OUTBOX_PROGRESS);
+    ck_assert_int_eq(len, 2);
+    free(b);
+    agentd_store_close(s);
+    ck_assert_int_eq(agentd_store_open(dir, &s, NULL), FERRY_OK); /* and again: no second ALTER */
+    agentd_store_close(s);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("agentd_cfgplan");
@@ -242,6 +275,7 @@ static Suite *suite(void)
     tcase_add_test(tc, path_rules);
     tcase_add_test(tc, store_rows_survive_reopen_and_report_once);
     tcase_add_test(tc, target_on_disk_no_symlink_escape);
+    tcase_add_test(tc, old_outbox_gets_the_kind_column);
     suite_add_tcase(s, tc);
     return s;
 }
