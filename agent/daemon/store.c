@@ -679,16 +679,20 @@ ferry_err_code_t agentd_store_cfg_open(agentd_store_t *s, agentd_cfg_job_t *out,
 {
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc = FERRY_OK;
-    int r;
+    int r = SQLITE_DONE;
     *n = 0;
     pthread_mutex_lock(&s->mu);
-    if (sqlite3_prepare_v2(s->db, "SELECT " CFG_COLS " FROM config WHERE phase != 3 ORDER BY received_ms", -1,
-                           &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            s->db, "SELECT " CFG_COLS " FROM config WHERE phase != 3 ORDER BY phase DESC, received_ms", -1,
+            &st, NULL) != SQLITE_OK) {
         rc = db_err(s, err, "config open");
         goto out;
     }
     while (*n < cap && (r = sqlite3_step(st)) == SQLITE_ROW)
         read_cfg(st, &out[(*n)++]);
+    /* A failed read must not look like "nothing open": the caller would skip a resume. */
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = db_err(s, err, "config open");
 out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);

@@ -105,7 +105,7 @@ ferry_err_code_t agentd_store_cfg_add(agentd_store_t *s, const agentd_cfg_job_t 
  */
 ferry_err_code_t agentd_store_cfg_get(agentd_store_t *s, const char *id, const char *template_name,
                                       agentd_cfg_job_t *out, int *found, char *newest, ferry_err_t *err);
-/** Up to |cap| jobs that are not DONE. */
+/** Up to |cap| jobs that are not DONE, interrupted ones (APPLYING, RESTORING) first. */
 ferry_err_code_t agentd_store_cfg_open(agentd_store_t *s, agentd_cfg_job_t *out, size_t cap, size_t *n,
                                        ferry_err_t *err);
 /** The job's rendered content (*out malloc'ed, NUL-terminated). */
