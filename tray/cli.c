@@ -369,6 +369,18 @@ static int cmd_status(int argc, char **argv)
         } else {
             printf("%-11s none\n", "licence:");
         }
+        const Ferry__V1__ConfigAssignment *lc = st->last_config;
+        if (lc != NULL) {
+            static const char *const cs[] = {"-", "PENDING", "APPLIED", "FAILED", "ROLLED_BACK"};
+            unsigned k = (unsigned)lc->state < 5 ? (unsigned)lc->state : 0;
+            printf("%-11s %s v%llu -> %s: %s at %s%s%.200s\n", "last conf:", lc->template_name,
+                   (unsigned long long)lc->template_version,
+                   lc->template_ != NULL ? lc->template_->target_path : "-", cs[k],
+                   lc->applied_at != NULL ? local_time(lc->applied_at->seconds, when, sizeof(when)) : "-",
+                   lc->error_message[0] ? " - " : "", lc->error_message);
+        } else {
+            printf("%-11s none\n", "last conf:");
+        }
     }
     x = TRAY_EXIT_OK;
 out:

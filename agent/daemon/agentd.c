@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfgapply.h"
 #include "download.h"
 #include "license.h"
 #include "ferry/engine/pipeline.h"
@@ -307,6 +308,8 @@ static void check_in_once(agentd_t *ad, ferry_rpc_client_t *rpc)
         halt_task(ad, resp->halted_task_ids[i], "halted");
     if (resp->signed_license != NULL)
         take_license(ad, resp->signed_license);
+    for (size_t i = 0; i < resp->n_config_assignments; i++)
+        agentd_cfg_offer(ad, resp->config_assignments[i]);
     protobuf_c_message_free_unpacked(&resp->base, NULL);
 }
 
@@ -362,6 +365,9 @@ static int on_watch(Ferry__V1__WatchAssignmentsResponse *m, void *user)
     case FERRY__V1__WATCH_ASSIGNMENTS_RESPONSE__EVENT_LICENSE:
         if (m->license != NULL)
             take_license(ad, m->license);
+        break;
+    case FERRY__V1__WATCH_ASSIGNMENTS_RESPONSE__EVENT_CONFIG_ASSIGNMENT:
+        agentd_cfg_offer(ad, m->config_assignment);
         break;
     default:
         break;
@@ -1121,8 +1127,9 @@ static void work_loop(agentd_t *ad)
             load_config(ad); /* edited by hand or saved by the tray: between tasks only */
         size_t n = 0;
         agentd_action_t a = {.act = AGENTD_ACT_NONE};
-        if (ad->cfg != NULL && agentd_store_list_tasks(ad->store, tasks, 64, &n, 0, NULL) == FERRY_OK &&
-            agentd_now_ms() >= retry_at)
+        bool listed =
+            ad->cfg != NULL && agentd_store_list_tasks(ad->store, tasks, 64, &n, 0, NULL) == FERRY_OK;
+        if (listed && agentd_now_ms() >= retry_at)
             a = agentd_core_next(tasks, n, agentd_now_ms());
         if (a.act != AGENTD_ACT_NONE) {
             agentd_task_t *t = &tasks[a.index];
@@ -1137,6 +1144,15 @@ static void work_loop(agentd_t *ad)
             } else {
                 do_apply(ad, t, a.forced);
             }
+            pthread_mutex_lock(&ad->mu);
+            continue;
+        }
+        /* Configuration only between updates: a task not yet final (downloading, waiting
+         * for the user, deferred) or post_upgrade hooks still running hold it back. */
+        pthread_mutex_lock(&ad->mu);
+        bool hooks_running = ad->hooks_state == 1;
+        pthread_mutex_unlock(&ad->mu);
+        if (listed && agentd_cfg_work(ad, hooks_running || agentd_cfg_update_busy(tasks, n))) {
             pthread_mutex_lock(&ad->mu);
             continue;
         }
@@ -1400,6 +1416,7 @@ int agentd_run(const agentd_opts_t *o)
     }
     load_config(ad);
     agentd_license_load(ad); /* after the config: it names license.file */
+    agentd_cfg_load(ad);
 
     if (agentd_local_start(ad, &err) != FERRY_OK) {
         fprintf(stderr, "ferry-agent: local API: %s\n", err.msg);

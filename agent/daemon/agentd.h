@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "binding.h"
+#include "cfgplan.h"
 #include "core.h"
 #include "ferry/engine/config.h"
 #include "ferry/err.h"
@@ -103,6 +104,10 @@ struct agentd {
     ferry_rpc_server_t *local;
     char local_secret_hash[65]; /**< SHA-256 hex of the local secret */
     agentd_license_t license;   /**< the verified cached licence (under mu) */
+    /* The configuration assignment finished last (LocalService AgentStatus.last_config),
+     * kept in agent.db across restarts (under mu). */
+    bool have_last_cfg;
+    agentd_cfg_job_t last_cfg;
 };
 
 /** `ferry-agent run`: runs until SIGTERM/SIGINT. Returns 0, or 3 when it could not start. */

@@ -91,6 +91,30 @@ static Ferry__V1__License *license_proto(const agentd_license_t *l)
     return p;
 }
 
+/* The configuration assignment finished last, for the tray. */
+static Ferry__V1__ConfigAssignment *config_proto(const agentd_cfg_job_t *j)
+{
+    Ferry__V1__ConfigAssignment *p = malloc(sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    ferry__v1__config_assignment__init(p);
+    p->id = dup_s(j->id);
+    p->template_name = dup_s(j->template_name);
+    p->template_version = j->template_version;
+    p->state = (Ferry__V1__ConfigAssignmentState)j->state;
+    p->error_message = dup_s(j->error);
+    if ((p->applied_at = malloc(sizeof(*p->applied_at))) != NULL)
+        set_ts(p->applied_at, j->done_ms);
+    if ((p->template_ = malloc(sizeof(*p->template_))) != NULL) {
+        ferry__v1__config_template__init(p->template_);
+        p->template_->name = dup_s(j->template_name);
+        p->template_->version = j->template_version;
+        p->template_->target_path = dup_s(j->target);
+        p->template_->restart_service = j->restart;
+    }
+    return p;
+}
+
 static char *dup_s(const char *s)
 {
     return strdup(s != NULL ? s : "");
@@ -170,6 +194,8 @@ Ferry__V1__AgentStatus *agentd_status_build(agentd_t *ad)
         }
     }
     agentd_license_t lic = ad->license;
+    if (ad->have_last_cfg)
+        s->last_config = config_proto(&ad->last_cfg);
     pthread_mutex_unlock(&ad->mu);
     s->license = license_proto(&lic);
     s->buffered_reports = buffered;

@@ -4,6 +4,7 @@
  * when ferryd acknowledged it (a duplicate counts: the server had it already), and
  * backs off while the server is unreachable. Order is preserved: the oldest report
  * blocks the ones behind it, so the server never sees a sequence out of order.
+ * Configuration results (ReportConfigResult, cfgapply.c) share the outbox and its order.
  * Uploads (CreateFileUpload -> signed PUT -> CommitFileUpload) run when the outbox is
  * empty.
  */
@@ -235,22 +236,80 @@ out:
     return ret;
 }
 
+/* Whether a failed call means the server will never take this row: keeping it would
+ * block every later report (it is logged, then dropped). */
+static bool refused(ferry_rpc_code_t c)
+{
+    return c == FERRY_RPC_INVALID_ARGUMENT || c == FERRY_RPC_FAILED_PRECONDITION ||
+           c == FERRY_RPC_NOT_FOUND || c == FERRY_RPC_PERMISSION_DENIED;
+}
+
+static void contact(agentd_t *ad)
+{
+    pthread_mutex_lock(&ad->mu);
+    ad->last_contact_ms = agentd_now_ms();
+    agentd_changed_locked(ad);
+    pthread_mutex_unlock(&ad->mu);
+}
+
+/* A configuration result (ReportConfigResult): 1 sent (or dropped), -1 retry later. The
+ * server acknowledges a repeat of the state it has, so a resend after a lost reply is fine. */
+static int send_config(agentd_t *ad, ferry_rpc_client_t *rpc, int64_t row, const uint8_t *body, size_t len)
+{
+    int ret = -1;
+    ferry_rpc_status_t st = {0};
+    Ferry__V1__ReportConfigResultRequest *q =
+        ferry__v1__report_config_result_request__unpack(NULL, len, body);
+    Ferry__V1__ReportConfigResultResponse *resp = NULL;
+    if (q == NULL) {
+        agentd_log("outbox: configuration result %lld unreadable; dropped", (long long)row);
+        (void)agentd_store_outbox_ack(ad->store, row, NULL);
+        ret = 1;
+        goto out;
+    }
+    ferry_rpc_code_t c = ferry_v1_report_service_report_config_result(rpc, q, &resp, NULL, &st);
+    if (c == FERRY_RPC_OK) {
+        (void)agentd_store_outbox_ack(ad->store, row, NULL);
+        contact(ad);
+        ret = 1;
+    } else if (refused(c)) {
+        agentd_log("outbox: config %s result %s refused: %s %s; dropped", q->assignment_id,
+                   agentd_cfg_state_name((int)q->state), st.app_code, st.message);
+        (void)agentd_store_outbox_ack(ad->store, row, NULL);
+        ret = 1;
+    } else {
+        pthread_mutex_lock(&ad->mu);
+        snprintf(ad->last_error, sizeof(ad->last_error), "report: %.400s", st.message);
+        pthread_mutex_unlock(&ad->mu);
+    }
+out:
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+    if (q != NULL)
+        protobuf_c_message_free_unpacked(&q->base, NULL);
+    return ret;
+}
+
 /* Sends the oldest report: 1 sent (or dropped), 0 outbox empty, -1 retry later. */
 static int send_one(agentd_t *ad, ferry_rpc_client_t *rpc)
 {
     int64_t row = 0;
     uint8_t *body = NULL;
     size_t len = 0;
-    int found = 0;
+    int found = 0, kind = 0;
     int ret = -1;
     ferry_err_t err = {0};
     Ferry__V1__ProgressReport *p = NULL;
     Ferry__V1__ReportProgressResponse *resp = NULL;
     ferry_rpc_status_t st = {0};
-    if (agentd_store_outbox_peek(ad->store, &row, &body, &len, &found, &err) != FERRY_OK)
+    if (agentd_store_outbox_peek(ad->store, &row, &kind, &body, &len, &found, &err) != FERRY_OK)
         goto out;
     if (!found) {
         ret = 0;
+        goto out;
+    }
+    if (kind == AGENTD_OUTBOX_CONFIG) {
+        ret = send_config(ad, rpc, row, body, len);
         goto out;
     }
     if ((p = ferry__v1__progress_report__unpack(NULL, len, body)) == NULL) {
@@ -266,15 +325,10 @@ static int send_one(agentd_t *ad, ferry_rpc_client_t *rpc)
         (void)agentd_store_outbox_ack(ad->store, row, NULL);
         if (resp->directive == FERRY__V1__REPORT_DIRECTIVE__REPORT_DIRECTIVE_HALT)
             (void)agentd_store_halt(ad->store, p->task_id, 1, NULL);
-        pthread_mutex_lock(&ad->mu);
-        ad->last_contact_ms = agentd_now_ms();
-        agentd_changed_locked(ad);
-        pthread_mutex_unlock(&ad->mu);
+        contact(ad);
         ret = 1;
-    } else if (c == FERRY_RPC_INVALID_ARGUMENT || c == FERRY_RPC_FAILED_PRECONDITION ||
-               c == FERRY_RPC_NOT_FOUND || c == FERRY_RPC_PERMISSION_DENIED) {
-        /* The server will never accept this one (e.g. a transition it forbids): keeping it
-         * would block every later report. Logged, then dropped. */
+    } else if (refused(c)) {
+        /* E.g. a transition the server forbids. */
         agentd_log("outbox: task %s report %llu (state %d) refused: %s %s; dropped", p->task_id,
                    (unsigned long long)p->sequence, (int)p->state, st.app_code, st.message);
         (void)agentd_store_outbox_ack(ad->store, row, NULL);

@@ -26,11 +26,18 @@ static const char SCHEMA[] =
     " attempt INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS seq (task_id TEXT PRIMARY KEY, last INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL,"
-    " seq INTEGER NOT NULL, body BLOB NOT NULL);"
+    " seq INTEGER NOT NULL, body BLOB NOT NULL, kind INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS upload (id INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
     " task_id TEXT NOT NULL, path TEXT NOT NULL, name TEXT NOT NULL, content_type TEXT NOT NULL,"
     " summary TEXT NOT NULL, owned INTEGER NOT NULL, attempts INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS config (id TEXT PRIMARY KEY, template TEXT NOT NULL,"
+    " version INTEGER NOT NULL, target TEXT NOT NULL, restart INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+    " rendered BLOB NOT NULL, phase INTEGER NOT NULL, state INTEGER NOT NULL, had_prev INTEGER NOT NULL,"
+    " error TEXT NOT NULL, received_ms INTEGER NOT NULL, done_ms INTEGER NOT NULL);";
+
+/* Finished configuration rows kept to answer a re-offered assignment with the same result. */
+#define CONFIG_DONE_KEPT 200
 
 /* Done tasks kept for ListPendingUpdates history and dedup of re-offered assignments. */
 #define DONE_KEPT 200
@@ -58,13 +65,28 @@ static ferry_err_code_t exec(agentd_store_t *s, const char *sql, ferry_err_t *er
  * a second open is harmless.
  * - task.attempt (retry support): rows of such a file all worked on the server's first
  *   run, attempt 0, which is the column's default.
+ * - outbox.kind (configuration results): every older row is a ProgressReport, kind 0.
  */
 static ferry_err_code_t upgrade_schema(agentd_store_t *s, ferry_err_t *err)
 {
     sqlite3_stmt *st = NULL;
+    bool have_kind = false;
     ferry_err_code_t rc = FERRY_OK;
-    if (sqlite3_prepare_v2(s->db, "SELECT attempt FROM task LIMIT 0", -1, &st, NULL) != SQLITE_OK)
-        rc = exec(s, "ALTER TABLE task ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0", err);
+    if (sqlite3_prepare_v2(s->db, "SELECT attempt FROM task LIMIT 0", -1, &st, NULL) != SQLITE_OK &&
+        (rc = exec(s, "ALTER TABLE task ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0", err)) != FERRY_OK)
+        goto out;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA table_info(outbox)", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "outbox columns");
+        goto out;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW)
+        if (strcmp((const char *)sqlite3_column_text(st, 1), "kind") == 0)
+            have_kind = true;
+    if (!have_kind)
+        rc = exec(s, "ALTER TABLE outbox ADD COLUMN kind INTEGER NOT NULL DEFAULT 0", err);
+out:
     sqlite3_finalize(st);
     return rc;
 }
@@ -385,8 +407,8 @@ out:
     return rc;
 }
 
-ferry_err_code_t agentd_store_outbox_peek(agentd_store_t *s, int64_t *row, uint8_t **body, size_t *len,
-                                          int *found, ferry_err_t *err)
+ferry_err_code_t agentd_store_outbox_peek(agentd_store_t *s, int64_t *row, int *kind, uint8_t **body,
+                                          size_t *len, int *found, ferry_err_t *err)
 {
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc = FERRY_OK;
@@ -394,7 +416,7 @@ ferry_err_code_t agentd_store_outbox_peek(agentd_store_t *s, int64_t *row, uint8
     *body = NULL;
     *len = 0;
     pthread_mutex_lock(&s->mu);
-    if (sqlite3_prepare_v2(s->db, "SELECT id, body FROM outbox ORDER BY id LIMIT 1", -1, &st, NULL) !=
+    if (sqlite3_prepare_v2(s->db, "SELECT id, body, kind FROM outbox ORDER BY id LIMIT 1", -1, &st, NULL) !=
         SQLITE_OK) {
         rc = db_err(s, err, "outbox");
         goto out;
@@ -403,6 +425,7 @@ ferry_err_code_t agentd_store_outbox_peek(agentd_store_t *s, int64_t *row, uint8
         int n = sqlite3_column_bytes(st, 1);
         const void *b = sqlite3_column_blob(st, 1);
         *row = sqlite3_column_int64(st, 0);
+        *kind = sqlite3_column_int(st, 2);
         if ((*body = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
             rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
             goto out;
@@ -559,6 +582,310 @@ ferry_err_code_t agentd_store_kv_set(agentd_store_t *s, const char *key, const c
     sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_err(s, err, "kv");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ---- configuration assignments ------------------------------------------------------------ */
+
+#define CFG_COLS                                                                                             \
+    "id, template, version, target, restart, sha256, phase, state, had_prev, error, received_ms, done_ms,"   \
+    " EXISTS (SELECT 1 FROM outbox WHERE task_id = 'cfg:' || config.id)"
+
+static void read_cfg(sqlite3_stmt *st, agentd_cfg_job_t *j)
+{
+    memset(j, 0, sizeof(*j));
+    copy_col(j->id, sizeof(j->id), st, 0);
+    copy_col(j->template_name, sizeof(j->template_name), st, 1);
+    j->template_version = (uint64_t)sqlite3_column_int64(st, 2);
+    copy_col(j->target, sizeof(j->target), st, 3);
+    j->restart = sqlite3_column_int(st, 4) != 0;
+    copy_col(j->sha256, sizeof(j->sha256), st, 5);
+    j->phase = (agentd_cfg_phase_t)sqlite3_column_int(st, 6);
+    j->state = sqlite3_column_int(st, 7);
+    j->had_prev = sqlite3_column_int(st, 8) != 0;
+    copy_col(j->error, sizeof(j->error), st, 9);
+    j->received_ms = sqlite3_column_int64(st, 10);
+    j->done_ms = sqlite3_column_int64(st, 11);
+    j->report_queued = sqlite3_column_int(st, 12) != 0;
+}
+
+ferry_err_code_t agentd_store_cfg_add(agentd_store_t *s, const agentd_cfg_job_t *j, const char *rendered,
+                                      size_t len, int *added, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    *added = 0;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(
+            s->db,
+            "INSERT OR IGNORE INTO config (id, template, version, target, restart, sha256, rendered,"
+            " phase, state, had_prev, error, received_ms, done_ms) VALUES (?,?,?,?,?,?,?,0,0,0,'',?,0)",
+            -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "config add");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, j->template_name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)j->template_version);
+    sqlite3_bind_text(st, 4, j->target, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 5, j->restart ? 1 : 0);
+    sqlite3_bind_text(st, 6, j->sha256, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 7, len > 0 ? rendered : "", (int)len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 8, j->received_ms);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_err(s, err, "config add");
+        goto out;
+    }
+    *added = sqlite3_changes(s->db) > 0;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+ferry_err_code_t agentd_store_cfg_get(agentd_store_t *s, const char *id, const char *template_name,
+                                      agentd_cfg_job_t *out, int *found, char *newest, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    *found = 0;
+    if (newest != NULL)
+        newest[0] = '\0';
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db, "SELECT " CFG_COLS " FROM config WHERE id = ?", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = db_err(s, err, "config get");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        read_cfg(st, out);
+        *found = 1;
+    } else if (r != SQLITE_DONE) {
+        rc = db_err(s, err, "config get");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (newest == NULL)
+        goto out;
+    if (sqlite3_prepare_v2(s->db, "SELECT id FROM config WHERE template = ?", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "config newest");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, template_name, -1, SQLITE_TRANSIENT);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        char cur[AGENTD_ID_MAX];
+        copy_col(cur, sizeof(cur), st, 0);
+        /* Ids are decimal text: compared in C (cfgplan.c), not by SQLite's text order. */
+        if (newest[0] == '\0' || agentd_cfg_id_cmp(cur, newest) > 0)
+            snprintf(newest, AGENTD_ID_MAX, "%s", cur);
+    }
+    if (r != SQLITE_DONE)
+        rc = db_err(s, err, "config newest");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+ferry_err_code_t agentd_store_cfg_open(agentd_store_t *s, agentd_cfg_job_t *out, size_t cap, size_t *n,
+                                       ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    int r = SQLITE_DONE;
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(
+            s->db, "SELECT " CFG_COLS " FROM config WHERE phase != 3 ORDER BY phase DESC, received_ms", -1,
+            &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "config open");
+        goto out;
+    }
+    while (*n < cap && (r = sqlite3_step(st)) == SQLITE_ROW)
+        read_cfg(st, &out[(*n)++]);
+    /* A failed read must not look like "nothing open": the caller would skip a resume. */
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = db_err(s, err, "config open");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+ferry_err_code_t agentd_store_cfg_rendered(agentd_store_t *s, const char *id, char **out, size_t *len,
+                                           ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    *out = NULL;
+    *len = 0;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db, "SELECT rendered FROM config WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "config content");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = ferry_err_set(err, FERRY_E_NOT_FOUND, "agent.db: no configuration assignment '%s'", id);
+        goto out;
+    }
+    int n = sqlite3_column_bytes(st, 0);
+    const void *b = sqlite3_column_blob(st, 0);
+    if ((*out = malloc((size_t)n + 1)) == NULL) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (n > 0)
+        memcpy(*out, b, (size_t)n);
+    (*out)[n] = '\0';
+    *len = (size_t)n;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+ferry_err_code_t agentd_store_cfg_phase(agentd_store_t *s, const char *id, agentd_cfg_phase_t phase,
+                                        bool had_prev, const char *error, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db, "UPDATE config SET phase = ?, had_prev = ?, error = ? WHERE id = ?", -1,
+                           &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "config phase");
+        goto out;
+    }
+    sqlite3_bind_int(st, 1, (int)phase);
+    sqlite3_bind_int(st, 2, had_prev ? 1 : 0);
+    sqlite3_bind_text(st, 3, error != NULL ? error : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(s, err, "config phase");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Appends a config result to the outbox (caller holds the store mutex). */
+static ferry_err_code_t cfg_outbox_locked(agentd_store_t *s, const char *id, const uint8_t *body, size_t len,
+                                          ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    char key[AGENTD_ID_MAX + 8];
+    snprintf(key, sizeof(key), "cfg:%s", id);
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO outbox (task_id, seq, body, kind) VALUES (?, 0, ?, 1)", -1,
+                           &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "outbox");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, body, (int)len, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(s, err, "outbox");
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ferry_err_code_t agentd_store_cfg_finish(agentd_store_t *s, const char *id, int state, const char *error,
+                                         int64_t done_ms, const uint8_t *body, size_t len, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    bool in_tx = false;
+    char sql[256];
+    pthread_mutex_lock(&s->mu);
+    if ((rc = exec(s, "BEGIN IMMEDIATE", err)) != FERRY_OK)
+        goto out;
+    in_tx = true;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "UPDATE config SET phase = 3, state = ?, error = ?, done_ms = ?, rendered = x'' WHERE id = ?", -1,
+            &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "config finish");
+        goto out;
+    }
+    sqlite3_bind_int(st, 1, state);
+    sqlite3_bind_text(st, 2, error != NULL ? error : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, done_ms);
+    sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_err(s, err, "config finish");
+        goto out;
+    }
+    if (body != NULL && (rc = cfg_outbox_locked(s, id, body, len, err)) != FERRY_OK)
+        goto out;
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM config WHERE phase = 3 AND id NOT IN (SELECT id FROM config WHERE phase = 3"
+             " ORDER BY done_ms DESC LIMIT %d)",
+             CONFIG_DONE_KEPT);
+    if ((rc = exec(s, sql, err)) != FERRY_OK || (rc = exec(s, "COMMIT", err)) != FERRY_OK)
+        goto out;
+    in_tx = false;
+out:
+    sqlite3_finalize(st);
+    if (in_tx)
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+ferry_err_code_t agentd_store_cfg_requeue(agentd_store_t *s, const char *id, const uint8_t *body, size_t len,
+                                          int *queued, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    char key[AGENTD_ID_MAX + 8];
+    *queued = 0;
+    snprintf(key, sizeof(key), "cfg:%s", id);
+    /* Check and insert under the one mutex: the stream and CheckIn may offer it at once. */
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM outbox WHERE task_id = ?", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "outbox");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        goto out;
+    if (r != SQLITE_DONE) {
+        rc = db_err(s, err, "outbox");
+        goto out;
+    }
+    if ((rc = cfg_outbox_locked(s, id, body, len, err)) == FERRY_OK)
+        *queued = 1;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+ferry_err_code_t agentd_store_cfg_last(agentd_store_t *s, agentd_cfg_job_t *out, int *found, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    *found = 0;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " CFG_COLS
+                           " FROM config WHERE phase = 3 AND state != 0 ORDER BY done_ms DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, err, "config last");
+        goto out;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        read_cfg(st, out);
+        *found = 1;
+    }
 out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);

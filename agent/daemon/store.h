@@ -10,6 +10,8 @@
  *   survive offline periods, kill -9 and reboots and reach the server exactly once in
  *   order (the server treats a repeated sequence as a duplicate);
  * - upload: files to upload (diagnostic zip, sql.log, log excerpt, node-config.json);
+ * - config: configuration assignments (cfgplan.h) with their rendered content until they
+ *   are done, then their result (kept to answer a re-offer with the same state);
  * - kv: small facts (installed version = the trusted version for anti-rollback, the
  *   last uploaded node-config digest).
  *
@@ -18,9 +20,11 @@
 #ifndef FERRY_AGENTD_STORE_H
 #define FERRY_AGENTD_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfgplan.h"
 #include "core.h"
 #include "ferry/err.h"
 
@@ -60,9 +64,16 @@ ferry_err_code_t agentd_store_halt(agentd_store_t *s, const char *id, int halted
 ferry_err_code_t agentd_store_outbox_add(agentd_store_t *s, const char *task_id,
                                          int (*fill)(void *user, uint64_t seq, uint8_t **body, size_t *len),
                                          void *user, uint64_t *seq, ferry_err_t *err);
-/** The oldest unsent report: *found = 0 when the outbox is empty. *body is malloc'ed. */
-ferry_err_code_t agentd_store_outbox_peek(agentd_store_t *s, int64_t *row, uint8_t **body, size_t *len,
-                                          int *found, ferry_err_t *err);
+/** What an outbox row holds. */
+enum { AGENTD_OUTBOX_PROGRESS = 0, AGENTD_OUTBOX_CONFIG = 1 };
+
+/**
+ * The oldest unsent row: *found = 0 when the outbox is empty. *kind: AGENTD_OUTBOX_PROGRESS
+ * (a packed ProgressReport) or AGENTD_OUTBOX_CONFIG (a packed ReportConfigResultRequest).
+ * *body is malloc'ed.
+ */
+ferry_err_code_t agentd_store_outbox_peek(agentd_store_t *s, int64_t *row, int *kind, uint8_t **body,
+                                          size_t *len, int *found, ferry_err_t *err);
 /** Removes an acknowledged report. */
 ferry_err_code_t agentd_store_outbox_ack(agentd_store_t *s, int64_t row, ferry_err_t *err);
 /** Reports waiting in the outbox. */
@@ -86,6 +97,41 @@ ferry_err_code_t agentd_store_upload_peek(agentd_store_t *s, agentd_upload_t *ou
                                           ferry_err_t *err);
 ferry_err_code_t agentd_store_upload_done(agentd_store_t *s, int64_t row, ferry_err_t *err);
 ferry_err_code_t agentd_store_upload_failed(agentd_store_t *s, int64_t row, ferry_err_t *err);
+
+/* ---- configuration assignments ---- */
+
+/** Stores a new QUEUED job with its content; *added = 0 when the id was known already. */
+ferry_err_code_t agentd_store_cfg_add(agentd_store_t *s, const agentd_cfg_job_t *j, const char *rendered,
+                                      size_t len, int *added, ferry_err_t *err);
+/**
+ * Loads job |id| (report_queued filled from the outbox); *found = 0 if unknown.
+ * |newest| (may be NULL, AGENTD_ID_MAX bytes) gets the newest id kept for the same
+ * template as |template_name| ("" = none).
+ */
+ferry_err_code_t agentd_store_cfg_get(agentd_store_t *s, const char *id, const char *template_name,
+                                      agentd_cfg_job_t *out, int *found, char *newest, ferry_err_t *err);
+/** Up to |cap| jobs that are not DONE, interrupted ones (APPLYING, RESTORING) first. */
+ferry_err_code_t agentd_store_cfg_open(agentd_store_t *s, agentd_cfg_job_t *out, size_t cap, size_t *n,
+                                       ferry_err_t *err);
+/** The job's rendered content (*out malloc'ed, NUL-terminated). */
+ferry_err_code_t agentd_store_cfg_rendered(agentd_store_t *s, const char *id, char **out, size_t *len,
+                                           ferry_err_t *err);
+/** Moves a job to APPLYING or RESTORING, with had_prev and (RESTORING) the reason. Synced. */
+ferry_err_code_t agentd_store_cfg_phase(agentd_store_t *s, const char *id, agentd_cfg_phase_t phase,
+                                        bool had_prev, const char *error, ferry_err_t *err);
+/**
+ * Finishes a job in one synced transaction: DONE with |state|, |error| and |done_ms|,
+ * its content dropped, and (|body| not NULL) the packed ReportConfigResultRequest
+ * appended to the outbox. Older finished jobs beyond the kept number are pruned.
+ */
+ferry_err_code_t agentd_store_cfg_finish(agentd_store_t *s, const char *id, int state, const char *error,
+                                         int64_t done_ms, const uint8_t *body, size_t len, ferry_err_t *err);
+/** Appends a result again unless one for |id| still waits in the outbox (*queued = 1 if appended). */
+ferry_err_code_t agentd_store_cfg_requeue(agentd_store_t *s, const char *id, const uint8_t *body, size_t len,
+                                          int *queued, ferry_err_t *err);
+/** The job finished last with a result (state != 0); *found = 0 if none. */
+ferry_err_code_t agentd_store_cfg_last(agentd_store_t *s, agentd_cfg_job_t *out, int *found,
+                                       ferry_err_t *err);
 
 /** Small durable facts; *out "" when unset. */
 ferry_err_code_t agentd_store_kv_get(agentd_store_t *s, const char *key, char *out, size_t size,

@@ -618,3 +618,66 @@ out:
     ferry_journal_close(j);
     return rc;
 }
+
+/* ---- changes outside a task (the daemon's configuration apply) ---------------------- */
+
+ferry_err_code_t ferry_pipeline_lock_idle(const ferry_node_config_t *cfg, int *fd_out, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    ferry_journal_t *j = NULL;
+    ferry_task_t t;
+    int lock_fd = -1, active = 0;
+    *fd_out = -1;
+    if (cfg == NULL) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "pipeline: no configuration");
+        goto out;
+    }
+    /* The same lock as a task: a `ferry-agent apply` started meanwhile waits for us, and
+     * we do not start while one runs. */
+    if ((rc = ferry_journal_lock(cfg->state_dir, &lock_fd, err)) != FERRY_OK ||
+        (rc = ferry_journal_open(cfg->state_dir, &j, err)) != FERRY_OK ||
+        (rc = ferry_journal_active(j, &t, &active, err)) != FERRY_OK)
+        goto out;
+    if (active) {
+        rc = ferry_err_set(err, FERRY_E_PRECONDITION,
+                           "task %s is active in the journal (%d %s): it finishes first", t.task_id,
+                           (int)t.state, ferry_state_name((int)t.state));
+        goto out;
+    }
+    *fd_out = lock_fd;
+    lock_fd = -1;
+out:
+    ferry_journal_close(j);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    return rc;
+}
+
+void ferry_pipeline_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+ferry_err_code_t ferry_pipeline_restart_service(const ferry_node_config_t *cfg, ferry_err_t *err)
+{
+    ferry_err_code_t rc = FERRY_OK;
+    ferry_svcctl_t *svc = NULL;
+    if (cfg == NULL) {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "pipeline: no configuration");
+        goto out;
+    }
+    /* What an update does around its file changes: Stopping, then Starting with the
+     * health check, each within node-config's timeouts. */
+    if ((rc = ferry_svcctl_new(cfg, &svc, err)) != FERRY_OK)
+        goto out;
+    if ((rc = ferry_svcctl_stop(svc, cfg->service.stop_timeout_s, err)) != FERRY_OK) {
+        ferry_err_prefix(err, "stop service '%s'", cfg->service.name);
+        goto out;
+    }
+    if ((rc = ferry_svcctl_start(svc, cfg->service.start_timeout_s, err)) != FERRY_OK)
+        ferry_err_prefix(err, "start service '%s'", cfg->service.name);
+out:
+    ferry_svcctl_free(svc);
+    return rc;
+}

@@ -6,3 +6,5 @@ ferry_add_check_test(agentd_store_test SOURCES ${FERRY_AGENTD_UDIR}/agentd_store
                      ferry_idl_client)
 ferry_add_check_test(agentd_verify_rules_test SOURCES ${FERRY_AGENTD_UDIR}/agentd_verify_rules_test.c LIBS ferry_agentd
                      ferry_idl_client)
+ferry_add_check_test(agentd_cfgplan_test SOURCES ${FERRY_AGENTD_UDIR}/agentd_cfgplan_test.c LIBS ferry_agentd
+                     ferry_idl_client)

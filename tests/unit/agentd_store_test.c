@@ -39,9 +39,10 @@ static void expect_next(agentd_store_t *s, const char *want, int64_t *row)
 {
     uint8_t *body = NULL;
     size_t len = 0;
-    int found = 0;
-    ck_assert_int_eq(agentd_store_outbox_peek(s, row, &body, &len, &found, NULL), FERRY_OK);
+    int found = 0, kind = -1;
+    ck_assert_int_eq(agentd_store_outbox_peek(s, row, &kind, &body, &len, &found, NULL), FERRY_OK);
     ck_assert_int_eq(found, 1);
+    ck_assert_int_eq(kind, AGENTD_OUTBOX_PROGRESS);
     ck_assert_int_eq(len, strlen(want));
     ck_assert(memcmp(body, want, len) == 0);
     free(body);

@@ -138,6 +138,25 @@ ferry_err_code_t ferry_pipeline_report_path(const ferry_node_config_t *cfg, cons
 ferry_err_code_t ferry_pipeline_rollback(const ferry_pipeline_opts_t *o, const char *version,
                                          ferry_task_t *result, ferry_err_t *err);
 
+/**
+ * For a change to the node outside a task (the daemon's configuration apply): takes the
+ * task lock (`agent.lock`) and checks that the journal holds no active task. *fd_out
+ * gets the lock; release it with ferry_pipeline_unlock(). FERRY_E_PRECONDITION when a
+ * task is active (it is resumed first) or another process holds the lock: try later.
+ */
+ferry_err_code_t ferry_pipeline_lock_idle(const ferry_node_config_t *cfg, int *fd_out, ferry_err_t *err);
+
+/** Releases a lock from ferry_pipeline_lock_idle() (-1 is a no-op). */
+void ferry_pipeline_unlock(int fd);
+
+/**
+ * Restarts the managed service the way an update does (Stopping, then Starting with the
+ * node-config health check, within service.stopTimeoutSeconds / startTimeoutSeconds).
+ * Errors: E_SERVICE_STOP_FAILED / E_SERVICE_STOP_TIMEOUT / E_SERVICE_START_FAILED, the
+ * message naming the service and the reason (health check included).
+ */
+ferry_err_code_t ferry_pipeline_restart_service(const ferry_node_config_t *cfg, ferry_err_t *err);
+
 #ifdef __cplusplus
 }
 #endif
