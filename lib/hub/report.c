@@ -27,6 +27,7 @@
 #include "ferry/store/uploads.h"
 #include "hub_agent.h"
 #include "hub_frame.h"
+#include "hub_waves.h"
 #include "hub_nodecfg.h"
 #include "hub_pkg.h"
 
@@ -287,6 +288,9 @@ static void report_progress_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
     resp.directive = o.halted ? FERRY__V1__REPORT_DIRECTIVE__REPORT_DIRECTIVE_HALT
                               : FERRY__V1__REPORT_DIRECTIVE__REPORT_DIRECTIVE_CONTINUE;
     ferry_v1_report_service_report_progress_reply(call, &resp);
+    /* After the reply: a finished task may move its release's rollout on (waves.c). */
+    if (o.ev.task_id > 0 && ferry_state_is_terminal((ferry_state_t)o.ev.state))
+        hub_waves_evaluate(hub, o.ev.release_id);
 }
 
 static void report_progress_h(ferry_rpc_call_t *call, const Ferry__V1__ReportProgressRequest *req, void *user)
@@ -370,6 +374,10 @@ static void report_batch_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
     resp.results = ptrs;
     resp.n_results = b->n;
     ferry_v1_report_service_report_progress_batch_reply(call, &resp);
+    /* After the reply: finished tasks may move their releases' rollouts on (waves.c). */
+    for (size_t i = 0; i < n_ev; i++)
+        if (ferry_state_is_terminal((ferry_state_t)evs[i].state))
+            hub_waves_evaluate(hub, evs[i].release_id);
 out:
     free(items);
     free(ptrs);
