@@ -157,7 +157,7 @@ static ferry_err_code_t create_node_body(hub_frame_t *f, const Ferry__V1__Create
         (rc = hub_check_code("code", req->code, err)) != FERRY_OK ||
         (rc = check_name(req->name, err)) != FERRY_OK)
         return rc;
-    if ((rc = ferry_tz_parse(req->time_zone, &tz_off, &tz_server, err)) != FERRY_OK)
+    if (ferry_tz_parse(req->time_zone, &tz_off, &tz_server, err) != FERRY_OK)
         return ferry_err_prefix(err, "time_zone");
     if (!env_valid(req->environment))
         return ferry_err_set(err, FERRY_E_INVALID_ARG,
@@ -199,7 +199,7 @@ static ferry_err_code_t apply_change(hub_frame_t *f, ferry_store_tree_kind_t kin
     int off_min = 0;
     ferry_err_code_t rc;
 
-    if (time_zone != NULL && (rc = ferry_tz_parse(time_zone, &off_min, &server_zone, err)) != FERRY_OK)
+    if (time_zone != NULL && ferry_tz_parse(time_zone, &off_min, &server_zone, err) != FERRY_OK)
         return ferry_err_prefix(err, "time_zone");
 
     hub_frame_target(f, "%s:%.64s", kind_name(kind), code);

@@ -435,7 +435,6 @@ static void promote_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
         hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
         ferry_store_tx_commit(hub->store, &err) != FERRY_OK)
         goto fail;
-    in_tx = false;
     if (ferry_store_release_get(hub->store, &a, id, &rel, &err) != FERRY_OK)
         goto committed_fail;
     if ((resp.tasks = hub_arena_alloc(&a, (q.n + 1) * sizeof(void *))) == NULL) {

@@ -75,17 +75,14 @@ ferry_err_code_t ferry_tz_parse(const char *s, int *offset_min, bool *is_server,
     int h = 0, m = 0, sign;
     size_t len = s != NULL ? strlen(s) : 0;
     bool ok;
+    ferry_err_code_t rc = FERRY_OK;
 
     *offset_min = 0;
-    *is_server = false;
-    if (len == 0) {
-        *is_server = true;
-        return FERRY_OK;
-    }
-    if (strcmp(s, "UTC") == 0 || strcmp(s, "Z") == 0)
-        return FERRY_OK;
+    *is_server = len == 0;
+    if (len == 0 || strcmp(s, "UTC") == 0 || strcmp(s, "Z") == 0)
+        goto out;
     sign = s[0] == '+' ? 1 : s[0] == '-' ? -1 : 0;
-    /* "+8", "+08", "+08:00", "+0800" */
+    /* "+8", "+08", "+0800", "+08:00" */
     ok = sign != 0 && (len == 2 || len == 3 || len == 5 || len == 6);
     if (ok && len == 2)
         ok = s[1] >= '0' && s[1] <= '9' && (h = s[1] - '0', true);
@@ -96,13 +93,13 @@ ferry_err_code_t ferry_tz_parse(const char *s, int *offset_min, bool *is_server,
     else if (ok)
         ok = two_digits(s + 1, &h) && s[3] == ':' && two_digits(s + 4, &m);
     if (!ok || m > 59 || h * 60 + m > 14 * 60)
-        return ferry_err_set(
+        rc = ferry_err_set(
             err, FERRY_E_INVALID_ARG,
-            "time zone '%s' is not UTC or an offset from UTC such as +08:00 or -05:30 (at most "
-            "14:00)",
-            s);
-    *offset_min = sign * (h * 60 + m);
-    return FERRY_OK;
+            "time zone '%s' is not UTC or an offset from UTC such as +08:00 or -05:30 (at most 14:00)", s);
+    else
+        *offset_min = sign * (h * 60 + m);
+out:
+    return rc;
 }
 
 int ferry_tz_offset(const char *tz, int64_t now_ms)
@@ -183,7 +180,7 @@ ferry_err_code_t ferry_wave_specs_check(const char *const *specs, size_t n, ferr
     ferry_err_code_t rc = FERRY_OK;
 
     if (n > FERRY_WAVES_MAX)
-        return ferry_err_set(err, FERRY_E_INVALID_ARG, "%zu waves: at most %d", n, FERRY_WAVES_MAX);
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "%zu waves: at most %d", n, FERRY_WAVES_MAX);
     for (size_t i = 0; i < n && rc == FERRY_OK; i++) {
         if ((rc = ferry_wave_spec_parse(specs[i], i + 1, &out[i], err)) != FERRY_OK)
             break;

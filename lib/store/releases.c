@@ -121,9 +121,15 @@ ferry_err_code_t ferry_store_release_node_has_version(ferry_store_t *s, int64_t 
                                                       bool *has, int64_t *release_id, int *state,
                                                       ferry_err_t *err)
 {
+    /* A node planned in a later wave of a release not canceled has the version coming too
+     * (its task is created when the wave starts): reported as Pending. */
     static const char sql[] =
         "SELECT t.release_id, t.state FROM update_task t JOIN release r ON r.id = t.release_id"
-        " WHERE t.node_id = ?1 AND r.package_id = ?2 AND t.kind = ?3 AND t.state NOT IN (?4, ?5) LIMIT 1";
+        " WHERE t.node_id = ?1 AND r.package_id = ?2 AND t.kind = ?3 AND t.state NOT IN (?4, ?5)"
+        " UNION ALL SELECT w.release_id, ?6 FROM release_node w JOIN release r ON r.id = w.release_id"
+        " WHERE w.node_id = ?1 AND r.package_id = ?2 AND r.status <> ?7 AND NOT EXISTS (SELECT 1 FROM"
+        " update_task t WHERE t.release_id = w.release_id AND t.node_id = w.node_id AND t.kind = ?3)"
+        " LIMIT 1";
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int step;
@@ -136,6 +142,8 @@ ferry_err_code_t ferry_store_release_node_has_version(ferry_store_t *s, int64_t 
     sqlite3_bind_int(st, 3, TASK_UPDATE);
     sqlite3_bind_int(st, 4, FERRY_STATE_FAILED);
     sqlite3_bind_int(st, 5, FERRY_STATE_ROLLBACKED);
+    sqlite3_bind_int(st, 6, FERRY_STATE_PENDING);
+    sqlite3_bind_int(st, 7, RELEASE_CANCELED);
     if ((step = sqlite3_step(st)) == SQLITE_ROW) {
         *has = true;
         *release_id = sqlite3_column_int64(st, 0);

@@ -119,8 +119,11 @@ ferry_err_code_t ferry_store_wave_node_add(ferry_store_t *s, int64_t id, int64_t
 ferry_err_code_t ferry_store_wave_nodes(ferry_store_t *s, int64_t id, int wave, int64_t **ids, size_t *n,
                                         ferry_err_t *err)
 {
-    static const char sql[] =
-        "SELECT node_id FROM release_node WHERE release_id = ?1 AND wave = ?2 ORDER BY ord";
+    /* A node disabled (or whose store was) since the release was created gets no task, as it
+     * would not have been in the scope then. */
+    static const char sql[] = "SELECT w.node_id FROM release_node w JOIN node n ON n.id = w.node_id"
+                              " JOIN store s ON s.id = n.store_id WHERE w.release_id = ?1 AND w.wave = ?2"
+                              " AND n.disabled = 0 AND s.disabled = 0 ORDER BY w.ord";
     sqlite3_stmt *st = NULL;
     size_t cap = 0;
     ferry_err_code_t rc;

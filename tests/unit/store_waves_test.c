@@ -6,7 +6,8 @@
  * waves dropped, canaries alone first, the rest implied), thresholds.
  * Repository (ferry/store/waves.h, releases.h, tasks.h, assign.h): a waved release reads
  * back its waves, current wave and counts; it is not COMPLETED while a wave is left;
- * wave nodes come back in rollout order; a task outside its window is held (not
+ * wave nodes come back in rollout order (a node disabled since left out); a node of a
+ * wave not started counts as having the version; a task outside its window is held (not
  * halted) with its reason visible, an update already started is not held.
  */
 #include <check.h>
@@ -247,6 +248,23 @@ START_TEST(waved_release_round_trip)
     ck_assert_int_eq(ids[1], 1);
     free(ids);
     new_task(id, 3, FERRY_STATE_SUCCEEDED, 1);
+    /* A node of a wave not started yet already has the version coming: no second release. */
+    {
+        bool has = false;
+        int64_t rid = 0;
+        int state = 0;
+        ck_assert_int_eq(ferry_store_release_node_has_version(s, 1, 1, &has, &rid, &state, &e), FERRY_OK);
+        ck_assert(has);
+        ck_assert_int_eq(rid, id);
+        ck_assert_int_eq(state, FERRY_STATE_PENDING);
+    }
+    /* A node disabled since creation gets no task when its wave starts. */
+    exec("UPDATE node SET disabled = 1 WHERE id = 1");
+    ck_assert_int_eq(ferry_store_wave_nodes(s, id, 2, &ids, &n, &e), FERRY_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(ids[0], 2);
+    free(ids);
+    exec("UPDATE node SET disabled = 0 WHERE id = 1");
 
     ck_assert_int_eq(ferry_store_rollout_get(s, id, &got, &e), FERRY_OK);
     ck_assert_int_eq(got.wave_count, 2);

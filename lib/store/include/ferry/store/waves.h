@@ -42,7 +42,7 @@ ferry_err_code_t ferry_store_wave_add(ferry_store_t *s, int64_t id, int number, 
 ferry_err_code_t ferry_store_wave_node_add(ferry_store_t *s, int64_t id, int64_t ord, int64_t node_id,
                                            int wave, bool canary, ferry_err_t *err);
 
-/** The node ids of wave |wave| in rollout order (malloc'd; free it). */
+/** The node ids of wave |wave| in rollout order, leaving out nodes disabled since (malloc'd; free it). */
 ferry_err_code_t ferry_store_wave_nodes(ferry_store_t *s, int64_t id, int wave, int64_t **ids, size_t *n,
                                         ferry_err_t *err);
 
