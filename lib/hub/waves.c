@@ -9,13 +9,14 @@
  *     wave takes the rest. The plan is stored (release_node) and never recomputed.
  *   - Only the current wave has tasks: a wave's tasks are created when it starts, so a
  *     node of a later wave has nothing to be offered (CheckIn, WatchAssignments).
- *   - Evaluation runs when a task of a waved release reaches a final state, and after a
- *     resume; never on CheckIn. One primary-key read tells a release without waves
- *     apart; a waved one counts its current wave through the update_task_wave index.
- *     Order: the error threshold first (failed > threshold and more failures than an
- *     admin already resumed past -> the release pauses by itself, reason stored, shown
- *     and audited as actor "ferryd"), then the success threshold (succeeded >= percent ->
- *     the next wave starts, or with approve_waves the release awaits PromoteRelease).
+ *   - Evaluation runs when a task of a waved release reaches a final state (before that
+ *     report is acknowledged), and after a resume; never on CheckIn. One primary-key
+ *     read tells a release without waves apart; a waved one counts its current wave
+ *     through the update_task_wave index. Order: the error threshold first (failed >
+ *     threshold and more failures than an admin already resumed past -> the release
+ *     pauses by itself, reason stored, shown and audited as actor "ferryd"), then the
+ *     success threshold (succeeded >= percent -> the next wave starts, or with
+ *     approve_waves the release awaits PromoteRelease).
  *   - Maintenance window: decided when a task is offered (assign.c) and shown when it is
  *     read (tasks.c, hold_reason); only 10 Pending waits. The sweep (fleet sweep thread,
  *     at most once a minute of wall clock) offers the tasks whose window opened since
