@@ -193,7 +193,8 @@ static int release_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     Ferry__V1__ListReleasesResponse *resp = NULL;
     ferry_rpc_status_t st = {0};
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
-    static const char *head[] = {"ID", "VERSION", "CUSTOMER", "ENV", "POLICY", "NODES", "STATE", "CREATED"};
+    static const char *head[] = {"ID",    "VERSION", "CUSTOMER", "ENV",    "POLICY",
+                                 "NODES", "STATE",   "WAVE",     "CREATED"};
     ferry_cli_table_t t;
     int env, rc;
     const char *s;
@@ -224,18 +225,23 @@ static int release_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
         rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
         goto out;
     }
-    ferry_cli_table_init(&t, 8, head);
+    ferry_cli_table_init(&t, 9, head);
     for (size_t i = 0; i < resp->n_releases; i++) {
         const Ferry__V1__Release *r = resp->releases[i];
-        char nodes[24], created[40];
+        char nodes[24], created[40], wave[32] = "-";
         snprintf(nodes, sizeof(nodes), "%llu", (unsigned long long)r->node_count);
-        const char *cells[8] = {r->id,
+        /* "2/3" (current of all), "2/3 approve?" while waiting for PromoteRelease. */
+        if (r->n_waves > 0)
+            snprintf(wave, sizeof(wave), "%u/%zu%s", r->current_wave, r->n_waves,
+                     r->awaiting_promotion ? " approve?" : "");
+        const char *cells[9] = {r->id,
                                 r->package_version,
                                 r->scope ? r->scope->customer_code : "",
                                 r->scope ? ferry_cli_env_name((int)r->scope->environment) : "",
                                 policy_name((int)r->policy),
                                 nodes,
                                 release_state_name((int)r->state),
+                                wave,
                                 ferry_cli_fmt_time(r->created_at, created, sizeof(created))};
         ferry_cli_table_row(&t, cells);
     }

@@ -6,7 +6,8 @@
 #     failure audited);
 #   - a canary whose update fails pauses the release by itself before wave 2 starts: no
 #     task of wave 2 exists (so none was sent), the reason is shown and audited;
-#   - success promotes: wave 2 starts by itself when wave 1 reaches the threshold;
+#   - success promotes: wave 2 starts by itself when wave 1 reaches the threshold
+#     (`ferry release watch` and `list` show the waves);
 #   - --approve-waves: wave 2 waits for `ferry release promote`, refused before;
 #   - a maintenance window in the future holds the task in 10 with the reason visible,
 #     a window now lets it run; moving the node's time zone into the window releases
@@ -81,6 +82,11 @@ R2=$(release '2.0.0.0(1)' forced --waves 1,100% --success-threshold 100)
 wait_states "$R2" "N1=100 N2=100 N3=100 N4=100" 120
 [ "$(rel "$R2" currentWave)" = 2 ] || fail "current wave is not 2"
 [ "$(rel "$R2" state)" = RELEASE_STATE_COMPLETED ] || fail "release $R2 not completed: $(rel "$R2" state)"
+timeout 30 "$FERRY" release watch "$R2" </dev/null >"$W/watch.txt" 2>&1 || fail "release watch: $(cat "$W/watch.txt")"
+grep -q "waves: 2, current wave 2; success threshold 100%, error threshold 0%" "$W/watch.txt" ||
+    fail "release watch shows no waves: $(cat "$W/watch.txt")"
+grep -q "wave 2 (100%): 3 node(s), 3 at 100, 0 failed, started" "$W/watch.txt" ||
+    fail "release watch shows no wave 2: $(cat "$W/watch.txt")"
 first=$("$FERRY" task list --release "$R2" --json | json 'min(d["tasks"], key=lambda t: int(t["id"]))["nodeCode"]')
 [ "$first" = N1 ] || fail "wave 1 was $first, not N1"
 
@@ -90,6 +96,7 @@ wait_states "$R3" "N1=100 N2=100 N3=100" 90
 for _ in $(seq 50); do [ "$(rel "$R3" awaitingPromotion)" = True ] && break; sleep 0.1; done
 [ "$(rel "$R3" awaitingPromotion)" = True ] || fail "release $R3 does not await promotion"
 [ "$(rel "$R3" state)" = RELEASE_STATE_ACTIVE ] || fail "a release waiting for promotion reads $(rel "$R3" state)"
+"$FERRY" release list | grep -qE "^$R3 .* 1/2 approve\?" || fail "release list shows no wave: $("$FERRY" release list)"
 sleep 2
 [ "$(states "$R3")" = "N1=100 N2=100 N3=100" ] || fail "wave 2 started without promote: $(states "$R3")"
 "$FERRY" release promote "$R3" | tee "$W/promote.txt" | grep -q "wave 2 started, 1 task(s) created" ||
