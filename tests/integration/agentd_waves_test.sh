@@ -73,7 +73,10 @@ grep -q "wave 2 (100%): 3 node(s), 0 at 100, 0 failed, not started" "$W/get1.txt
     grep -q "error threshold" || fail "the automatic pause is not audited with its reason"
 for n in N1 N3 N4; do
     if grep -qF '2.0.1.0(1)' "$W/$n/server/bin/app.txt"; then fail "$n was updated to 2.0.1.0(1)"; fi
+    # Nothing was sent to a wave-2 node: its agent never heard of a task.
+    if grep -q "task [0-9]" "$W/$n/agent.log"; then fail "$n heard of a task: $(grep "task [0-9]" "$W/$n/agent.log")"; fi
 done
+grep -q "task [0-9]" "$W/N2/agent.log" || fail "the canary's agent log names no task (the check above proves nothing)"
 "$FERRY" release cancel "$R1" --reason "canary failed" >/dev/null
 
 log "success promotes: wave 2 starts by itself"
