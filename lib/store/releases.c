@@ -349,12 +349,15 @@ static void read_rollout(ferry_store_t *s, ferry_arena_t *a, sqlite3_stmt *st, i
     char win[16];
 
     r->current_wave = (uint32_t)sqlite3_column_int(st, 14);
-    r->success_threshold = (uint32_t)sqlite3_column_int(st, 15);
-    r->error_threshold = sqlite3_column_int(st, 17) != 0
-                             ? ferry_arena_printf(a, "count:%lld", (long long)sqlite3_column_int64(st, 16))
-                             : ferry_arena_printf(a, "%lld%%", (long long)sqlite3_column_int64(st, 16));
-    r->approve_waves = sqlite3_column_int(st, 18) != 0;
-    r->awaiting_promotion = sqlite3_column_int(st, 19) != 0;
+    if (wave_count > 0) { /* thresholds mean nothing without waves: left unset */
+        r->success_threshold = (uint32_t)sqlite3_column_int(st, 15);
+        r->error_threshold =
+            sqlite3_column_int(st, 17) != 0
+                ? ferry_arena_printf(a, "count:%lld", (long long)sqlite3_column_int64(st, 16))
+                : ferry_arena_printf(a, "%lld%%", (long long)sqlite3_column_int64(st, 16));
+        r->approve_waves = sqlite3_column_int(st, 18) != 0;
+        r->awaiting_promotion = sqlite3_column_int(st, 19) != 0;
+    }
     if (sqlite3_column_type(st, 20) != SQLITE_NULL) {
         ferry_window_format(sqlite3_column_int(st, 20), sqlite3_column_int(st, 21), win, sizeof(win));
         r->maintenance_window = ferry_arena_strdup(a, win);
