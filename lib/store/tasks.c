@@ -149,7 +149,8 @@ static void hold_reason(ferry_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferr
     if ((int)t->state != FERRY_STATE_PENDING)
         return;
     if (status == FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED)
-        snprintf(why, sizeof(why), "release paused: %s", ferry_store_col_text(st, 35));
+        snprintf(why, sizeof(why), "release paused%s%s", ferry_store_col_text(st, 35)[0] ? ": " : "",
+                 ferry_store_col_text(st, 35));
     else if (status == FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE &&
              sqlite3_column_type(st, 31) != SQLITE_NULL)
         ferry_window_hold_reason(sqlite3_column_int(st, 31), sqlite3_column_int(st, 32),
