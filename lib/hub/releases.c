@@ -29,7 +29,13 @@
  *     (Succeeded, or Failed after a failed automatic rollback), one ROLLBACK task (kind
  *     2, state 10, forced) in the same release restores that backup. Others are skipped
  *     and listed; none eligible = failed_precondition E_BACKUP_MISSING.
- *   - COMPLETED is derived when reading: ACTIVE with no task left in a non-final state.
+ *   - COMPLETED is derived when reading: ACTIVE with no task left in a non-final state
+ *     (and, with waves, the last wave started).
+ *   - Rollouts (waves, canaries, thresholds, approval, maintenance windows, issue 13):
+ *     planned here at creation through waves.c, which creates only the first wave's
+ *     tasks here and the others when their wave starts. A pause records its reason
+ *     ("paused by admin:<token id>"); a resume clears it and acknowledges the current
+ *     wave's failures, then lets waves.c re-evaluate the wave.
  * The data is reached through the releases and tasks repositories (ferry/store/
  * releases.h, tasks.h). The reads are framed (HUB_METHOD); the writes keep their own
  * frame because agents must hear about committed tasks even when the reply fails.
