@@ -23,6 +23,9 @@
 # Usage: bench/hub_bench.sh [BUILD_DIR]   (default: build; needs server/ferryd and
 #        bench/ferry_loadgen, which is built when libnghttp2-dev is installed)
 # Env:   NODES=100000 N=200000 C=4 M=16 ROUNDS=2 RATE=20000 STREAMS=10000 HOLD=30 THREADS=2
+#        TASKS=1: seed one release with a Pending task per node (hub_seed.py --tasks);
+#        WINDOW=HH:MM-HH:MM: give that release a maintenance window (issue 13; a window
+#        closed at the nodes' time holds every task: CheckIn must go back to memory).
 #        PERF=1: also `perf record -g` ferryd during the last CheckIn round (report in
 #        $PERF_OUT, default /tmp/hub_bench.perf.data).
 set -euo pipefail
@@ -40,6 +43,8 @@ STREAMS=${STREAMS:-10000}
 HOLD=${HOLD:-30}
 THREADS=${THREADS:-2}
 PERF=${PERF:-0}
+TASKS=${TASKS:-}
+WINDOW=${WINDOW:-}
 PERF_OUT=${PERF_OUT:-/tmp/hub_bench.perf.data}
 [ -x "$FERRYD" ] || { echo "$FERRYD not built (cmake --build $BUILD --target ferryd)"; exit 1; }
 [ -x "$LOADGEN" ] || {
@@ -71,7 +76,17 @@ trap cleanup EXIT
 
 "$FERRYD" init --data-dir "$T/d" >/dev/null 2>&1 || { echo "'ferryd init' failed"; exit 1; }
 s0=$(date +%s.%N)
-python3 "$ROOT/bench/hub_seed.py" "$T/d/ferry.db" "$T/nodes" "$NODES"
+python3 "$ROOT/bench/hub_seed.py" "$T/d/ferry.db" "$T/nodes" "$NODES" ${TASKS:+--tasks}
+if [ -n "$WINDOW" ]; then # the seeded release gets a maintenance window (minutes after midnight)
+    python3 - "$T/d/ferry.db" "$WINDOW" <<'PY'
+import sqlite3, sys
+a, b = sys.argv[2].split("-")
+m = lambda t: int(t[:2]) * 60 + int(t[3:])
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE release SET window_start = ?, window_end = ?", (m(a), m(b)))
+db.commit()
+PY
+fi
 s1=$(date +%s.%N)
 cut -d' ' -f2 "$T/nodes" >"$T/tokens" # lines are "node_code token task_id"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

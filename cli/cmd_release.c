@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "ferry/model/states.h"
+#include "ferry/model/window.h"
 
 #define WATCH_MAX_TASKS 100000
 #define WATCH_TTY_LINES 40
@@ -55,6 +56,70 @@ static void print_release_line(FILE *f, const Ferry__V1__Release *r)
     fputc('\n', f);
 }
 
+/* The rollout lines of a release: waves, thresholds, window, paused reason (none without them). */
+static void print_rollout(FILE *f, const Ferry__V1__Release *r)
+{
+    if (r->n_waves > 0) {
+        fprintf(f, "  waves: %zu, current wave %u%s; success threshold %u%%, error threshold %s%s\n",
+                r->n_waves, r->current_wave,
+                r->awaiting_promotion ? " (waiting for: ferry release promote)" : "", r->success_threshold,
+                r->error_threshold, r->approve_waves ? ", each wave approved" : "");
+        for (size_t i = 0; i < r->n_waves; i++) {
+            const Ferry__V1__ReleaseWave *w = r->waves[i];
+            char at[40];
+            fprintf(f, "  wave %u (%s): %llu node(s), %llu at 100, %llu failed, %s%s\n", w->number, w->spec,
+                    (unsigned long long)w->node_count, (unsigned long long)w->succeeded,
+                    (unsigned long long)w->failed, w->started_at ? "started " : "not started",
+                    w->started_at ? ferry_cli_fmt_time(w->started_at, at, sizeof(at)) : "");
+        }
+        for (size_t i = 0; i < r->n_canary_node_codes; i++)
+            fprintf(f, "  canary node %s\n", r->canary_node_codes[i]);
+    }
+    if (r->maintenance_window[0] != '\0')
+        fprintf(f, "  maintenance window %s daily (node time)\n", r->maintenance_window);
+    if (r->paused_reason[0] != '\0')
+        fprintf(f, "  paused: %s\n", r->paused_reason);
+}
+
+/* --waves 5,25%,100%, --canary, --success-threshold, --error-threshold, --approve-waves, --window.
+ * The server checks the values (one set of rules, messages naming the culprit). */
+static int rollout_args(ferry_cli_t *cli, const ferry_cli_args_t *a, Ferry__V1__CreateReleaseRequest *req,
+                        char **waves, char **buf)
+{
+    const char *s;
+    int rc = FERRY_CLI_EXIT_OK;
+
+    if ((s = ferry_cli_arg(a, "waves")) != NULL) {
+        char *save = NULL, *tok;
+        if ((*buf = strdup(s)) == NULL)
+            return ferry_cli_fail(cli, FERRY_CLI_EXIT_OTHER, NULL, "out of memory");
+        /* An empty item ("5,,100%") is kept, so the server names it. */
+        for (tok = *buf; tok != NULL && req->n_waves <= FERRY_WAVES_MAX; tok = save) {
+            save = strchr(tok, ',');
+            if (save != NULL)
+                *save++ = '\0';
+            waves[req->n_waves++] = tok;
+        }
+        if (tok != NULL)
+            return ferry_cli_fail(cli, FERRY_CLI_EXIT_USAGE, NULL, "--waves: at most %d waves",
+                                  FERRY_WAVES_MAX);
+        req->waves = waves;
+    }
+    req->canary_node_codes = (char **)ferry_cli_arg_multi(a, "canary", &req->n_canary_node_codes);
+    if ((s = ferry_cli_arg(a, "success-threshold")) != NULL) {
+        char *end = NULL;
+        long v = strtol(s, &end, 10);
+        if (*s == '\0' || (*end != '\0' && strcmp(end, "%") != 0) || v < 1 || v > 100)
+            rc = ferry_cli_fail(cli, FERRY_CLI_EXIT_USAGE, NULL,
+                                "--success-threshold '%s': a percent, 1..100", s);
+        req->success_threshold = (uint32_t)(v < 1 || v > 100 ? 0 : v);
+    }
+    req->error_threshold = ferry_cli_s(ferry_cli_arg(a, "error-threshold"));
+    req->approve_waves = ferry_cli_arg_set(a, "approve-waves");
+    req->maintenance_window = ferry_cli_s(ferry_cli_arg(a, "window"));
+    return rc;
+}
+
 static int release_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
 {
     Ferry__V1__CreateReleaseRequest req = FERRY__V1__CREATE_RELEASE_REQUEST__INIT;
@@ -65,6 +130,7 @@ static int release_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
     ferry_err_t err = {0};
     const char *const *stores, *const *nodes;
+    char *waves[FERRY_WAVES_MAX + 1], *wave_buf = NULL;
     int env, policy, rc;
     json_t *obj;
 
@@ -91,6 +157,8 @@ static int release_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
     req.package_version = ferry_cli_s(ferry_cli_arg(a, "version"));
     req.policy = (Ferry__V1__ReleasePolicy)policy;
     req.description = ferry_cli_s(ferry_cli_arg(a, "description"));
+    if ((rc = rollout_args(cli, a, &req, waves, &wave_buf)) != FERRY_CLI_EXIT_OK)
+        goto out;
     if (ferry_v1_admin_service_create_release(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
         rc = ferry_cli_fail_rpc(cli, "create release", &st);
         goto out;
@@ -104,14 +172,17 @@ static int release_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
         rc = ferry_cli_emit(cli, obj);
         goto out;
     }
-    if (resp->release)
+    if (resp->release) {
         print_release_line(cli->out, resp->release);
+        print_rollout(cli->out, resp->release);
+    }
     for (size_t i = 0; i < resp->n_tasks; i++)
         fprintf(cli->out, "  task %s  node %s  state %d %s\n", resp->tasks[i]->id, resp->tasks[i]->node_code,
                 (int)resp->tasks[i]->state, ferry_cli_task_state_name((int)resp->tasks[i]->state));
     fprintf(cli->out, "Watch it with: ferry release watch %s\n", resp->release ? resp->release->id : "ID");
     rc = FERRY_CLI_EXIT_OK;
 out:
+    free(wave_buf);
     FERRY_CLI_FREE(resp);
     return rc;
 }
@@ -122,7 +193,8 @@ static int release_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
     Ferry__V1__ListReleasesResponse *resp = NULL;
     ferry_rpc_status_t st = {0};
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
-    static const char *head[] = {"ID", "VERSION", "CUSTOMER", "ENV", "POLICY", "NODES", "STATE", "CREATED"};
+    static const char *head[] = {"ID",    "VERSION", "CUSTOMER", "ENV",    "POLICY",
+                                 "NODES", "STATE",   "WAVE",     "CREATED"};
     ferry_cli_table_t t;
     int env, rc;
     const char *s;
@@ -153,18 +225,23 @@ static int release_list(ferry_cli_t *cli, const ferry_cli_args_t *a)
         rc = ferry_cli_show(cli, &resp->base, NULL, NULL);
         goto out;
     }
-    ferry_cli_table_init(&t, 8, head);
+    ferry_cli_table_init(&t, 9, head);
     for (size_t i = 0; i < resp->n_releases; i++) {
         const Ferry__V1__Release *r = resp->releases[i];
-        char nodes[24], created[40];
+        char nodes[24], created[40], wave[32] = "-";
         snprintf(nodes, sizeof(nodes), "%llu", (unsigned long long)r->node_count);
-        const char *cells[8] = {r->id,
+        /* "2/3" (current of all), "2/3 approve?" while waiting for PromoteRelease. */
+        if (r->n_waves > 0)
+            snprintf(wave, sizeof(wave), "%u/%zu%s", r->current_wave, r->n_waves,
+                     r->awaiting_promotion ? " approve?" : "");
+        const char *cells[9] = {r->id,
                                 r->package_version,
                                 r->scope ? r->scope->customer_code : "",
                                 r->scope ? ferry_cli_env_name((int)r->scope->environment) : "",
                                 policy_name((int)r->policy),
                                 nodes,
                                 release_state_name((int)r->state),
+                                wave,
                                 ferry_cli_fmt_time(r->created_at, created, sizeof(created))};
         ferry_cli_table_row(&t, cells);
     }
@@ -190,6 +267,41 @@ static int release_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
         goto out;
     }
     rc = ferry_cli_show(cli, &resp->base, resp->release ? &resp->release->base : NULL, NULL);
+    if (rc == FERRY_CLI_EXIT_OK && !cli->g.json && resp->release != NULL) {
+        print_release_line(cli->out, resp->release);
+        print_rollout(cli->out, resp->release);
+    }
+out:
+    FERRY_CLI_FREE(resp);
+    return rc;
+}
+
+static int release_promote(ferry_cli_t *cli, const ferry_cli_args_t *a)
+{
+    Ferry__V1__PromoteReleaseRequest req = FERRY__V1__PROMOTE_RELEASE_REQUEST__INIT;
+    Ferry__V1__PromoteReleaseResponse *resp = NULL;
+    ferry_rpc_status_t st = {0};
+    ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
+    int rc;
+
+    req.id = (char *)a->pos[0];
+    if (ferry_v1_admin_service_promote_release(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
+        rc = ferry_cli_fail_rpc(cli, "promote release", &st);
+        goto out;
+    }
+    if (cli->g.json) {
+        json_t *obj = ferry_cli_msg_json(&resp->base);
+        if (obj != NULL)
+            json_object_set_new(obj, "tasks", tasks_json(resp->tasks, resp->n_tasks));
+        rc = ferry_cli_emit(cli, obj);
+        goto out;
+    }
+    fprintf(cli->out, "Release %s: wave %u started, %zu task(s) created.\n", a->pos[0],
+            resp->release ? resp->release->current_wave : 0, resp->n_tasks);
+    for (size_t i = 0; i < resp->n_tasks; i++)
+        fprintf(cli->out, "  task %s  node %s  state %d %s\n", resp->tasks[i]->id, resp->tasks[i]->node_code,
+                (int)resp->tasks[i]->state, ferry_cli_task_state_name((int)resp->tasks[i]->state));
+    rc = FERRY_CLI_EXIT_OK;
 out:
     FERRY_CLI_FREE(resp);
     return rc;
@@ -326,8 +438,10 @@ static int release_summary(ferry_cli_t *cli, const ferry_cli_args_t *a)
         rc = ferry_cli_emit(cli, obj);
         goto out;
     }
-    if (resp->release)
+    if (resp->release) {
         print_release_line(cli->out, resp->release);
+        print_rollout(cli->out, resp->release);
+    }
     fprintf(cli->out, "tasks: %llu total, %llu finished, %llu node(s) online\n",
             (unsigned long long)resp->total, (unsigned long long)resp->finished,
             (unsigned long long)resp->nodes_online);
@@ -470,8 +584,18 @@ static int on_watch(Ferry__V1__WatchReleaseResponse *msg, void *user)
             w->total = w->n;
     } else if (msg->event_case == FERRY__V1__WATCH_RELEASE_RESPONSE__EVENT_RELEASE && msg->release != NULL) {
         int s = (int)msg->release->state;
-        if (!w->cli->g.json && !w->cli->tty)
-            fprintf(w->cli->out, "release %s is %s\n", w->id, release_state_name(s));
+        if ((uint64_t)msg->release->node_count > w->total)
+            w->total = msg->release->node_count; /* every wave's nodes, started or not */
+        if (!w->cli->g.json && !w->cli->tty) {
+            fprintf(w->cli->out, "release %s is %s", w->id, release_state_name(s));
+            if (msg->release->n_waves > 0)
+                fprintf(w->cli->out, ", wave %u of %zu%s", msg->release->current_wave, msg->release->n_waves,
+                        msg->release->awaiting_promotion ? " (waiting for: ferry release promote)" : "");
+            if (msg->release->paused_reason[0] != '\0')
+                fprintf(w->cli->out, " (%s)", msg->release->paused_reason);
+            fputc('\n', w->cli->out);
+            fflush(w->cli->out);
+        }
         if (s == 3 || s == 4)
             w->release_over = true;
     }
@@ -507,6 +631,13 @@ static int release_watch(ferry_cli_t *cli, const ferry_cli_args_t *a)
         goto out;
     }
     w.total = sresp->total;
+    /* With waves, later waves' tasks do not exist yet: wait for every node of the plan. */
+    if (sresp->release != NULL && sresp->release->node_count > w.total)
+        w.total = sresp->release->node_count;
+    if (sresp->release != NULL && !cli->g.json) {
+        print_release_line(cli->tty ? cli->errf : cli->out, sresp->release);
+        print_rollout(cli->tty ? cli->errf : cli->out, sresp->release);
+    }
     req.id = (char *)a->pos[0];
     req.initial_snapshot = true;
     o = ferry_cli_opts(cli, true);
@@ -550,6 +681,16 @@ static const ferry_cli_flag_t CREATE_FLAGS[] = {
     {"policy", FERRY_CLI_FLAG_STR, "POLICY", "forced or optional", true},
     {"deadline", FERRY_CLI_FLAG_STR, "RFC3339", "optional becomes forced after this instant", false},
     {"description", FERRY_CLI_FLAG_STR, "TEXT", "free text", false},
+    {"waves", FERRY_CLI_FLAG_STR, "LIST",
+     "roll out in waves: cumulative sizes, counts or percents of the scope (5,25%,100%)", false},
+    {"canary", FERRY_CLI_FLAG_MULTI, "NODE", "a node of the first wave (repeatable; canaries go first)",
+     false},
+    {"success-threshold", FERRY_CLI_FLAG_STR, "PCT", "percent of a wave at 100 before the next starts (100)",
+     false},
+    {"error-threshold", FERRY_CLI_FLAG_STR, "N",
+     "failures in a wave that pause the release: 10 or 10% (percent), count:3 (tasks); default 0%", false},
+    {"approve-waves", FERRY_CLI_FLAG_BOOL, NULL, "each next wave waits for: ferry release promote ID", false},
+    {"window", FERRY_CLI_FLAG_STR, "HH:MM-HH:MM", "daily maintenance window in each node's time zone", false},
     {NULL, 0, NULL, NULL, false},
 };
 static const ferry_cli_flag_t LIST_FLAGS[] = {
@@ -573,7 +714,8 @@ static const ferry_cli_flag_t NO_FLAGS[] = {{NULL, 0, NULL, NULL, false}};
 
 const ferry_cli_cmd_t ferry_cli_release_cmds[] = {
     {"create", "publish a package version to a scope", NULL, 0, CREATE_FLAGS,
-     "Creates one task (state 10) per node of the scope. JSON output has the release id under \"id\".",
+     "Creates one task (state 10) per node of the scope, or of the first wave with --waves/--canary\n"
+     "(later waves get theirs when they start). JSON output has the release id under \"id\".",
      release_create, false},
     {"list", "list releases, newest first", NULL, 0, LIST_FLAGS, NULL, release_list, false},
     {"get", "show one release", "ID", 1, NO_FLAGS, NULL, release_get, false},
@@ -582,6 +724,9 @@ const ferry_cli_cmd_t ferry_cli_release_cmds[] = {
      "is final (100, 110, 130) or the release is canceled/completed, or on Ctrl-C.\n"
      "With --json, prints one object at the end: {\"id\", \"tasks\", \"complete\", \"interrupted\"}.",
      release_watch, false},
+    {"promote", "start the next wave of a release created with --approve-waves", "ID", 1, NO_FLAGS,
+     "Refused until the current wave reached its success threshold (FAILED_PRECONDITION naming the counts).",
+     release_promote, false},
     {"pause", "pause a release", "ID", 1, NO_FLAGS, NULL, release_pause, false},
     {"resume", "resume a paused release", "ID", 1, NO_FLAGS, NULL, release_resume, false},
     {"cancel", "cancel a release", "ID", 1, REASON_FLAGS, NULL, release_cancel, false},

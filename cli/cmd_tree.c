@@ -323,6 +323,7 @@ static int node_create(ferry_cli_t *cli, const ferry_cli_args_t *a)
     req.store_code = ferry_cli_s(ferry_cli_arg(a, "store"));
     req.code = ferry_cli_s(ferry_cli_arg(a, "code"));
     req.name = ferry_cli_s(ferry_cli_arg(a, "name"));
+    req.time_zone = ferry_cli_s(ferry_cli_arg(a, "time-zone"));
     req.environment = (Ferry__V1__Environment)env;
     if (ferry_v1_admin_service_create_node(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
         rc = ferry_cli_fail_rpc(cli, "create node", &st);
@@ -402,6 +403,7 @@ static int node_update(ferry_cli_t *cli, const ferry_cli_args_t *a)
 {
     Ferry__V1__UpdateNodeRequest req = FERRY__V1__UPDATE_NODE_REQUEST__INIT;
     Google__Protobuf__StringValue name = GOOGLE__PROTOBUF__STRING_VALUE__INIT;
+    Google__Protobuf__StringValue tz = GOOGLE__PROTOBUF__STRING_VALUE__INIT;
     Ferry__V1__UpdateNodeResponse *resp = NULL;
     ferry_rpc_status_t st = {0};
     ferry_rpc_call_opts_t o = ferry_cli_opts(cli, false);
@@ -413,6 +415,10 @@ static int node_update(ferry_cli_t *cli, const ferry_cli_args_t *a)
         if ((rc = parse_env_flag(cli, ferry_cli_arg(a, "env"), &env)) != 0)
             return rc;
         req.environment = (Ferry__V1__Environment)env;
+    }
+    if (ferry_cli_arg(a, "time-zone") != NULL) {
+        tz.value = (char *)ferry_cli_arg(a, "time-zone");
+        req.time_zone = &tz;
     }
     if (ferry_v1_admin_service_update_node(cli->client, &req, &resp, &o, &st) != FERRY_RPC_OK) {
         rc = ferry_cli_fail_rpc(cli, "update node", &st);
@@ -451,6 +457,8 @@ static const ferry_cli_flag_t NODE_CREATE_FLAGS[] = {
     {"code", FERRY_CLI_FLAG_STR, "CODE", "unique node code (entered in the bind wizard)", true},
     {"env", FERRY_CLI_FLAG_STR, "ENV", "environment: DEV, TEST, UAT or PROD", true},
     {"name", FERRY_CLI_FLAG_STR, "NAME", "display name (default: the code)", false},
+    {"time-zone", FERRY_CLI_FLAG_STR, "TZ",
+     "zone of release maintenance windows: UTC or an offset such as +08:00 (default: the server's)", false},
     {NULL, 0, NULL, NULL, false},
 };
 static const ferry_cli_flag_t NODE_LIST_FLAGS[] = {
@@ -468,6 +476,7 @@ static const ferry_cli_flag_t NODE_LIST_FLAGS[] = {
 static const ferry_cli_flag_t NODE_UPDATE_FLAGS[] = {
     {"name", FERRY_CLI_FLAG_STR, "NAME", "new display name", false},
     {"env", FERRY_CLI_FLAG_STR, "ENV", "new environment (existing tasks keep theirs)", false},
+    {"time-zone", FERRY_CLI_FLAG_STR, "TZ", "new time zone: UTC, +08:00, ... (\"\" = the server's)", false},
     {NULL, 0, NULL, NULL, false},
 };
 

@@ -71,6 +71,11 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
         goto out;
     }
     for (size_t i = 0; i < n_open; i++) {
+        /* Waiting for its maintenance window: not offered and not listed as halted, so an
+         * idle node's CheckIn goes back to answering from memory; the window sweep
+         * (waves.c) offers it again when the window opens in the node's zone. */
+        if (open[i].window_held && only_task <= 0)
+            continue;
         if (open[i].halted && halted != NULL && only_task <= 0) {
             (*halted)[(*n_halted)++] = hub_arena_printf(a, "%" PRId64, open[i].id);
             continue;
@@ -94,7 +99,7 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
             }
             t->halted = true;
         }
-        t->halted = t->halted || open[i].halted;
+        t->halted = t->halted || open[i].halted || open[i].window_held;
         as->task = t;
         if (t->package_version != NULL && t->package_version[0] != '\0' &&
             hub_package_load(hub, a, t->package_version, &pkg, NULL, NULL, err) == FERRY_OK)

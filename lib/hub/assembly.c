@@ -34,6 +34,7 @@
 #include "ferry/fs.h"
 #include "hub_internal.h"
 #include "hub_fleet.h"
+#include "hub_waves.h"
 
 static ferry_err_code_t data_path(const ferry_hub_t *hub, const char *name, char *buf, size_t size,
                                   ferry_err_t *err)
@@ -147,6 +148,7 @@ ferry_err_code_t ferry_hub_attach(ferry_hub_t *hub, ferry_rpc_server_t *srv, fer
     hub_storage_bind(hub);
     hub_packages_bind(hub);
     hub_releases_bind(hub);
+    hub_waves_bind(hub);
     hub_tasks_bind(hub);
     hub_agent_bind(hub);
     hub_report_bind(hub);

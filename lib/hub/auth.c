@@ -196,6 +196,7 @@ static const char *const implementer_methods[] = {
     "CreateRelease",
     "ListReleases",
     "GetRelease",
+    "PromoteRelease",
     "PauseRelease",
     "ResumeRelease",
     "CancelRelease",

@@ -27,6 +27,7 @@
 #include "ferry/store/tree.h"
 #include "hub_agent.h"
 #include "hub_fleet.h"
+#include "hub_waves.h"
 
 #define ST_ONLINE  FERRY__V1__NODE_STATUS__NODE_STATUS_ONLINE
 #define ST_OFFLINE FERRY__V1__NODE_STATUS__NODE_STATUS_OFFLINE
@@ -430,6 +431,7 @@ static void *sweep_main(void *arg)
         ferry_err_t err = {0};
         if (ferry_hub_fleet_sweep(hub, &err) != FERRY_OK)
             FERRY_WARN("fleet: status sweep failed (will retry): %s", err.msg);
+        hub_waves_sweep(hub); /* maintenance windows that opened (waves.c) */
         pthread_mutex_lock(&fl->mu);
     }
     pthread_mutex_unlock(&fl->mu);

@@ -57,6 +57,7 @@ struct ferry_hub {
     struct hub_auth *auth;       /* auth.c: token cache, read-only connection */
     struct hub_janitor *janitor; /* uploads.c: the expiry sweep of uploads */
     struct hub_fleet *fleet;     /* fleet_status.c: node status, licence digests (hub_fleet.h) */
+    int64_t waves_last_sweep_ms; /* waves.c: the maintenance-window sweep's previous look (its thread only) */
 
     /* The generated service tables; modules fill their members. */
     ferry_v1_admin_service_server_t admin;
@@ -139,8 +140,9 @@ typedef struct hub_task_event {
     uint64_t bytes;
     char error_code[48];
     char message[256];
-    int new_assignment; /**< 1 when the task was just created/offered to the node */
-    unsigned fleet;     /**< HUB_FLEET_EV_* (hub_fleet.h): a licence or config change, no task */
+    int new_assignment;  /**< 1 when the task was just created/offered to the node */
+    unsigned fleet;      /**< HUB_FLEET_EV_* (hub_fleet.h): a licence or config change, no task */
+    int release_changed; /**< the release itself changed (waves.c): WatchRelease sends it, no task */
 } hub_task_event_t;
 
 /** Publishes |ev| to every subscriber of its release and of its node. Thread-safe, never blocks. */

@@ -29,7 +29,13 @@
  *     (Succeeded, or Failed after a failed automatic rollback), one ROLLBACK task (kind
  *     2, state 10, forced) in the same release restores that backup. Others are skipped
  *     and listed; none eligible = failed_precondition E_BACKUP_MISSING.
- *   - COMPLETED is derived when reading: ACTIVE with no task left in a non-final state.
+ *   - COMPLETED is derived when reading: ACTIVE with no task left in a non-final state
+ *     (and, with waves, the last wave started).
+ *   - Rollouts (waves, canaries, thresholds, approval, maintenance windows, issue 13):
+ *     planned here at creation through waves.c, which creates only the first wave's
+ *     tasks here and the others when their wave starts. A pause records its reason
+ *     ("paused by admin:<token id>"); a resume clears it and acknowledges the current
+ *     wave's failures, then lets waves.c re-evaluate the wave.
  * The data is reached through the releases and tasks repositories (ferry/store/
  * releases.h, tasks.h). The reads are framed (HUB_METHOD); the writes keep their own
  * frame because agents must hear about committed tasks even when the reply fails.
@@ -46,6 +52,8 @@
 #include "ferry/store/releases.h"
 #include "ferry/store/tasks.h"
 #include "hub_frame.h"
+#include "hub_waves.h"
+#include "ferry/store/waves.h"
 
 /* Arrays of message pointers are sized with sizeof(void *): every pointer to a struct has
  * the same size, and sizeof(*p) of one reads as a mistake to clang-tidy. */
@@ -231,10 +239,12 @@ static ferry_err_code_t check_overlap(ferry_hub_t *hub, int64_t package_id, cons
     return FERRY_OK;
 }
 
-/* The scope's selected nodes become release |release_id|'s tasks (Pending) with their history row. */
+/* The scope's selected nodes (with waves: those of wave 1) become release |release_id|'s tasks
+ * (Pending) with their history row. */
 static ferry_err_code_t create_tasks(ferry_hub_t *hub, int64_t release_id, const ferry_store_scope_t *sc,
-                                     const bool *sel, const char *source, int64_t now, pub_t **pubs,
-                                     size_t *n_pub, size_t *cap_pub, ferry_err_t *err)
+                                     const bool *sel, const int *wave_of, bool waved, const char *source,
+                                     int64_t now, pub_t **pubs, size_t *n_pub, size_t *cap_pub,
+                                     ferry_err_t *err)
 {
     char msg[64];
     ferry_err_code_t rc;
@@ -250,9 +260,11 @@ static ferry_err_code_t create_tasks(ferry_hub_t *hub, int64_t release_id, const
                                     "",
                                     "",
                                     "",
-                                    now};
+                                    now,
+                                    wave_of[i]};
         pub_t p = {0, sc->nodes[i].id, FERRY_STATE_PENDING, ""};
-        if (!sel[i])
+        /* With waves only the first wave's nodes get a task now (waves.c starts the others). */
+        if (!sel[i] || (waved && wave_of[i] != 1))
             continue;
         if ((rc = ferry_store_task_insert(hub->store, &t, &p.task_id, err)) != FERRY_OK)
             return rc;
@@ -276,6 +288,8 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     ferry_store_release_new_t row = {0};
     hub_arena_t a = {0};
     ferry_err_t err = {0};
+    hub_rollout_req_t ro;
+    int *wave_of = NULL;
     bool *sel = NULL, in_tx = false, cust_disabled = false;
     size_t count = 0, n_pub = 0, cap_pub = 0;
     pub_t *pubs = NULL;
@@ -287,7 +301,7 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     source_of(call, source, sizeof(source));
     ferry_store_lock(hub->store);
     if (check_request(req, now, &deadline, &err) != FERRY_OK ||
-        ferry_store_tx_begin(hub->store, &err) != FERRY_OK)
+        hub_rollout_check(req, &ro, &err) != FERRY_OK || ferry_store_tx_begin(hub->store, &err) != FERRY_OK)
         goto fail;
     in_tx = true;
     if (ferry_store_package_id(hub->store, req->package_version, &row.package_id, &err) != FERRY_OK ||
@@ -300,7 +314,8 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
     }
     if (ferry_store_release_scope(hub->store, &a, row.customer_id, sc->environment, &scope, &err) != FERRY_OK)
         goto fail;
-    if ((sel = calloc(scope.n_nodes + 1, sizeof(*sel))) == NULL) {
+    if ((sel = calloc(scope.n_nodes + 1, sizeof(*sel))) == NULL ||
+        (wave_of = calloc(scope.n_nodes + 1, sizeof(*wave_of))) == NULL) {
         ferry_err_set(&err, FERRY_E_NOMEM, "scope: out of memory");
         goto fail;
     }
@@ -335,7 +350,9 @@ static void create_release_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const 
                                            node, &err) != FERRY_OK)
             goto fail;
     }
-    if (create_tasks(hub, release_id, &scope, sel, source, now, &pubs, &n_pub, &cap_pub, &err) != FERRY_OK ||
+    if (hub_rollout_create(hub, release_id, &ro, req, &scope, sel, wave_of, &err) != FERRY_OK ||
+        create_tasks(hub, release_id, &scope, sel, wave_of, ro.waved, source, now, &pubs, &n_pub, &cap_pub,
+                     &err) != FERRY_OK ||
         hub_audit(hub, call, target, "ok", &err) != FERRY_OK ||
         ferry_store_tx_commit(hub->store, &err) != FERRY_OK)
         goto fail;
@@ -373,6 +390,7 @@ fail:
     hub_fail(call, &err);
 out:
     free(sel);
+    free(wave_of);
     free(pubs);
     hub_arena_free(&a);
 }
@@ -459,6 +477,31 @@ static ferry_err_code_t get_release_summary_body(hub_frame_t *f,
 typedef enum { OP_PAUSE, OP_RESUME, OP_CANCEL } op_t;
 
 /*
+ * The paused reason an admin's pause records ("paused by admin:<token id>"); a resume
+ * clears it and acknowledges the current wave's failures so far (waves.c pauses again
+ * only on a further failure above the error threshold).
+ */
+static ferry_err_code_t paused_reason(ferry_hub_t *hub, int64_t id, op_t op, const char *source,
+                                      ferry_err_t *err)
+{
+    ferry_store_rollout_t ro;
+    uint64_t total = 0, ok = 0, failed = 0;
+    char why[96];
+    ferry_err_code_t rc = FERRY_OK;
+
+    if (op == OP_PAUSE) {
+        snprintf(why, sizeof(why), "paused by %s", source);
+        rc = ferry_store_rollout_paused_reason(hub->store, id, why, -1, err);
+    } else if (op == OP_RESUME) {
+        if ((rc = ferry_store_rollout_get(hub->store, id, &ro, err)) == FERRY_OK && ro.current_wave > 0)
+            rc = ferry_store_wave_counts(hub->store, id, ro.current_wave, &total, &ok, &failed, err);
+        if (rc == FERRY_OK)
+            rc = ferry_store_rollout_paused_reason(hub->store, id, "", (int64_t)failed, err);
+    }
+    return rc;
+}
+
+/*
  * Applies |op| to release |id| inside one transaction; collects the tasks it changed
  * in |pubs| for publishing after the commit.
  */
@@ -498,7 +541,8 @@ static ferry_err_code_t apply_op(ferry_hub_t *hub, hub_arena_t *a, ferry_rpc_cal
         snprintf(msg, sizeof(msg), "release %s", op == OP_PAUSE ? "paused" : "resumed");
     if ((rc = ferry_store_release_set_status(hub->store, id, new_status, now, err)) != FERRY_OK ||
         (rc = ferry_store_release_tasks_apply(hub->store, a, id, store_op[op], msg, now, &changed, &n_changed,
-                                              err)) != FERRY_OK)
+                                              err)) != FERRY_OK ||
+        (rc = paused_reason(hub, id, op, source, err)) != FERRY_OK)
         return rc;
     for (size_t i = 0; i < n_changed; i++) {
         pub_t p = {changed[i].task_id, changed[i].node_id, changed[i].state, ""};
@@ -546,6 +590,9 @@ static void run_op(ferry_rpc_call_t *call, ferry_hub_t *hub, op_req_t r, op_t op
                 op == OP_PAUSE    ? "release paused"
                 : op == OP_RESUME ? "release resumed"
                                   : "release canceled");
+    hub_waves_release_changed(hub, id);
+    if (op == OP_RESUME)
+        hub_waves_evaluate(hub, id); /* the wave may have reached its threshold while paused */
     if (lrc != FERRY_OK) {
         hub_fail(call, &err);
     } else if (op == OP_PAUSE) {

@@ -27,6 +27,7 @@
 #include "ferry/store/uploads.h"
 #include "hub_agent.h"
 #include "hub_frame.h"
+#include "hub_waves.h"
 #include "hub_nodecfg.h"
 #include "hub_pkg.h"
 
@@ -286,6 +287,12 @@ static void report_progress_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const
     resp.state = (Ferry__V1__TaskState)o.state;
     resp.directive = o.halted ? FERRY__V1__REPORT_DIRECTIVE__REPORT_DIRECTIVE_HALT
                               : FERRY__V1__REPORT_DIRECTIVE__REPORT_DIRECTIVE_CONTINUE;
+    /* A finished task may move its release's rollout on (waves.c): decided before the
+     * reply, so when the report of a wave's last task is acknowledged the next wave (or
+     * the pause) is already committed. Once per task; a release without waves costs one
+     * primary-key read. */
+    if (o.ev.task_id > 0 && ferry_state_is_terminal((ferry_state_t)o.ev.state))
+        hub_waves_evaluate(hub, o.ev.release_id);
     ferry_v1_report_service_report_progress_reply(call, &resp);
 }
 
@@ -367,6 +374,10 @@ static void report_batch_work(ferry_rpc_call_t *call, ferry_hub_t *hub, const vo
     }
     for (size_t i = 0; i < n_ev; i++)
         hub_bus_publish(hub, &evs[i]);
+    /* Finished tasks may move their releases' rollouts on (waves.c), before the reply. */
+    for (size_t i = 0; i < n_ev; i++)
+        if (ferry_state_is_terminal((ferry_state_t)evs[i].state))
+            hub_waves_evaluate(hub, evs[i].release_id);
     resp.results = ptrs;
     resp.n_results = b->n;
     ferry_v1_report_service_report_progress_batch_reply(call, &resp);

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "auth_internal.h"
+#include "ferry/model/window.h"
 #include "ferry/store/tree.h"
 #include "hub_frame.h"
 
@@ -54,7 +55,9 @@ HUB_METHOD(admin, disable_store, Ferry__V1__DisableStoreRequest, Ferry__V1__Disa
 HUB_METHOD(admin, get_store, Ferry__V1__GetStoreRequest, Ferry__V1__GetStoreResponse, 0, NULL)
 HUB_METHOD(admin, list_stores, Ferry__V1__ListStoresRequest, Ferry__V1__ListStoresResponse, 0, NULL)
 HUB_METHOD(admin, create_node, Ferry__V1__CreateNodeRequest, Ferry__V1__CreateNodeResponse, W, NULL)
-HUB_METHOD(admin, update_node, Ferry__V1__UpdateNodeRequest, Ferry__V1__UpdateNodeResponse, W, NULL)
+static void update_node_done(hub_frame_t *f, const void *vreq, void *resp);
+HUB_METHOD(admin, update_node, Ferry__V1__UpdateNodeRequest, Ferry__V1__UpdateNodeResponse, W,
+           update_node_done)
 HUB_METHOD(admin, disable_node, Ferry__V1__DisableNodeRequest, Ferry__V1__DisableNodeResponse, W,
            disable_node_done)
 HUB_METHOD(admin, get_node, Ferry__V1__GetNodeRequest, Ferry__V1__GetNodeResponse, 0, NULL)
@@ -148,10 +151,14 @@ static ferry_err_code_t create_node_body(hub_frame_t *f, const Ferry__V1__Create
     if (tok == NULL)
         return ferry_err_set(err, FERRY_E_NOMEM, "out of memory");
     hub_frame_secret(f, tok, sizeof(*tok));
+    int tz_off = 0;
+    bool tz_server = false;
     if ((rc = hub_check_code("store_code", req->store_code, err)) != FERRY_OK ||
         (rc = hub_check_code("code", req->code, err)) != FERRY_OK ||
         (rc = check_name(req->name, err)) != FERRY_OK)
         return rc;
+    if (ferry_tz_parse(req->time_zone, &tz_off, &tz_server, err) != FERRY_OK)
+        return ferry_err_prefix(err, "time_zone");
     if (!env_valid(req->environment))
         return ferry_err_set(err, FERRY_E_INVALID_ARG,
                              "environment: required, one of DEV, TEST, UAT, PROD (got %d)",
@@ -168,6 +175,7 @@ static ferry_err_code_t create_node_body(hub_frame_t *f, const Ferry__V1__Create
     row.token_id = tok->id;
     memcpy(row.token_hash, tok->hash, sizeof(row.token_hash));
     row.now = hub_now_ms();
+    row.time_zone = req->time_zone;
     if ((rc = ferry_store_node_insert(f->store, &row, err)) != FERRY_OK ||
         (rc = ferry_store_tree_get(f->store, &f->arena, FERRY_STORE_NODE, req->code, &v, (void **)&resp->node,
                                    err)) != FERRY_OK)
@@ -180,14 +188,19 @@ static ferry_err_code_t create_node_body(hub_frame_t *f, const Ferry__V1__Create
 
 /* UpdateX / DisableX share one shape: change one row by code, reload it. */
 static ferry_err_code_t apply_change(hub_frame_t *f, ferry_store_tree_kind_t kind, const char *code,
-                                     const char *name, int disabled, int environment, void **out,
-                                     ferry_err_t *err)
+                                     const char *name, int disabled, int environment, const char *time_zone,
+                                     void **out, ferry_err_t *err)
 {
     ferry_store_node_view_t v = node_view(f->hub);
     ferry_store_tree_change_t ch = {name != NULL ? name_or_code(name, code) : NULL, disabled, environment,
-                                    hub_now_ms()};
+                                    hub_now_ms(), time_zone};
     int64_t id = 0;
+    bool server_zone = false;
+    int off_min = 0;
     ferry_err_code_t rc;
+
+    if (time_zone != NULL && ferry_tz_parse(time_zone, &off_min, &server_zone, err) != FERRY_OK)
+        return ferry_err_prefix(err, "time_zone");
 
     hub_frame_target(f, "%s:%.64s", kind_name(kind), code);
     if ((rc = hub_check_code("code", code, err)) != FERRY_OK || (rc = check_name(name, err)) != FERRY_OK)
@@ -205,13 +218,13 @@ static ferry_err_code_t update_customer_body(hub_frame_t *f, const Ferry__V1__Up
                                              Ferry__V1__UpdateCustomerResponse *resp, ferry_err_t *err)
 {
     return apply_change(f, FERRY_STORE_CUSTOMER, req->code, req->name != NULL ? req->name->value : NULL, -1,
-                        0, (void **)&resp->customer, err);
+                        0, NULL, (void **)&resp->customer, err);
 }
 
 static ferry_err_code_t disable_customer_body(hub_frame_t *f, const Ferry__V1__DisableCustomerRequest *req,
                                               Ferry__V1__DisableCustomerResponse *resp, ferry_err_t *err)
 {
-    return apply_change(f, FERRY_STORE_CUSTOMER, req->code, NULL, req->disabled ? 1 : 0, 0,
+    return apply_change(f, FERRY_STORE_CUSTOMER, req->code, NULL, req->disabled ? 1 : 0, 0, NULL,
                         (void **)&resp->customer, err);
 }
 
@@ -219,13 +232,13 @@ static ferry_err_code_t update_store_body(hub_frame_t *f, const Ferry__V1__Updat
                                           Ferry__V1__UpdateStoreResponse *resp, ferry_err_t *err)
 {
     return apply_change(f, FERRY_STORE_STORE, req->code, req->name != NULL ? req->name->value : NULL, -1, 0,
-                        (void **)&resp->store, err);
+                        NULL, (void **)&resp->store, err);
 }
 
 static ferry_err_code_t disable_store_body(hub_frame_t *f, const Ferry__V1__DisableStoreRequest *req,
                                            Ferry__V1__DisableStoreResponse *resp, ferry_err_t *err)
 {
-    return apply_change(f, FERRY_STORE_STORE, req->code, NULL, req->disabled ? 1 : 0, 0,
+    return apply_change(f, FERRY_STORE_STORE, req->code, NULL, req->disabled ? 1 : 0, 0, NULL,
                         (void **)&resp->store, err);
 }
 
@@ -233,14 +246,15 @@ static ferry_err_code_t update_node_body(hub_frame_t *f, const Ferry__V1__Update
                                          Ferry__V1__UpdateNodeResponse *resp, ferry_err_t *err)
 {
     return apply_change(f, FERRY_STORE_NODE, req->code, req->name != NULL ? req->name->value : NULL, -1,
-                        (int)req->environment, (void **)&resp->node, err);
+                        (int)req->environment, req->time_zone != NULL ? req->time_zone->value : NULL,
+                        (void **)&resp->node, err);
 }
 
 static ferry_err_code_t disable_node_body(hub_frame_t *f, const Ferry__V1__DisableNodeRequest *req,
                                           Ferry__V1__DisableNodeResponse *resp, ferry_err_t *err)
 {
-    return apply_change(f, FERRY_STORE_NODE, req->code, NULL, req->disabled ? 1 : 0, 0, (void **)&resp->node,
-                        err);
+    return apply_change(f, FERRY_STORE_NODE, req->code, NULL, req->disabled ? 1 : 0, 0, NULL,
+                        (void **)&resp->node, err);
 }
 
 /* After the commit (hub_auth_node: node, store and customer must be enabled): the
@@ -250,6 +264,24 @@ static void change_done(hub_frame_t *f, const void *req, void *resp)
     (void)req;
     (void)resp;
     hub_auth_forget_all(f->hub);
+}
+
+/* After the commit: a new time zone may open (or close) a maintenance window for the
+ * node's waiting tasks now, not at the next sweep: its tasks are offered again. */
+static void update_node_done(hub_frame_t *f, const void *vreq, void *resp)
+{
+    const Ferry__V1__UpdateNodeRequest *req = vreq;
+    int64_t id = 0;
+    ferry_err_t err = {0};
+    hub_task_event_t ev;
+    (void)resp;
+    if (req->time_zone == NULL ||
+        ferry_store_tree_id_ro(f->store, FERRY_STORE_NODE, req->code, &id, NULL, &err) != FERRY_OK)
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.node_id = id;
+    ev.new_assignment = 1;
+    hub_bus_publish(f->hub, &ev);
 }
 
 /* After the commit: a disabled node's token stops working at once. */

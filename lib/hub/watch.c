@@ -277,6 +277,22 @@ static ferry_rpc_code_t wr_deliver(hub_bus_sub_t *sub, const hub_task_event_t *e
     size_t n = 0;
     ferry_rpc_code_t code;
 
+    /* The release itself changed (a wave started, it paused by itself, ...): its current form. */
+    if (ev->release_changed) {
+        Ferry__V1__WatchReleaseResponse m = FERRY__V1__WATCH_RELEASE_RESPONSE__INIT;
+        Ferry__V1__Release rel;
+        ferry_store_lock(sub->hub->store);
+        ferry_err_code_t rc = hub_release_load(sub->hub, &a, sub->key, &rel, &err);
+        ferry_store_unlock(sub->hub->store);
+        code = FERRY_RPC_OK;
+        if (rc == FERRY_OK) {
+            m.event_case = FERRY__V1__WATCH_RELEASE_RESPONSE__EVENT_RELEASE;
+            m.release = &rel;
+            code = send_result(ferry_v1_admin_service_watch_release_send(ws->call, &m), msg, size);
+        }
+        hub_arena_free(&a);
+        return code;
+    }
     /* The task's full current form, plus the event that changed it. */
     if (hub_agent_load_tasks(sub->hub, &a, sub->key, ev->task_id, &ts, &n, &err) != FERRY_OK || n == 0)
         code = send_task(ws, NULL, ev, false, msg, size);

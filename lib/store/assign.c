@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ferry/model/states.h"
+#include "ferry/model/window.h"
 #include "ferry/store/assign.h"
 #include "ferry/store_sqlite.h"
 #include "ferry/v1/admin.pb-c.h"
@@ -14,12 +15,16 @@ ferry_err_code_t ferry_store_node_open_tasks(ferry_store_t *s, int64_t node_id, 
                                              ferry_store_open_task_t *out, size_t max, size_t *n,
                                              ferry_err_t *err)
 {
-    static const char one[] = "SELECT t.id, t.halted OR r.status IN (?6, ?7) FROM update_task t"
-                              " JOIN release r ON r.id = t.release_id WHERE t.id = ?2 AND t.node_id = ?1";
-    static const char open[] = "SELECT t.id, t.halted OR r.status IN (?6, ?7) FROM update_task t"
-                               " JOIN release r ON r.id = t.release_id"
-                               " WHERE t.node_id = ?1 AND t.state NOT IN (?3, ?4, ?5)"
-                               " ORDER BY t.id LIMIT ?8";
+    /* Columns 2..5: the window (NULL: none), the task's state and the node's zone, for the
+     * maintenance-window hold (decided here with the clock: a window opens without a write). */
+#define OPEN_COLS                                                                                            \
+    "SELECT t.id, t.halted OR r.status IN (?6, ?7), r.window_start, r.window_end, t.state,"                  \
+    " (SELECT time_zone FROM node WHERE id = ?1) FROM update_task t JOIN release r ON r.id = t.release_id"
+    static const char one[] = OPEN_COLS " WHERE t.id = ?2 AND t.node_id = ?1";
+    static const char open[] = OPEN_COLS " WHERE t.node_id = ?1 AND t.state NOT IN (?3, ?4, ?5)"
+                                         " ORDER BY t.id LIMIT ?8";
+#undef OPEN_COLS
+    int64_t now = ferry_store_now_ms();
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int step;
@@ -40,7 +45,15 @@ ferry_err_code_t ferry_store_node_open_tasks(ferry_store_t *s, int64_t node_id, 
     sqlite3_bind_int(st, 6, FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED);
     sqlite3_bind_int(st, 7, FERRY__V1__RELEASE_STATE__RELEASE_STATE_CANCELED);
     while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+        bool held = false;
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_int(st, 4) == FERRY_STATE_PENDING) {
+            char why[256];
+            ferry_window_hold_reason(sqlite3_column_int(st, 2), sqlite3_column_int(st, 3),
+                                     ferry_store_col_text(st, 5), now, why, sizeof(why));
+            held = why[0] != '\0'; /* an update already started (past 10) finishes regardless */
+        }
         out[*n].id = sqlite3_column_int64(st, 0);
+        out[*n].window_held = held;
         out[(*n)++].halted = sqlite3_column_int(st, 1) != 0;
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE)

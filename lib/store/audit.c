@@ -12,7 +12,7 @@ ferry_err_code_t ferry_store_audit_insert(ferry_store_t *s, const ferry_store_au
 {
     static const char insert_sql[] =
         "INSERT INTO audit_log (at, actor_token_id, actor_name, actor_role, method, target, "
-        "request_id, outcome, error_code, remote_addr) VALUES (?,?,?,?,?,?,?,?,?,?)";
+        "request_id, outcome, error_code, remote_addr, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)";
     static const char target_sql[] = "INSERT INTO audit_target (audit_id, kind, target_id) VALUES (?,?,?)";
     sqlite3 *db = ferry_store_sqlite(s);
     sqlite3_stmt *st = NULL;
@@ -32,6 +32,7 @@ ferry_err_code_t ferry_store_audit_insert(ferry_store_t *s, const ferry_store_au
     sqlite3_bind_int(st, 8, row->outcome);
     ferry_store_bind_text(st, 9, row->error_code);
     ferry_store_bind_text(st, 10, row->remote_addr);
+    ferry_store_bind_text(st, 11, row->detail);
     if (sqlite3_step(st) != SQLITE_DONE) {
         rc = ferry_store_sql_err(db, "audit insert", err);
         goto out;

@@ -414,6 +414,54 @@ static const char m0006_upgrade_report_kind[] =
 static const char m0007_task_skip_hooks[] =
     "ALTER TABLE update_task ADD COLUMN skip_hooks_json TEXT NOT NULL DEFAULT '[]';";
 
+/* Rollouts in waves and maintenance windows (waves.c, issue 13).
+ *   release: wave_count 0 = no waves (every task created at once); current_wave the
+ *     running wave (1-based); success_threshold percent of a wave's tasks at 100 before
+ *     the next starts; error_threshold a percent (error_is_count 0) or a task count (1)
+ *     of failures in the current wave above which the release pauses by itself;
+ *     approve_waves: each next wave waits for PromoteRelease (awaiting_promotion 1
+ *     meanwhile); failures_acked: failures of the current wave an admin resumed past
+ *     (the next one pauses again); window_start/window_end: the daily maintenance
+ *     window in minutes after the node's local midnight (NULL: none); paused_reason: why
+ *     status is PAUSED.
+ *   release_wave: one row per wave (spec as requested, "canary", or "rest"); started_at
+ *     NULL until its tasks are created.
+ *   release_node: the scope resolved at creation in rollout order (ord), with each
+ *     node's wave: a wave's tasks are created from these rows when it starts.
+ *   update_task.wave: the task's wave (0: no waves); the partial index counts a wave's
+ *     tasks per state without touching releases that have no waves.
+ *   node.time_zone: "+08:00", "UTC" or '' (the server's zone). */
+static const char m0008_rollout_waves[] =
+    "ALTER TABLE release ADD COLUMN wave_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE release ADD COLUMN current_wave INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE release ADD COLUMN success_threshold INTEGER NOT NULL DEFAULT 100;"
+    "ALTER TABLE release ADD COLUMN error_threshold INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE release ADD COLUMN error_is_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE release ADD COLUMN approve_waves INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE release ADD COLUMN awaiting_promotion INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE release ADD COLUMN failures_acked INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE release ADD COLUMN window_start INTEGER;"
+    "ALTER TABLE release ADD COLUMN window_end INTEGER;"
+    "ALTER TABLE release ADD COLUMN paused_reason TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE release_wave ("
+    "  release_id INTEGER NOT NULL REFERENCES release(id),"
+    "  number INTEGER NOT NULL,"
+    "  spec TEXT NOT NULL,"
+    "  node_count INTEGER NOT NULL,"
+    "  started_at INTEGER,"
+    "  PRIMARY KEY (release_id, number)) WITHOUT ROWID;"
+    "CREATE TABLE release_node ("
+    "  release_id INTEGER NOT NULL REFERENCES release(id),"
+    "  ord INTEGER NOT NULL,"
+    "  node_id INTEGER NOT NULL REFERENCES node(id),"
+    "  wave INTEGER NOT NULL,"
+    "  canary INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (release_id, ord)) WITHOUT ROWID;"
+    "CREATE INDEX release_node_wave ON release_node(release_id, wave, ord);"
+    "ALTER TABLE update_task ADD COLUMN wave INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX update_task_wave ON update_task(release_id, wave, state) WHERE wave > 0;"
+    "ALTER TABLE node ADD COLUMN time_zone TEXT NOT NULL DEFAULT '';";
+
 static const ferry_db_migration_t migrations[] = {
     {1, "initial schema", m0001_initial},
     {2, "storage mirrors", m0002_storage_mirrors},
@@ -422,6 +470,7 @@ static const ferry_db_migration_t migrations[] = {
     {5, "fleet: licences, node status, configuration distribution", m0005_fleet},
     {6, "report files of kind UPGRADE_REPORT", m0006_upgrade_report_kind},
     {7, "hooks to skip in a task's next attempt", m0007_task_skip_hooks},
+    {8, "rollouts in waves, maintenance windows, node time zones", m0008_rollout_waves},
 };
 
 const ferry_db_migration_t *ferry_db_migrations(size_t *n)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ferry/model/states.h"
+#include "ferry/model/window.h"
 #include "ferry/store/releases.h"
 #include "ferry/store_sqlite.h"
 
@@ -120,9 +121,15 @@ ferry_err_code_t ferry_store_release_node_has_version(ferry_store_t *s, int64_t 
                                                       bool *has, int64_t *release_id, int *state,
                                                       ferry_err_t *err)
 {
+    /* A node planned in a later wave of a release not canceled has the version coming too
+     * (its task is created when the wave starts): reported as Pending. */
     static const char sql[] =
         "SELECT t.release_id, t.state FROM update_task t JOIN release r ON r.id = t.release_id"
-        " WHERE t.node_id = ?1 AND r.package_id = ?2 AND t.kind = ?3 AND t.state NOT IN (?4, ?5) LIMIT 1";
+        " WHERE t.node_id = ?1 AND r.package_id = ?2 AND t.kind = ?3 AND t.state NOT IN (?4, ?5)"
+        " UNION ALL SELECT w.release_id, ?6 FROM release_node w JOIN release r ON r.id = w.release_id"
+        " WHERE w.node_id = ?1 AND r.package_id = ?2 AND r.status <> ?7 AND NOT EXISTS (SELECT 1 FROM"
+        " update_task t WHERE t.release_id = w.release_id AND t.node_id = w.node_id AND t.kind = ?3)"
+        " LIMIT 1";
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int step;
@@ -135,6 +142,8 @@ ferry_err_code_t ferry_store_release_node_has_version(ferry_store_t *s, int64_t 
     sqlite3_bind_int(st, 3, TASK_UPDATE);
     sqlite3_bind_int(st, 4, FERRY_STATE_FAILED);
     sqlite3_bind_int(st, 5, FERRY_STATE_ROLLBACKED);
+    sqlite3_bind_int(st, 6, FERRY_STATE_PENDING);
+    sqlite3_bind_int(st, 7, RELEASE_CANCELED);
     if ((step = sqlite3_step(st)) == SQLITE_ROW) {
         *has = true;
         *release_id = sqlite3_column_int64(st, 0);
@@ -209,13 +218,16 @@ out:
 /* ---- reading ------------------------------------------------------------------------------ */
 
 /* ?1..?3: the final task states (FERRY_STATE_*): an ACTIVE release with no task outside
- * them reads COMPLETED. */
+ * them, and no wave left to start, reads COMPLETED. */
 #define RELEASE_SELECT                                                                                       \
     "SELECT r.id, p.version, c.code, r.environment, r.policy, r.deadline_at, r.status, r.description,"       \
     " r.created_at, a.token_id, r.updated_at,"                                                               \
-    " (SELECT count(*) FROM update_task t WHERE t.release_id = r.id AND t.kind = 1) AS node_count,"          \
+    " CASE WHEN r.wave_count > 0 THEN (SELECT count(*) FROM release_node w WHERE w.release_id = r.id)"       \
+    " ELSE (SELECT count(*) FROM update_task t WHERE t.release_id = r.id AND t.kind = 1) END AS node_count," \
     " (SELECT count(*) FROM update_task t WHERE t.release_id = r.id AND t.state NOT IN (?1, ?2, ?3))"        \
-    " AS open_tasks"                                                                                         \
+    " AS open_tasks, r.wave_count, r.current_wave, r.success_threshold, r.error_threshold,"                  \
+    " r.error_is_count, r.approve_waves, r.awaiting_promotion, r.window_start, r.window_end,"                \
+    " r.paused_reason"                                                                                       \
     " FROM release r JOIN package p ON p.id = r.package_id JOIN customer c ON c.id = r.customer_id"          \
     " LEFT JOIN admin_token a ON a.id = r.created_by"
 
@@ -226,9 +238,9 @@ static void bind_final_states(sqlite3_stmt *st)
     sqlite3_bind_int(st, 3, FERRY_STATE_ROLLBACKED);
 }
 
-static int release_state(int status, int64_t open_tasks)
+static int release_state(int status, int64_t open_tasks, int current_wave, int wave_count)
 {
-    if (status == RELEASE_ACTIVE && open_tasks == 0)
+    if (status == RELEASE_ACTIVE && open_tasks == 0 && current_wave >= wave_count)
         return FERRY__V1__RELEASE_STATE__RELEASE_STATE_COMPLETED;
     return status;
 }
@@ -270,6 +282,92 @@ static void read_targets(ferry_store_t *s, ferry_arena_t *a, int64_t id, Ferry__
     sqlite3_finalize(st);
 }
 
+/* The release's waves with their progress (release_wave; counts through update_task_wave). */
+static void read_waves(ferry_store_t *s, ferry_arena_t *a, int64_t id, size_t cap, Ferry__V1__Release *r)
+{
+    sqlite3 *db = ferry_store_sqlite(s);
+    sqlite3_stmt *st = NULL;
+
+    if ((r->waves = ferry_arena_alloc(a, cap * sizeof(void *))) == NULL)
+        return;
+    if (ferry_store_prepare(
+            db,
+            "SELECT w.number, w.spec, w.node_count, w.started_at,"
+            " (SELECT count(*) FROM update_task t WHERE t.release_id = w.release_id AND t.wave = w.number"
+            "  AND t.wave > 0 AND t.kind = 1 AND t.state = ?2),"
+            " (SELECT count(*) FROM update_task t WHERE t.release_id = w.release_id AND t.wave = w.number"
+            "  AND t.wave > 0 AND t.kind = 1 AND t.state IN (?3, ?4))"
+            " FROM release_wave w WHERE w.release_id = ?1 ORDER BY w.number",
+            &st, "release", NULL) == FERRY_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int(st, 2, FERRY_STATE_SUCCEEDED);
+        sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
+        sqlite3_bind_int(st, 4, FERRY_STATE_ROLLBACKED);
+        while (r->n_waves < cap && sqlite3_step(st) == SQLITE_ROW) {
+            Ferry__V1__ReleaseWave *w = ferry_arena_alloc(a, sizeof(*w));
+            if (w == NULL)
+                break;
+            ferry__v1__release_wave__init(w);
+            w->number = (uint32_t)sqlite3_column_int(st, 0);
+            w->spec = ferry_store_col_dup(a, st, 1);
+            w->node_count = (uint64_t)sqlite3_column_int64(st, 2);
+            w->started_at = ferry_arena_ts(a, sqlite3_column_int64(st, 3));
+            w->succeeded = (uint64_t)sqlite3_column_int64(st, 4);
+            w->failed = (uint64_t)sqlite3_column_int64(st, 5);
+            r->waves[r->n_waves++] = w;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (ferry_store_prepare(db,
+                            "SELECT n.code FROM release_node w JOIN node n ON n.id = w.node_id"
+                            " WHERE w.release_id = ?1 AND w.canary = 1 ORDER BY w.ord",
+                            &st, "release", NULL) == FERRY_OK) {
+        size_t ccap = 16;
+        sqlite3_bind_int64(st, 1, id);
+        r->canary_node_codes = ferry_arena_alloc(a, ccap * sizeof(char *));
+        while (r->canary_node_codes != NULL && sqlite3_step(st) == SQLITE_ROW) {
+            if (r->n_canary_node_codes == ccap) {
+                char **x = ferry_arena_alloc(a, ccap * 2 * sizeof(char *));
+                if (x == NULL)
+                    break;
+                memcpy(x, r->canary_node_codes, ccap * sizeof(char *));
+                r->canary_node_codes = x;
+                ccap *= 2;
+            }
+            r->canary_node_codes[r->n_canary_node_codes++] = ferry_store_col_dup(a, st, 0);
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+/* The rollout columns of RELEASE_SELECT (13..22) into |r|. */
+static void read_rollout(ferry_store_t *s, ferry_arena_t *a, sqlite3_stmt *st, int64_t id,
+                         Ferry__V1__Release *r)
+{
+    int wave_count = sqlite3_column_int(st, 13);
+    char win[16];
+
+    r->current_wave = (uint32_t)sqlite3_column_int(st, 14);
+    if (wave_count > 0) { /* thresholds mean nothing without waves: left unset */
+        r->success_threshold = (uint32_t)sqlite3_column_int(st, 15);
+        r->error_threshold =
+            sqlite3_column_int(st, 17) != 0
+                ? ferry_arena_printf(a, "count:%lld", (long long)sqlite3_column_int64(st, 16))
+                : ferry_arena_printf(a, "%lld%%", (long long)sqlite3_column_int64(st, 16));
+        r->approve_waves = sqlite3_column_int(st, 18) != 0;
+        r->awaiting_promotion = sqlite3_column_int(st, 19) != 0;
+    }
+    if (sqlite3_column_type(st, 20) != SQLITE_NULL) {
+        ferry_window_format(sqlite3_column_int(st, 20), sqlite3_column_int(st, 21), win, sizeof(win));
+        r->maintenance_window = ferry_arena_strdup(a, win);
+    }
+    if (sqlite3_column_int(st, 6) == RELEASE_PAUSED)
+        r->paused_reason = ferry_store_col_dup(a, st, 22);
+    if (wave_count > 0)
+        read_waves(s, a, id, (size_t)wave_count, r);
+}
+
 static void read_release(ferry_store_t *s, ferry_arena_t *a, sqlite3_stmt *st, Ferry__V1__Release *r)
 {
     Ferry__V1__ReleaseScope *sc = ferry_arena_alloc(a, sizeof(*sc));
@@ -286,12 +384,14 @@ static void read_release(ferry_store_t *s, ferry_arena_t *a, sqlite3_stmt *st, F
     }
     r->policy = sqlite3_column_int(st, 4);
     r->deadline = ferry_arena_ts(a, sqlite3_column_int64(st, 5));
-    r->state = release_state(sqlite3_column_int(st, 6), sqlite3_column_int64(st, 12));
+    r->state = release_state(sqlite3_column_int(st, 6), sqlite3_column_int64(st, 12),
+                             sqlite3_column_int(st, 14), sqlite3_column_int(st, 13));
     r->description = ferry_store_col_dup(a, st, 7);
     r->created_at = ferry_arena_ts(a, sqlite3_column_int64(st, 8));
     r->created_by = ferry_store_col_dup(a, st, 9);
     r->updated_at = ferry_arena_ts(a, sqlite3_column_int64(st, 10));
     r->node_count = (uint64_t)sqlite3_column_int64(st, 11);
+    read_rollout(s, a, st, id, r);
 }
 
 ferry_err_code_t ferry_store_release_get(ferry_store_t *s, ferry_arena_t *a, int64_t id,
@@ -346,17 +446,18 @@ ferry_err_code_t ferry_store_releases_list(ferry_store_t *s, const ferry_store_r
     *out = (ferry_store_page_t){0};
     if ((rc = ferry_store_page_token_read(page_token, &l.offset, err)) != FERRY_OK)
         return rc;
-    /* ?7 state: COMPLETED / ACTIVE are told apart by the open-task count (column 12);
-     * ?8 .. ?10 the stored ACTIVE, PAUSED, CANCELED; ?11 COMPLETED. */
-    ferry_store_query_int(&q,
-                          "SELECT * FROM (" RELEASE_SELECT
-                          " WHERE (?4 = '' OR c.code = ?4) AND (?5 = '' OR p.version = ?5)"
-                          " AND (?6 = 0 OR r.environment = ?6)) AS x"
-                          " WHERE ?7 = 0 OR (?7 = ?11 AND x.status = ?8 AND x.open_tasks = 0)"
-                          " OR (?7 = ?8 AND x.status = ?8 AND x.open_tasks > 0)"
-                          " OR (?7 IN (?9, ?10) AND x.status = ?7)"
-                          " ORDER BY x.id DESC LIMIT ?12 OFFSET ?13",
-                          FERRY_STATE_SUCCEEDED);
+    /* ?7 state: COMPLETED / ACTIVE are told apart by the open-task count (column 12) and
+     * the waves left to start; ?8 .. ?10 the stored ACTIVE, PAUSED, CANCELED; ?11 COMPLETED. */
+    ferry_store_query_int(
+        &q,
+        "SELECT * FROM (" RELEASE_SELECT " WHERE (?4 = '' OR c.code = ?4) AND (?5 = '' OR p.version = ?5)"
+        " AND (?6 = 0 OR r.environment = ?6)) AS x"
+        " WHERE ?7 = 0 OR (?7 = ?11 AND x.status = ?8 AND x.open_tasks = 0"
+        " AND x.current_wave >= x.wave_count)"
+        " OR (?7 = ?8 AND x.status = ?8 AND (x.open_tasks > 0 OR x.current_wave < x.wave_count))"
+        " OR (?7 IN (?9, ?10) AND x.status = ?7)"
+        " ORDER BY x.id DESC LIMIT ?12 OFFSET ?13",
+        FERRY_STATE_SUCCEEDED);
     ferry_store_query_int(&q, NULL, FERRY_STATE_FAILED);
     ferry_store_query_int(&q, NULL, FERRY_STATE_ROLLBACKED);
     ferry_store_query_text(&q, NULL, f->customer_code != NULL ? f->customer_code : "");

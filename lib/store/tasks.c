@@ -9,6 +9,7 @@
 
 #include "ferry/json.h"
 #include "ferry/model/states.h"
+#include "ferry/model/window.h"
 #include "ferry/store/tasks.h"
 #include "ferry/store_sqlite.h"
 
@@ -39,7 +40,7 @@ int ferry_store_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms
     " t.client_dir, t.report_files_json, t.created_at, t.updated_at, t.started_at, t.finished_at,"           \
     " t.last_seq, t.rollback_of_task_id, " TASK_TIMINGS_COL                                                  \
     ", t.halted, t.attempt, t.checkpoint, t.hooks_json,"                                                     \
-    " t.download_json"                                                                                       \
+    " t.download_json, t.wave, r.window_start, r.window_end, n.time_zone, r.status, r.paused_reason"         \
     " FROM update_task t JOIN node n ON n.id = t.node_id JOIN store s ON s.id = n.store_id"                  \
     " JOIN customer c ON c.id = s.customer_id JOIN release r ON r.id = t.release_id"                         \
     " JOIN package p ON p.id = r.package_id"
@@ -137,6 +138,29 @@ static char *id_text(ferry_arena_t *a, sqlite3_stmt *st, int i)
     return ferry_arena_printf(a, "%lld", (long long)sqlite3_column_int64(st, i));
 }
 
+/*
+ * Why a task not yet started (10 Pending) is not handed out now: its release is paused
+ * (the reason), or the maintenance window is closed in the node's time zone. Decided
+ * when read, like the effective policy: it changes with the clock, not with a write.
+ */
+static void hold_reason(ferry_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry__V1__UpdateTask *t)
+{
+    char why[256] = "";
+    int status = sqlite3_column_int(st, 34);
+
+    if ((int)t->state != FERRY_STATE_PENDING)
+        return;
+    if (status == FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED)
+        snprintf(why, sizeof(why), "release paused%s%s", ferry_store_col_text(st, 35)[0] ? ": " : "",
+                 ferry_store_col_text(st, 35));
+    else if (status == FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE &&
+             sqlite3_column_type(st, 31) != SQLITE_NULL)
+        ferry_window_hold_reason(sqlite3_column_int(st, 31), sqlite3_column_int(st, 32),
+                                 ferry_store_col_text(st, 33), now_ms, why, sizeof(why));
+    if (why[0] != '\0')
+        t->hold_reason = ferry_arena_strdup(a, why);
+}
+
 static void read_task(ferry_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry__V1__UpdateTask *t)
 {
     int64_t deadline = sqlite3_column_int64(st, 9);
@@ -175,6 +199,8 @@ static void read_task(ferry_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry_
     task_json_fields(a, ferry_store_col_text(st, 17), ferry_store_col_text(st, 28),
                      ferry_store_col_text(st, 29), t);
     read_timings(a, ferry_store_col_text(st, 24), t);
+    t->wave = (uint32_t)sqlite3_column_int(st, 30);
+    hold_reason(a, st, now_ms, t);
 }
 
 ferry_err_code_t ferry_store_task_get(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, int64_t now_ms,
@@ -327,8 +353,8 @@ ferry_err_code_t ferry_store_task_insert(ferry_store_t *s, const ferry_store_tas
 {
     static const char sql[] =
         "INSERT INTO update_task (release_id, node_id, kind, state, message, rollback_of_task_id,"
-        " backup_local_path, server_dir, client_dir, created_at, updated_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)";
+        " backup_local_path, server_dir, client_dir, created_at, updated_at, wave)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)";
     sqlite3 *db = ferry_store_sqlite(s);
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
@@ -347,6 +373,7 @@ ferry_err_code_t ferry_store_task_insert(ferry_store_t *s, const ferry_store_tas
     ferry_store_bind_text(st, 8, t->server_dir);
     ferry_store_bind_text(st, 9, t->client_dir);
     sqlite3_bind_int64(st, 10, t->now);
+    sqlite3_bind_int(st, 11, t->wave);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = ferry_store_sql_err(db, "create task", err);
     else

@@ -22,7 +22,7 @@ static const char store_cols[] =
 static const char node_cols[] =
     "SELECT n.id, n.code, s.code, c.code, n.environment, n.name, n.disabled, n.created_at, n.updated_at, "
     "n.last_seen_at, n.bound_at, n.agent_version, n.installed_version, n.free_disk_bytes, n.current_task_id, "
-    "n.host_json, n.token_issued_at FROM node n JOIN store s ON s.id = n.store_id "
+    "n.host_json, n.token_issued_at, n.time_zone FROM node n JOIN store s ON s.id = n.store_id "
     "JOIN customer c ON c.id = s.customer_id";
 
 static const char *kind_table(ferry_store_tree_kind_t kind)
@@ -142,6 +142,7 @@ static void *row_node(ferry_arena_t *a, sqlite3_stmt *st, void *ctx, ferry_err_t
         n->current_task_id = ferry_store_col_dup(a, st, 14);
     n->host = host_from_json(a, (const char *)sqlite3_column_text(st, 15));
     n->token_issued_at = ferry_arena_ts(a, sqlite3_column_int64(st, 16));
+    n->time_zone = ferry_store_col_dup(a, st, 17);
     return n;
 }
 
@@ -326,11 +327,11 @@ ferry_err_code_t ferry_store_node_insert(ferry_store_t *s, const ferry_store_nod
     ferry_err_code_t rc;
 
     snprintf(dup, sizeof(dup), "node '%.64s' already exists (node codes are unique on the server)", n->code);
-    if ((rc =
-             ferry_store_prepare(db,
-                                 "INSERT INTO node (store_id, code, environment, name, token_id, token_hash, "
-                                 "token_issued_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                                 &st, "create node", err)) != FERRY_OK)
+    if ((rc = ferry_store_prepare(
+             db,
+             "INSERT INTO node (store_id, code, environment, name, token_id, token_hash, "
+             "token_issued_at, created_at, updated_at, time_zone) VALUES (?,?,?,?,?,?,?,?,?,?)",
+             &st, "create node", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int64(st, 1, n->store_id);
     ferry_store_bind_text(st, 2, n->code);
@@ -341,6 +342,7 @@ ferry_err_code_t ferry_store_node_insert(ferry_store_t *s, const ferry_store_nod
     sqlite3_bind_int64(st, 7, n->now);
     sqlite3_bind_int64(st, 8, n->now);
     sqlite3_bind_int64(st, 9, n->now);
+    ferry_store_bind_text(st, 10, n->time_zone);
     rc = step_write(db, st, "create node", dup, err);
 out:
     sqlite3_finalize(st);
@@ -362,7 +364,10 @@ ferry_err_code_t ferry_store_tree_update(ferry_store_t *s, ferry_store_tree_kind
     snprintf(sql, sizeof(sql),
              "UPDATE %s SET name = COALESCE(?1, name), disabled = COALESCE(?2, disabled), updated_at = ?3%s "
              "WHERE id = ?4",
-             table, kind == FERRY_STORE_NODE ? ", environment = COALESCE(?5, environment)" : "");
+             table,
+             kind == FERRY_STORE_NODE
+                 ? ", environment = COALESCE(?5, environment), time_zone = COALESCE(?6, time_zone)"
+                 : "");
     if ((rc = ferry_store_prepare(db, sql, &st, table, err)) != FERRY_OK)
         goto out;
     if (ch->name != NULL)
@@ -373,6 +378,8 @@ ferry_err_code_t ferry_store_tree_update(ferry_store_t *s, ferry_store_tree_kind
     sqlite3_bind_int64(st, 4, id);
     if (kind == FERRY_STORE_NODE && ch->environment != 0)
         sqlite3_bind_int(st, 5, ch->environment);
+    if (kind == FERRY_STORE_NODE && ch->time_zone != NULL)
+        ferry_store_bind_text(st, 6, ch->time_zone);
     rc = step_write(db, st, table, "conflict", err);
 out:
     sqlite3_finalize(st);

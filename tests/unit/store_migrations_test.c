@@ -137,12 +137,59 @@ START_TEST(upgrade_report_kind_keeps_report_files)
 }
 END_TEST
 
+/* Migration 8 (rollouts) on a v6 database: its releases and tasks keep their rows and read as
+ * releases without waves (wave_count 0, no window), nodes get the server's zone (''). */
+START_TEST(rollout_waves_on_an_older_database)
+{
+    sqlite3 *db = NULL;
+    ferry_err_t e = {0};
+    size_t n = 0;
+    const ferry_db_migration_t *all = ferry_db_migrations(&n);
+    size_t old = migrations_before(8);
+
+    ck_assert_int_eq(ferry_db_open_with(path, all, old, &db, &e), FERRY_OK);
+    ck_assert_int_lt(ferry_db_schema_version(db), 8);
+    exec_ok(db,
+            "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'c', 1, 1);"
+            "INSERT INTO store (id, customer_id, code, name, created_at, updated_at)"
+            "  VALUES (1, 1, 'S', 's', 1, 1);"
+            "INSERT INTO node (id, store_id, code, environment, token_id, token_hash, token_issued_at,"
+            "  created_at, updated_at) VALUES (1, 1, 'N', 4, 'tid', x'00', 1, 1, 1);"
+            "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
+            "  has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
+            "  VALUES (1, '1.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'', x'', 'k', 1);"
+            "INSERT INTO release (id, package_id, customer_id, environment, policy, status, created_at,"
+            "  updated_at) VALUES (3, 1, 1, 4, 1, 2, 1, 1);"
+            "INSERT INTO update_task (id, release_id, node_id, state, halted, created_at, updated_at)"
+            "  VALUES (5, 3, 1, 10, 1, 1, 1);");
+    ferry_db_close(db);
+    db = NULL;
+
+    ck_assert_int_eq(ferry_db_open(path, &db, &e), FERRY_OK);
+    ck_assert_int_ge(ferry_db_schema_version(db), 8);
+    ck_assert_int_eq(scalar(db, "SELECT status FROM release WHERE id = 3"), 2);
+    ck_assert_int_eq(scalar(db, "SELECT wave_count + current_wave + approve_waves + awaiting_promotion"
+                                " FROM release WHERE id = 3"),
+                     0);
+    ck_assert_int_eq(
+        scalar(db, "SELECT window_start IS NULL AND paused_reason = '' FROM release WHERE id = 3"), 1);
+    ck_assert_int_eq(scalar(db, "SELECT wave FROM update_task WHERE id = 5"), 0);
+    ck_assert_int_eq(scalar(db, "SELECT time_zone = '' FROM node WHERE id = 1"), 1);
+    ck_assert_int_eq(scalar(db, "SELECT count(*) FROM release_wave"), 0);
+    ck_assert_int_eq(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE name IN ('release_node',"
+                                " 'release_node_wave', 'update_task_wave')"),
+                     3);
+    ferry_db_close(db);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store_migrations");
     TCase *tc = tcase_create("all");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, upgrade_report_kind_keeps_report_files);
+    tcase_add_test(tc, rollout_waves_on_an_older_database);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -71,3 +71,18 @@ export class ReleaseView {
     return m;
   }
 }
+
+/**
+ * The waves field of the release form: "5, 25%,100%" -> ["5", "25%", "100%"]. Blank -> no
+ * waves. Items are passed as typed (the server checks them and names a bad one).
+ */
+export function parseWaves(text: string): string[] {
+  const t = text.trim();
+  return t === "" ? [] : t.split(",").map((x) => x.trim());
+}
+
+/** Percent (0..100, rounded down) of a wave's nodes at 100. */
+export function wavePercent(w: { nodeCount: bigint; succeeded: bigint }): number {
+  if (w.nodeCount === 0n) return 0;
+  return Number((w.succeeded * 100n) / w.nodeCount);
+}

@@ -6,7 +6,8 @@
 // (customer -> store -> two nodes, token shown once with a copy button, duplicate refused
 // and nothing changed, disable/enable); agents bound with the tokens from the page;
 // packages uploaded through the browser (chunked signed-URL PUTs, progress bar);
-// release created in the form and watched live to 100 on both nodes WITHOUT a reload;
+// release created in the form in two waves (approval: wave 2 has no task until Promote)
+// and watched live to 100 on both nodes WITHOUT a reload;
 // a bad package fails on one node, its task shows the error code and the report file
 // link downloads; task filters; pause/resume/cancel; rollback to 130 live; node
 // configurations (read-only); audit log filters; storage (sysadmin); an implementer
@@ -339,18 +340,33 @@ async function main() {
     await shot(page, "packages");
 
     // ---- 4. a release, live ----------------------------------------------------------
-    log("release: create in the form and watch both nodes reach 100 live");
+    log("release: create in two waves in the form, promote, watch both nodes reach 100 live");
     await page.getByTestId("nav-releases").click();
     await page.getByTestId("new-release").click();
     await page.getByTestId("rel-version").selectOption(V1);
     await page.getByTestId("rel-customer").selectOption("ACME");
     await page.getByTestId("rel-forced").check();
     await page.getByTestId("rel-description").fill("第一次发布");
+    // Two waves: web1 (store, then node code order), then the rest after an approval.
+    await page.getByTestId("rel-waves").fill("1,100%");
+    await page.getByTestId("rel-success").fill("100");
+    await page.getByTestId("rel-error").fill("0%");
+    await page.getByTestId("rel-approve").check();
+    await shot(page, "release-new");
     await page.getByTestId("rel-create").click();
     await page.waitForURL(/\/console\/releases\/\d+$/);
     const rel1 = page.url().split("/").pop();
     await page.evaluate(() => (window.__noReload = 1));
     await page.locator('[data-live="true"]').waitFor({ timeout: 20000 });
+    await page.getByTestId("release-waves").waitFor();
+    await page.locator('[data-testid="rt-web1-1"][data-state="100"]').waitFor({ timeout: 120000 });
+    // Wave 1 done: the release waits for approval; web2 has no task yet (none was sent).
+    await page.getByTestId("release-awaiting").waitFor({ timeout: 20000 });
+    assert.equal(await page.locator('[data-testid="rt-web2-1"]').count(), 0, "wave 2 started before promote");
+    assert.equal(await page.locator('[data-testid="wave-2"]').getAttribute("data-started"), "false");
+    await shot(page, "release-waves");
+    await page.getByTestId("promote").click();
+    await page.locator('[data-testid="wave-2"][data-started="true"]').waitFor({ timeout: 20000 });
     for (const n of ["web1", "web2"])
       await page.locator(`[data-testid="rt-${n}-1"][data-state="100"]`).waitFor({ timeout: 120000 });
     assert.equal(await page.evaluate(() => window.__noReload), 1, "the page was not reloaded");
@@ -370,7 +386,7 @@ async function main() {
     await page.goto(`${URL0}/console/releases/new`);
     await page.getByTestId("rel-version").selectOption(VBAD);
     await page.getByTestId("rel-customer").selectOption("ACME");
-    await page.locator('label:has-text("web2") input[type=checkbox]').check();
+    await page.getByTestId("rel-node-web2").check();
     await page.getByTestId("rel-create").click();
     await page.waitForURL(/\/console\/releases\/\d+$/);
     const relBad = page.url().split("/").pop();

@@ -19,7 +19,9 @@
 /** An open task of a node. */
 typedef struct ferry_store_open_task {
     int64_t id;
-    bool halted; /**< the task is halted, or its release paused or canceled */
+    bool halted;      /**< the task is halted, or its release paused or canceled */
+    bool window_held; /**< still 10 Pending and its release's maintenance window is closed in the
+                       *   node's zone: not offered (the window sweep offers it when it opens) */
 } ferry_store_open_task_t;
 
 /**

@@ -23,6 +23,7 @@ typedef struct ferry_store_audit_row {
     int outcome;            /**< Ferry__V1__AuditOutcome */
     const char *error_code; /**< "" on success, else the E_* name */
     const char *remote_addr;
+    const char *detail; /**< AuditEntry.details_json: a JSON object, or NULL ("") */
 } ferry_store_audit_row_t;
 
 /** Inserts |row| and its targets. Store lock held (inside the caller's transaction when there is one). */

@@ -41,7 +41,8 @@ ferry_err_code_t ferry_store_release_scope(ferry_store_t *s, ferry_arena_t *a, i
 
 /**
  * Whether node |node_id| has an update task for package |package_id| that is neither
- * Failed nor Rollbacked (running, pending or Succeeded): then *release_id / *state
+ * Failed nor Rollbacked (running, pending or Succeeded), or is planned in a wave not
+ * started yet of a release not canceled (state Pending): then *release_id / *state
  * name it.
  */
 ferry_err_code_t ferry_store_release_node_has_version(ferry_store_t *s, int64_t node_id, int64_t package_id,

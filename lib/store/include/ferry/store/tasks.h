@@ -62,6 +62,7 @@ typedef struct ferry_store_task_new {
     int64_t rollback_of_task_id; /**< 0 = none */
     const char *backup_local_path, *server_dir, *client_dir;
     int64_t now; /**< created_at = updated_at */
+    int wave;    /**< the rollout wave it belongs to (0: the release has no waves) */
 } ferry_store_task_new_t;
 
 /** Inserts |t|; *id = the new task's id. */

@@ -70,6 +70,7 @@ typedef struct ferry_store_node_new {
     const char *token_id;
     uint8_t token_hash[FERRY_SHA256_LEN];
     int64_t now;
+    const char *time_zone; /**< "+08:00", "UTC" or NULL / "" (the server's zone) */
 } ferry_store_node_new_t;
 
 /** Inserts |n|. FERRY_E_EXISTS "node '<code>' already exists ...". */
@@ -77,10 +78,11 @@ ferry_err_code_t ferry_store_node_insert(ferry_store_t *s, const ferry_store_nod
 
 /** A change of one row: NULL / -1 / 0 keep the current value. */
 typedef struct ferry_store_tree_change {
-    const char *name; /**< new name, NULL = keep */
-    int disabled;     /**< 0 / 1, -1 = keep */
-    int environment;  /**< nodes only, 0 = keep */
-    int64_t now;      /**< updated_at */
+    const char *name;      /**< new name, NULL = keep */
+    int disabled;          /**< 0 / 1, -1 = keep */
+    int environment;       /**< nodes only, 0 = keep */
+    int64_t now;           /**< updated_at */
+    const char *time_zone; /**< nodes only, NULL = keep */
 } ferry_store_tree_change_t;
 
 /** Applies |ch| to the row |id| of |kind|. */
