@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: format and layering checks, the full suite in a normal -Werror build, then the
+# Runs every test: format, layering and clang-tidy checks, the full suite in a normal -Werror build, then the
 # unit and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 # Usage: scripts/test.sh [--quick]   (--quick skips the sanitizer pass)
 # After each ctest run, any process still alive that was started during the run from an
@@ -66,6 +66,8 @@ echo "== layering check"
 echo "== build (RelWithDebInfo, -Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_WERROR=ON >/dev/null
 cmake --build build -j"$JOBS"
+echo "== clang-tidy (analyzer + bugprone checks of .clang-tidy, over build/compile_commands.json)"
+./scripts/check-tidy.sh build
 echo "== tests"
 run_ctest build --output-on-failure -j"$JOBS" --timeout 900
 

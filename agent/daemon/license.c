@@ -237,9 +237,8 @@ static ferry_err_code_t take(agentd_t *ad, const uint8_t *doc, size_t doc_len, c
                 k = &b.keys[i];
         /* The cache holds the licence already: a failed copy is retried at the next start
          * or delivery, and shows in the log. */
-        if ((rc = write_app_file(file, doc, doc_len, sig, sig_len, k, err)) != FERRY_OK)
+        if (write_app_file(file, doc, doc_len, sig, sig_len, k, err) != FERRY_OK)
             agentd_log("licence: %s", err->msg);
-        rc = FERRY_OK;
     }
     pthread_mutex_lock(&ad->mu);
     ad->license = l;

@@ -488,6 +488,10 @@ ferry_err_code_t ferry_journal_new_attempt(ferry_journal_t *j, ferry_task_t *t, 
     sqlite3_stmt *st = NULL;
 
     *kept = 0;
+    if (t == NULL || t->task_id[0] == '\0') {
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "new attempt: no task id");
+        goto out;
+    }
     if ((rc = ferry_journal_active(j, &active, &found, err)) != FERRY_OK)
         goto out;
     if (found) {
