@@ -21,6 +21,7 @@
 #include "download.h"
 #include "license.h"
 #include "ferry/engine/pipeline.h"
+#include "ferry/model/hooks.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
 #include "ferry/log.h"
@@ -475,15 +476,35 @@ static void set_current(agentd_t *ad, const char *task, int state, int percent, 
     pthread_mutex_unlock(&ad->mu);
 }
 
-static void finish_task(agentd_t *ad, agentd_task_t *t, int state, ferry_err_code_t code, const char *msg,
-                        const char *backup)
+typedef struct checkpoint_scan {
+    char last[FERRY_JOURNAL_TEXT + 8];
+    bool stop;
+} checkpoint_scan_t;
+
+/* The engine keeps, in a new attempt, the PASS results of the pre_upgrade hooks first met
+ * up to its resume checkpoint (ferry_journal_new_attempt): the checkpoint is the last
+ * hook of the unbroken run of passed pre_upgrade hooks, in the order they were met. */
+static void checkpoint_hook(void *user, const ferry_hook_rec_t *rec)
+{
+    checkpoint_scan_t *c = user;
+    if (c->stop || strcmp(rec->phase, ferry_hook_phase_name(FERRY_HOOK_PRE_UPGRADE)) != 0)
+        return;
+    if (rec->done && strcmp(rec->outcome, FERRY_HOOK_PASS) == 0)
+        snprintf(c->last, sizeof(c->last), "%s", rec->hook_id);
+    else
+        c->stop = true;
+}
+
+static void finish_task_at(agentd_t *ad, agentd_task_t *t, int state, ferry_err_code_t code, const char *msg,
+                           const char *backup, const char *checkpoint)
 {
     agentd_report_t r = {.task_id = t->id,
                          .state = state,
                          .error_code = code != FERRY_OK ? ferry_err_name(code) : "",
                          .message = msg,
                          .percent = 100,
-                         .backup_path = backup};
+                         .backup_path = backup,
+                         .checkpoint = checkpoint};
     t->phase = AGENTD_PHASE_DONE;
     t->last_state = state;
     snprintf(t->error_code, sizeof(t->error_code), "%s", code != FERRY_OK ? ferry_err_name(code) : "");
@@ -501,6 +522,12 @@ static void finish_task(agentd_t *ad, agentd_task_t *t, int state, ferry_err_cod
     agentd_log("task %s: %d %s%s%s%s%s", t->id, state, ferry_state_name(state), code ? " " : "",
                code ? ferry_err_name(code) : "", msg && msg[0] ? ": " : "", msg ? msg : "");
     set_current(ad, NULL, 0, 0, NULL);
+}
+
+static void finish_task(agentd_t *ad, agentd_task_t *t, int state, ferry_err_code_t code, const char *msg,
+                        const char *backup)
+{
+    finish_task_at(ad, t, state, code, msg, backup, NULL);
 }
 
 static void package_path(agentd_t *ad, const agentd_task_t *t, char *buf, size_t size)
@@ -896,10 +923,19 @@ static void engine_done(agentd_t *ad, agentd_task_t *t, ferry_err_code_t rc, con
         if (agentd_store_kv_get(ad->store, key, before, sizeof(before), NULL) == FERRY_OK)
             set_installed(ad, before);
     }
+    checkpoint_scan_t cp = {0};
     if (s != 100)
         upload_task_files(ad, jt);
-    finish_task(ad, t, s, jt->error_code,
-                jt->error_msg[0] ? jt->error_msg : (s == 100 ? "update applied" : ""), jt->backup_path);
+    if (s == 110 && t->kind == AGENTD_KIND_UPDATE) {
+        /* Where `ferry task retry` resumes (Assignment.resume_checkpoint): the server keeps it. */
+        ferry_journal_t *j = NULL;
+        if (ad->cfg != NULL && ferry_journal_open(ad->cfg->state_dir, &j, NULL) == FERRY_OK)
+            (void)ferry_journal_hooks(j, jt->task_id, checkpoint_hook, &cp, NULL);
+        ferry_journal_close(j);
+    }
+    finish_task_at(ad, t, s, jt->error_code,
+                   jt->error_msg[0] ? jt->error_msg : (s == 100 ? "update applied" : ""), jt->backup_path,
+                   cp.last);
     if (t->kind == AGENTD_KIND_UPDATE)
         upload_report(ad, ad->cfg, jt->task_id);
     if (t->kind == AGENTD_KIND_UPDATE && s == 100) {

@@ -139,7 +139,8 @@ typedef struct agentd_report {
     int percent;
     uint64_t bytes_done, bytes_total;
     const char *backup_path;
-    const void *download; /**< const agentd_dl_stats_t * or NULL */
+    const void *download;   /**< const agentd_dl_stats_t * or NULL */
+    const char *checkpoint; /**< seed 002 resume point (last passed pre_upgrade hook) or NULL */
 } agentd_report_t;
 
 /** Commits a report to the outbox (durable) and wakes the sender. */

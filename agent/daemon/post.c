@@ -49,6 +49,7 @@ static int fill_report(void *user, uint64_t seq, uint8_t **body, size_t *len)
     p.bytes_done = r->bytes_done;
     p.bytes_total = r->bytes_total;
     p.backup_local_path = (char *)(r->backup_path ? r->backup_path : "");
+    p.checkpoint = (char *)(r->checkpoint ? r->checkpoint : "");
     at.seconds = now / 1000;
     at.nanos = (int32_t)(now % 1000) * 1000000;
     p.reported_at = &at;

@@ -133,4 +133,40 @@ for _ in $(seq 100); do [ -e "$W/post.mark" ] && break; sleep 0.2; done
 [ "$(sqlite3 "$J" "SELECT state FROM task WHERE task_id = '$T'")" = 100 ] || fail "journal: task $T not 100"
 [ "$(sqlite3 "$J" "SELECT count(*) FROM event WHERE task_id = '$T' AND message LIKE 'new attempt after 110 Failed%'")" = 2 ] ||
     fail "journal: not two new-attempt events"
+log "checkpoint: a failed pre_upgrade hook is retried after the last one that passed"
+P2=$W/hp2
+mkdir -p "$P2/server/bin" "$P2/hooks"
+printf 'app 3\n' >"$P2/server/bin/app.txt"
+(cd "$P2/server" && zip -qr "$P2/server.zip" .)
+printf '#!/bin/sh\necho run >>%s/a.runs\n' "$W" >"$P2/hooks/a.sh"
+printf '#!/bin/sh\necho run >>%s/b.runs\n[ -e %s/b.ok ]\n' "$W" "$W" >"$P2/hooks/b.sh"
+chmod 0755 "$P2/hooks/a.sh" "$P2/hooks/b.sh"
+cat >"$P2/hooks.json" <<'JSON'
+{"pre_upgrade": [{"id": "export_a", "kind": "exec", "run": "hooks/a.sh"},
+                 {"id": "export_b", "kind": "exec", "run": "hooks/b.sh"}]}
+JSON
+(cd "$P2" && zip -q "$W/pkg2.zip" server.zip hooks.json hooks/a.sh hooks/b.sh)
+V2='1.25.12.14(12522)'
+"$FERRY" package upload "$W/pkg2.zip" --version "$V2" --description checkpoint --type full >"$W/upload2.out" 2>&1 ||
+    fail "upload 2: $(cat "$W/upload2.out")"
+R2=$(release "$V2" forced)
+wait_states "$R2" "N1=110" 60 || fail "pre_upgrade failure did not end 110"
+T2=$(task_of "$R2" N1)
+"$FERRY" --json task get "$T2" >"$W/t2.json"
+json 'd["task"]["errorCode"]' <"$W/t2.json" | grep -qx E_HOOK_FAILED || fail "not a hook failure: $(cat "$W/t2.json")"
+# The final report carries the checkpoint: the server keeps it for the retry.
+for _ in $(seq 50); do
+    [ "$(sqlite3 "$DB" "SELECT checkpoint FROM update_task WHERE id = $T2")" = export_a ] && break
+    sleep 0.2
+done
+[ "$(sqlite3 "$DB" "SELECT checkpoint FROM update_task WHERE id = $T2")" = export_a ] ||
+    fail "checkpoint not reported: '$(sqlite3 "$DB" "SELECT checkpoint FROM update_task WHERE id = $T2")'"
+[ "$(wc -l <"$W/a.runs")" = 1 ] && [ "$(wc -l <"$W/b.runs")" = 1 ] || fail "hooks did not run once each"
+[ "$(cat "$W/N1/server/bin/app.txt")" = "app 2" ] || fail "a failed pre_upgrade changed the installation"
+touch "$W/b.ok"
+"$FERRY" task retry "$T2" --reason "b fixed" >"$W/retry2.out" 2>&1 || fail "retry: $(cat "$W/retry2.out")"
+wait_states "$R2" "N1=100" 60 || fail "the retry did not reach 100"
+[ "$(wc -l <"$W/a.runs")" = 1 ] || fail "export_a ran again although it passed before the checkpoint"
+[ "$(wc -l <"$W/b.runs")" = 2 ] || fail "export_b did not run again"
+[ "$(cat "$W/N1/server/bin/app.txt")" = "app 3" ] || fail "the retried package was not installed"
 log "PASS"
