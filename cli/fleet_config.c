@@ -279,7 +279,9 @@ static void asg_row(ferry_cli_table_t *t, const void *item)
                            x->node_code,
                            x->template_name,
                            v,
-                           (int)x->state >= 0 && (int)x->state < 5 ? STATES[x->state] : "?",
+                           x->superseded                             ? "SUPERSEDED"
+                           : (int)x->state >= 0 && (int)x->state < 5 ? STATES[x->state]
+                                                                     : "?",
                            ferry_cli_fmt_time(x->assigned_at, at, sizeof(at)),
                            ferry_cli_fmt_time(x->applied_at, ap, sizeof(ap)),
                            x->error_message[0] ? x->error_message : "-"};
@@ -301,6 +303,7 @@ int ferry_cli_config_status(ferry_cli_t *cli, const ferry_cli_args_t *a)
         return rc;
     req.node_code = ferry_cli_s(ferry_cli_arg(a, "node"));
     req.template_name = ferry_cli_s(ferry_cli_arg(a, "template"));
+    req.include_superseded = ferry_cli_arg_set(a, "history");
     if (s != NULL) {
         if ((v = pick(s, "CONFIG_ASSIGNMENT_STATE_", STATES, 5)) < 0)
             return ferry_cli_fail(cli, FERRY_CLI_EXIT_USAGE, "E_INVALID_ARG",
@@ -493,6 +496,8 @@ const ferry_cli_flag_t ferry_cli_config_status_flags[] = {
     {"node", FERRY_CLI_FLAG_STR, "CODE", "only this node", false},
     {"template", FERRY_CLI_FLAG_STR, "NAME", "only this template", false},
     {"state", FERRY_CLI_FLAG_STR, "S", "PENDING, APPLIED, FAILED or ROLLED_BACK", false},
+    {"history", FERRY_CLI_FLAG_BOOL, NULL,
+     "also assignments a newer one replaced (marked SUPERSEDED; default: each node's current one)", false},
     FERRY_CLI_PAGE_FLAGS,
     {NULL, 0, NULL, NULL, false},
 };

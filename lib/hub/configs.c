@@ -607,8 +607,9 @@ static ferry_err_code_t list_config_assignments_body(hub_frame_t *f,
                                                      Ferry__V1__ListConfigAssignmentsResponse *resp,
                                                      ferry_err_t *err)
 {
-    ferry_store_config_assignment_filter_t flt = {req->template_name, req->node_code, (int)req->state,
-                                                  req->page_token, req->page_size};
+    ferry_store_config_assignment_filter_t flt = {req->template_name, req->node_code,
+                                                  (int)req->state,    req->page_token,
+                                                  req->page_size,     req->include_superseded};
     ferry_store_page_t page;
     ferry_err_code_t rc;
     if ((int)req->state < 0 || (int)req->state > ST_ROLLED_BACK)

@@ -306,12 +306,12 @@ out:
 
 #define ASG_COLS                                                                                             \
     "a.id, n.code, a.template_name, t.version, a.state, a.error_message, a.assigned_at, "                    \
-    "COALESCE(a.applied_at, 0), a.rendered, a.rendered_sha256, a.node_id"
+    "COALESCE(a.applied_at, 0), a.rendered, a.rendered_sha256, a.node_id, a.superseded"
 #define ASG_FROM                                                                                             \
     "config_assignment a JOIN node n ON n.id = a.node_id JOIN config_template t ON t.id = a.template_id "    \
     "LEFT JOIN admin_token k ON k.id = t.created_by"
 
-/* Row: ASG_COLS (11), then with |with_tpl| TPL_COLS. */
+/* Row: ASG_COLS (12), then with |with_tpl| TPL_COLS. */
 static Ferry__V1__ConfigAssignment *asg_at(ferry_arena_t *a, sqlite3_stmt *st, bool with_body)
 {
     Ferry__V1__ConfigAssignment *x = ferry_arena_alloc(a, sizeof(*x));
@@ -328,9 +328,10 @@ static Ferry__V1__ConfigAssignment *asg_at(ferry_arena_t *a, sqlite3_stmt *st, b
     if (sqlite3_column_int64(st, 7) > 0)
         x->applied_at = ferry_arena_ts(a, sqlite3_column_int64(st, 7));
     x->rendered_sha256 = ferry_store_col_dup(a, st, 9);
+    x->superseded = sqlite3_column_int(st, 11) != 0;
     if (with_body) {
         x->rendered = ferry_store_col_dup(a, st, 8);
-        x->template_ = tpl_at(a, st, 11);
+        x->template_ = tpl_at(a, st, 12);
     }
     return x;
 }
@@ -425,6 +426,8 @@ ferry_err_code_t ferry_store_config_assignments_list_ro(ferry_store_t *s,
         ferry_store_query_text(&q, " AND n.code = ?", f->node_code);
     if (f->state > 0)
         ferry_store_query_int(&q, " AND a.state = ?", f->state);
+    if (!f->include_superseded)
+        ferry_store_query_sql(&q, " AND a.superseded = 0");
     ferry_store_query_sql(&q, " ORDER BY a.id DESC LIMIT ? OFFSET ?");
     return ferry_store_list(s, &l, &q, a, out, err);
 }
@@ -548,7 +551,8 @@ ferry_err_code_t ferry_store_config_diff_ro(ferry_store_t *s, ferry_arena_t *a, 
             x->applied_at = ferry_arena_ts(a, sqlite3_column_int64(st, 8));
         x->rendered = ferry_store_col_dup(a, st, 9);
         x->rendered_sha256 = ferry_store_col_dup(a, st, 10);
-        x->template_ = tpl_at(a, st, 12);
+        x->superseded = sqlite3_column_int(st, 12) != 0;
+        x->template_ = tpl_at(a, st, 13);
         if (d == NULL || strcmp(d->template_name, x->template_name) != 0) {
             if (*n == cap) {
                 size_t ncap = cap ? cap * 2 : 16;

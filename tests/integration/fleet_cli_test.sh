@@ -178,6 +178,11 @@ run 0 "assign v2 to N1" "$FERRY" config assign --template app --customer ACME --
 run 0 "diff N1" "$FERRY" config diff --node N1
 grep -q '^-  "port": 8080' <<<"$OUT" && grep -q '^+  "port": 9090' <<<"$OUT" && grep -q '^+    "size": "128MB"' <<<"$OUT" &&
     pass "diff: applied v1 vs latest v2 line by line" || fail "diff output: $OUT"
+run 0 "status --node N1 (current only)" "$FERRY" config status --node N1 --json &&
+    jcheck "only v2, PENDING; the replaced v1 is not listed" '[.assignments[]|.templateVersion+":"+.state] == ["2:CONFIG_ASSIGNMENT_STATE_PENDING"]'
+run 0 "status --node N1 --history" "$FERRY" config status --node N1 --history --json &&
+    jcheck "v2 current, v1 marked superseded" '[.assignments[]|.templateVersion+":"+((.superseded // false)|tostring)] == ["2:false","1:true"]'
+run 0 "status --history table" "$FERRY" config status --node N1 --history && grep -q SUPERSEDED <<<"$OUT" && pass "SUPERSEDED shown"
 run 0 "diff --json" "$FERRY" config diff --node N1 --json &&
     jcheck "differs, latest v2 pending, applied v1" '.diffs[0].differs == true and .diffs[0].latest.templateVersion == "2" and .diffs[0].applied.templateVersion == "1"'
 

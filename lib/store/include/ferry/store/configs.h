@@ -104,6 +104,7 @@ typedef struct ferry_store_config_assignment_filter {
     int state;
     const char *page_token;
     int32_t page_size;
+    bool include_superseded; /**< false: only the current assignment per node and template */
 } ferry_store_config_assignment_filter_t;
 
 /** One page of assignments, newest first, without template or rendering (read-only). */
