@@ -358,29 +358,9 @@ static int cmd_status(int argc, char **argv)
                st->prompt_waiting ? ", one waits for your answer (ferry-tray updates)" : "");
         printf("%-11s %u buffered\n", "reports:", st->buffered_reports);
         printf("%-11s version %lld\n", "config:", (long long)st->node_config_version);
-        if (st->license != NULL) {
-            static const char *const ls[] = {"none", "ACTIVE", "EXPIRED", "SUSPENDED", "REVOKED", "GRACE"};
-            unsigned k = (unsigned)st->license->status < 6 ? (unsigned)st->license->status : 0;
-            printf("%-11s %s until %s%s\n", "licence:", ls[k],
-                   st->license->ends_at != NULL
-                       ? local_time(st->license->ends_at->seconds, when, sizeof(when))
-                       : "-",
-                   st->license->expiring ? " (expiring)" : "");
-        } else {
-            printf("%-11s none\n", "licence:");
-        }
-        const Ferry__V1__ConfigAssignment *lc = st->last_config;
-        if (lc != NULL) {
-            static const char *const cs[] = {"-", "PENDING", "APPLIED", "FAILED", "ROLLED_BACK"};
-            unsigned k = (unsigned)lc->state < 5 ? (unsigned)lc->state : 0;
-            printf("%-11s %s v%llu -> %s: %s at %s%s%.200s\n", "last conf:", lc->template_name,
-                   (unsigned long long)lc->template_version,
-                   lc->template_ != NULL ? lc->template_->target_path : "-", cs[k],
-                   lc->applied_at != NULL ? local_time(lc->applied_at->seconds, when, sizeof(when)) : "-",
-                   lc->error_message[0] ? " - " : "", lc->error_message);
-        } else {
-            printf("%-11s none\n", "last conf:");
-        }
+        char line[1024];
+        printf("%-11s %s\n", "licence:", ferry_tray_license_text(st, line, sizeof(line)));
+        printf("%-11s %s\n", "last conf:", ferry_tray_last_config_text(st, line, sizeof(line)));
     }
     x = TRAY_EXIT_OK;
 out:

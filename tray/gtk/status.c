@@ -10,7 +10,8 @@
 typedef struct status_view {
     ferry_tray_app_t *app;
     GtkWidget *win;
-    GtkWidget *tooltip, *binding, *link, *installed, *task, *last, *pending, *config, *message;
+    GtkWidget *tooltip, *binding, *link, *installed, *task, *last, *pending, *config, *license, *last_config,
+        *message;
     GtkWidget *answer;
 } status_view_t;
 
@@ -43,6 +44,8 @@ static void status_show(void *p, const Ferry__V1__AgentStatus *st)
         tray_label_set(v->last, "-");
         tray_label_set(v->pending, "-");
         tray_label_set(v->config, "-");
+        tray_label_set(v->license, "-");
+        tray_label_set(v->last_config, "-");
         gtk_widget_set_sensitive(v->answer, FALSE);
         return;
     }
@@ -71,6 +74,8 @@ static void status_show(void *p, const Ferry__V1__AgentStatus *st)
     tray_label_set(v->pending, buf);
     g_snprintf(buf, sizeof(buf), "version %lld", (long long)st->node_config_version);
     tray_label_set(v->config, buf);
+    tray_label_set(v->license, ferry_tray_license_text(st, buf, sizeof(buf)));
+    tray_label_set(v->last_config, ferry_tray_last_config_text(st, buf, sizeof(buf)));
     gtk_widget_set_sensitive(v->answer, st->prompt_waiting || st->pending_count > 0);
 }
 
@@ -135,6 +140,8 @@ GtkWidget *tray_status_window(ferry_tray_app_t *app)
     v->last = row(grid, 4, "Last update", "status-last");
     v->pending = row(grid, 5, "Pending", "status-pending");
     v->config = row(grid, 6, "Node configuration", "status-config");
+    v->license = row(grid, 7, "Licence", "status-license");
+    v->last_config = row(grid, 8, "Configuration file", "status-last-config");
     gtk_box_pack_start(GTK_BOX(box), grid, FALSE, FALSE, 0);
     v->message = tray_label("status-message", "");
     gtk_box_pack_start(GTK_BOX(box), v->message, FALSE, FALSE, 0);

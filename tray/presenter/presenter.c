@@ -121,6 +121,48 @@ Ferry__V1__Environment ferry_tray_env_parse(const char *s)
     return FERRY__V1__ENVIRONMENT__ENVIRONMENT_UNSPECIFIED;
 }
 
+static const char *local_time(int64_t t, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (localtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, size, "-");
+    return buf;
+}
+
+const char *ferry_tray_license_text(const Ferry__V1__AgentStatus *st, char *buf, size_t size)
+{
+    static const char *const names[] = {"none", "ACTIVE", "EXPIRED", "SUSPENDED", "REVOKED", "GRACE"};
+    const Ferry__V1__License *l = st != NULL ? st->license : NULL;
+    char when[40];
+    if (l == NULL) {
+        snprintf(buf, size, "none");
+        return buf;
+    }
+    unsigned k = (unsigned)l->status < 6 ? (unsigned)l->status : 0;
+    snprintf(buf, size, "%s until %s%s", names[k],
+             l->ends_at != NULL ? local_time(l->ends_at->seconds, when, sizeof(when)) : "-",
+             l->expiring ? " (expiring)" : "");
+    return buf;
+}
+
+const char *ferry_tray_last_config_text(const Ferry__V1__AgentStatus *st, char *buf, size_t size)
+{
+    static const char *const names[] = {"-", "PENDING", "APPLIED", "FAILED", "ROLLED_BACK"};
+    const Ferry__V1__ConfigAssignment *c = st != NULL ? st->last_config : NULL;
+    char when[40];
+    if (c == NULL) {
+        snprintf(buf, size, "none");
+        return buf;
+    }
+    unsigned k = (unsigned)c->state < 5 ? (unsigned)c->state : 0;
+    snprintf(buf, size, "%s v%llu -> %s: %s at %s%s%.200s", c->template_name,
+             (unsigned long long)c->template_version, c->template_ != NULL ? c->template_->target_path : "-",
+             names[k], c->applied_at != NULL ? local_time(c->applied_at->seconds, when, sizeof(when)) : "-",
+             c->error_message[0] ? " - " : "", c->error_message);
+    return buf;
+}
+
 const char *ferry_tray_tooltip(const Ferry__V1__AgentStatus *st, ferry_tray_icon_t icon, char *buf,
                                size_t size)
 {

@@ -436,6 +436,47 @@ START_TEST(bind_checks_and_error_placement)
 }
 END_TEST
 
+START_TEST(license_and_config_lines)
+{
+    Ferry__V1__AgentStatus st = FERRY__V1__AGENT_STATUS__INIT;
+    Ferry__V1__License lic = FERRY__V1__LICENSE__INIT;
+    Ferry__V1__ConfigAssignment c = FERRY__V1__CONFIG_ASSIGNMENT__INIT;
+    Ferry__V1__ConfigTemplate t = FERRY__V1__CONFIG_TEMPLATE__INIT;
+    Google__Protobuf__Timestamp end = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    char buf[512];
+
+    ck_assert_str_eq(ferry_tray_license_text(NULL, buf, sizeof(buf)), "none");
+    ck_assert_str_eq(ferry_tray_license_text(&st, buf, sizeof(buf)), "none");
+    ck_assert_str_eq(ferry_tray_last_config_text(&st, buf, sizeof(buf)), "none");
+
+    setenv("TZ", "UTC", 1);
+    tzset();
+    end.seconds = 1798761599; /* 2026-12-31 23:59:59 UTC */
+    lic.status = FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_GRACE;
+    lic.ends_at = &end;
+    lic.expiring = true;
+    st.license = &lic;
+    ck_assert_str_eq(ferry_tray_license_text(&st, buf, sizeof(buf)),
+                     "GRACE until 2026-12-31 23:59:59 (expiring)");
+    lic.status = (Ferry__V1__LicenseStatus)99; /* from a newer agent: no crash, no garbage */
+    lic.expiring = false;
+    lic.ends_at = NULL;
+    ck_assert_str_eq(ferry_tray_license_text(&st, buf, sizeof(buf)), "none until -");
+
+    t.target_path = "config/app.json";
+    c.template_name = "app";
+    c.template_version = 2;
+    c.template_ = &t;
+    c.state = FERRY__V1__CONFIG_ASSIGNMENT_STATE__CONFIG_ASSIGNMENT_STATE_ROLLED_BACK;
+    c.applied_at = &end;
+    c.error_message = "health check failed: http 503";
+    st.last_config = &c;
+    ck_assert_str_eq(
+        ferry_tray_last_config_text(&st, buf, sizeof(buf)),
+        "app v2 -> config/app.json: ROLLED_BACK at 2026-12-31 23:59:59 - health check failed: http 503");
+}
+END_TEST
+
 START_TEST(issue_fields_and_prompt_pick)
 {
     /* An agent issue lands on its settings field; an item index or a parent object too. */
@@ -488,6 +529,7 @@ int main(void)
     tcase_add_test(tc, connstr_password);
     tcase_add_test(tc, bind_checks_and_error_placement);
     tcase_add_test(tc, issue_fields_and_prompt_pick);
+    tcase_add_test(tc, license_and_config_lines);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -58,6 +58,18 @@ const char *ferry_tray_tooltip(const Ferry__V1__AgentStatus *st, ferry_tray_icon
  */
 bool ferry_tray_prompt_started(const Ferry__V1__AgentStatus *before, const Ferry__V1__AgentStatus *after);
 
+/**
+ * The node's licence as one line: "ACTIVE until 2026-12-31 23:59:59 (expiring)" (local
+ * time), "none" without one. Returns |buf|.
+ */
+const char *ferry_tray_license_text(const Ferry__V1__AgentStatus *st, char *buf, size_t size);
+
+/**
+ * The last configuration assignment the agent handled: "app v2 -> config/app.json: APPLIED
+ * at 2026-12-05 10:00:00", with " - reason" for FAILED / ROLLED_BACK; "none". Returns |buf|.
+ */
+const char *ferry_tray_last_config_text(const Ferry__V1__AgentStatus *st, char *buf, size_t size);
+
 /** Human name of a server link ("streaming", "offline", ...). */
 const char *ferry_tray_link_text(Ferry__V1__ServerLink link);
 
