@@ -17,7 +17,11 @@
 #     the CPU ratio CheckIn / inline.
 #  3. STREAMS (10,000) WatchAssignments streams (Connect server streaming, one
 #     connection and one node token each) held HOLD seconds; ferryd's VmRSS/VmHWM
-#     (/proc/PID/status) with them open, and per stream.
+#     (/proc/PID/status) with them open, and per stream. With PUSH=1 (default) a
+#     configuration push during the hold (issue 12): `ferry config template put` and
+#     `ferry config assign` to the customer of every node; the loadgen marks the moment
+#     (SIGUSR1) and times each stream's first pushed message from it: how long until all
+#     STREAMS watching nodes received their rendered configuration.
 # Targets: >= 20,000 CheckIn/s with p99 < 10 ms on 2 cores; 10k streams in < 300 MB RSS.
 #
 # Usage: bench/hub_bench.sh [BUILD_DIR]   (default: build; needs server/ferryd and
@@ -32,6 +36,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 FERRYD=$BUILD/server/ferryd
+FERRY=$BUILD/cli/ferry
 LOADGEN=$BUILD/bench/ferry_loadgen
 NODES=${NODES:-100000}
 N=${N:-200000}
@@ -43,6 +48,7 @@ STREAMS=${STREAMS:-10000}
 HOLD=${HOLD:-30}
 THREADS=${THREADS:-2}
 PERF=${PERF:-0}
+PUSH=${PUSH:-1}
 TASKS=${TASKS:-}
 WINDOW=${WINDOW:-}
 PERF_OUT=${PERF_OUT:-/tmp/hub_bench.perf.data}
@@ -74,7 +80,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$FERRYD" init --data-dir "$T/d" >/dev/null 2>&1 || { echo "'ferryd init' failed"; exit 1; }
+"$FERRYD" init --data-dir "$T/d" --json >"$T/init.json" 2>&1 || { echo "'ferryd init' failed"; exit 1; }
+ADMIN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adminToken"])' "$T/init.json")
 s0=$(date +%s.%N)
 python3 "$ROOT/bench/hub_seed.py" "$T/d/ferry.db" "$T/nodes" "$NODES" ${TASKS:+--tasks}
 if [ -n "$WINDOW" ]; then # the seeded release gets a maintenance window (minutes after midnight)
@@ -189,10 +196,28 @@ sleep 1
 rss=$(status VmRSS)
 hwm=$(status VmHWM)
 threads=$(status Threads)
+if [ "$PUSH" = 1 ] && [ -x "$FERRY" ]; then
+    printf '{"app": {"node": "${node.code}", "store": "${store.code}"}}' >"$T/tpl.json"
+    FERRY_SERVER=$U FERRY_TOKEN=$ADMIN "$FERRY" config template put --name bench --type SERVER \
+        --target config/bench.json --file "$T/tpl.json" >/dev/null
+    kill -USR1 "$HP" # the mark: pushed messages are timed from here
+    a0=$(date +%s.%N)
+    FERRY_SERVER=$U FERRY_TOKEN=$ADMIN "$FERRY" config assign --template bench --customer BENCH --json \
+        >"$T/assign.json"
+    a1=$(date +%s.%N)
+fi
 hold_rc=0
 wait "$HP" || hold_rc=$?
 cat "$T/hold.err" >&2
 sed -n 's/^/  loadgen: /p' "$T/hold.out"
+if [ "$PUSH" = 1 ] && [ -n "${a1:-}" ]; then
+    mk=$(grep '^mark ' "$T/hold.out" || true)
+    awk -v a="$a0" -v b="$a1" -v n="$STREAMS" -v got="$(kv "$mk" streams_with_message)" \
+        -v p50="$(kv "$mk" p50_ms)" -v p99="$(kv "$mk" p99_ms)" -v last="$(kv "$mk" last_ms)" 'BEGIN{
+        printf "config push: AssignConfig to %d nodes took %.2f s; streams that received it: %d of %d;", n, b - a, got, n
+        printf " from the mark p50 %.0f ms, p99 %.0f ms, all %.0f ms -> %s\n", p50, p99, last,
+            (got + 0 >= n + 0 ? "all received" : "NOT all received within the hold")}'
+fi
 echo "  server streams open (ferry_streams_open): $open of $STREAMS"
 awk -v a="$rss0" -v b="$rss" -v h="$hwm" -v n="$STREAMS" -v th="$threads" 'BEGIN{
     printf "  ferryd VmRSS before %.1f MB, with streams %.1f MB (VmHWM %.1f MB, %d threads); %.2f KB per stream\n",

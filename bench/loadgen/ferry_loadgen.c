@@ -26,6 +26,10 @@
  *
  *   mode=hold streams=.. sent=.. open_at_end=.. closed_early=.. with_data=.. non2xx=.. errors=..
  *
+ * SIGUSR1 during the hold sets a mark: from then on each stream's first DATA chunk of at
+ * least MARK_MIN_BYTES (a pushed message, not a keep-alive) is timed from the mark, and
+ * the end prints "mark streams_with_message=K p50_ms=.. p99_ms=.. last_ms=..".
+ *
  * Exit status: 0 when every request got a 2xx (load) / every stream stayed open
  * (hold), 1 otherwise, 2 on usage errors.
  */
@@ -71,7 +75,7 @@ typedef struct slot {
     uint64_t start_ns; /* HEADERS serialized; with -r: when the request was due */
     size_t body_off;
     int status;
-    bool in_use, sent, got_data;
+    bool in_use, sent, got_data, got_after_mark;
     struct conn *conn;
 } slot_t;
 
@@ -119,7 +123,14 @@ static struct {
     char err_body[ERR_SAMPLE + 1];
     size_t err_len;
     unsigned remote_limit; /* smallest SETTINGS_MAX_CONCURRENT_STREAMS seen */
+    uint64_t mark_ns;      /* hold mode: when SIGUSR1 arrived (0 = not yet) */
+    uint64_t after_mark;   /* streams that received a message of >= MARK_MIN_BYTES since */
 } g;
+
+/* Hold mode, SIGUSR1: from now on, time each stream's first DATA chunk of at least this
+ * many bytes (a pushed message; WatchAssignments' keep-alive is ~20 bytes). */
+#define MARK_MIN_BYTES 48
+static volatile sig_atomic_t mark_requested;
 
 static uint64_t now_ns(void)
 {
@@ -457,6 +468,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     return 0;
 }
 
+static void record_latency(uint64_t ns);
+
 static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *user)
 {
     slot_t *sl = nghttp2_session_get_stream_user_data(s, id);
@@ -465,6 +478,11 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     if (!sl->got_data && len > 0) {
         sl->got_data = true;
         g.with_data++;
+    }
+    if (g.mark_ns != 0 && !sl->got_after_mark && len >= MARK_MIN_BYTES) {
+        sl->got_after_mark = true;
+        g.after_mark++;
+        record_latency(now_ns() - g.mark_ns);
     }
     if ((sl->status < 200 || sl->status > 299) && !g.err_sampled) {
         size_t n = len < ERR_SAMPLE - g.err_len ? len : ERR_SAMPLE - g.err_len;
@@ -719,10 +737,20 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
+static void on_mark(int sig)
+{
+    (void)sig;
+    mark_requested = 1;
+}
+
 static void run_loop(uint64_t until_ns, bool (*done)(void))
 {
     struct epoll_event evs[256];
     while (!interrupted && !done()) {
+        if (mark_requested && g.mark_ns == 0) {
+            g.mark_ns = now_ns();
+            g.n_lat = 0;
+        }
         uint64_t now = now_ns();
         if (until_ns && now >= until_ns)
             return;
@@ -893,6 +921,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_mark);
     if ((g.c = calloc(g.conns, sizeof(*g.c))) == NULL)
         die("out of memory");
     if ((g.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
@@ -946,6 +975,11 @@ int main(int argc, char **argv)
     printf("mode=hold streams=%" PRIu64 " sent=%" PRIu64 " open_at_end=%" PRIu64 " closed_early=%" PRIu64
            " with_data=%" PRIu64 " non2xx=%" PRIu64 " errors=%" PRIu64 " connections=%u\n",
            g.submitted, g.sent, open, g.closed_early, g.with_data, g.non2xx, g.errors, g.conns);
+    if (g.mark_ns != 0) {
+        qsort(g.lat_us, g.n_lat, sizeof(*g.lat_us), cmp_u32);
+        printf("mark streams_with_message=%" PRIu64 " p50_ms=%.3f p99_ms=%.3f last_ms=%.3f\n", g.after_mark,
+               pct_ms(50), pct_ms(99), pct_ms(100));
+    }
     fflush(stdout);
     for (unsigned i = 0; i < g.started; i++)
         if (!g.c[i].dead)
