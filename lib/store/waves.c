@@ -116,6 +116,24 @@ ferry_err_code_t ferry_store_wave_node_add(ferry_store_t *s, int64_t id, int64_t
     return step_done(s, st, "create release", err);
 }
 
+/* |v| (|*cap| elements of |size| bytes, |n| used) with room for one more, doubling from
+ * |first|: the buffer to use from now on, or NULL (|v| untouched, still owned by the
+ * caller) with FERRY_E_NOMEM naming |what|. */
+static void *grow(void *v, size_t *cap, size_t n, size_t first, size_t size, const char *what,
+                  ferry_err_t *err)
+{
+    if (n < *cap)
+        return v;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *x = realloc(v, nc * size);
+    if (x == NULL) {
+        ferry_err_set(err, FERRY_E_NOMEM, "%s: out of memory", what);
+        return NULL;
+    }
+    *cap = nc;
+    return x;
+}
+
 ferry_err_code_t ferry_store_wave_nodes(ferry_store_t *s, int64_t id, int wave, int64_t **ids, size_t *n,
                                         ferry_err_t *err)
 {
@@ -136,16 +154,12 @@ ferry_err_code_t ferry_store_wave_nodes(ferry_store_t *s, int64_t id, int wave, 
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, wave);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            int64_t *x = realloc(*ids, nc * sizeof(*x));
-            if (x == NULL) {
-                rc = ferry_err_set(err, FERRY_E_NOMEM, "start wave: out of memory");
-                break;
-            }
-            *ids = x;
-            cap = nc;
+        int64_t *x = grow(*ids, &cap, *n, 64, sizeof(*x), "start wave", err);
+        if (x == NULL) {
+            rc = FERRY_E_NOMEM;
+            break;
         }
+        *ids = x;
         (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
     }
     if (rc == FERRY_OK && step != SQLITE_DONE)
@@ -281,16 +295,12 @@ ferry_err_code_t ferry_store_windowed_releases(ferry_store_t *s, ferry_store_win
         return rc;
     sqlite3_bind_int(st, 1, FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            ferry_store_windowed_t *x = realloc(*out, nc * sizeof(*x));
-            if (x == NULL) {
-                rc = ferry_err_set(err, FERRY_E_NOMEM, "window sweep: out of memory");
-                break;
-            }
-            *out = x;
-            cap = nc;
+        ferry_store_windowed_t *x = grow(*out, &cap, *n, 16, sizeof(*x), "window sweep", err);
+        if (x == NULL) {
+            rc = FERRY_E_NOMEM;
+            break;
         }
+        *out = x;
         (*out)[(*n)++] = (ferry_store_windowed_t){sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
                                                   sqlite3_column_int(st, 2)};
     }
@@ -323,16 +333,12 @@ ferry_err_code_t ferry_store_waiting_tasks(ferry_store_t *s, int64_t id, ferry_s
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, FERRY_STATE_PENDING);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            ferry_store_waiting_task_t *x = realloc(*out, nc * sizeof(*x));
-            if (x == NULL) {
-                rc = ferry_err_set(err, FERRY_E_NOMEM, "window sweep: out of memory");
-                break;
-            }
-            *out = x;
-            cap = nc;
+        ferry_store_waiting_task_t *x = grow(*out, &cap, *n, 64, sizeof(*x), "window sweep", err);
+        if (x == NULL) {
+            rc = FERRY_E_NOMEM;
+            break;
         }
+        *out = x;
         ferry_store_waiting_task_t *w = &(*out)[(*n)++];
         w->task_id = sqlite3_column_int64(st, 0);
         w->node_id = sqlite3_column_int64(st, 1);
