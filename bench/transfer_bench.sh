@@ -15,15 +15,16 @@
 #  2. Download. The stored blob of that package is served by ferryd (its signed URL, from
 #     AgentService.GetDownload) and by nginx (Debian's nginx-light, started by this script
 #     on loopback: one worker, sendfile on, the same file hard-linked into its root).
-#     `curl -s -o /dev/null` fetches it over HTTP/1.1 and over h2c (prior knowledge), RUNS
-#     times after one warm-up, servers alternating. Figures: the server's CPU time per
+#     `curl -s -o /dev/null` fetches it over HTTP/1.1 and over h2c (prior knowledge), DL_RUNS
+#     times after one warm-up, servers alternating (a download costs a few ms of CPU on a
+#     2-CPU VM where one run in ten is 3x slower for either server: medians need many runs). Figures: the server's CPU time per
 #     download (ns from /proc/PID/task/*/schedstat, every nginx process included),
 #     per MB, the ratio ferryd / nginx per protocol (target <= 1.2 on HTTP/1.1), and
 #     curl's throughput.
 #
 # Usage: bench/transfer_bench.sh [BUILD_DIR]   (default: build; needs server/ferryd and
 #        cli/ferry; nginx from scripts/install-deps.sh)
-# Env:   SIZE_MB=256 RUNS=5 THREADS=2 BENCH_DIR=/tmp (work dir: package, data dirs)
+# Env:   SIZE_MB=256 RUNS=5 DL_RUNS=15 THREADS=2 BENCH_DIR=/tmp (work dir: package, data dirs)
 #        KEEP=1 keeps the work dir.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +33,7 @@ FERRYD=$BUILD/server/ferryd
 FERRY=$BUILD/cli/ferry
 SIZE_MB=${SIZE_MB:-256}
 RUNS=${RUNS:-5}
+DL_RUNS=${DL_RUNS:-15}
 THREADS=${THREADS:-2}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 for bin in "$FERRYD" "$FERRY"; do
@@ -221,7 +223,7 @@ dl() {
     [ "$i" -eq 0 ] && return 0
     echo "$((c1 - c0)) $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" >>"$T/dl.$srv.$proto"
 }
-for i in $(seq 0 "$RUNS"); do
+for i in $(seq 0 "$DL_RUNS"); do
     for proto in h1 h2c; do
         dl ferryd $proto
         dl nginx $proto
@@ -244,7 +246,7 @@ for proto in h1 h2c; do
 done
 
 echo
-echo "summary (medians of $RUNS runs, same file, same run):"
+echo "summary (medians of $RUNS uploads and $DL_RUNS downloads each, same file, same run):"
 echo "   download HTTP/1.1 server CPU per byte ferryd/nginx: ${DL_RATIO_h1}x (target <= 1.2)"
 echo "   download h2c      server CPU per byte ferryd/nginx: ${DL_RATIO_h2c}x (keep h2 ahead: < 1)"
 echo "   upload wall time / (sha256sum + cp + sync):        ${UP_RATIO}x (target <= 1.3)"

@@ -1,8 +1,11 @@
 /*
  * Transfer routes of the RPC server runtime (ferry/rpc_route.h) against a real server on
  * loopback, spoken to by libcurl over HTTP/1.1 and h2c (prior knowledge):
- *   - a file route: 200, 206 (first-last, open-ended, suffix), 416, HEAD, a file larger
- *     than one mapping window, and a file cut short under the response;
+ *   - a file route: 200, 206 (first-last, open-ended, suffix), 416, HEAD, a file of many
+ *     pieces, and a file cut short under the response;
+ *   - HTTP/1.1 sendfile(2) path: a slow reader gets every byte while the only event loop
+ *     answers others, the connection is reused after it, a reader that gives up or a
+ *     server that stops under a stalled reader leave nothing behind;
  *   - an upload route that offloads: while its worker is held, a plain route on the same
  *     (single) event loop answers; released, the body arrives whole and the reply carries
  *     the worker's headers; a client that gives up meanwhile leaves a server that still
@@ -14,11 +17,13 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ferry/fs.h"
@@ -26,7 +31,7 @@
 #include "ferry/rpc_route.h"
 #include "ferry/rpc_server.h"
 
-#define BIG_SIZE ((9u << 20) + 12345) /* more than two 4 MiB windows, not a multiple */
+#define BIG_SIZE ((9u << 20) + 12345) /* many 256 KiB pieces and sendfile turns, not a multiple */
 
 static ferry_rpc_server_t *srv;
 static char dir[64], small_path[128], big_path[128], cut_path[128];
@@ -375,6 +380,166 @@ START_TEST(file_cut_short_under_the_response_aborts_it)
 }
 END_TEST
 
+/* ---- HTTP/1.1: the middle of a file goes by sendfile(2) ------------------------------------ */
+
+typedef struct slow_dl {
+    curl_off_t max_speed; /* bytes/s the client reads at (0 = as fast as it can) */
+    size_t give_up_after; /* the write callback fails once this much arrived (0 = never) */
+    long timeout_ms;
+    resp_t r;
+    atomic_bool done;
+    atomic_bool stop; /* the write callback fails from now on */
+} slow_dl_t;
+
+static size_t on_body_capped(char *p, size_t sz, size_t n, void *u)
+{
+    slow_dl_t *d = u;
+    if ((d->give_up_after > 0 && d->r.len >= d->give_up_after) || atomic_load(&d->stop))
+        return 0; /* curl closes the connection */
+    return on_body(p, sz, n, &d->r);
+}
+
+/* Called at least once a second, even while curl holds back for the speed limit. */
+static int on_progress(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    return atomic_load(&((slow_dl_t *)u)->stop) ? 1 : 0;
+}
+
+static void *slow_dl_thread(void *p)
+{
+    slow_dl_t *d = p;
+    char url[256];
+    CURL *c = curl_easy_init();
+    snprintf(url, sizeof(url), "%s/files/big", base);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body_capped);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
+    /* a small receive buffer keeps the kernel from absorbing the whole file */
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 16384L);
+    if (d->max_speed > 0)
+        curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, d->max_speed);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, d->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, d);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    d->r.rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &d->r.status);
+    curl_easy_cleanup(c);
+    atomic_store(&d->done, true);
+    return NULL;
+}
+
+START_TEST(slow_http1_reader_gets_every_byte_and_the_loop_stays_free)
+{
+    /* 9 MiB at 3 MiB/s: the socket fills, sendfile(2) meets EAGAIN and the generator
+     * waits for h2o's poller many times over; meanwhile the one event loop answers. */
+    slow_dl_t d = {.max_speed = 3 << 20, .timeout_ms = 30000};
+    pthread_t t;
+    resp_t r;
+    ck_assert_int_eq(pthread_create(&t, NULL, slow_dl_thread, &d), 0);
+    usleep(300 * 1000);
+    for (int i = 0; i < 5; i++) {
+        req(&r, "GET", "/files/small", NULL, NULL, 0, false, 10000);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_mem_eq(r.body, "0123456789abcdefghij", 20);
+        resp_free(&r);
+    }
+    ck_assert(!atomic_load(&d.done)); /* answered while the big response was in flight */
+    pthread_join(t, NULL);
+    ck_assert_int_eq(d.r.rc, CURLE_OK);
+    ck_assert_int_eq(d.r.status, 200);
+    ck_assert_uint_eq(d.r.len, BIG_SIZE);
+    ck_assert(memcmp(d.r.body, big, BIG_SIZE) == 0);
+    resp_free(&d.r);
+}
+END_TEST
+
+START_TEST(http1_connection_is_reused_after_a_sendfile_response)
+{
+    char url[256];
+    const char *paths[3] = {"/files/big", "/files/big", "/files/small"};
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    for (int i = 0; i < 3; i++) {
+        resp_t r = {0};
+        long status = 0, connects = -1;
+        snprintf(url, sizeof(url), "%s%s", base, paths[i]);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+        ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+        ck_assert_int_eq(status, 200);
+        /* the response ended through h2o, which kept the connection alive */
+        ck_assert_int_eq(connects, i == 0 ? 1 : 0);
+        if (i < 2) {
+            ck_assert_uint_eq(r.len, BIG_SIZE);
+            ck_assert(memcmp(r.body, big, BIG_SIZE) == 0);
+        } else {
+            ck_assert_mem_eq(r.body, "0123456789abcdefghij", 20);
+        }
+        resp_free(&r);
+    }
+    curl_easy_cleanup(c);
+}
+END_TEST
+
+START_TEST(http1_reader_that_gives_up_mid_file_leaves_a_working_server)
+{
+    for (int i = 0; i < 3; i++) {
+        slow_dl_t d = {.max_speed = 4 << 20, .give_up_after = (size_t)(1 + i) << 20, .timeout_ms = 30000};
+        resp_t r;
+        slow_dl_thread(&d);
+        ck_assert_int_eq(d.r.rc, CURLE_WRITE_ERROR);
+        ck_assert_uint_lt(d.r.len, BIG_SIZE);
+        resp_free(&d.r);
+        req(&r, "GET", "/files/small", NULL, NULL, 0, false, 10000);
+        ck_assert_int_eq(r.status, 200);
+        resp_free(&r);
+    }
+}
+END_TEST
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+START_TEST(server_stops_under_a_stalled_http1_reader)
+{
+    /* 64 KiB/s: the response would take minutes. Shutdown's grace (2 s) ends it: the
+     * request waiting on the poller loses its connection and is disposed (ASan sees the
+     * rest). Without that the loop would wait for the reader, i.e. for ever. */
+    slow_dl_t d = {.max_speed = 64 << 10, .timeout_ms = 120000};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, slow_dl_thread, &d), 0);
+    usleep(500 * 1000);
+    ck_assert(!atomic_load(&d.done));
+    uint64_t t0 = mono_ms();
+    ferry_rpc_server_shutdown(srv);
+    ferry_rpc_server_wait(srv);
+    uint64_t waited = mono_ms() - t0;
+    ck_assert_msg(waited < 20000, "server took %llu ms to stop under a stalled reader",
+                  (unsigned long long)waited);
+    fprintf(stderr, "server stopped in %llu ms under a stalled reader\n", (unsigned long long)waited);
+    /* The kernel still holds megabytes for the slow client: let it go. */
+    atomic_store(&d.stop, true);
+    pthread_join(t, NULL);
+    ck_assert_int_ne(d.r.rc, CURLE_OK); /* never passed off as complete */
+    ck_assert_uint_lt(d.r.len, BIG_SIZE);
+    resp_free(&d.r);
+}
+END_TEST
+
 typedef struct put_arg {
     bool h2;
     long timeout_ms;
@@ -520,6 +685,10 @@ static Suite *suite(void)
     tcase_add_test(tc, file_route_serves_ranges_over_http1);
     tcase_add_test(tc, file_route_serves_ranges_over_h2);
     tcase_add_test(tc, file_cut_short_under_the_response_aborts_it);
+    tcase_add_test(tc, slow_http1_reader_gets_every_byte_and_the_loop_stays_free);
+    tcase_add_test(tc, http1_connection_is_reused_after_a_sendfile_response);
+    tcase_add_test(tc, http1_reader_that_gives_up_mid_file_leaves_a_working_server);
+    tcase_add_test(tc, server_stops_under_a_stalled_http1_reader);
     tcase_add_test(tc, offloaded_upload_does_not_hold_the_loop_http1);
     tcase_add_test(tc, offloaded_upload_does_not_hold_the_loop_h2);
     tcase_add_test(tc, client_gone_while_offloaded_leaves_the_body_intact);

@@ -1,6 +1,6 @@
 /*
  * Transfer routes (ferry/rpc_route.h): plain HTTP requests completed from any thread,
- * files served out of a mapping, bodies handed to the worker pool.
+ * files served by sendfile(2) or read in pieces, bodies handed to the worker pool.
  *
  * A route request lives in malloc'd memory of its own (not h2o's pool), so a worker
  * may fill in the response while h2o goes on. It holds two references, both dropped on
@@ -21,7 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,8 +34,8 @@
 #define ROUTE_HEADER_MEM  2048
 #define ROUTE_RANGE_MAX   256          /* a longer Range header is ignored (several ranges or junk) */
 #define ROUTE_REPLY_MAX   (1u << 20)   /* cap on a copied reply body */
-#define FILE_WINDOW       (4u << 20)   /* bytes mapped and handed to h2o per step */
-#define FILE_PIECE        (256u << 10) /* bytes read per step where mapping is unsafe */
+#define FILE_PIECE        (256u << 10) /* bytes read and handed to h2o per step */
+#define SENDFILE_TURN     (8u << 20)   /* bytes sendfile(2) moves before other sockets get a turn */
 
 struct ferry_route_req {
     loop_thread_t *lt;
@@ -66,15 +67,32 @@ struct ferry_route_req {
     int file_fd; /* send_file: owned until handed to the generator */
 };
 
-typedef struct file_gen {
+typedef struct file_gen file_gen_t;
+struct file_gen {
     h2o_generator_t super; /* first: h2o hands this pointer back */
+    h2o_req_t *req;
     int fd;
     uint64_t pos, end; /* next byte to send, one past the last */
-    bool mapped;       /* windows of a mapping, else pread() into buf */
-    void *map;
-    size_t map_len;
-    uint8_t *buf; /* FILE_PIECE bytes, owned */
-} file_gen_t;
+    uint8_t *buf;      /* FILE_PIECE bytes, owned */
+    /* Cleartext HTTP/1.x: the connection's socket. Once the headers and the first piece
+     * went out through h2o, the middle of the file goes by sendfile(2) straight from the
+     * page cache (no copy in user space, as nginx does); the last piece goes through h2o
+     * again so that h2o ends the response and keeps the connection alive. */
+    h2o_socket_t *sock;
+    h2o_socket_t *conn_sock; /* the connection's socket whatever the protocol, or NULL */
+    bool started;            /* h2o wrote the headers */
+    bool waiting;            /* h2o polls |sock| for us */
+    file_gen_t *next;        /* in live_gens until the request is disposed */
+};
+
+/*
+ * The file responses of this loop thread, from start to dispose. h2o's write callback
+ * hands back only the socket, whose data pointer belongs to h2o's connection, so a
+ * generator waiting for its socket is found here by it; shutdown's force walks it too.
+ * A generator leaves the list when its request is disposed, before its socket can be
+ * freed, so no entry outlives its socket.
+ */
+static _Thread_local file_gen_t *live_gens;
 
 /* ---- range syntax ---------------------------------------------------------------------- */
 
@@ -382,9 +400,12 @@ static void add_headers(ferry_route_req_t *r, h2o_req_t *req)
 static void file_gen_dispose(void *p)
 {
     file_gen_t *g = p;
-    if (g->map != NULL)
-        munmap(g->map, g->map_len);
-    g->map = NULL;
+    for (file_gen_t **pp = &live_gens; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    }
     free(g->buf);
     g->buf = NULL;
     if (g->fd >= 0)
@@ -392,61 +413,126 @@ static void file_gen_dispose(void *p)
     g->fd = -1;
 }
 
+/* The length already went out: the only honest thing left is to abort (h2o closes). */
+static void file_gen_abort(file_gen_t *g, const char *why)
+{
+    FERRY_WARN("http route: file %s at %" PRIu64 " of %" PRIu64 ": response aborted", why, g->pos, g->end);
+    h2o_send(g->req, NULL, 0, H2O_SEND_STATE_ERROR);
+}
+
+/* Reads the next piece into the buffer and hands it to h2o, which calls proceed again
+ * once it is out. A file cut short under the response ends it with an error. */
+static void send_piece(file_gen_t *g)
+{
+    size_t piece = g->end - g->pos < FILE_PIECE ? (size_t)(g->end - g->pos) : FILE_PIECE;
+    ssize_t n;
+    do
+        n = pread(g->fd, g->buf, piece, (off_t)g->pos);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        file_gen_abort(g, n == 0 ? "shrank" : "cannot be read");
+        return;
+    }
+    g->pos += (uint64_t)n;
+    g->started = true;
+    h2o_iovec_t pv = h2o_iovec_init(g->buf, (size_t)n);
+    h2o_send(g->req, &pv, 1, g->pos == g->end ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void on_writable(h2o_socket_t *sock, const char *err);
+
+static void wait_writable(file_gen_t *g)
+{
+    g->waiting = true;
+    h2o_socket_notify_write(g->sock, on_writable);
+}
+
 /*
- * Hands h2o the next piece. Mapped (cleartext HTTP/1.x): a window of the file, which h2o
- * writes with writev() straight from the page cache, no copy in user space; h2o calls
- * proceed again once the window is out, so the previous mapping is no longer referenced.
- * The kernel reads the mapping there, so a file cut short under the response makes
- * writev() fail (EFAULT) and h2o drop the connection; the size is also checked before
- * each window. Where h2o itself reads the bytes (HTTP/2 framing, TLS), a cut file would
- * be SIGBUS in user space: those read pieces into a buffer.
+ * Moves the middle of the file with sendfile(2) while the socket takes it, at most
+ * SENDFILE_TURN bytes per turn so one fast reader does not starve the loop's other
+ * sockets; then waits for h2o's poller. Called only when h2o has nothing queued on the
+ * socket (the previous write completed), so bytes cannot overtake each other. A file
+ * cut short makes sendfile(2) return 0 before the end: the response is aborted.
  */
+static void pump_sendfile(file_gen_t *g)
+{
+    uint64_t stop = g->end - FILE_PIECE; /* the last piece goes through h2o */
+    uint64_t turn = 0;
+    int sfd = h2o_socket_get_fd(g->sock);
+
+    while (g->pos < stop) {
+        size_t want = (size_t)(stop - g->pos < SENDFILE_TURN ? stop - g->pos : SENDFILE_TURN);
+        off_t off = (off_t)g->pos;
+        ssize_t n = sendfile(sfd, g->fd, &off, want);
+        if (n > 0) {
+            g->pos += (uint64_t)n;
+            g->req->bytes_sent += (size_t)n;
+            turn += (uint64_t)n;
+            if (turn >= SENDFILE_TURN && g->pos < stop) {
+                wait_writable(g);
+                return;
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            wait_writable(g);
+            return;
+        }
+        if (n == 0) {
+            file_gen_abort(g, "shrank");
+        } else {
+            /* the peer went away (EPIPE, ECONNRESET): nothing to tell, h2o closes */
+            h2o_send(g->req, NULL, 0, H2O_SEND_STATE_ERROR);
+        }
+        return;
+    }
+    send_piece(g);
+}
+
+static void on_writable(h2o_socket_t *sock, const char *err)
+{
+    file_gen_t *g = live_gens;
+    while (g != NULL && !(g->waiting && g->sock == sock))
+        g = g->next;
+    if (g == NULL) { /* cannot be: the list holds every socket we asked h2o to poll */
+        FERRY_ERROR("http route: write notification for an unknown socket");
+        return;
+    }
+    g->waiting = false;
+    if (err != NULL)
+        h2o_send(g->req, NULL, 0, H2O_SEND_STATE_ERROR);
+    else
+        pump_sendfile(g);
+}
+
+/* h2o wants more: the first piece (with the headers) and the last through h2o, the
+ * rest by sendfile(2) where the connection allows it. */
 static void file_gen_proceed(h2o_generator_t *self, h2o_req_t *req)
 {
     file_gen_t *g = (file_gen_t *)self;
-    struct stat st;
-    if (!g->mapped) {
-        size_t piece = g->end - g->pos < FILE_PIECE ? (size_t)(g->end - g->pos) : FILE_PIECE;
-        ssize_t n;
-        do
-            n = pread(g->fd, g->buf, piece, (off_t)g->pos);
-        while (n < 0 && errno == EINTR);
-        if (n <= 0)
-            goto fail;
-        g->pos += (uint64_t)n;
-        h2o_iovec_t pv = h2o_iovec_init(g->buf, (size_t)n);
-        h2o_send(req, &pv, 1, g->pos == g->end ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
-        return;
-    }
-    long page = sysconf(_SC_PAGESIZE);
-    uint64_t aligned = g->pos & ~(uint64_t)(page - 1);
-    uint64_t want = g->end - g->pos < FILE_WINDOW ? g->end - g->pos : FILE_WINDOW;
-
-    if (g->map != NULL)
-        munmap(g->map, g->map_len);
-    g->map = NULL;
-    if (fstat(g->fd, &st) != 0 || (uint64_t)st.st_size < g->pos + want)
-        goto fail;
-    g->map_len = (size_t)(g->pos - aligned + want);
-    g->map = mmap(NULL, g->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, g->fd, (off_t)aligned);
-    if (g->map == MAP_FAILED) {
-        g->map = NULL;
-        goto fail;
-    }
-    h2o_iovec_t v = h2o_iovec_init((char *)g->map + (g->pos - aligned), (size_t)want);
-    g->pos += want;
-    h2o_send(req, &v, 1, g->pos == g->end ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
-    return;
-fail:
-    /* The length already went out: the only honest thing left is to abort. */
-    FERRY_WARN("http route: file shrank or cannot be mapped at %" PRIu64 ": response aborted", g->pos);
-    h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+    (void)req;
+    if (g->sock != NULL && g->started && g->end - g->pos > FILE_PIECE)
+        pump_sendfile(g);
+    else
+        send_piece(g);
 }
 
 static void file_gen_stop(h2o_generator_t *self, h2o_req_t *req)
 {
     (void)self;
-    (void)req; /* the mapping and fd go with the pool's dispose */
+    (void)req; /* the fd and buffer go with the pool's dispose */
+}
+
+void ferry_route_force_close(loop_thread_t *lt)
+{
+    (void)lt; /* live_gens is this (loop) thread's */
+    /* shutdown(2), not close: the fd stays h2o's. The pending write or the poll for one
+     * fails, h2o closes the connection and disposes the request as for a peer gone. */
+    for (file_gen_t *g = live_gens; g != NULL; g = g->next)
+        if (g->conn_sock != NULL)
+            shutdown(h2o_socket_get_fd(g->conn_sock), SHUT_RDWR);
 }
 
 static void text_reply(h2o_req_t *req, int status, const char *body);
@@ -502,9 +588,10 @@ static void start_file(ferry_route_req_t *r, h2o_req_t *req)
     }
     h2o_socket_t *sock =
         req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
-    bool mapped = req->version < 0x200 && sock != NULL && sock->ssl == NULL;
+    /* sendfile(2) only where h2o writes the bytes as they are: HTTP/1.x without TLS */
+    bool plain = req->version < 0x200 && sock != NULL && sock->ssl == NULL;
     uint8_t *piece_buf = NULL;
-    if (!mapped && !r->head && (piece_buf = malloc(FILE_PIECE)) == NULL) {
+    if (!r->head && (piece_buf = malloc(FILE_PIECE)) == NULL) {
         close(fd);
         text_reply(req, 503, "E_NOMEM: out of memory\n");
         return;
@@ -512,9 +599,14 @@ static void start_file(ferry_route_req_t *r, h2o_req_t *req)
     file_gen_t *g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), file_gen_dispose);
     g->super.proceed = file_gen_proceed;
     g->super.stop = file_gen_stop;
+    g->req = req;
     g->fd = fd;
-    g->map = NULL;
-    g->mapped = mapped;
+    g->sock = plain ? sock : NULL;
+    g->conn_sock = sock;
+    g->started = false;
+    g->waiting = false;
+    g->next = live_gens;
+    live_gens = g;
     g->buf = piece_buf;
     g->pos = first;
     g->end = size == 0 ? 0 : last + 1;

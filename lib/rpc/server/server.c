@@ -344,7 +344,8 @@ static void heap_down(loop_thread_t *lt, size_t i)
 static void arm_timer(loop_thread_t *lt)
 {
     uint64_t at = lt->heap_len > 0 ? lt->heap[0]->deadline_ns : 0;
-    if (lt->shutting_down && lt->force_at_ns != 0 && (at == 0 || lt->force_at_ns < at))
+    /* once forced, the moment has passed: re-arming it would fire at once, forever */
+    if (lt->shutting_down && !lt->forced && lt->force_at_ns != 0 && (at == 0 || lt->force_at_ns < at))
         at = lt->force_at_ns;
     if (at == lt->timer_armed_ns)
         return;
@@ -436,6 +437,7 @@ static void force_close(loop_thread_t *lt)
         next = n->next;
         ferry_call_shutdown(H2O_STRUCT_FROM_MEMBER(ferry_rpc_call_t, link, n), true);
     }
+    ferry_route_force_close(lt);
 }
 
 static void begin_shutdown(loop_thread_t *lt)

@@ -268,5 +268,8 @@ void ferry_call_pool_drain(loop_thread_t *lt);
 /* route.c */
 void ferry_route_begin(loop_thread_t *lt, h2o_req_t *req, ferry_route_fn fn, void *user);
 void ferry_route_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+/* Shutdown's grace is over (loop thread): every file response of this thread still in
+ * flight loses its connection, so a reader that stalled cannot hold the loop. */
+void ferry_route_force_close(loop_thread_t *lt);
 
 #endif
