@@ -455,7 +455,7 @@ typedef struct assign_ctx {
     ferry_err_code_t rc;
 } assign_ctx_t;
 
-static int assign_node(void *vctx, const ferry_store_scope_node_t *n)
+static int assign_node(void *vctx, const ferry_store_config_scope_node_t *n)
 {
     assign_ctx_t *c = vctx;
     render_ctx_t r = {
