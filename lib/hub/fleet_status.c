@@ -240,6 +240,7 @@ static void refresh_license(ferry_hub_t *hub, int64_t node_id, int64_t customer_
     hub_arena_t a = {0};
     ferry_err_t err = {0};
     Ferry__V1__License *lic = NULL;
+    ProtobufCBinaryData doc;
     uint8_t sha[32];
     char code[65] = "";
     fleet_entry_t *e;
@@ -254,7 +255,7 @@ static void refresh_license(ferry_hub_t *hub, int64_t node_id, int64_t customer_
     }
     if (code[0] == '\0')
         return;
-    if (hub_license_for_node(hub, &a, node_id, customer_id, code, NULL, &lic, NULL, sha, &err) != FERRY_OK) {
+    if (hub_license_doc_load(hub, &a, node_id, customer_id, code, &lic, &doc, sha, &err) != FERRY_OK) {
         FERRY_WARN("fleet: licence of node %s: %s", code, err.msg);
         goto out;
     }
@@ -265,7 +266,7 @@ static void refresh_license(ferry_hub_t *hub, int64_t node_id, int64_t customer_
             memcpy(e->lic_sha, sha, sizeof(sha));
             e->lic_ends_at = hub_ts_ms(lic->ends_at);
             e->lic_grace_ms = lic->offline_grace != NULL ? lic->offline_grace->seconds * 1000 : 0;
-            /* the effective status was overlaid: keep what an admin set */
+            /* the stored status: ACTIVE, or what an admin set (time-based states are status_now's) */
             e->lic_stored = lic->status == FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_SUSPENDED ||
                                     lic->status == FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_REVOKED
                                 ? (uint8_t)lic->status

@@ -98,6 +98,15 @@ void hub_fleet_config(ferry_hub_t *hub, ferry_fleet_config_t *out);
 void hub_license_effective(ferry_hub_t *hub, Ferry__V1__License *l, int64_t now_ms);
 
 /**
+ * The licence in force for |node_id| as STORED (no time-based status overlaid) in *lic,
+ * and its document for that node packed into |a| as |doc| with its SHA-256 in |sha|.
+ * *lic NULL (|doc| empty) when the node has none. Reads the database. (license_doc.c)
+ */
+ferry_err_code_t hub_license_doc_load(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id, int64_t customer_id,
+                                      const char *node_code, Ferry__V1__License **lic,
+                                      ProtobufCBinaryData *doc, uint8_t sha[32], ferry_err_t *err);
+
+/**
  * The licence in force for |node_id| (effective status), the SHA-256 of its document for
  * that node in |sha|, and the signed document in *signed_out (NULL |signed_out|: not
  * wanted; left NULL too when the document's digest equals |have_sha256|, so an agent
