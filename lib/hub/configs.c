@@ -700,25 +700,6 @@ ferry_err_code_t hub_configs_open(ferry_hub_t *hub, hub_arena_t *a, int64_t node
     return ferry_store_config_open_ro(hub->store, a, node_id, out, n, err);
 }
 
-typedef struct pending_ctx {
-    ferry_hub_t *hub;
-    void (*fn)(ferry_hub_t *hub, int64_t node_id);
-} pending_ctx_t;
-
-static int pending_node(void *vctx, int64_t node_id)
-{
-    pending_ctx_t *c = vctx;
-    c->fn(c->hub, node_id);
-    return 0;
-}
-
-ferry_err_code_t hub_configs_pending_nodes(ferry_hub_t *hub, void (*fn)(ferry_hub_t *hub, int64_t node_id),
-                                           ferry_err_t *err)
-{
-    pending_ctx_t c = {hub, fn};
-    return ferry_store_config_open_nodes_ro(hub->store, pending_node, &c, err);
-}
-
 void hub_configs_bind(ferry_hub_t *hub)
 {
     hub->admin.put_config_template = put_config_template;
