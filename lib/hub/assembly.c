@@ -22,8 +22,9 @@
  *   hub_frame.c   the handler frame (HUB_METHOD: principal, offload, transaction, audit)
  *   watch.c       WatchRelease and WatchAssignments streams
  *   metrics.c     /metrics (Prometheus text) and the metrics interceptor
- *   fleet_status.c, licenses.c, configs.c  fleet management: node status, licences,
- *                 configuration distribution (hub_fleet.h)
+ *   fleet.c       fleet management, assembled: fleet_status.c (node status, the fleet
+ *                 table), licenses.c + license_doc.c (licences), configs.c
+ *                 (configuration distribution), server_backup.c (backups) (hub_fleet.h)
  */
 #include <errno.h>
 #include <stdio.h>

@@ -455,7 +455,7 @@ typedef struct assign_ctx {
     ferry_err_code_t rc;
 } assign_ctx_t;
 
-static int assign_node(void *vctx, const ferry_store_scope_node_t *n)
+static int assign_node(void *vctx, const ferry_store_config_scope_node_t *n)
 {
     assign_ctx_t *c = vctx;
     render_ctx_t r = {
@@ -698,25 +698,6 @@ ferry_err_code_t hub_configs_open(ferry_hub_t *hub, hub_arena_t *a, int64_t node
                                   Ferry__V1__ConfigAssignment ***out, size_t *n, ferry_err_t *err)
 {
     return ferry_store_config_open_ro(hub->store, a, node_id, out, n, err);
-}
-
-typedef struct pending_ctx {
-    ferry_hub_t *hub;
-    void (*fn)(ferry_hub_t *hub, int64_t node_id);
-} pending_ctx_t;
-
-static int pending_node(void *vctx, int64_t node_id)
-{
-    pending_ctx_t *c = vctx;
-    c->fn(c->hub, node_id);
-    return 0;
-}
-
-ferry_err_code_t hub_configs_pending_nodes(ferry_hub_t *hub, void (*fn)(ferry_hub_t *hub, int64_t node_id),
-                                           ferry_err_t *err)
-{
-    pending_ctx_t c = {hub, fn};
-    return ferry_store_config_open_nodes_ro(hub->store, pending_node, &c, err);
 }
 
 void hub_configs_bind(ferry_hub_t *hub)

@@ -1,6 +1,7 @@
 /*
  * Node status (seed 001: ONLINE / OFFLINE / MAINTENANCE / EXPIRED), the fleet table
- * and the agent-facing hooks of hub_fleet.h.
+ * and the hooks of hub_fleet.h that read it (the ones that also need licences or
+ * configurations are fleet.c's).
  *
  * Why a table and a sweep: a CheckIn must not write (20,000/s on two cores), yet every
  * transition must be recorded with its time. Presence (agent.c) already keeps the
@@ -13,6 +14,9 @@
  *
  * Lock order: store lock -> fleet mutex (the mutex is never held while waiting for the
  * store, and never calls out).
+ *
+ * The core that licenses.c, configs.c and server_backup.c build on: it calls none of
+ * them (fleet.c assembles the four), only the store and license_doc.c.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -23,6 +27,7 @@
 
 #include "ferry/encoding.h"
 #include "ferry/log.h"
+#include "ferry/store/configs.h"
 #include "ferry/store/node_events.h"
 #include "ferry/store/tree.h"
 #include "hub_agent.h"
@@ -59,7 +64,6 @@ struct hub_fleet {
     pthread_cond_t cv;
     int stop, started;
     pthread_t thread;
-    struct hub_backup_sched *backups; /* server_backup.c */
 };
 
 static pthread_mutex_t alloc_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -94,16 +98,18 @@ static void cfg_defaults(const ferry_hub_t *hub, ferry_fleet_config_t *c)
     }
 }
 
-void ferry_hub_set_fleet_config(ferry_hub_t *hub, const ferry_fleet_config_t *cfg)
+bool hub_fleet_set_config(ferry_hub_t *hub, const ferry_fleet_config_t *cfg)
 {
     struct hub_fleet *fl = fleet_of(hub);
-    if (fl == NULL || cfg == NULL)
-        return;
-    pthread_mutex_lock(&fl->mu);
-    fl->cfg = *cfg;
-    pthread_cond_signal(&fl->cv); /* a shorter period takes effect at once */
-    pthread_mutex_unlock(&fl->mu);
-    hub_backup_sched_kick(fl->backups);
+    bool set = false;
+    if (fl != NULL && cfg != NULL) {
+        pthread_mutex_lock(&fl->mu);
+        fl->cfg = *cfg;
+        pthread_cond_signal(&fl->cv); /* a shorter period takes effect at once */
+        pthread_mutex_unlock(&fl->mu);
+        set = true;
+    }
+    return set;
 }
 
 void hub_fleet_config(ferry_hub_t *hub, ferry_fleet_config_t *out)
@@ -240,6 +246,7 @@ static void refresh_license(ferry_hub_t *hub, int64_t node_id, int64_t customer_
     hub_arena_t a = {0};
     ferry_err_t err = {0};
     Ferry__V1__License *lic = NULL;
+    ProtobufCBinaryData doc;
     uint8_t sha[32];
     char code[65] = "";
     fleet_entry_t *e;
@@ -254,7 +261,7 @@ static void refresh_license(ferry_hub_t *hub, int64_t node_id, int64_t customer_
     }
     if (code[0] == '\0')
         return;
-    if (hub_license_for_node(hub, &a, node_id, customer_id, code, NULL, &lic, NULL, sha, &err) != FERRY_OK) {
+    if (hub_license_doc_load(hub, &a, node_id, customer_id, code, &lic, &doc, sha, &err) != FERRY_OK) {
         FERRY_WARN("fleet: licence of node %s: %s", code, err.msg);
         goto out;
     }
@@ -265,7 +272,7 @@ static void refresh_license(ferry_hub_t *hub, int64_t node_id, int64_t customer_
             memcpy(e->lic_sha, sha, sizeof(sha));
             e->lic_ends_at = hub_ts_ms(lic->ends_at);
             e->lic_grace_ms = lic->offline_grace != NULL ? lic->offline_grace->seconds * 1000 : 0;
-            /* the effective status was overlaid: keep what an admin set */
+            /* the stored status: ACTIVE, or what an admin set (time-based states are status_now's) */
             e->lic_stored = lic->status == FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_SUSPENDED ||
                                     lic->status == FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_REVOKED
                                 ? (uint8_t)lic->status
@@ -313,13 +320,16 @@ static ferry_err_code_t license_nodes(ferry_hub_t *hub, int64_t customer_id, id_
     return rc;
 }
 
-static void mark_config(ferry_hub_t *hub, int64_t node_id)
+/* A node with open configuration assignments at start-up (store walk callback). */
+static int mark_config(void *vfl, int64_t node_id)
 {
+    struct hub_fleet *fl = vfl;
     fleet_entry_t *e;
-    pthread_mutex_lock(&hub->fleet->mu);
-    if ((e = find(hub->fleet, node_id, false)) != NULL)
+    pthread_mutex_lock(&fl->mu);
+    if ((e = find(fl, node_id, false)) != NULL)
         e->config_pending = 1;
-    pthread_mutex_unlock(&hub->fleet->mu);
+    pthread_mutex_unlock(&fl->mu);
+    return 0;
 }
 
 /* ---- the sweep -------------------------------------------------------------------------- */
@@ -438,7 +448,7 @@ static void *sweep_main(void *arg)
     return NULL;
 }
 
-ferry_err_code_t hub_fleet_start(ferry_hub_t *hub, ferry_err_t *err)
+ferry_err_code_t hub_fleet_status_start(ferry_hub_t *hub, ferry_err_t *err)
 {
     struct hub_fleet *fl = fleet_of(hub);
     load_ctx_t lc = {hub, fl};
@@ -448,7 +458,7 @@ ferry_err_code_t hub_fleet_start(ferry_hub_t *hub, ferry_err_t *err)
     id_list_t ids = {0};
     if (ferry_store_fleet_nodes_ro(hub->store, 0, load_node, &lc, err) != FERRY_OK ||
         license_nodes(hub, 0, &ids, err) != FERRY_OK ||
-        hub_configs_pending_nodes(hub, mark_config, err) != FERRY_OK) {
+        ferry_store_config_open_nodes_ro(hub->store, mark_config, fl, err) != FERRY_OK) {
         free(ids.v);
         return ferry_err_prefix(err, "fleet");
     }
@@ -458,21 +468,14 @@ ferry_err_code_t hub_fleet_start(ferry_hub_t *hub, ferry_err_t *err)
     if (pthread_create(&fl->thread, NULL, sweep_main, hub) != 0)
         return ferry_err_set(err, FERRY_E_NOMEM, "fleet: cannot start the status sweep thread");
     fl->started = 1;
-    return hub_backup_sched_start(hub, &fl->backups, err);
+    return FERRY_OK;
 }
 
-struct hub_backup_sched *hub_fleet_backup_sched(ferry_hub_t *hub)
-{
-    return hub->fleet != NULL ? hub->fleet->backups : NULL;
-}
-
-void hub_fleet_free(ferry_hub_t *hub)
+void hub_fleet_status_free(ferry_hub_t *hub)
 {
     struct hub_fleet *fl = hub != NULL ? hub->fleet : NULL;
     if (fl == NULL)
         return;
-    hub_backup_sched_stop(fl->backups); /* first: a backup in progress finishes */
-    fl->backups = NULL;
     if (fl->started) {
         pthread_mutex_lock(&fl->mu);
         fl->stop = 1;
@@ -615,75 +618,6 @@ bool hub_fleet_node_facts(ferry_hub_t *hub, int64_t node_id, char code[65], int6
     if (hub->fleet == NULL || load_new_nodes(hub, &err) != FERRY_OK)
         FERRY_WARN("fleet: %s", err.msg);
     return node_facts(hub, node_id, code, customer_id);
-}
-
-ferry_err_code_t hub_fleet_checkin_fill(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id,
-                                        const char *license_sha256, Ferry__V1__CheckInResponse *resp,
-                                        ferry_err_t *err)
-{
-    char code[65];
-    int64_t customer_id = 0;
-    uint8_t sha[32];
-    ferry_err_code_t rc;
-
-    if (!hub_fleet_node_facts(hub, node_id, code, &customer_id))
-        return FERRY_OK;
-    /* signed_license stays NULL when the agent holds this document (no signature made) */
-    if ((rc = hub_license_for_node(hub, a, node_id, customer_id, code,
-                                   license_sha256 != NULL ? license_sha256 : "", &resp->license,
-                                   &resp->signed_license, sha, err)) != FERRY_OK)
-        return rc;
-    return hub_configs_open(hub, a, node_id, &resp->config_assignments, &resp->n_config_assignments, err);
-}
-
-ferry_err_code_t hub_fleet_watch_messages(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id, unsigned what,
-                                          const char *license_sha256,
-                                          Ferry__V1__WatchAssignmentsResponse ***out, size_t *n,
-                                          ferry_err_t *err)
-{
-    char code[65];
-    int64_t customer_id = 0;
-    uint8_t sha[32];
-    Ferry__V1__License *lic = NULL;
-    Ferry__V1__SignedLicense *sl = NULL;
-    Ferry__V1__ConfigAssignment **cas = NULL;
-    size_t n_cas = 0;
-    ferry_err_code_t rc = FERRY_OK;
-
-    *out = NULL;
-    *n = 0;
-    if (!hub_fleet_node_facts(hub, node_id, code, &customer_id))
-        return FERRY_OK;
-    if ((what & HUB_FLEET_EV_LICENSE) &&
-        (rc =
-             hub_license_for_node(hub, a, node_id, customer_id, code,
-                                  license_sha256 != NULL && license_sha256[0] != '\0' ? license_sha256 : NULL,
-                                  &lic, &sl, sha, err)) != FERRY_OK)
-        return rc; /* sl NULL: no licence, or the agent has it */
-    if ((what & HUB_FLEET_EV_CONFIG) &&
-        (rc = hub_configs_open(hub, a, node_id, &cas, &n_cas, err)) != FERRY_OK)
-        return rc;
-    if ((*out = hub_arena_alloc(a, (n_cas + 1) * sizeof(**out))) == NULL)
-        return ferry_err_set(err, FERRY_E_NOMEM, "watch: out of memory");
-    if (sl != NULL) {
-        Ferry__V1__WatchAssignmentsResponse *m = hub_arena_alloc(a, sizeof(*m));
-        if (m == NULL)
-            return ferry_err_set(err, FERRY_E_NOMEM, "watch: out of memory");
-        ferry__v1__watch_assignments_response__init(m);
-        m->event_case = FERRY__V1__WATCH_ASSIGNMENTS_RESPONSE__EVENT_LICENSE;
-        m->license = sl;
-        (*out)[(*n)++] = m;
-    }
-    for (size_t i = 0; i < n_cas; i++) {
-        Ferry__V1__WatchAssignmentsResponse *m = hub_arena_alloc(a, sizeof(*m));
-        if (m == NULL)
-            return ferry_err_set(err, FERRY_E_NOMEM, "watch: out of memory");
-        ferry__v1__watch_assignments_response__init(m);
-        m->event_case = FERRY__V1__WATCH_ASSIGNMENTS_RESPONSE__EVENT_CONFIG_ASSIGNMENT;
-        m->config_assignment = cas[i];
-        (*out)[(*n)++] = m;
-    }
-    return rc;
 }
 
 void hub_fleet_counts(ferry_hub_t *hub, uint64_t by_status[5], uint64_t *expiring)
@@ -973,13 +907,10 @@ static ferry_err_code_t list_node_events_body(hub_frame_t *f, const Ferry__V1__L
     return FERRY_OK;
 }
 
-void hub_fleet_bind(ferry_hub_t *hub)
+void hub_fleet_status_bind(ferry_hub_t *hub)
 {
     (void)fleet_of(hub);
     hub->admin.set_node_maintenance = set_node_maintenance;
     hub->admin.list_node_statuses = list_node_statuses;
     hub->admin.list_node_events = list_node_events;
-    hub_licenses_bind(hub);
-    hub_configs_bind(hub);
-    hub_server_backup_bind(hub);
 }

@@ -35,6 +35,7 @@ struct hub_metrics;
 struct hub_auth;
 struct hub_janitor;
 struct hub_fleet;
+struct hub_backup_sched;
 
 struct ferry_hub {
     ferry_hub_config_t cfg;
@@ -54,9 +55,10 @@ struct ferry_hub {
     struct hub_bus *bus;
     struct hub_presence *presence; /* presence.c: last-seen table (started and stopped with the bus) */
     struct hub_metrics *metrics;
-    struct hub_auth *auth;       /* auth.c: token cache, read-only connection */
-    struct hub_janitor *janitor; /* uploads.c: the expiry sweep of uploads */
-    struct hub_fleet *fleet;     /* fleet_status.c: node status, licence digests (hub_fleet.h) */
+    struct hub_auth *auth;            /* auth.c: token cache, read-only connection */
+    struct hub_janitor *janitor;      /* uploads.c: the expiry sweep of uploads */
+    struct hub_fleet *fleet;          /* fleet_status.c: node status, licence digests (hub_fleet.h) */
+    struct hub_backup_sched *backups; /* server_backup.c: scheduled backups (started by fleet.c) */
     int64_t waves_last_sweep_ms; /* waves.c: the maintenance-window sweep's previous look (its thread only) */
 
     /* The generated service tables; modules fill their members. */

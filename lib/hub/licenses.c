@@ -5,11 +5,10 @@
  *
  * The row keeps what an admin set; GRACE, EXPIRED and `expiring` are computed at read
  * time (hub_license_effective), so nothing has to wake up when a licence ends. The
- * document (ferry.v1.LicenseDocument) is built for one node from the STORED state and
- * is deterministic (no signing time in it): the same revision for the same node gives
- * the same bytes and the same SHA-256, which is how an idle CheckIn tells from memory
- * that the agent already holds the current one (fleet_status.c). Ed25519 signatures
- * are deterministic too; signing happens only when a document is actually sent.
+ * document (ferry.v1.LicenseDocument) is built for one node from the STORED state by
+ * license_doc.c and is deterministic, so an idle CheckIn tells from memory that the
+ * agent already holds the current one (fleet_status.c). Ed25519 signatures are
+ * deterministic too; signing happens only when a document is actually sent.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,7 +27,6 @@
 #define LIC_REVOKED   FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_REVOKED
 #define LIC_GRACE     FERRY__V1__LICENSE_STATUS__LICENSE_STATUS_GRACE
 
-#define LIC_DOC_MAX     8192                     /* bytes of one packed document */
 #define LIC_GRACE_MAX_S (365LL * 86400)          /* longest offline grace */
 #define LIC_SPAN_MAX_MS (100LL * 365 * 86400000) /* longest licence */
 #define LIC_REASON_MAX  256
@@ -96,57 +94,13 @@ static ferry_err_code_t check_features(char *const *f, size_t n, ferry_err_t *er
     return FERRY_OK;
 }
 
-/* ---- the document -------------------------------------------------------------------- */
-
-/*
- * Packs the document of licence |l| (STORED status) for node |node_code| into |a|;
- * |sha| receives its SHA-256.
- */
-static ferry_err_code_t pack_document(hub_arena_t *a, const Ferry__V1__License *l, const char *node_code,
-                                      ProtobufCBinaryData *out, uint8_t sha[32], ferry_err_t *err)
-{
-    Ferry__V1__LicenseDocument d = FERRY__V1__LICENSE_DOCUMENT__INIT;
-    size_t len;
-
-    d.license_id = l->id;
-    d.license_key = l->license_key;
-    d.customer_code = l->customer_code;
-    d.node_code = (char *)node_code;
-    d.type = l->type;
-    d.starts_at = l->starts_at;
-    d.ends_at = l->ends_at;
-    d.max_users = l->max_users;
-    d.max_companies = l->max_companies;
-    d.features = l->features;
-    d.n_features = l->n_features;
-    d.status = l->status;
-    d.offline_grace = l->offline_grace;
-    d.issued_at = l->updated_at;
-    d.revision = l->revision;
-    len = ferry__v1__license_document__get_packed_size(&d);
-    if (len > LIC_DOC_MAX)
-        return ferry_err_set(err, FERRY_E_TOO_LARGE, "licence document of %zu bytes exceeds %d", len,
-                             LIC_DOC_MAX);
-    if ((out->data = hub_arena_alloc(a, len + 1)) == NULL)
-        return ferry_err_set(err, FERRY_E_NOMEM, "licence document: out of memory");
-    out->len = ferry__v1__license_document__pack(&d, out->data);
-    {
-        ferry_sha256_t *h = ferry_sha256_new();
-        if (h == NULL)
-            return ferry_err_set(err, FERRY_E_NOMEM, "licence document: out of memory");
-        ferry_sha256_update(h, out->data, out->len);
-        ferry_sha256_final(h, sha);
-        ferry_sha256_free(h);
-    }
-    return FERRY_OK;
-}
+/* ---- the signed document (built by license_doc.c) ------------------------------------- */
 
 ferry_err_code_t hub_license_for_node(ferry_hub_t *hub, hub_arena_t *a, int64_t node_id, int64_t customer_id,
                                       const char *node_code, const char *have_sha256,
                                       Ferry__V1__License **lic, Ferry__V1__SignedLicense **signed_out,
                                       uint8_t sha[32], ferry_err_t *err)
 {
-    ferry_store_license_meta_t meta;
     ProtobufCBinaryData doc = {0, NULL};
     Ferry__V1__SignedLicense *sl;
     uint8_t *sig;
@@ -156,11 +110,9 @@ ferry_err_code_t hub_license_for_node(ferry_hub_t *hub, hub_arena_t *a, int64_t 
     *lic = NULL;
     if (signed_out != NULL)
         *signed_out = NULL;
-    if ((rc = ferry_store_license_for_node_ro(hub->store, a, node_id, customer_id, lic, &meta, err)) !=
+    if ((rc = hub_license_doc_load(hub, a, node_id, customer_id, node_code, lic, &doc, sha, err)) !=
             FERRY_OK ||
         *lic == NULL)
-        return rc;
-    if ((rc = pack_document(a, *lic, node_code, &doc, sha, err)) != FERRY_OK)
         return rc;
     if (signed_out != NULL && have_sha256 != NULL) {
         char hex[2 * FERRY_SHA256_LEN + 1];

@@ -187,6 +187,7 @@ static void prune(ferry_hub_t *hub, uint32_t keep)
 }
 
 struct hub_backup_sched {
+    ferry_hub_t *hub;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
@@ -195,8 +196,8 @@ struct hub_backup_sched {
 
 static void *sched_main(void *arg)
 {
-    ferry_hub_t *hub = arg;
-    struct hub_backup_sched *s = hub_fleet_backup_sched(hub);
+    struct hub_backup_sched *s = arg;
+    ferry_hub_t *hub = s->hub;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         ferry_fleet_config_t c;
@@ -234,10 +235,11 @@ ferry_err_code_t hub_backup_sched_start(ferry_hub_t *hub, struct hub_backup_sche
     struct hub_backup_sched *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return ferry_err_set(err, FERRY_E_NOMEM, "backup schedule: out of memory");
+    s->hub = hub;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     *out = s;
-    if (pthread_create(&s->thread, NULL, sched_main, hub) != 0) {
+    if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
         *out = NULL;
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cv);

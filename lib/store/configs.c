@@ -190,7 +190,7 @@ out:
 
 ferry_err_code_t ferry_store_config_scope(ferry_store_t *s, const char *customer_code, char *const *stores,
                                           size_t n_stores, char *const *nodes, size_t n_nodes, int env,
-                                          ferry_store_scope_fn fn, void *ctx, ferry_err_t *err)
+                                          ferry_store_config_scope_fn fn, void *ctx, ferry_err_t *err)
 {
     sqlite3 *db = ferry_store_sqlite(s);
     sqlite3_stmt *st = NULL;
@@ -246,9 +246,9 @@ ferry_err_code_t ferry_store_config_scope(ferry_store_t *s, const char *customer
         sqlite3_bind_text(st, 6, jn, -1, free);
     }
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        ferry_store_scope_node_t n = {sqlite3_column_int64(st, 0), ferry_store_col_text(st, 1),
-                                      ferry_store_col_text(st, 2), ferry_store_col_text(st, 3),
-                                      ferry_store_col_text(st, 4), sqlite3_column_int(st, 5)};
+        ferry_store_config_scope_node_t n = {sqlite3_column_int64(st, 0), ferry_store_col_text(st, 1),
+                                             ferry_store_col_text(st, 2), ferry_store_col_text(st, 3),
+                                             ferry_store_col_text(st, 4), sqlite3_column_int(st, 5)};
         if (fn(ctx, &n) != 0)
             break;
     }

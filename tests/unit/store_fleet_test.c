@@ -210,7 +210,7 @@ START_TEST(node_transitions)
 }
 END_TEST
 
-static int collect(void *ctx, const ferry_store_scope_node_t *n)
+static int collect(void *ctx, const ferry_store_config_scope_node_t *n)
 {
     int64_t *ids = ctx;
     ids[ids[0] + 1] = n->id;

@@ -54,14 +54,14 @@ ferry_err_code_t ferry_store_config_templates_list_ro(ferry_store_t *s, int type
                                                       ferry_err_t *err);
 
 /** A node of an assignment scope, with what rendering needs. */
-typedef struct ferry_store_scope_node {
+typedef struct ferry_store_config_scope_node {
     int64_t id;
     const char *code, *name, *store_code, *customer_code; /**< valid during the callback */
     int environment;
-} ferry_store_scope_node_t;
+} ferry_store_config_scope_node_t;
 
 /** Called per node; non-zero stops (and is returned as FERRY_E_... by the caller's own choice). */
-typedef int (*ferry_store_scope_fn)(void *ctx, const ferry_store_scope_node_t *n);
+typedef int (*ferry_store_config_scope_fn)(void *ctx, const ferry_store_config_scope_node_t *n);
 
 /**
  * The enabled nodes of customer |customer_code| in scope: of |stores| or in |nodes|
@@ -71,7 +71,7 @@ typedef int (*ferry_store_scope_fn)(void *ctx, const ferry_store_scope_node_t *n
  */
 ferry_err_code_t ferry_store_config_scope(ferry_store_t *s, const char *customer_code, char *const *stores,
                                           size_t n_stores, char *const *nodes, size_t n_nodes, int env,
-                                          ferry_store_scope_fn fn, void *ctx, ferry_err_t *err);
+                                          ferry_store_config_scope_fn fn, void *ctx, ferry_err_t *err);
 
 /** A new assignment. */
 typedef struct ferry_store_config_assignment_new {
