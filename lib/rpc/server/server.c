@@ -1,10 +1,11 @@
 /*
  * The h2o adapter, part 1: server lifecycle, loop threads, listeners (TLS with
  * ALPN, cleartext h2 by prior knowledge or Upgrade, HTTP/1.1 on one port, one
- * SO_REUSEPORT socket per thread), per-thread deadline timers (a min-heap driving a
- * timerfd registered on the evloop) and graceful shutdown.
+ * SO_REUSEPORT socket per thread), the per-thread timerfd that expires calls past
+ * their deadline (the heap behind it is timer.c) and graceful shutdown.
  */
 #include "server_internal.h"
+#include "timer_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -304,95 +305,7 @@ const route_t *ferry_server_find_route(const ferry_rpc_server_t *srv, const char
     }
 }
 
-/* ---- deadline heap + timerfd ---------------------------------------------------- */
-
-static void heap_swap(loop_thread_t *lt, size_t a, size_t b)
-{
-    ferry_rpc_call_t *t = lt->heap[a];
-    lt->heap[a] = lt->heap[b];
-    lt->heap[b] = t;
-    lt->heap[a]->heap_idx = a;
-    lt->heap[b]->heap_idx = b;
-}
-
-static void heap_up(loop_thread_t *lt, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (lt->heap[p]->deadline_ns <= lt->heap[i]->deadline_ns)
-            break;
-        heap_swap(lt, i, p);
-        i = p;
-    }
-}
-
-static void heap_down(loop_thread_t *lt, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < lt->heap_len && lt->heap[l]->deadline_ns < lt->heap[m]->deadline_ns)
-            m = l;
-        if (r < lt->heap_len && lt->heap[r]->deadline_ns < lt->heap[m]->deadline_ns)
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(lt, i, m);
-        i = m;
-    }
-}
-
-static void arm_timer(loop_thread_t *lt)
-{
-    uint64_t at = lt->heap_len > 0 ? lt->heap[0]->deadline_ns : 0;
-    if (lt->shutting_down && lt->force_at_ns != 0 && (at == 0 || lt->force_at_ns < at))
-        at = lt->force_at_ns;
-    if (at == lt->timer_armed_ns)
-        return;
-    struct itimerspec its = {0};
-    if (at != 0) {
-        its.it_value.tv_sec = (time_t)(at / 1000000000ull);
-        its.it_value.tv_nsec = (long)(at % 1000000000ull);
-    }
-    timerfd_settime(lt->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
-    lt->timer_armed_ns = at;
-}
-
-void ferry_timer_add(loop_thread_t *lt, ferry_rpc_call_t *call)
-{
-    if (lt->heap_len == lt->heap_cap) {
-        size_t cap = lt->heap_cap ? lt->heap_cap * 2 : 64;
-        ferry_rpc_call_t **h =
-            cap <= TIMER_HEAP_MAX ? realloc(lt->heap, cap * sizeof(ferry_rpc_call_t *)) : NULL;
-        if (h == NULL) {
-            /* Out of timer slots: the call runs without a server-side deadline. */
-            FERRY_WARN("rpc: deadline heap full, call %s runs without a deadline",
-                       ferry_rpc_call_request_id(call));
-            return;
-        }
-        lt->heap = h;
-        lt->heap_cap = cap;
-    }
-    call->heap_idx = lt->heap_len;
-    lt->heap[lt->heap_len++] = call;
-    heap_up(lt, call->heap_idx);
-    arm_timer(lt);
-}
-
-void ferry_timer_remove(loop_thread_t *lt, ferry_rpc_call_t *call)
-{
-    size_t i = call->heap_idx;
-    if (i == SIZE_MAX)
-        return;
-    call->heap_idx = SIZE_MAX;
-    lt->heap_len--;
-    if (i != lt->heap_len) {
-        lt->heap[i] = lt->heap[lt->heap_len];
-        lt->heap[i]->heap_idx = i;
-        heap_up(lt, i);
-        heap_down(lt, lt->heap[i]->heap_idx);
-    }
-    arm_timer(lt);
-}
+/* ---- deadline timer ---------------------------------------------------------- */
 
 static void force_close(loop_thread_t *lt);
 
@@ -403,13 +316,13 @@ static void on_timer(h2o_socket_t *sock, const char *err)
     uint64_t now = ferry_now_ns();
     lt->timer_armed_ns = 0; /* fired: re-arm below */
     while (lt->heap_len > 0 && lt->heap[0]->deadline_ns <= now) {
-        ferry_rpc_call_t *call = lt->heap[0];
-        ferry_timer_remove(lt, call);
+        ferry_rpc_call_t *call = H2O_STRUCT_FROM_MEMBER(ferry_rpc_call_t, timer, lt->heap[0]);
+        ferry_timer_remove(lt, &call->timer);
         ferry_call_expire(call);
     }
     if (lt->shutting_down && !lt->forced && now >= lt->force_at_ns)
         force_close(lt);
-    arm_timer(lt);
+    ferry_timer_arm(lt);
 }
 
 /* ---- shutdown --------------------------------------------------------------------- */
@@ -455,7 +368,7 @@ static void begin_shutdown(loop_thread_t *lt)
         next = n->next;
         ferry_call_shutdown(H2O_STRUCT_FROM_MEMBER(ferry_rpc_call_t, link, n), false);
     }
-    arm_timer(lt);
+    ferry_timer_arm(lt);
 }
 
 static void on_shutdown_pipe(h2o_socket_t *sock, const char *err)

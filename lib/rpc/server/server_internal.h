@@ -35,8 +35,7 @@
 #define MAX_CLIENT_MSGS     100000
 #define MAX_INFLIGHT_BUFS   64
 #define MAX_WORKER_QUEUE    65536
-#define GZIP_MIN_BYTES      1024 /* smaller responses are never compressed */
-#define TIMER_HEAP_MAX      (1u << 22)
+#define GZIP_MIN_BYTES      1024       /* smaller responses are never compressed */
 #define CALL_ARENA_INLINE   3072       /* per-call scratch kept with a pooled call */
 #define CALL_ARENA_BIG      1024       /* larger allocations get a chunk of their own */
 #define CALL_ARENA_MAX      (1u << 30) /* cap on everything one call may take from its arena */
@@ -59,6 +58,12 @@ typedef struct http_route {
 } http_route_t;
 
 typedef struct loop_thread loop_thread_t;
+
+/* A place in a loop's deadline heap (timer.c), kept inside what has the deadline. */
+typedef struct ferry_timer_entry {
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
+    size_t heap_idx;      /* SIZE_MAX when not in the heap */
+} ferry_timer_entry_t;
 
 /*
  * A bump allocator owned by one call: request headers, decoded request messages,
@@ -102,8 +107,8 @@ struct loop_thread {
     uint64_t timer_armed_ns; /* 0 = disarmed */
     int shutdown_pipe[2];    /* ferry_rpc_server_shutdown() writes one byte */
     h2o_socket_t *shutdown_sock;
-    /* deadline min-heap of calls (owned array, borrowed calls) */
-    ferry_rpc_call_t **heap;
+    /* deadline min-heap (timer.c) of calls' timer entries (owned array, borrowed entries) */
+    ferry_timer_entry_t **heap;
     size_t heap_len, heap_cap;
     h2o_linklist_t calls; /* live calls of this thread */
     size_t n_calls;
@@ -182,8 +187,8 @@ struct ferry_rpc_call {
     /* ---- loop thread only ---- */
     h2o_req_t *req; /* NULL once h2o disposed the request */
     h2o_generator_t gen;
-    h2o_linklist_t link; /* in lt->calls */
-    size_t heap_idx;     /* SIZE_MAX when not in the heap */
+    h2o_linklist_t link;       /* in lt->calls */
+    ferry_timer_entry_t timer; /* the deadline; in lt->heap while it runs with one */
     call_style_t style;
     ferry_wire_codec_t codec;
     const char *content_type; /* static string echoed on success */
@@ -204,7 +209,6 @@ struct ferry_rpc_call {
     bool final_body_owned;
     bool detached_body; /* the response body handed to h2o lives in req->pool */
     uint64_t start_ns;
-    uint64_t deadline_ns;
     h2o_multithread_message_t kick_msg;
     atomic_bool kick_pending;
     /* ---- any thread ---- */
@@ -254,8 +258,6 @@ struct ferry_rpc_call {
 /* server.c */
 extern _Thread_local loop_thread_t *ferry_tls_loop;
 uint64_t ferry_now_ns(void);
-void ferry_timer_add(loop_thread_t *lt, ferry_rpc_call_t *call);
-void ferry_timer_remove(loop_thread_t *lt, ferry_rpc_call_t *call);
 const route_t *ferry_server_find_route(const ferry_rpc_server_t *srv, const char *path, size_t len);
 
 /* call.c */
