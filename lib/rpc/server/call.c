@@ -6,7 +6,9 @@
  * cancellation and shutdown of individual calls. Protocol details (headers,
  * error bodies, trailers) come from the pure functions in wire.c.
  */
-#include "server_internal.h"
+#include "call_internal.h"
+#include "route_internal.h"
+#include "runtime_internal.h"
 #include "timer_internal.h"
 
 #include <arpa/inet.h>

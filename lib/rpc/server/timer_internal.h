@@ -10,7 +10,7 @@
 #ifndef FERRY_RPC_SERVER_TIMER_INTERNAL_H
 #define FERRY_RPC_SERVER_TIMER_INTERNAL_H
 
-#include "server_internal.h"
+#include "runtime_internal.h"
 
 /**
  * Puts |e| (e->deadline_ns set, not in a heap) into |lt|'s heap and re-arms the timerfd.
