@@ -6,7 +6,10 @@
  * cancellation and shutdown of individual calls. Protocol details (headers,
  * error bodies, trailers) come from the pure functions in wire.c.
  */
-#include "server_internal.h"
+#include "call_internal.h"
+#include "route_internal.h"
+#include "runtime_internal.h"
+#include "timer_internal.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -472,7 +475,7 @@ static ferry_rpc_call_t *call_get(loop_thread_t *lt)
     memset(call, 0, offsetof(ferry_rpc_call_t, pool_next));
     call->pool_next = NULL;
     call->lt = lt;
-    call->heap_idx = SIZE_MAX;
+    call->timer.heap_idx = SIZE_MAX;
     atomic_init(&call->refs, 3); /* request alive, completion owed, dispatch in progress */
     atomic_init(&call->kick_pending, false);
     atomic_init(&call->completed, false);
@@ -620,7 +623,7 @@ static void on_req_dispose(void *p)
     bool gone_early = !call->final_sent;
     call->req = NULL;
     call->responded = true;
-    ferry_timer_remove(call->lt, call);
+    ferry_timer_remove(call->lt, &call->timer);
     if (gone_early)
         cancel(call, CANCEL_PEER);
     call_release(call);
@@ -902,7 +905,7 @@ static void process(ferry_rpc_call_t *call)
     pthread_mutex_unlock(&call->mu);
     if (call->style == STYLE_UNARY)
         respond_unary(call, code, app, msg, n_hdrs);
-    ferry_timer_remove(call->lt, call);
+    ferry_timer_remove(call->lt, &call->timer);
     run_after_interceptors(call, code);
     call_release(call);
 }
@@ -1213,14 +1216,18 @@ int ferry_call_on_req(ferry_rpc_server_t *srv, h2o_req_t *req)
                                                        : STYLE_CONNECT_STREAM;
     call->content_type = stream_ct(ng.proto, ng.codec);
     if (ng.has_timeout) {
-        call->deadline_ns =
+        call->timer.deadline_ns =
             call->start_ns +
             (ng.timeout_ns > UINT64_MAX - call->start_ns ? UINT64_MAX - call->start_ns : ng.timeout_ns);
         if (ng.timeout_ns == 0) {
             ferry_rpc_call_fail(call, FERRY_RPC_DEADLINE_EXCEEDED, NULL, "deadline exceeded");
             goto out;
         }
-        ferry_timer_add(lt, call);
+        if (ferry_timer_add(lt, &call->timer) != 0) {
+            /* Out of timer slots: the call runs without a server-side deadline. */
+            FERRY_WARN("rpc: deadline heap full, call %s runs without a deadline",
+                       ferry_rpc_call_request_id(call));
+        }
     }
     if (lt->shutting_down) {
         ferry_rpc_call_fail(call, FERRY_RPC_UNAVAILABLE, NULL, "server is shutting down");
@@ -1296,7 +1303,7 @@ const char *ferry_rpc_call_request_id(const ferry_rpc_call_t *call)
 
 uint64_t ferry_rpc_call_deadline_ns(const ferry_rpc_call_t *call)
 {
-    return call->deadline_ns;
+    return call->timer.deadline_ns;
 }
 
 /* |name| is lower-case here (checked by the caller). */

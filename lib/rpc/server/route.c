@@ -28,7 +28,7 @@
 
 #include "ferry/log.h"
 #include "ferry/rpc_route.h"
-#include "server_internal.h"
+#include "route_internal.h"
 
 #define ROUTE_MAX_HEADERS 16
 #define ROUTE_HEADER_MEM  2048

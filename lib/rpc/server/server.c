@@ -1,10 +1,13 @@
 /*
  * The h2o adapter, part 1: server lifecycle, loop threads, listeners (TLS with
  * ALPN, cleartext h2 by prior knowledge or Upgrade, HTTP/1.1 on one port, one
- * SO_REUSEPORT socket per thread), per-thread deadline timers (a min-heap driving a
- * timerfd registered on the evloop) and graceful shutdown.
+ * SO_REUSEPORT socket per thread), the per-thread timerfd that expires calls past
+ * their deadline (the heap behind it is timer.c) and graceful shutdown.
  */
-#include "server_internal.h"
+#include "call_internal.h"
+#include "route_internal.h"
+#include "runtime_internal.h"
+#include "timer_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,19 +32,14 @@
 #include "ferry/json.h"
 #include "ferry/log.h"
 
-_Thread_local loop_thread_t *ferry_tls_loop;
+#define MAX_SERVICES     64
+#define MAX_METHODS      4096
+#define MAX_WORKER_QUEUE 65536
 
 typedef struct rpc_handler {
     h2o_handler_t super;
     ferry_rpc_server_t *srv;
 } rpc_handler_t;
-
-uint64_t ferry_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- config ------------------------------------------------------------------- */
 
@@ -249,151 +247,7 @@ uint16_t ferry_rpc_server_port(const ferry_rpc_server_t *srv)
     return srv->port;
 }
 
-/* ---- method index ----------------------------------------------------------------- */
-
-/* Eight bytes per step: paths are ~30 bytes and hashed on every call. The table is
- * fixed at start, so a crafted path can only cost a probe sequence, never grow it. */
-static uint64_t hash_path(const char *s, size_t len)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
-    while (len >= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        s += 8;
-        len -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, s, len);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
-}
-
-static ferry_err_code_t build_index(ferry_rpc_server_t *srv, ferry_err_t *err)
-{
-    size_t size = 16;
-    while (size < srv->n_routes * 2)
-        size *= 2;
-    srv->route_index = calloc(size, sizeof(route_t *));
-    if (srv->route_index == NULL)
-        return ferry_err_set(err, FERRY_E_NOMEM, "rpc server: out of memory");
-    srv->route_index_size = size;
-    for (size_t i = 0; i < srv->n_routes; i++) {
-        const char *p = srv->routes[i].method->path;
-        srv->routes[i].path_len = strlen(p);
-        size_t slot = hash_path(p, srv->routes[i].path_len) & (size - 1);
-        while (srv->route_index[slot] != NULL)
-            slot = (slot + 1) & (size - 1);
-        srv->route_index[slot] = &srv->routes[i];
-    }
-    return FERRY_OK;
-}
-
-const route_t *ferry_server_find_route(const ferry_rpc_server_t *srv, const char *path, size_t len)
-{
-    if (srv->route_index_size == 0)
-        return NULL;
-    size_t mask = srv->route_index_size - 1;
-    for (size_t slot = hash_path(path, len) & mask;; slot = (slot + 1) & mask) {
-        const route_t *r = srv->route_index[slot];
-        if (r == NULL)
-            return NULL;
-        if (r->path_len == len && memcmp(r->method->path, path, len) == 0)
-            return r;
-    }
-}
-
-/* ---- deadline heap + timerfd ---------------------------------------------------- */
-
-static void heap_swap(loop_thread_t *lt, size_t a, size_t b)
-{
-    ferry_rpc_call_t *t = lt->heap[a];
-    lt->heap[a] = lt->heap[b];
-    lt->heap[b] = t;
-    lt->heap[a]->heap_idx = a;
-    lt->heap[b]->heap_idx = b;
-}
-
-static void heap_up(loop_thread_t *lt, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (lt->heap[p]->deadline_ns <= lt->heap[i]->deadline_ns)
-            break;
-        heap_swap(lt, i, p);
-        i = p;
-    }
-}
-
-static void heap_down(loop_thread_t *lt, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < lt->heap_len && lt->heap[l]->deadline_ns < lt->heap[m]->deadline_ns)
-            m = l;
-        if (r < lt->heap_len && lt->heap[r]->deadline_ns < lt->heap[m]->deadline_ns)
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(lt, i, m);
-        i = m;
-    }
-}
-
-static void arm_timer(loop_thread_t *lt)
-{
-    uint64_t at = lt->heap_len > 0 ? lt->heap[0]->deadline_ns : 0;
-    /* once forced, the moment has passed: re-arming it would fire at once, forever */
-    if (lt->shutting_down && !lt->forced && lt->force_at_ns != 0 && (at == 0 || lt->force_at_ns < at))
-        at = lt->force_at_ns;
-    if (at == lt->timer_armed_ns)
-        return;
-    struct itimerspec its = {0};
-    if (at != 0) {
-        its.it_value.tv_sec = (time_t)(at / 1000000000ull);
-        its.it_value.tv_nsec = (long)(at % 1000000000ull);
-    }
-    timerfd_settime(lt->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
-    lt->timer_armed_ns = at;
-}
-
-void ferry_timer_add(loop_thread_t *lt, ferry_rpc_call_t *call)
-{
-    if (lt->heap_len == lt->heap_cap) {
-        size_t cap = lt->heap_cap ? lt->heap_cap * 2 : 64;
-        ferry_rpc_call_t **h =
-            cap <= TIMER_HEAP_MAX ? realloc(lt->heap, cap * sizeof(ferry_rpc_call_t *)) : NULL;
-        if (h == NULL) {
-            /* Out of timer slots: the call runs without a server-side deadline. */
-            FERRY_WARN("rpc: deadline heap full, call %s runs without a deadline",
-                       ferry_rpc_call_request_id(call));
-            return;
-        }
-        lt->heap = h;
-        lt->heap_cap = cap;
-    }
-    call->heap_idx = lt->heap_len;
-    lt->heap[lt->heap_len++] = call;
-    heap_up(lt, call->heap_idx);
-    arm_timer(lt);
-}
-
-void ferry_timer_remove(loop_thread_t *lt, ferry_rpc_call_t *call)
-{
-    size_t i = call->heap_idx;
-    if (i == SIZE_MAX)
-        return;
-    call->heap_idx = SIZE_MAX;
-    lt->heap_len--;
-    if (i != lt->heap_len) {
-        lt->heap[i] = lt->heap[lt->heap_len];
-        lt->heap[i]->heap_idx = i;
-        heap_up(lt, i);
-        heap_down(lt, lt->heap[i]->heap_idx);
-    }
-    arm_timer(lt);
-}
+/* ---- deadline timer ---------------------------------------------------------- */
 
 static void force_close(loop_thread_t *lt);
 
@@ -404,13 +258,13 @@ static void on_timer(h2o_socket_t *sock, const char *err)
     uint64_t now = ferry_now_ns();
     lt->timer_armed_ns = 0; /* fired: re-arm below */
     while (lt->heap_len > 0 && lt->heap[0]->deadline_ns <= now) {
-        ferry_rpc_call_t *call = lt->heap[0];
-        ferry_timer_remove(lt, call);
+        ferry_rpc_call_t *call = H2O_STRUCT_FROM_MEMBER(ferry_rpc_call_t, timer, lt->heap[0]);
+        ferry_timer_remove(lt, &call->timer);
         ferry_call_expire(call);
     }
     if (lt->shutting_down && !lt->forced && now >= lt->force_at_ns)
         force_close(lt);
-    arm_timer(lt);
+    ferry_timer_arm(lt);
 }
 
 /* ---- shutdown --------------------------------------------------------------------- */
@@ -457,7 +311,7 @@ static void begin_shutdown(loop_thread_t *lt)
         next = n->next;
         ferry_call_shutdown(H2O_STRUCT_FROM_MEMBER(ferry_rpc_call_t, link, n), false);
     }
-    arm_timer(lt);
+    ferry_timer_arm(lt);
 }
 
 static void on_shutdown_pipe(h2o_socket_t *sock, const char *err)
@@ -694,7 +548,7 @@ ferry_err_code_t ferry_rpc_server_start(ferry_rpc_server_t *srv, ferry_err_t *er
     if (srv->started)
         return ferry_err_set(err, FERRY_E_PRECONDITION, "rpc server: already started");
     srv->started = true;
-    if ((rc = build_index(srv, err)) != FERRY_OK)
+    if ((rc = ferry_server_build_index(srv, err)) != FERRY_OK)
         goto out;
     srv->workers = ferry_workers_new(srv->cfg.workers, MAX_WORKER_QUEUE);
     if (srv->workers == NULL) {

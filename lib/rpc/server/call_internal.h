@@ -1,14 +1,15 @@
 /**
- * @file server_internal.h
- * Shared structures of the h2o adapter: server.c (lifecycle, loop threads,
- * listeners, timers, shutdown) and call.c (request dispatch, calls, responses).
+ * @file call_internal.h
+ * The RPC call machinery of the h2o adapter (call.c): the call object handed to
+ * handlers, its arena and limits, and the entry points the server lifecycle (server.c)
+ * drives it through: requests, cross-thread kicks, deadlines, shutdown, the call pool.
  *
- * Threads: every field of a loop_thread_t and the loop-only fields of a call are
- * touched by that loop's thread only. Fields under call->mu may be touched by any
- * thread. A call is freed when call->refs drops to zero.
+ * Threads: the loop-only fields of a call are touched by its loop's thread only.
+ * Fields under call->mu may be touched by any thread. A call is freed when call->refs
+ * drops to zero.
  */
-#ifndef FERRY_RPC_SERVER_INTERNAL_H
-#define FERRY_RPC_SERVER_INTERNAL_H
+#ifndef FERRY_RPC_SERVER_CALL_INTERNAL_H
+#define FERRY_RPC_SERVER_CALL_INTERNAL_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,15 +18,10 @@
 
 #include <h2o.h>
 
-#include "ferry/rpc_route.h"
 #include "ferry/rpc_server.h"
+#include "runtime_internal.h"
 #include "wire_internal.h"
-#include "workers_internal.h"
 
-#define MAX_INTERCEPTORS    16
-#define MAX_HTTP_ROUTES     32
-#define MAX_SERVICES        64
-#define MAX_METHODS         4096
 #define MAX_CALL_HEADERS    64         /* request headers kept per call */
 #define MAX_CALL_HEADER_MEM (32 << 10) /* bytes of request headers kept per call */
 #define MAX_RESP_HEADERS    32
@@ -34,31 +30,12 @@
 #define MAX_DATA_SLOTS      4
 #define MAX_CLIENT_MSGS     100000
 #define MAX_INFLIGHT_BUFS   64
-#define MAX_WORKER_QUEUE    65536
-#define GZIP_MIN_BYTES      1024 /* smaller responses are never compressed */
-#define TIMER_HEAP_MAX      (1u << 22)
+#define GZIP_MIN_BYTES      1024       /* smaller responses are never compressed */
 #define CALL_ARENA_INLINE   3072       /* per-call scratch kept with a pooled call */
 #define CALL_ARENA_BIG      1024       /* larger allocations get a chunk of their own */
 #define CALL_ARENA_MAX      (1u << 30) /* cap on everything one call may take from its arena */
 #define CALL_POOL_MAX       256        /* idle call objects kept per loop thread */
 #define REQUEST_ID_MAX      64         /* a client-sent ferry-request-id longer than this is ignored */
-
-typedef struct route {
-    const ferry_rpc_method_t *method;
-    size_t path_len;         /* strlen(method->path) */
-    ferry_rpc_handler_fn fn; /* NULL = unimplemented */
-    void *user;
-} route_t;
-
-typedef struct http_route {
-    char *prefix; /* owned */
-    size_t len;
-    ferry_http_handler_fn fn; /* a raw route, or */
-    ferry_route_fn route_fn;  /* a transfer route (route.c) */
-    void *user;
-} http_route_t;
-
-typedef struct loop_thread loop_thread_t;
 
 /*
  * A bump allocator owned by one call: request headers, decoded request messages,
@@ -78,72 +55,6 @@ typedef struct call_arena {
     arena_chunk_t *chunks; /* owned overflow chunks, newest first */
     _Alignas(16) uint8_t inline_buf[CALL_ARENA_INLINE];
 } call_arena_t;
-
-struct loop_thread {
-    ferry_rpc_server_t *srv;
-    unsigned index;
-    pthread_t tid;
-    bool running;   /* thread created and not joined */
-    bool init_done; /* loop_init ran on the thread (under srv->life_mu) */
-    bool stopped;   /* the event loop returned (under srv->life_mu) */
-    bool disposed;
-    h2o_evloop_t *loop;
-    h2o_context_t ctx;
-    bool ctx_ready;
-    h2o_accept_ctx_t accept_ctx;
-    int listen_fd;
-    h2o_socket_t *listener;
-    h2o_multithread_queue_t *queue;
-    h2o_multithread_receiver_t receiver;       /* call kicks from other threads */
-    h2o_multithread_receiver_t route_receiver; /* transfer-route completions from workers */
-    size_t n_route_reqs;                       /* live transfer-route requests (route.c) */
-    int timer_fd;
-    h2o_socket_t *timer_sock;
-    uint64_t timer_armed_ns; /* 0 = disarmed */
-    int shutdown_pipe[2];    /* ferry_rpc_server_shutdown() writes one byte */
-    h2o_socket_t *shutdown_sock;
-    /* deadline min-heap of calls (owned array, borrowed calls) */
-    ferry_rpc_call_t **heap;
-    size_t heap_len, heap_cap;
-    h2o_linklist_t calls; /* live calls of this thread */
-    size_t n_calls;
-    bool shutting_down;
-    bool forced;
-    uint64_t force_at_ns;
-    uint64_t rng;
-    ferry_rpc_call_t *pool; /* idle calls, linked through pool_next */
-    size_t n_pool;
-};
-
-struct ferry_rpc_server {
-    ferry_rpc_server_config_t cfg; /* defaults applied; strings below owned */
-    char *host, *tls_cert, *tls_key;
-    h2o_globalconf_t globalconf;
-    bool globalconf_ready;
-    SSL_CTX *ssl_ctx;
-    /* method lookup: open addressing over routes (power-of-two size) */
-    route_t *routes;
-    size_t n_routes;
-    route_t **route_index;
-    size_t route_index_size;
-    ferry_rpc_interceptor_t interceptors[MAX_INTERCEPTORS];
-    size_t n_interceptors;
-    http_route_t http_routes[MAX_HTTP_ROUTES];
-    size_t n_http_routes;
-    loop_thread_t *threads;
-    unsigned n_threads;
-    ferry_workers_t *workers;
-    uint16_t port;
-    bool started;
-    atomic_bool shutdown_requested;
-    /* loop thread life cycle: init results, stop, permission to dispose */
-    pthread_mutex_t life_mu;
-    pthread_cond_t life_cv;
-    bool life_ready;
-    ferry_err_code_t init_rc;
-    ferry_err_t init_err;
-    bool dispose_ok;
-};
 
 /* Kinds of calls, by the protocol and method kind. */
 typedef enum call_style {
@@ -182,8 +93,8 @@ struct ferry_rpc_call {
     /* ---- loop thread only ---- */
     h2o_req_t *req; /* NULL once h2o disposed the request */
     h2o_generator_t gen;
-    h2o_linklist_t link; /* in lt->calls */
-    size_t heap_idx;     /* SIZE_MAX when not in the heap */
+    h2o_linklist_t link;       /* in lt->calls */
+    ferry_timer_entry_t timer; /* the deadline; in lt->heap while it runs with one */
     call_style_t style;
     ferry_wire_codec_t codec;
     const char *content_type; /* static string echoed on success */
@@ -204,7 +115,6 @@ struct ferry_rpc_call {
     bool final_body_owned;
     bool detached_body; /* the response body handed to h2o lives in req->pool */
     uint64_t start_ns;
-    uint64_t deadline_ns;
     h2o_multithread_message_t kick_msg;
     atomic_bool kick_pending;
     /* ---- any thread ---- */
@@ -251,25 +161,22 @@ struct ferry_rpc_call {
     call_arena_t arena;
 };
 
-/* server.c */
-extern _Thread_local loop_thread_t *ferry_tls_loop;
-uint64_t ferry_now_ns(void);
-void ferry_timer_add(loop_thread_t *lt, ferry_rpc_call_t *call);
-void ferry_timer_remove(loop_thread_t *lt, ferry_rpc_call_t *call);
-const route_t *ferry_server_find_route(const ferry_rpc_server_t *srv, const char *path, size_t len);
-
-/* call.c */
+/** h2o's handler for every request: an RPC method of |srv|, a route by prefix, or an error. Loop thread. */
 int ferry_call_on_req(ferry_rpc_server_t *srv, h2o_req_t *req);
-void ferry_call_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
-void ferry_call_expire(ferry_rpc_call_t *call);
-void ferry_call_shutdown(ferry_rpc_call_t *call, bool force);
-void ferry_call_pool_drain(loop_thread_t *lt);
 
-/* route.c */
-void ferry_route_begin(loop_thread_t *lt, h2o_req_t *req, ferry_route_fn fn, void *user);
-void ferry_route_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
-/* Shutdown's grace is over (loop thread): every file response of this thread still in
- * flight loses its connection, so a reader that stalled cannot hold the loop. */
-void ferry_route_force_close(loop_thread_t *lt);
+/** The receiver of lt->receiver: processes calls completed from other threads. Loop thread. */
+void ferry_call_on_kicks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/** Answers |call| with DEADLINE_EXCEEDED unless it responded (timer entry already out). Loop thread. */
+void ferry_call_expire(ferry_rpc_call_t *call);
+
+/**
+ * Answers |call| with UNAVAILABLE for shutdown unless it responded: a server stream at once,
+ * a unary call only when |force| (it may finish during the grace period). Loop thread.
+ */
+void ferry_call_shutdown(ferry_rpc_call_t *call, bool force);
+
+/** Frees the idle calls of |lt|'s pool, when the loop is disposed. Loop thread. */
+void ferry_call_pool_drain(loop_thread_t *lt);
 
 #endif
