@@ -143,6 +143,53 @@ static void print_download_stats(FILE *f, const json_t *dl)
         fprintf(f, "download fallback %zu: %s\n", i + 1, json_string_value(json_array_get(fb, i)));
 }
 
+/* The last |max| lines of |text|, each indented as "    | line". */
+static void print_tail(FILE *f, const char *text, int max)
+{
+    const char *p = text + strlen(text);
+    int lines = 0;
+    while (p > text && (p[-1] == '\n' || p[-1] == ' '))
+        p--;
+    const char *end = p;
+    while (p > text && lines < max) {
+        p--;
+        if (*p == '\n' && ++lines == max) {
+            p++;
+            break;
+        }
+    }
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+        fprintf(f, "    | %.*s\n", (int)n, p);
+        p += n + (nl != NULL);
+    }
+}
+
+/* The task's upgrade hooks, as the agent reported them: one line each, a failure's output tail. */
+static void print_hooks(FILE *f, const Ferry__V1__UpdateTask *t)
+{
+    static const char *const stages[] = {"?",           "pre_check",    "pre_upgrade",
+                                         "startup_pre", "startup_post", "post_upgrade"};
+    static const char *const results[] = {"?", "PASS", "WARN", "FAIL", "SKIPPED", "RETRY_LATER"};
+    if (t->n_hooks == 0)
+        return;
+    fprintf(f, "hooks: %zu\n", t->n_hooks);
+    for (size_t i = 0; i < t->n_hooks; i++) {
+        const Ferry__V1__HookReport *h = t->hooks[i];
+        unsigned st = (unsigned)h->stage <= 5 ? (unsigned)h->stage : 0,
+                 rs = (unsigned)h->result <= 5 ? (unsigned)h->result : 0;
+        int64_t ms = h->duration != NULL ? h->duration->seconds * 1000 + h->duration->nanos / 1000000 : 0;
+        fprintf(f, "  %s %s: %s (%lld ms", stages[st], h->hook_id, results[rs], (long long)ms);
+        if (h->exit_status >= 0)
+            fprintf(f, ", exit %d", h->exit_status);
+        fprintf(f, ")%s%s\n", h->message != NULL && h->message[0] ? ": " : "",
+                h->message != NULL ? h->message : "");
+        if (h->stderr_tail != NULL && h->stderr_tail[0] != '\0')
+            print_tail(f, h->stderr_tail, 5);
+    }
+}
+
 static int task_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
 {
     Ferry__V1__GetTaskRequest req = FERRY__V1__GET_TASK_REQUEST__INIT;
@@ -179,8 +226,10 @@ static int task_get(ferry_cli_t *cli, const ferry_cli_args_t *a)
     json_t *dl = json_incref(json_object_get(obj, "download"));
     json_object_del(obj, "reportFiles");
     json_object_del(obj, "download");
+    json_object_del(obj, "hooks");
     ferry_cli_print_kv(cli->out, obj, NULL);
     json_decref(obj);
+    print_hooks(cli->out, resp->task);
     if (dl != NULL)
         print_download_stats(cli->out, dl);
     json_decref(dl);
@@ -485,7 +534,8 @@ static const ferry_cli_flag_t LIST_FLAGS[] = {
 };
 static const ferry_cli_flag_t EVENTS_FLAGS[] = {FERRY_CLI_PAGE_FLAGS, {NULL, 0, NULL, NULL, false}};
 static const ferry_cli_flag_t RETRY_FLAGS[] = {
-    {"skip-failed-hook", FERRY_CLI_FLAG_BOOL, NULL, "skip the upgrade hook that failed", false},
+    {"skip-failed-hook", FERRY_CLI_FLAG_BOOL, NULL,
+     "skip the hooks that failed in the last attempt (as the node reported them)", false},
     {"skip", FERRY_CLI_FLAG_MULTI, "HOOK_ID",
      "skip this hooks.json hook in the new attempt (repeatable; a check of severity fail needs the sysadmin "
      "role)",
@@ -500,7 +550,9 @@ const ferry_cli_cmd_t ferry_cli_task_cmds[] = {
      "JSON: {\"tasks\": [...]} where each task has \"node\", \"state\" (the seed's number, e.g. 10)\n"
      "and \"errorCode\" besides the canonical fields.",
      task_list, false},
-    {"get", "show one task, its files with download links and its download telemetry", "ID", 1, NO_FLAGS,
+    {"get",
+     "show one task, its upgrade hooks' results, its files with download links and its download telemetry",
+     "ID", 1, NO_FLAGS,
      "JSON: {\"task\": {...}, \"files\": [...]} where each file has a fresh \"download\" link.", task_get,
      false},
     {"events", "show a task's history", "ID", 1, EVENTS_FLAGS, NULL, task_events, false},

@@ -703,6 +703,47 @@ static void on_engine_event(void *user, const ferry_pipeline_event_t *ev)
     c->t->last_state = s;
 }
 
+/*
+ * A hook's result as ProgressReport.hook (seed 002): the server lists it on the task and
+ * `ferry task retry --skip-failed-hook` skips the ones that failed. The engine's phases
+ * are in HookStage order, from 1; NOT_APPLICABLE is a skip whose message says why.
+ */
+static void hook_report(agentd_t *ad, const char *task_id, int state, const ferry_hook_t *h,
+                        const ferry_hook_rec_t *rec)
+{
+    int result = strcmp(rec->outcome, FERRY_HOOK_PASS) == 0   ? FERRY__V1__HOOK_RESULT__HOOK_RESULT_PASS
+                 : strcmp(rec->outcome, FERRY_HOOK_WARN) == 0 ? FERRY__V1__HOOK_RESULT__HOOK_RESULT_WARN
+                 : strcmp(rec->outcome, FERRY_HOOK_FAIL) == 0 ? FERRY__V1__HOOK_RESULT__HOOK_RESULT_FAIL
+                                                              : FERRY__V1__HOOK_RESULT__HOOK_RESULT_SKIPPED;
+    char msg[96 + 1024];
+    if (strcmp(rec->outcome, FERRY_HOOK_NOT_APPLICABLE) == 0)
+        snprintf(msg, sizeof(msg), "not applicable: %.1000s", rec->reason);
+    else
+        snprintf(msg, sizeof(msg), "%.1000s", rec->reason);
+    agentd_hook_t hk = {.stage = (int)h->phase + 1,
+                        .id = h->id,
+                        .name = h->name,
+                        .result = result,
+                        .message = msg,
+                        .stderr_tail = result == FERRY__V1__HOOK_RESULT__HOOK_RESULT_FAIL ? rec->output : "",
+                        .duration_ms = rec->ended_ms > rec->started_ms ? rec->ended_ms - rec->started_ms : 0,
+                        .exit_status = rec->exit_code};
+    char line[160];
+    snprintf(line, sizeof(line), "hook %s (%s): %s", h->id, ferry_hook_phase_name(h->phase), rec->outcome);
+    agentd_report_t r = {.task_id = task_id, .state = state, .message = line, .hook = &hk};
+    (void)agentd_report(ad, &r);
+}
+
+/* Hook results of an apply or rollback go out under the state the server last heard. */
+static void on_engine_hook(void *user, const ferry_hook_t *h, const ferry_hook_rec_t *rec)
+{
+    apply_ctx_t *c = user;
+    int s = c->t->last_state;
+    if (!ferry_state_valid(s) || ferry_state_is_terminal((ferry_state_t)s))
+        return; /* cannot be: an apply starts after 30 */
+    hook_report(c->ad, c->t->id, s, h, rec);
+}
+
 typedef struct excerpt {
     FILE *f;
     unsigned n;
@@ -813,6 +854,14 @@ static void on_post_event(void *user, const ferry_pipeline_event_t *ev)
                    (unsigned long long)ev->done, (unsigned long long)ev->total);
 }
 
+/* post_upgrade runs after the task's final 100: its results are reported under 100, which
+ * the server takes as a hook-only report (it changes nothing else of a final task). */
+static void on_post_hook(void *user, const ferry_hook_t *h, const ferry_hook_rec_t *rec)
+{
+    const post_job_t *j = user;
+    hook_report(j->ad, j->task_id, 100, h, rec);
+}
+
 static void *post_upgrade_main(void *arg)
 {
     post_job_t *j = arg;
@@ -825,8 +874,12 @@ static void *post_upgrade_main(void *arg)
         agentd_log("task %s: post_upgrade not started: %s", j->task_id, err.msg);
         goto out;
     }
-    ferry_pipeline_opts_t o = {
-        .cfg = cfg, .on_event = on_post_event, .user = j, .stop = &ad->stop, .config_path = ad->config_path};
+    ferry_pipeline_opts_t o = {.cfg = cfg,
+                               .on_event = on_post_event,
+                               .on_hook = on_post_hook,
+                               .user = j,
+                               .stop = &ad->stop,
+                               .config_path = ad->config_path};
     agentd_log("task %s: post_upgrade hooks start in the background", j->task_id);
     ferry_err_code_t rc = ferry_pipeline_post_upgrade(&o, j->task_id, &ran, &err);
     if (rc == FERRY_E_CANCELED) {
@@ -960,6 +1013,7 @@ static void do_apply(agentd_t *ad, agentd_task_t *t, bool forced)
     ferry_pipeline_opts_t o = {0};
     o.cfg = ad->cfg;
     o.on_event = on_engine_event;
+    o.on_hook = on_engine_hook;
     o.user = &ctx;
     o.stop = &ad->stop;
     o.task_id = t->id;

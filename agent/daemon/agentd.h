@@ -130,6 +130,17 @@ void agentd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** Marks a visible change: bumps status_gen, wakes watchers. Call with mu held. */
 void agentd_changed_locked(agentd_t *ad);
 
+/** One upgrade hook's result for ProgressReport.hook (strings may be NULL). */
+typedef struct agentd_hook {
+    int stage; /**< ferry.v1.HookStage (1 pre_check .. 5 post_upgrade) */
+    const char *id, *name;
+    int result;              /**< ferry.v1.HookResult */
+    const char *message;     /**< the journal's reason */
+    const char *stderr_tail; /**< the output tail, for a failure; masked before queueing */
+    int64_t duration_ms;
+    int exit_status;
+} agentd_hook_t;
+
 /** A report to queue (strings may be NULL). */
 typedef struct agentd_report {
     const char *task_id;
@@ -139,8 +150,9 @@ typedef struct agentd_report {
     int percent;
     uint64_t bytes_done, bytes_total;
     const char *backup_path;
-    const void *download;   /**< const agentd_dl_stats_t * or NULL */
-    const char *checkpoint; /**< seed 002 resume point (last passed pre_upgrade hook) or NULL */
+    const void *download;      /**< const agentd_dl_stats_t * or NULL */
+    const char *checkpoint;    /**< seed 002 resume point (last passed pre_upgrade hook) or NULL */
+    const agentd_hook_t *hook; /**< a hook's result, or NULL */
 } agentd_report_t;
 
 /** Commits a report to the outbox (durable) and wakes the sender. */

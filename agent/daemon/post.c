@@ -23,6 +23,9 @@
 #include "ferry/transfer.h"
 #include "ferry/v1/report.ferry-client.h"
 
+/* HookReport.stderr_tail: the journal keeps 4 KiB of a hook's output; ferryd takes <= 10 KiB. */
+#define HOOK_TAIL_MAX 4096
+
 typedef struct fill_ctx {
     const agentd_report_t *r;
 } fill_ctx_t;
@@ -35,8 +38,10 @@ static int fill_report(void *user, uint64_t seq, uint8_t **body, size_t *len)
     Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     Ferry__V1__DownloadStats ds = FERRY__V1__DOWNLOAD_STATS__INIT;
     Google__Protobuf__Duration dur = GOOGLE__PROTOBUF__DURATION__INIT;
+    Ferry__V1__HookReport hr = FERRY__V1__HOOK_REPORT__INIT;
+    Google__Protobuf__Duration hdur = GOOGLE__PROTOBUF__DURATION__INIT;
     char *fb[8];
-    char msg[1024];
+    char msg[1024], hmsg[1024], htail[HOOK_TAIL_MAX + 1];
     int64_t now = agentd_now_ms();
     p.task_id = (char *)r->task_id;
     p.sequence = seq;
@@ -67,6 +72,30 @@ static int fill_report(void *user, uint64_t seq, uint8_t **body, size_t *len)
             fb[i] = (char *)s->fallbacks[i];
         ds.fallbacks = fb;
         p.download = &ds;
+    }
+    if (r->hook != NULL) {
+        /* Hook output may hold what a script printed of its configuration: masked like
+         * the agent's own log lines before it leaves the node. */
+        const agentd_hook_t *h = r->hook;
+        const char *tail = h->stderr_tail != NULL ? h->stderr_tail : "";
+        size_t tl = strlen(tail);
+        if (tl > HOOK_TAIL_MAX)
+            tail += tl - HOOK_TAIL_MAX; /* the end says why it failed */
+        snprintf(hmsg, sizeof(hmsg), "%s", h->message != NULL ? h->message : "");
+        snprintf(htail, sizeof(htail), "%s", tail);
+        ferry_log_mask_secrets(hmsg);
+        ferry_log_mask_secrets(htail);
+        hr.stage = (Ferry__V1__HookStage)h->stage;
+        hr.hook_id = (char *)(h->id != NULL ? h->id : "");
+        hr.name = (char *)(h->name != NULL ? h->name : "");
+        hr.result = (Ferry__V1__HookResult)h->result;
+        hr.message = hmsg;
+        hr.stderr_tail = htail;
+        hdur.seconds = h->duration_ms / 1000;
+        hdur.nanos = (int32_t)(h->duration_ms % 1000) * 1000000;
+        hr.duration = &hdur;
+        hr.exit_status = h->exit_status;
+        p.hook = &hr;
     }
     *len = ferry__v1__progress_report__get_packed_size(&p);
     if ((*body = malloc(*len > 0 ? *len : 1)) == NULL)

@@ -527,6 +527,13 @@ static ferry_err_code_t put(ferry_run_t *r, const ferry_hook_rec_t *rec, ferry_e
     return rc;
 }
 
+/* A result the journal holds goes to the listener (the daemon reports it to the server). */
+static void announce(const ferry_run_t *r, const ferry_hook_t *h, const ferry_hook_rec_t *rec)
+{
+    if (r->on_hook != NULL && rec->done)
+        r->on_hook(r->user, h, rec);
+}
+
 static void note(ferry_run_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(ferry_run_t *r, const char *fmt, ...)
 {
@@ -624,6 +631,7 @@ static ferry_err_code_t run_hook(hook_run_t *hr, const ferry_hook_t *h, ferry_ho
     if ((rc = put(r, rec, err)) != FERRY_OK)
         goto out;
     ferry_crashpoint("hook.end");
+    announce(r, h, rec);
     /* The hook row holds every result; the task's history names those worth reading. */
     if (h->kind != FERRY_HOOK_CHECK || strcmp(rec->outcome, FERRY_HOOK_PASS) != 0)
         note(r, "hook %s (%s): %s: %s", h->id, rec->phase, rec->outcome, rec->reason);
@@ -647,7 +655,10 @@ static ferry_err_code_t record_final(ferry_run_t *r, const ferry_hook_t *h, cons
     rec.count = -1;
     rec.exit_code = -1;
     rec.started_ms = rec.ended_ms = wall_ms();
-    return put(r, &rec, err);
+    ferry_err_code_t rc = put(r, &rec, err);
+    if (rc == FERRY_OK)
+        announce(r, h, &rec);
+    return rc;
 }
 
 ferry_err_code_t ferry_hooks_run_phase(ferry_run_t *r, ferry_hook_phase_t phase, ferry_err_t *err)
@@ -697,7 +708,9 @@ ferry_err_code_t ferry_hooks_run_phase(ferry_run_t *r, ferry_hook_phase_t phase,
         if ((rc = ferry_journal_hook_get(r->journal, r->task->task_id, h->id, &rec, &found, err)) != FERRY_OK)
             goto out;
         if (found && rec.done) {
-            /* Finished before a crash or in an earlier run of this step: never run twice. */
+            /* Finished before a crash or in an earlier run of this step: never run twice.
+             * Announced again: the listener may have lost it in that crash. */
+            announce(r, h, &rec);
             if (strcmp(rec.outcome, FERRY_HOOK_FAIL) == 0 &&
                 !(h->on_failure_continue && phase != FERRY_HOOK_PRE_CHECK)) {
                 n_failed++;

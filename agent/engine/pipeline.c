@@ -34,6 +34,7 @@ static void run_init(ferry_run_t *r, const ferry_pipeline_opts_t *o, ferry_journ
     r->journal = j;
     r->task = t;
     r->on_event = o->on_event;
+    r->on_hook = o->on_hook;
     r->user = o->user;
     r->stop = o->stop;
     r->config_path = o->config_path;

@@ -31,6 +31,7 @@ typedef struct ferry_run {
     ferry_journal_t *journal;       /**< borrowed */
     ferry_task_t *task;             /**< borrowed: the journal's view of the task */
     ferry_pipeline_event_fn on_event;
+    ferry_pipeline_hook_fn on_hook;
     void *user;
     ferry_svcctl_t *svc;     /**< owned, created on first use */
     ferry_zip_t *pkg;        /**< owned, opened (and validated) on first use */

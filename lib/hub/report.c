@@ -22,6 +22,7 @@
 #include "ferry/hash.h"
 #include "ferry/json.h"
 #include "ferry/log.h"
+#include "ferry/model/hooks.h"
 #include "ferry/model/states.h"
 #include "ferry/store/reports.h"
 #include "ferry/store/uploads.h"
@@ -38,7 +39,6 @@
 #define DL_FALLBACK_MAX  512            /* one DownloadStats.fallbacks entry */
 #define TIMINGS_MAX      64             /* ProgressReport.timings entries in one report */
 #define STEP_NAME_MAX    128            /* ProgressReport.step_name */
-#define HOOK_ID_MAX      128            /* HookReport.hook_id */
 #define HOOK_NAME_MAX    256            /* HookReport.name */
 #define HOOK_STDERR_MAX  10240          /* HookReport.stderr_tail (the agent sends <= 10 KiB) */
 #define TS_SECONDS_MAX   253402300799ll /* 9999-12-31T23:59:59Z (proto Timestamp range) */
@@ -134,8 +134,18 @@ static ferry_err_code_t check_report(const Ferry__V1__ProgressReport *r, int64_t
     }
     if (r->hook != NULL) {
         const Ferry__V1__HookReport *h = r->hook;
-        if (h->hook_id != NULL && strlen(h->hook_id) > HOOK_ID_MAX)
-            return ferry_err_set(err, FERRY_E_INVALID_ARG, "hook.hook_id: at most %d bytes", HOOK_ID_MAX);
+        if (h->hook_id == NULL || !ferry_hook_id_valid(h->hook_id))
+            return ferry_err_set(err, FERRY_E_INVALID_ARG,
+                                 "hook.hook_id: '%.80s' is not a hook id (1..%d of A-Z a-z 0-9 _ . -)",
+                                 h->hook_id != NULL ? h->hook_id : "", FERRY_HOOK_ID_MAX);
+        if (h->stage < FERRY__V1__HOOK_STAGE__HOOK_STAGE_PRE_CHECK ||
+            h->stage > FERRY__V1__HOOK_STAGE__HOOK_STAGE_POST_UPGRADE)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "hook.stage: %d is not a hook stage (1..5)",
+                                 (int)h->stage);
+        if (h->result < FERRY__V1__HOOK_RESULT__HOOK_RESULT_PASS ||
+            h->result > FERRY__V1__HOOK_RESULT__HOOK_RESULT_RETRY_LATER)
+            return ferry_err_set(err, FERRY_E_INVALID_ARG, "hook.result: %d is not a hook result (1..5)",
+                                 (int)h->result);
         if (h->name != NULL && strlen(h->name) > HOOK_NAME_MAX)
             return ferry_err_set(err, FERRY_E_INVALID_ARG, "hook.name: at most %d bytes", HOOK_NAME_MAX);
         if (h->message != NULL && strlen(h->message) > REPORT_TEXT_MAX)
@@ -165,8 +175,19 @@ typedef struct report_outcome {
     uint64_t last_seq;
     int state;
     bool halted;
+    bool hook_only;      /* a hook's result for a final task: nothing else changed */
     hub_task_event_t ev; /* to publish after commit (ev.task_id == 0: nothing) */
 } report_outcome_t;
+
+/* "hook ID (stage): RESULT" for a hook-only report's history row. */
+static const char *hook_line(const Ferry__V1__HookReport *h, char *buf, size_t size)
+{
+    static const char *const results[] = {"", "PASS", "WARN", "FAIL", "SKIPPED", "RETRY_LATER"};
+    /* check_report keeps stage (1..5: the model's phases from 0) and result in range */
+    snprintf(buf, size, "hook %.64s (%s): %s", h->hook_id,
+             ferry_hook_phase_name((ferry_hook_phase_t)(h->stage - 1)), results[h->result]);
+    return buf;
+}
 
 /*
  * Applies |r| from node |node_id| to its task (the reports repository). Caller holds
@@ -181,7 +202,8 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     ferry_store_report_t row = {0};
     ferry_err_code_t rc = FERRY_OK;
     int64_t task_id = 0;
-    char *dj = NULL;
+    char *dj = NULL, *hj = NULL, line[160];
+    bool hook_only;
 
     memset(o, 0, sizeof(*o));
     if (r == NULL) { /* check_report says so too; stated here for the reader (and the analyzer) */
@@ -206,11 +228,45 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
         o->duplicate = true; /* accepted once already: acknowledge again, store nothing */
         goto out;
     }
-    if (!hub_report_transition_ok(task.state, (int)r->state)) {
+    /* post_upgrade runs after the final 100: its hooks' results come as reports of the
+     * final state with a hook and change nothing but the hook list and the history. */
+    hook_only =
+        r->hook != NULL && (int)r->state == task.state && ferry_state_is_terminal((ferry_state_t)task.state);
+    if (!hook_only && !hub_report_transition_ok(task.state, (int)r->state)) {
         rc = ferry_err_set(err, FERRY_E_TRANSITION_INVALID,
                            "task %s: %s (%d) -> %s (%d) is not a legal transition", r->task_id,
                            ferry_state_name(task.state), task.state, ferry_state_name((int)r->state),
                            (int)r->state);
+        goto out;
+    }
+    if (r->hook != NULL) {
+        const Ferry__V1__HookReport *h = r->hook;
+        ferry_store_hook_t sh = {.hook_id = h->hook_id,
+                                 .stage = (int)h->stage,
+                                 .name = h->name,
+                                 .result = (int)h->result,
+                                 .message = h->message,
+                                 .stderr_tail = h->stderr_tail,
+                                 .duration_ms = dur_ms(h->duration),
+                                 .exit_status = h->exit_status};
+        if ((rc = ferry_store_report_hook_put(hub->store, task_id, &sh, r->sequence, hub_now_ms(), err)) !=
+                FERRY_OK ||
+            (rc = ferry_json_encode(&h->base, 0, &hj, NULL, err)) != FERRY_OK)
+            goto out;
+    }
+    if (hook_only) {
+        row.task_id = task_id;
+        row.prev_state = row.state = task.state;
+        row.message = hook_line(r->hook, line, sizeof(line));
+        row.seq = r->sequence;
+        row.reported_at = r->reported_at != NULL ? ts_ms(r->reported_at) : 0;
+        row.now = hub_now_ms();
+        row.hook_json = hj;
+        row.hook_only = true;
+        if ((rc = ferry_store_report_apply(hub->store, &row, err)) != FERRY_OK)
+            goto out;
+        o->last_seq = r->sequence;
+        o->hook_only = true;
         goto out;
     }
     for (size_t i = 0; i < r->n_timings; i++) /* check_report: at most TIMINGS_MAX */
@@ -240,6 +296,7 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     row.download_json = dj;
     row.reported_at = r->reported_at != NULL ? ts_ms(r->reported_at) : 0;
     row.now = hub_now_ms();
+    row.hook_json = hj;
     if ((rc = ferry_store_report_apply(hub->store, &row, err)) != FERRY_OK)
         goto out;
     o->last_seq = r->sequence;
@@ -253,6 +310,7 @@ static ferry_err_code_t apply_report(ferry_hub_t *hub, int64_t node_id, const Fe
     snprintf(o->ev.error_code, sizeof(o->ev.error_code), "%s", r->error_code != NULL ? r->error_code : "");
     snprintf(o->ev.message, sizeof(o->ev.message), "%s", r->message != NULL ? r->message : "");
 out:
+    free(hj);
     free(dj);
     return rc;
 }

@@ -135,42 +135,41 @@ static ferry_err_code_t list_task_events_body(hub_frame_t *f, const Ferry__V1__L
     return FERRY_OK;
 }
 
-/* A hooks.json id as ferry/model/hooks.h allows it: 1..64 of [A-Za-z0-9_.-]. */
-static bool hook_id_ok(const char *id)
+/* skip_failed_hook asked for, and the last attempt reported no hook failure that stopped it. */
+static ferry_err_code_t no_failed_hook(const Ferry__V1__UpdateTask *t, ferry_err_t *err)
 {
-    size_t n = strlen(id);
-    if (n == 0 || n > FERRY_HOOK_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '.' || c == '-'))
-            return false;
-    }
-    return true;
+    return ferry_err_set(
+        err, FERRY_E_PRECONDITION,
+        "skip_failed_hook: no hook failed in task %s's attempt %u (its error is %s): name the "
+        "hooks to skip with skip_hook_ids",
+        t->id, t->attempt, t->error_code != NULL && t->error_code[0] ? t->error_code : "none");
 }
 
 /*
- * The hooks a retry skips (RetryTaskRequest.skip_hook_ids) checked against the task's
- * package: each must be a hook of its hooks.json (read from the stored package zip, the
- * only place the server keeps it), and skipping a check of severity `fail` needs the
- * SYSADMIN role (seed 002: a failed data-quality check is the last guard before the
- * upgrade changes anything). Duplicates are dropped; *ids and *n receive the list, in |f|'s
- * arena. Store lock held (frame). Nothing is written.
+ * The hooks a retry skips, checked against the task's package: RetryTaskRequest.skip_hook_ids
+ * and, with skip_failed_hook, the hooks that failed in the task's last attempt (as its
+ * agent reported them; a failed hook whose on_failure is `continue` did not stop the task
+ * and is left out). Each must be a hook of the package's hooks.json (read from the stored
+ * package zip, the only place the server keeps it), and skipping a check of severity
+ * `fail` needs the SYSADMIN role (seed 002: a failed data-quality check is the last guard
+ * before the upgrade changes anything). Duplicates are dropped; *ids and *n receive the
+ * list, in |f|'s arena. Store lock held (frame). Nothing is written.
  */
 static ferry_err_code_t skip_hooks_check(hub_frame_t *f, const Ferry__V1__RetryTaskRequest *req,
-                                         const Ferry__V1__UpdateTask *t, const char ***ids, size_t *n,
-                                         ferry_err_t *err)
+                                         const Ferry__V1__UpdateTask *t, int64_t task_id, const char ***ids,
+                                         size_t *n, ferry_err_t *err)
 {
     Ferry__V1__Package pkg;
     ferry_zip_t *z = NULL;
     ferry_hooks_t *hooks = NULL;
+    char **failed = NULL;
+    size_t n_failed = 0, n_want, n_from_failed = 0;
     char sha[65] = "", path[4096];
     ferry_err_code_t rc = FERRY_OK;
 
     *ids = NULL;
     *n = 0;
-    if (req->n_skip_hook_ids == 0)
+    if (req->n_skip_hook_ids == 0 && !req->skip_failed_hook)
         goto out;
     if (req->n_skip_hook_ids > FERRY_STORE_SKIP_HOOKS_MAX) {
         rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "skip_hook_ids: %zu ids, at most %d",
@@ -178,12 +177,19 @@ static ferry_err_code_t skip_hooks_check(hub_frame_t *f, const Ferry__V1__RetryT
         goto out;
     }
     for (size_t i = 0; i < req->n_skip_hook_ids; i++)
-        if (!hook_id_ok(req->skip_hook_ids[i])) {
+        if (!ferry_hook_id_valid(req->skip_hook_ids[i])) {
             rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
                                "skip_hook_ids[%zu]: '%.80s' is not a hook id (1..64 of A-Z a-z 0-9 _ . -)", i,
                                req->skip_hook_ids[i]);
             goto out;
         }
+    if (req->skip_failed_hook && (rc = ferry_store_task_failed_hooks(f->store, &f->arena, task_id, &failed,
+                                                                     &n_failed, err)) != FERRY_OK)
+        goto out;
+    if (req->skip_failed_hook && n_failed == 0) {
+        rc = no_failed_hook(t, err);
+        goto out;
+    }
     ferry__v1__package__init(&pkg);
     if (t->package_version == NULL || t->package_version[0] == '\0' ||
         (rc = hub_package_load(f->hub, &f->arena, t->package_version, &pkg, NULL, sha, err)) != FERRY_OK ||
@@ -197,29 +203,39 @@ static ferry_err_code_t skip_hooks_check(hub_frame_t *f, const Ferry__V1__RetryT
         goto out;
     }
     if (hooks == NULL) {
-        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "skip_hook_ids: package %s has no hooks.json",
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "%s: package %s has no hooks.json",
+                           req->n_skip_hook_ids > 0 ? "skip_hook_ids" : "skip_failed_hook",
                            t->package_version);
         goto out;
     }
-    if ((*ids = hub_arena_alloc(&f->arena, req->n_skip_hook_ids * sizeof(char *))) == NULL) {
+    n_want = req->n_skip_hook_ids + n_failed;
+    if ((*ids = hub_arena_alloc(&f->arena, (n_want > 0 ? n_want : 1) * sizeof(char *))) == NULL) {
         rc = ferry_err_set(err, FERRY_E_NOMEM, "retry task: out of memory");
         goto out;
     }
-    for (size_t i = 0; i < req->n_skip_hook_ids; i++) {
-        const char *id = req->skip_hook_ids[i];
+    for (size_t i = 0; i < n_want; i++) {
+        bool mine = i >= req->n_skip_hook_ids; /* from the failed list */
+        const char *id = mine ? failed[i - req->n_skip_hook_ids] : req->skip_hook_ids[i];
         const ferry_hook_t *h = ferry_hooks_find(hooks, id);
         bool dup = false;
+        char who[64];
+        if (mine)
+            snprintf(who, sizeof(who), "skip_failed_hook");
+        else
+            snprintf(who, sizeof(who), "skip_hook_ids[%zu]", i);
         if (h == NULL) {
-            rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "skip_hook_ids[%zu]: package %s has no hook '%s'", i,
+            rc = ferry_err_set(err, FERRY_E_INVALID_ARG, "%s: package %s has no hook '%s'", who,
                                t->package_version, id);
             goto out;
         }
+        if (mine && h->on_failure_continue)
+            continue; /* it failed, but the task went on past it */
+        n_from_failed += mine;
         if (h->kind == FERRY_HOOK_CHECK && !h->warn_only &&
             (f->me == NULL || f->me->role != FERRY__V1__ROLE__ROLE_SYSADMIN)) {
             rc = ferry_err_set(err, FERRY_E_PERMISSION,
-                               "skip_hook_ids[%zu]: '%s' is a check of severity fail: skipping it needs the "
-                               "SYSADMIN role",
-                               i, id);
+                               "%s: '%s' is a check of severity fail: skipping it needs the SYSADMIN role",
+                               who, id);
             goto out;
         }
         for (size_t k = 0; k < *n; k++)
@@ -227,6 +243,8 @@ static ferry_err_code_t skip_hooks_check(hub_frame_t *f, const Ferry__V1__RetryT
         if (!dup)
             (*ids)[(*n)++] = id;
     }
+    if (req->skip_failed_hook && n_from_failed == 0)
+        rc = no_failed_hook(t, err);
 out:
     ferry_hooks_free(hooks);
     ferry_zip_close(z);
@@ -280,7 +298,7 @@ static ferry_err_code_t retry_task_body(hub_frame_t *f, const Ferry__V1__RetryTa
                              "task %lld: its release %lld is not active (paused or canceled)", (long long)id,
                              (long long)ref.release_id);
     if ((rc = ferry_store_task_get(f->store, &f->arena, id, now, cur, err)) != FERRY_OK ||
-        (rc = skip_hooks_check(f, req, cur, &skip, &n_skip, err)) != FERRY_OK)
+        (rc = skip_hooks_check(f, req, cur, id, &skip, &n_skip, err)) != FERRY_OK)
         return rc;
     msg = hub_arena_printf(&f->arena, "retry requested%s%s%s%s%s%.256s",
                            req->skip_failed_hook ? " (skip failed hook)" : "", n_skip > 0 ? " (skip: " : "",

@@ -232,7 +232,7 @@ static ferry_err_code_t get_versions(pctx_t *c, json_t *v, ferry_hook_t *h)
     return FERRY_OK;
 }
 
-static bool id_ok(const char *s)
+bool ferry_hook_id_valid(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > FERRY_HOOK_ID_MAX)
@@ -313,7 +313,7 @@ static ferry_err_code_t parse_hook(pctx_t *c, json_t *o, ferry_hook_phase_t phas
         if (strcmp(key, "kind") == 0)
             continue;
         if (strcmp(key, "id") == 0) {
-            if (!json_is_string(v) || !id_ok(json_string_value(v)))
+            if (!json_is_string(v) || !ferry_hook_id_valid(json_string_value(v)))
                 return fail(c, field, "must be 1..%d of [A-Za-z0-9_.-]", FERRY_HOOK_ID_MAX);
             snprintf(h->id, sizeof(h->id), "%s", json_string_value(v));
         } else if (strcmp(key, "name") == 0) {

@@ -462,6 +462,25 @@ static const char m0008_rollout_waves[] =
     "CREATE INDEX update_task_wave ON update_task(release_id, wave, state) WHERE wave > 0;"
     "ALTER TABLE node ADD COLUMN time_zone TEXT NOT NULL DEFAULT '';";
 
+/* Upgrade hook results as rows (issue 11's follow-up): what the agent reports in
+ * ProgressReport.hook, one row per hook id (the newest result wins), tagged with the
+ * task's attempt so `task retry --skip-failed-hook` finds the hooks that stopped the
+ * last attempt. The old hooks_json column was never written; it stays '[]' (unused). */
+static const char m0009_task_hook[] = "CREATE TABLE task_hook ("
+                                      "  task_id INTEGER NOT NULL REFERENCES update_task(id),"
+                                      "  hook_id TEXT NOT NULL,"
+                                      "  stage INTEGER NOT NULL,"
+                                      "  name TEXT NOT NULL,"
+                                      "  result INTEGER NOT NULL,"
+                                      "  message TEXT NOT NULL,"
+                                      "  stderr_tail TEXT NOT NULL,"
+                                      "  duration_ms INTEGER NOT NULL,"
+                                      "  exit_status INTEGER NOT NULL,"
+                                      "  attempt INTEGER NOT NULL,"
+                                      "  seq INTEGER NOT NULL,"
+                                      "  at INTEGER NOT NULL,"
+                                      "  PRIMARY KEY (task_id, hook_id)) WITHOUT ROWID;";
+
 static const ferry_db_migration_t migrations[] = {
     {1, "initial schema", m0001_initial},
     {2, "storage mirrors", m0002_storage_mirrors},
@@ -471,6 +490,7 @@ static const ferry_db_migration_t migrations[] = {
     {6, "report files of kind UPGRADE_REPORT", m0006_upgrade_report_kind},
     {7, "hooks to skip in a task's next attempt", m0007_task_skip_hooks},
     {8, "rollouts in waves, maintenance windows, node time zones", m0008_rollout_waves},
+    {9, "upgrade hook results as rows", m0009_task_hook},
 };
 
 const ferry_db_migration_t *ferry_db_migrations(size_t *n)

@@ -101,6 +101,49 @@ out:
     return rc;
 }
 
+ferry_err_code_t ferry_store_report_hook_put(ferry_store_t *s, int64_t task_id, const ferry_store_hook_t *h,
+                                             uint64_t seq, int64_t now, ferry_err_t *err)
+{
+    /* The cap holds for new ids only; the attempt is the task's, so a retry's results
+     * are told apart from the failed attempt's (ferry_store_task_failed_hooks). */
+    static const char ups[] =
+        "INSERT INTO task_hook (task_id, hook_id, stage, name, result, message, stderr_tail, duration_ms,"
+        " exit_status, attempt, seq, at)"
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, t.attempt, ?10, ?11 FROM update_task t WHERE t.id = ?1"
+        " AND ((SELECT count(*) FROM task_hook WHERE task_id = ?1) < ?12"
+        "  OR EXISTS (SELECT 1 FROM task_hook WHERE task_id = ?1 AND hook_id = ?2))"
+        " ON CONFLICT(task_id, hook_id) DO UPDATE SET stage = excluded.stage, name = excluded.name,"
+        " result = excluded.result, message = excluded.message, stderr_tail = excluded.stderr_tail,"
+        " duration_ms = excluded.duration_ms, exit_status = excluded.exit_status, attempt = excluded.attempt,"
+        " at = excluded.at"; /* seq stays: the first report of the hook orders the list */
+    sqlite3 *db = ferry_store_sqlite(s);
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc;
+
+    if ((rc = ferry_store_prepare_cached(s, ups, &st, "report: hook", err)) != FERRY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, task_id);
+    ferry_store_bind_text(st, 2, h->hook_id);
+    sqlite3_bind_int(st, 3, h->stage);
+    ferry_store_bind_text(st, 4, h->name);
+    sqlite3_bind_int(st, 5, h->result);
+    ferry_store_bind_text(st, 6, h->message);
+    ferry_store_bind_text(st, 7, h->stderr_tail);
+    sqlite3_bind_int64(st, 8, h->duration_ms);
+    sqlite3_bind_int(st, 9, h->exit_status);
+    sqlite3_bind_int64(st, 10, (sqlite3_int64)seq);
+    sqlite3_bind_int64(st, 11, now);
+    sqlite3_bind_int(st, 12, FERRY_STORE_TASK_HOOKS_MAX);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = ferry_store_sql_err(db, "report: hook", err);
+    else if (sqlite3_changes(db) == 0)
+        rc = ferry_err_set(err, FERRY_E_INVALID_ARG,
+                           "hook: a task keeps at most %d hook results ('%.64s' would be one more)",
+                           FERRY_STORE_TASK_HOOKS_MAX, h->hook_id != NULL ? h->hook_id : "");
+    ferry_store_stmt_release(s, st);
+    return rc;
+}
+
 /* Whether the history of |task_id| is full (FERRY_STORE_TASK_EVENTS_MAX rows). */
 static ferry_err_code_t events_full(ferry_store_t *s, int64_t task_id, bool *full, ferry_err_t *err)
 {
@@ -139,12 +182,27 @@ ferry_err_code_t ferry_store_report_apply(ferry_store_t *s, const ferry_store_re
         " updated_at = ?14 WHERE id = ?1";
     static const char ins[] =
         "INSERT INTO task_event (task_id, seq, state, error_code, message, percent, bytes,"
-        " bytes_total, source, reported_at, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'agent', ?9, ?10)";
+        " bytes_total, source, reported_at, at, hook_json)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'agent', ?9, ?10, COALESCE(?11, ''))";
+    static const char upd_seq[] = "UPDATE update_task SET last_seq = ?2 WHERE id = ?1";
     sqlite3 *db = ferry_store_sqlite(s);
     sqlite3_stmt *st = NULL;
     bool full = false;
     ferry_err_code_t rc;
 
+    if (r->hook_only) {
+        if ((rc = ferry_store_prepare_cached(s, upd_seq, &st, "report", err)) != FERRY_OK)
+            goto out;
+        sqlite3_bind_int64(st, 1, r->task_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)r->seq);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = ferry_store_sql_err(db, "report: update task", err);
+            goto out;
+        }
+        ferry_store_stmt_release(s, st);
+        st = NULL;
+        goto history;
+    }
     if ((rc = ferry_store_prepare_cached(s, upd, &st, "report", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int64(st, 1, r->task_id);
@@ -173,6 +231,7 @@ ferry_err_code_t ferry_store_report_apply(ferry_store_t *s, const ferry_store_re
     }
     ferry_store_stmt_release(s, st);
     st = NULL;
+history:
     /* Past the cap the history keeps state changes only: a node reporting progress for
      * hours cannot grow one task's history without bound. */
     if ((rc = events_full(s, r->task_id, &full, err)) != FERRY_OK || (full && r->state == r->prev_state))
@@ -190,6 +249,8 @@ ferry_err_code_t ferry_store_report_apply(ferry_store_t *s, const ferry_store_re
     if (r->reported_at != 0)
         sqlite3_bind_int64(st, 9, r->reported_at);
     sqlite3_bind_int64(st, 10, r->now);
+    if (r->hook_json != NULL)
+        sqlite3_bind_text(st, 11, r->hook_json, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = ferry_store_sql_err(db, "report: history", err);
 out:

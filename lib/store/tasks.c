@@ -10,6 +10,7 @@
 #include "ferry/json.h"
 #include "ferry/model/states.h"
 #include "ferry/model/window.h"
+#include "ferry/store/reports.h"
 #include "ferry/store/tasks.h"
 #include "ferry/store_sqlite.h"
 
@@ -203,6 +204,58 @@ static void read_task(ferry_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry_
     hold_reason(a, st, now_ms, t);
 }
 
+/* UpdateTask.hooks from the task_hook rows (at most FERRY_STORE_TASK_HOOKS_MAX), in stage
+ * order and, within a stage, in the order they were reported. */
+static ferry_err_code_t read_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id,
+                                   Ferry__V1__UpdateTask *out, ferry_err_t *err)
+{
+    static const char sql[] = "SELECT hook_id, stage, name, result, message, stderr_tail, duration_ms,"
+                              " exit_status FROM task_hook WHERE task_id = ?1 ORDER BY stage, seq LIMIT ?2";
+    sqlite3_stmt *st = NULL;
+    Ferry__V1__HookReport **v = NULL;
+    size_t n = 0;
+    ferry_err_code_t rc;
+    int step;
+
+    if ((rc = ferry_store_prepare_cached(s, sql, &st, "load task hooks", err)) != FERRY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, task_id);
+    sqlite3_bind_int(st, 2, FERRY_STORE_TASK_HOOKS_MAX);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        Ferry__V1__HookReport *h = ferry_arena_alloc(a, sizeof(*h));
+        Google__Protobuf__Duration *d = ferry_arena_alloc(a, sizeof(*d));
+        int64_t ms = sqlite3_column_int64(st, 6);
+        if (v == NULL)
+            v = ferry_arena_alloc(a, FERRY_STORE_TASK_HOOKS_MAX * sizeof(void *));
+        if (h == NULL || d == NULL || v == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "load task hooks: out of memory");
+            goto out;
+        }
+        ferry__v1__hook_report__init(h);
+        google__protobuf__duration__init(d);
+        h->hook_id = ferry_store_col_dup(a, st, 0);
+        h->stage = (Ferry__V1__HookStage)sqlite3_column_int(st, 1);
+        h->name = ferry_store_col_dup(a, st, 2);
+        h->result = (Ferry__V1__HookResult)sqlite3_column_int(st, 3);
+        h->message = ferry_store_col_dup(a, st, 4);
+        h->stderr_tail = ferry_store_col_dup(a, st, 5);
+        d->seconds = ms / 1000;
+        d->nanos = (int32_t)(ms % 1000) * 1000000;
+        h->duration = d;
+        h->exit_status = sqlite3_column_int(st, 7);
+        v[n++] = h;
+    }
+    if (step != SQLITE_DONE)
+        rc = ferry_store_sql_err(ferry_store_sqlite(s), "load task hooks", err);
+    else if (n > 0) {
+        out->hooks = v;
+        out->n_hooks = n;
+    }
+out:
+    ferry_store_stmt_release(s, st);
+    return rc;
+}
+
 ferry_err_code_t ferry_store_task_get(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, int64_t now_ms,
                                       Ferry__V1__UpdateTask *out, ferry_err_t *err)
 {
@@ -224,7 +277,13 @@ ferry_err_code_t ferry_store_task_get(ferry_store_t *s, ferry_arena_t *a, int64_
         goto out;
     }
     read_task(a, st, now_ms, out);
-    if (a->failed)
+    if (a->failed) {
+        rc = ferry_err_set(err, FERRY_E_NOMEM, "load task: out of memory");
+        goto out;
+    }
+    ferry_store_stmt_release(s, st);
+    st = NULL;
+    if ((rc = read_hooks(s, a, task_id, out, err)) == FERRY_OK && a->failed)
         rc = ferry_err_set(err, FERRY_E_NOMEM, "load task: out of memory");
 out:
     ferry_store_stmt_release(s, st);
@@ -536,6 +595,45 @@ ferry_err_code_t ferry_store_task_skip_hooks(ferry_store_t *s, ferry_arena_t *a,
     }
     if (step != SQLITE_DONE)
         rc = ferry_store_sql_err(ferry_store_sqlite(s), "read skipped hooks", err);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ferry_err_code_t ferry_store_task_failed_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id,
+                                               char ***ids, size_t *n, ferry_err_t *err)
+{
+    /* post_upgrade (stage 5) runs after 100: its failures never fail a task. */
+    static const char sql[] =
+        "SELECT h.hook_id FROM task_hook h JOIN update_task t ON t.id = h.task_id"
+        " WHERE h.task_id = ?1 AND h.result = ?2 AND h.attempt = t.attempt AND h.stage <> ?3"
+        " ORDER BY h.stage, h.seq LIMIT ?4";
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    int step;
+
+    *ids = NULL;
+    *n = 0;
+    if ((rc = ferry_store_prepare(ferry_store_sqlite(s), sql, &st, "read failed hooks", err)) != FERRY_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, task_id);
+    sqlite3_bind_int(st, 2, FERRY__V1__HOOK_RESULT__HOOK_RESULT_FAIL);
+    sqlite3_bind_int(st, 3, FERRY__V1__HOOK_STAGE__HOOK_STAGE_POST_UPGRADE);
+    sqlite3_bind_int(st, 4, FERRY_STORE_SKIP_HOOKS_MAX);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*ids == NULL &&
+            (*ids = ferry_arena_alloc(a, FERRY_STORE_SKIP_HOOKS_MAX * sizeof(char *))) == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "read failed hooks: out of memory");
+            goto out;
+        }
+        if (((*ids)[*n] = ferry_store_col_dup(a, st, 0)) == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "read failed hooks: out of memory");
+            goto out;
+        }
+        (*n)++;
+    }
+    if (step != SQLITE_DONE)
+        rc = ferry_store_sql_err(ferry_store_sqlite(s), "read failed hooks", err);
 out:
     sqlite3_finalize(st);
     return rc;

@@ -2,6 +2,9 @@
  * ReportProgress under hostile input (issue 9): every repeated field of a report is
  * capped (E_INVALID_ARG naming the field, nothing stored), step timings are stored as
  * bounded task_timing rows, and what an agent reported shows up in GetTask / ListTasks.
+ * Upgrade hook results (ProgressReport.hook) are checked, kept one per hook id, shown by
+ * GetTask, accepted for a final task as hook-only reports (post_upgrade) and read by
+ * RetryTask's skip_failed_hook.
  *
  * Real RPC server on loopback (tests/support/hub_harness), generated client stubs, a
  * real SQLite file; tasks are inserted on a second connection (as hub_agent_test does).
@@ -260,6 +263,9 @@ START_TEST(too_many_timings_refused)
     memset(tail, 'e', 19999);
     tail[19999] = '\0';
     hook.stderr_tail = tail;
+    hook.hook_id = (char *)"h"; /* a valid hook but for its tail */
+    hook.stage = FERRY__V1__HOOK_STAGE__HOOK_STAGE_PRE_CHECK;
+    hook.result = FERRY__V1__HOOK_RESULT__HOOK_RESULT_FAIL;
     report_init(&r, id, t, 2, 30, NULL);
     r.hook = &hook;
     ck_assert_int_eq(send(a, &r, &st), FERRY_RPC_INVALID_ARGUMENT);
@@ -449,6 +455,131 @@ START_TEST(old_timings_json_migrates)
 }
 END_TEST
 
+static ferry_rpc_code_t report_hook(ferry_rpc_client_t *c, int64_t task, uint64_t seq, int state,
+                                    const char *hook_id, int stage, int result, ferry_rpc_status_t *st)
+{
+    char id[24];
+    Ferry__V1__ProgressReport r;
+    Ferry__V1__HookReport h = FERRY__V1__HOOK_REPORT__INIT;
+    report_init(&r, id, task, seq, state, NULL);
+    h.hook_id = (char *)hook_id;
+    h.stage = (Ferry__V1__HookStage)stage;
+    h.result = (Ferry__V1__HookResult)result;
+    h.message = (char *)"3 rows above the threshold 0";
+    h.stderr_tail = (char *)(result == 3 ? "line 1\nline 2\n" : "");
+    h.exit_status = -1;
+    r.hook = &h;
+    return send(c, &r, st);
+}
+
+/* What a task's hook results look like in the database, for "nothing changed" checks. */
+static long long hooks_fingerprint(int64_t t)
+{
+    return q_int(
+        "SELECT (SELECT count(*) FROM task_hook WHERE task_id = u.id) * 1000000 + u.last_seq * 1000 +"
+        " u.state FROM update_task u WHERE u.id = ",
+        t);
+}
+
+static ferry_rpc_code_t retry_failed_hook(ferry_rpc_client_t *adm, int64_t task, ferry_rpc_status_t *st)
+{
+    char id[24];
+    Ferry__V1__RetryTaskRequest req = FERRY__V1__RETRY_TASK_REQUEST__INIT;
+    Ferry__V1__RetryTaskResponse *resp = NULL;
+    snprintf(id, sizeof(id), "%" PRId64, task);
+    req.id = id;
+    req.skip_failed_hook = true;
+    memset(st, 0, sizeof(*st));
+    ferry_rpc_code_t rc = ferry_v1_admin_service_retry_task(adm, &req, &resp, NULL, st);
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return rc;
+}
+
+START_TEST(hook_results)
+{
+    int64_t t = make_task(&H, "NA"), t2 = make_task(&H, "NA");
+    ferry_rpc_client_t *a = hh_client(&H, TOK_A), *b = hh_client(&H, TOK_B),
+                       *adm = hh_client(&H, H.admin_token);
+    ferry_rpc_status_t st;
+    long long before;
+
+    ck_assert_int_eq(report_timings(a, t, 1, 20, NULL, &st), FERRY_RPC_OK);
+    /* hostile hook reports: refused naming the field, nothing stored */
+    before = hooks_fingerprint(t);
+    ck_assert_int_eq(report_hook(a, t, 2, 20, "../etc", 1, 1, &st), FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(st.message, "hook.hook_id: '../etc' is not a hook id"));
+    ck_assert_int_eq(report_hook(a, t, 2, 20, "", 1, 1, &st), FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_int_eq(report_hook(a, t, 2, 20, "ok", 9, 1, &st), FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(st.message, "hook.stage: 9 is not a hook stage"));
+    ck_assert_int_eq(report_hook(a, t, 2, 20, "ok", 1, 0, &st), FERRY_RPC_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(st.message, "hook.result: 0 is not a hook result"));
+    /* another node's task */
+    ck_assert_int_eq(report_hook(b, t, 2, 20, "ok", 1, 1, &st), FERRY_RPC_PERMISSION_DENIED);
+    ck_assert_int_eq(hooks_fingerprint(t), before);
+
+    /* a failing check and a passing one; the same id again replaces its row */
+    ck_assert_int_eq(report_hook(a, t, 2, 20, "tea", 1, 1, &st), FERRY_RPC_OK);
+    ck_assert_int_eq(report_hook(a, t, 3, 20, "soft", 1, 2, &st), FERRY_RPC_OK);
+    ck_assert_int_eq(report_hook(a, t, 4, 20, "tea", 1, 3, &st), FERRY_RPC_OK);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM task_hook WHERE task_id = ", t), 2);
+    ck_assert_int_eq(
+        q_int("SELECT count(*) FROM task_event WHERE hook_json LIKE '%\"tea\"%' AND task_id = ", t), 2);
+    Ferry__V1__GetTaskResponse *g = get_task(adm, t);
+    ck_assert_int_eq(g->task->n_hooks, 2);
+    ck_assert_str_eq(g->task->hooks[0]->hook_id, "tea");
+    ck_assert_int_eq(g->task->hooks[0]->result, FERRY__V1__HOOK_RESULT__HOOK_RESULT_FAIL);
+    ck_assert_str_eq(g->task->hooks[0]->stderr_tail, "line 1\nline 2\n");
+    ck_assert_int_eq(g->task->hooks[0]->stage, FERRY__V1__HOOK_STAGE__HOOK_STAGE_PRE_CHECK);
+    ck_assert_str_eq(g->task->hooks[1]->hook_id, "soft");
+    ck_assert_int_eq(g->task->hooks[1]->result, FERRY__V1__HOOK_RESULT__HOOK_RESULT_WARN);
+    protobuf_c_message_free_unpacked(&g->base, NULL);
+
+    /* the task fails; a post_upgrade-style hook-only report of the final state is taken
+     * and changes nothing else; any other report of a final task is still refused */
+    char id[24];
+    Ferry__V1__ProgressReport r;
+    report_init(&r, id, t, 5, 110, NULL);
+    r.error_code = (char *)"E_PRECHECK_FAILED";
+    ck_assert_int_eq(send(a, &r, &st), FERRY_RPC_OK);
+    long long fin = q_int("SELECT updated_at FROM update_task WHERE id = ", t);
+    ck_assert_int_eq(report_hook(a, t, 6, 110, "late", 5, 1, &st), FERRY_RPC_OK);
+    ck_assert_int_eq(
+        q_int("SELECT count(*) FROM update_task WHERE state = 110 AND error_code = 'E_PRECHECK_FAILED'"
+              " AND message = 'step' AND last_seq = 6 AND id = ",
+              t),
+        1);
+    ck_assert_int_eq(q_int("SELECT updated_at FROM update_task WHERE id = ", t), fin);
+    ck_assert_int_eq(
+        q_int("SELECT count(*) FROM task_event WHERE state = 110 AND message = 'hook late (post_upgrade):"
+              " PASS' AND task_id = ",
+              t),
+        1);
+    before = hooks_fingerprint(t);
+    ck_assert_int_eq(report_timings(a, t, 7, 110, NULL, &st), FERRY_RPC_FAILED_PRECONDITION);
+    ck_assert_int_eq(report_hook(a, t, 7, 20, "later", 2, 1, &st), FERRY_RPC_FAILED_PRECONDITION);
+    ck_assert_int_eq(hooks_fingerprint(t), before);
+
+    /* RetryTask --skip-failed-hook on a task whose attempt reported no failed hook: a
+     * clear E_PRECONDITION and nothing changes (attempt, state, history) */
+    ck_assert_int_eq(report_timings(a, t2, 1, 20, NULL, &st), FERRY_RPC_OK);
+    ck_assert_int_eq(report_hook(a, t2, 2, 20, "fine", 1, 1, &st), FERRY_RPC_OK);
+    report_init(&r, id, t2, 3, 110, NULL);
+    r.error_code = (char *)"E_DOWNLOAD_FAILED";
+    ck_assert_int_eq(send(a, &r, &st), FERRY_RPC_OK);
+    long long ev = q_int("SELECT count(*) FROM task_event WHERE task_id = ", t2);
+    ck_assert_int_eq(retry_failed_hook(adm, t2, &st), FERRY_RPC_FAILED_PRECONDITION);
+    ck_assert_msg(strstr(st.message, "skip_failed_hook: no hook failed in task") != NULL &&
+                      strstr(st.message, "(its error is E_DOWNLOAD_FAILED)") != NULL,
+                  "%s", st.message);
+    ck_assert_int_eq(q_int("SELECT state * 10 + attempt FROM update_task WHERE id = ", t2), 1100);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM task_event WHERE task_id = ", t2), ev);
+    ferry_rpc_client_free(a);
+    ferry_rpc_client_free(b);
+    ferry_rpc_client_free(adm);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hub_report");
@@ -458,6 +589,7 @@ int main(void)
     tcase_add_test(tc, timings_round_trip);
     tcase_add_test(tc, too_many_timings_refused);
     tcase_add_test(tc, task_timings_bounded);
+    tcase_add_test(tc, hook_results);
     suite_add_tcase(s, tc);
     TCase *mig = tcase_create("migration");
     tcase_add_test(mig, old_timings_json_migrates);

@@ -2,7 +2,9 @@
  * The reports repository (ferry/store/reports.h) against a real SQLite file: the task a
  * report is judged against, applying a report (columns + history), the caps (timings
  * per task all-or-nothing, files per task, history past its cap keeps state changes
- * only) and committing node files (report_file, links, node configuration index).
+ * only), upgrade hook results (upsert by id, per-task cap, the attempt that
+ * --skip-failed-hook reads, a final task's hook-only report) and committing node files (report_file, links,
+ * node configuration index).
  */
 #include <check.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include "ferry/fs.h"
 #include "ferry/model/states.h"
 #include "ferry/store/reports.h"
+#include "ferry/store/tasks.h"
 #include "ferry/store_sqlite.h"
 #include "ferry/v1/admin.pb-c.h"
 
@@ -217,6 +220,128 @@ START_TEST(history_past_its_cap_keeps_state_changes)
 }
 END_TEST
 
+static ferry_err_code_t hook(const char *id, int stage, int result, const char *msg, uint64_t seq,
+                             ferry_err_t *e)
+{
+    ferry_store_hook_t h = {.hook_id = id,
+                            .stage = stage,
+                            .name = "n",
+                            .result = result,
+                            .message = msg,
+                            .stderr_tail = result == 3 ? "boom\n" : "",
+                            .duration_ms = 1500,
+                            .exit_status = result == 3 ? 2 : 0};
+    begin();
+    ferry_err_code_t rc = ferry_store_report_hook_put(st, TASK, &h, seq, 9000, e);
+    commit();
+    return rc;
+}
+
+/* The ids --skip-failed-hook would skip, joined by ",". */
+static const char *failed_ids(char *buf, size_t size)
+{
+    ferry_err_t e = {0};
+    ferry_arena_t a = {0};
+    char **ids = NULL;
+    size_t n = 0, l = 0;
+    buf[0] = '\0';
+    ferry_store_lock(st);
+    ck_assert_int_eq(ferry_store_task_failed_hooks(st, &a, TASK, &ids, &n, &e), FERRY_OK);
+    ferry_store_unlock(st);
+    for (size_t i = 0; i < n; i++)
+        l += (size_t)snprintf(buf + l, size - l, "%s%s", i ? "," : "", ids[i]);
+    ferry_arena_free(&a);
+    return buf;
+}
+
+START_TEST(hook_results_upsert_cap_and_attempts)
+{
+    ferry_err_t e = {0};
+    ferry_arena_t a = {0};
+    Ferry__V1__UpdateTask t = FERRY__V1__UPDATE_TASK__INIT;
+    char buf[512], id[16];
+
+    /* stage 1 check fails, stage 2 passes, a post_upgrade (5) failure never fails a task */
+    ck_assert_int_eq(hook("tea", 1, 3, "3 rows", 1, &e), FERRY_OK);
+    ck_assert_int_eq(hook("exp", 2, 1, "ok", 2, &e), FERRY_OK);
+    ck_assert_int_eq(hook("post", 5, 3, "late", 3, &e), FERRY_OK);
+    ck_assert_str_eq(failed_ids(buf, sizeof(buf)), "tea");
+    /* GetTask's view: stage order, every field */
+    ferry_store_lock(st);
+    ck_assert_int_eq(ferry_store_task_get(st, &a, TASK, 0, &t, &e), FERRY_OK);
+    ferry_store_unlock(st);
+    ck_assert_uint_eq(t.n_hooks, 3);
+    ck_assert_str_eq(t.hooks[0]->hook_id, "tea");
+    ck_assert_int_eq(t.hooks[0]->result, 3);
+    ck_assert_str_eq(t.hooks[0]->message, "3 rows");
+    ck_assert_str_eq(t.hooks[0]->stderr_tail, "boom\n");
+    ck_assert_int_eq(t.hooks[0]->duration->seconds * 1000 + t.hooks[0]->duration->nanos / 1000000, 1500);
+    ck_assert_int_eq(t.hooks[0]->exit_status, 2);
+    ck_assert_str_eq(t.hooks[1]->hook_id, "exp");
+    ck_assert_str_eq(t.hooks[2]->hook_id, "post");
+    ferry_arena_free(&a);
+
+    /* a retry (attempt 1): the earlier attempt's failure no longer counts ... */
+    exec("UPDATE update_task SET attempt = 1 WHERE id = 7");
+    ck_assert_str_eq(failed_ids(buf, sizeof(buf)), "");
+    /* ... the new attempt's does; a later result of the same id replaces the row */
+    ck_assert_int_eq(hook("exp", 2, 3, "exit 1", 4, &e), FERRY_OK);
+    ck_assert_int_eq(hook("tea", 1, 4, "skipped by an administrator", 5, &e), FERRY_OK);
+    ck_assert_str_eq(failed_ids(buf, sizeof(buf)), "exp");
+    ck_assert_int_eq(scalar("SELECT count(*) FROM task_hook WHERE task_id = 7"), 3);
+    ck_assert_int_eq(scalar("SELECT result * 10 + attempt FROM task_hook WHERE hook_id = 'tea'"), 41);
+
+    /* the cap: 320 distinct ids; one more is refused naming it and nothing is stored */
+    for (int i = 3; i < FERRY_STORE_TASK_HOOKS_MAX; i++) {
+        snprintf(id, sizeof(id), "h%d", i);
+        ck_assert_msg(hook(id, 3, 1, "", 10 + (uint64_t)i, &e) == FERRY_OK, "%s", e.msg);
+    }
+    ck_assert_int_eq(hook("one_more", 3, 1, "", 900, &e), FERRY_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(e.msg, "at most 320 hook results ('one_more'"));
+    ck_assert_int_eq(scalar("SELECT count(*) FROM task_hook WHERE task_id = 7"), FERRY_STORE_TASK_HOOKS_MAX);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM task_hook WHERE hook_id = 'one_more'"), 0);
+    /* a known id still updates at the cap */
+    ck_assert_int_eq(hook("h3", 3, 2, "warn", 901, &e), FERRY_OK);
+    ck_assert_int_eq(scalar("SELECT result FROM task_hook WHERE hook_id = 'h3'"), 2);
+    /* no such task: nothing to attach the result to */
+    ferry_store_hook_t h = {.hook_id = "x", .stage = 1, .result = 1};
+    begin();
+    ck_assert_int_eq(ferry_store_report_hook_put(st, 99, &h, 1, 0, &e), FERRY_E_INVALID_ARG);
+    rollback();
+    ck_assert_int_eq(scalar("SELECT count(*) FROM task_hook WHERE task_id = 99"), 0);
+}
+END_TEST
+
+START_TEST(hook_only_report_of_a_final_task)
+{
+    ferry_err_t e = {0};
+    exec("UPDATE update_task SET state = 100, message = 'update applied', percent = 100, last_seq = 5,"
+         " finished_at = 4000, updated_at = 4000 WHERE id = 7");
+    ferry_store_report_t r = {.task_id = TASK,
+                              .prev_state = FERRY_STATE_SUCCEEDED,
+                              .state = FERRY_STATE_SUCCEEDED,
+                              .message = "hook mark (post_upgrade): PASS",
+                              .percent = 0,
+                              .seq = 6,
+                              .now = 8000,
+                              .hook_json = "{\"hookId\":\"mark\",\"result\":\"HOOK_RESULT_PASS\"}",
+                              .hook_only = true};
+    begin();
+    ck_assert_int_eq(ferry_store_report_apply(st, &r, &e), FERRY_OK);
+    commit();
+    /* only the sequence moved; the final task's columns are as they were */
+    ck_assert_int_eq(
+        scalar("SELECT count(*) FROM update_task WHERE id = 7 AND state = 100 AND last_seq = 6 AND"
+               " message = 'update applied' AND percent = 100 AND finished_at = 4000 AND"
+               " updated_at = 4000"),
+        1);
+    ck_assert_int_eq(
+        scalar("SELECT count(*) FROM task_event WHERE task_id = 7 AND seq = 6 AND state = 100 AND"
+               " hook_json LIKE '%\"mark\"%' AND message = 'hook mark (post_upgrade): PASS'"),
+        1);
+}
+END_TEST
+
 static void upload(const char *id, int64_t node, int kind, int64_t task)
 {
     ferry_err_t e = {0};
@@ -313,6 +438,8 @@ int main(void)
     tcase_add_test(tc, timings_are_capped_all_or_nothing);
     tcase_add_test(tc, history_past_its_cap_keeps_state_changes);
     tcase_add_test(tc, node_files_commit_and_cap);
+    tcase_add_test(tc, hook_results_upsert_cap_and_attempts);
+    tcase_add_test(tc, hook_only_report_of_a_final_task);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -22,6 +22,7 @@
 
 #include "ferry/engine/config.h"
 #include "ferry/engine/journal.h"
+#include "ferry/model/hooks.h"
 #include "ferry/model/states.h"
 #include "ferry/err.h"
 
@@ -41,10 +42,20 @@ typedef struct ferry_pipeline_event {
 /** Receives progress events on the thread running the pipeline; must be cheap. */
 typedef void (*ferry_pipeline_event_fn)(void *user, const ferry_pipeline_event_t *ev);
 
+/**
+ * Receives the result of one upgrade hook as soon as the journal holds it (ran, failed,
+ * skipped or not applicable), on the thread running the pipeline; must be cheap. A
+ * result found in the journal again (a resume, a new attempt keeping a passed hook) is
+ * announced again, so a listener that lost one after a crash hears it once more: treat
+ * it as an upsert by hook id. |h| and |rec| are valid during the callback only.
+ */
+typedef void (*ferry_pipeline_hook_fn)(void *user, const ferry_hook_t *h, const ferry_hook_rec_t *rec);
+
 /** Options shared by the entry points. Zero-initialise, then set. */
 typedef struct ferry_pipeline_opts {
     const ferry_node_config_t *cfg;   /**< required, borrowed */
     ferry_pipeline_event_fn on_event; /**< may be NULL */
+    ferry_pipeline_hook_fn on_hook;   /**< may be NULL; gets |user| too */
     void *user;
     const char *agent_log; /**< agent log file, tail goes into diagnostic files; may be NULL */
     /**

@@ -138,6 +138,9 @@ const char *ferry_hook_kind_name(ferry_hook_kind_t k);
 /** Total number of hooks in all phases. */
 size_t ferry_hooks_count(const ferry_hooks_t *h);
 
+/** True if |s| is a hook id hooks.json accepts: 1..FERRY_HOOK_ID_MAX of [A-Za-z0-9_.-]. */
+bool ferry_hook_id_valid(const char *s);
+
 /** The hook with |id|, or NULL. */
 const ferry_hook_t *ferry_hooks_find(const ferry_hooks_t *h, const char *id);
 

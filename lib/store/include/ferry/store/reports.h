@@ -1,11 +1,11 @@
 /**
  * @file reports.h
  * Repository of what nodes report: progress (the task's state columns, its history
- * row, its step timings) and the files they upload (the node-file upload row, the
+ * row, its step timings, its upgrade hooks' results) and the files they upload (the node-file upload row, the
  * report_file row, the task's file list and the node configuration index).
  *
  * Every growable thing a node can add to is capped here, with FERRY_E_INVALID_ARG
- * naming the cap: timings per task, files per task; history rows past
+ * naming the cap: timings per task, hook results per task, files per task; history rows past
  * FERRY_STORE_TASK_EVENTS_MAX keep state changes only.
  *
  * Every function runs on the read-write connection with the store lock held, inside
@@ -23,6 +23,7 @@
 #define FERRY_STORE_TASK_TIMINGS_MAX 256  /**< step timing rows of one task */
 #define FERRY_STORE_TASK_FILES_MAX   256  /**< report files listed on one task */
 #define FERRY_STORE_TASK_EVENTS_MAX  4096 /**< history rows of one task before progress-only rows stop */
+#define FERRY_STORE_TASK_HOOKS_MAX   320  /**< hook results of one task (5 stages of 64 hooks) */
 
 /** What a report is checked against. */
 typedef struct ferry_store_report_task {
@@ -53,6 +54,26 @@ ferry_err_code_t ferry_store_report_timings_put(ferry_store_t *s, int64_t task_i
                                                 const ferry_store_timing_t *t, size_t n, uint64_t seq,
                                                 ferry_err_t *err);
 
+/** One upgrade hook's result as the node reported it (ProgressReport.hook). */
+typedef struct ferry_store_hook {
+    const char *hook_id;               /**< a hooks.json id (the caller checked it) */
+    int stage;                         /**< ferry.v1.HookStage, 1..5 */
+    const char *name;                  /**< may be NULL */
+    int result;                        /**< ferry.v1.HookResult, 1..5 */
+    const char *message, *stderr_tail; /**< may be NULL */
+    int64_t duration_ms;
+    int exit_status;
+} ferry_store_hook_t;
+
+/**
+ * Stores |h| as task |task_id|'s result of that hook, tagged with the task's current
+ * attempt (a later report of the same hook id replaces it: the newest result counts).
+ * A task keeps at most FERRY_STORE_TASK_HOOKS_MAX hooks: a new id past that is
+ * FERRY_E_INVALID_ARG and nothing is stored.
+ */
+ferry_err_code_t ferry_store_report_hook_put(ferry_store_t *s, int64_t task_id, const ferry_store_hook_t *h,
+                                             uint64_t seq, int64_t now, ferry_err_t *err);
+
 /** One accepted report. Strings may be NULL ("" when stored). */
 typedef struct ferry_store_report {
     int64_t task_id;
@@ -67,6 +88,12 @@ typedef struct ferry_store_report {
     const char *download_json; /**< DownloadStats as proto3 JSON, NULL keeps the stored one */
     int64_t reported_at;       /**< agent clock, unix ms; 0 = not given */
     int64_t now;
+    const char *hook_json; /**< the report's HookReport as proto3 JSON for the history row, or NULL */
+    /**
+     * A hook's result for a task that is already final (post_upgrade runs after 100): only
+     * the sequence and the history row are written; state, message and the rest stay.
+     */
+    bool hook_only;
 } ferry_store_report_t;
 
 /** Applies |r| to its task and appends its history row. */

@@ -22,7 +22,8 @@
 int ferry_store_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms);
 
 /**
- * Task |task_id| into |out| (strings in |a|), showing the policy in effect at |now_ms|.
+ * Task |task_id| into |out| (strings in |a|), showing the policy in effect at |now_ms|,
+ * with its hooks' results (UpdateTask.hooks; ferry_store_tasks_list leaves them out).
  * FERRY_E_NOT_FOUND "no task <id>".
  */
 ferry_err_code_t ferry_store_task_get(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, int64_t now_ms,
@@ -119,6 +120,15 @@ ferry_err_code_t ferry_store_task_set_skip_hooks(ferry_store_t *s, int64_t task_
  */
 ferry_err_code_t ferry_store_task_skip_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, char ***ids,
                                              size_t *n, ferry_err_t *err);
+
+/**
+ * The hooks that failed in task |task_id|'s current attempt (its task_hook rows of result
+ * FAIL reported since the last RetryTask), post_upgrade excluded (it never fails a task):
+ * what `ferry task retry --skip-failed-hook` skips. At most FERRY_STORE_SKIP_HOOKS_MAX,
+ * in stage and report order; *ids (in |a|) is NULL and *n 0 when none.
+ */
+ferry_err_code_t ferry_store_task_failed_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id,
+                                               char ***ids, size_t *n, ferry_err_t *err);
 
 /* ---- what nodes reported (read-only for administrators) ------------------------------------ */
 
