@@ -181,7 +181,7 @@ static void print_hooks(FILE *f, const Ferry__V1__UpdateTask *t)
                  rs = (unsigned)h->result <= 5 ? (unsigned)h->result : 0;
         int64_t ms = h->duration != NULL ? h->duration->seconds * 1000 + h->duration->nanos / 1000000 : 0;
         fprintf(f, "  %s %s: %s (%lld ms", stages[st], h->hook_id, results[rs], (long long)ms);
-        if (h->exit_status >= 0)
+        if (h->exit_status > 0) /* -1: not a program (check, sql); 0 says nothing */
             fprintf(f, ", exit %d", h->exit_status);
         fprintf(f, ")%s%s\n", h->message != NULL && h->message[0] ? ": " : "",
                 h->message != NULL ? h->message : "");

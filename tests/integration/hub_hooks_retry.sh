@@ -5,7 +5,9 @@
 # audited DENIED), as are unknown and malformed ids, and each refusal changes nothing (state,
 # attempt, history, stored skip list). An implementer may skip a warn check; the agent
 # receives the list in Assignment.skip_hook_ids and reports those hooks SKIPPED. A sysadmin
-# skipping the failing check lets the upgrade through.
+# skipping the failing check (--skip-failed-hook: the hooks the agent reported FAIL in the
+# last attempt) lets the upgrade through. The agent reports every hook's result as it
+# happens: `task get` lists them, post_upgrade's included after the task reached 100.
 source "$(dirname "$0")/agentd_lib.sh"
 
 POLL=60 server_start
@@ -40,6 +42,15 @@ T=$(task_of "$R" N1)
 REPORT=$W/N1/engine/reports/$T/upgrade-report.json
 "$FERRY" --json task get "$T" | json 'd["task"]["errorCode"]' | grep -qx E_PRECHECK_FAILED || fail "not a pre_check failure"
 
+# The agent reported each hook's result: the server lists them on the task.
+hook_result() { # hook_result TASK HOOK_ID -> RESULT name (HOOK_RESULT_FAIL ...) or ""
+    "$FERRY" --json task get "$1" | json "([h.get('result', '') for h in d['task'].get('hooks', []) if h['hookId'] == '$2'] + [''])[0]"
+}
+[ "$(hook_result "$T" tea_gone)" = HOOK_RESULT_FAIL ] || fail "tea_gone not FAIL on the server: $("$FERRY" --json task get "$T")"
+[ "$(hook_result "$T" soft)" = HOOK_RESULT_WARN ] || fail "soft not WARN on the server"
+"$FERRY" task get "$T" >"$W/get.out" 2>&1 || fail "task get: $(cat "$W/get.out")"
+grep -q "^  pre_check tea_gone: FAIL (" "$W/get.out" || fail "task get does not show the failed hook: $(cat "$W/get.out")"
+
 # snapshot: what a refused retry must leave as it was.
 snap() {
     sqlite3 "$DB" "SELECT state, attempt, error_code, updated_at, skip_hooks_json FROM update_task WHERE id = $T;
@@ -63,14 +74,17 @@ refused E_PERMISSION "'tea_gone' is a check of severity fail: skipping it needs 
     --skip soft --skip tea_gone
 [ "$(sqlite3 "$DB" "SELECT count(*) FROM audit_log WHERE method LIKE '%RetryTask' AND outcome = 3
                     AND error_code = 'E_PERMISSION'")" = 1 ] || fail "the denied retry is not audited"
+refused E_PERMISSION "skip_failed_hook: 'tea_gone' is a check of severity fail: skipping it needs the SYSADMIN role" \
+    "$IMPL" --skip-failed-hook
 refused E_INVALID_ARG "package $V has no hook 'nosuch'" "$ADMIN_TOKEN" --skip nosuch
 refused E_INVALID_ARG "skip_hook_ids[0]: 'bad/id' is not a hook id" "$ADMIN_TOKEN" --skip 'bad/id'
 [ ! -e "$W/post.mark" ] || fail "a hook ran"
 
 log "an implementer skips a warn check: the agent gets the list and reports it SKIPPED"
-"$FERRY" --token "$IMPL" task retry "$T" --skip soft --reason "warn only" >"$W/retry.out" 2>&1 ||
+"$FERRY" --token "$IMPL" task retry "$T" --skip soft --skip soft --reason "warn only" >"$W/retry.out" 2>&1 ||
     fail "implementer retry --skip soft: $(cat "$W/retry.out")"
-[ "$(sqlite3 "$DB" "SELECT skip_hooks_json FROM update_task WHERE id = $T")" = '["soft"]' ] || fail "skip list not stored"
+[ "$(sqlite3 "$DB" "SELECT skip_hooks_json FROM update_task WHERE id = $T")" = '["soft"]' ] ||
+    fail "skip list not stored (duplicates dropped)"
 "$FERRY" --json task events "$T" | grep -q "retry requested (skip: soft): warn only" || fail "history lacks the skip list"
 # The server counts attempts from 0: the retry made this attempt 1. The agent runs it as a
 # new attempt of the same task id (not a stale view of the first one): it fails on tea_gone
@@ -112,10 +126,14 @@ sleep 2
     fail "the restart started an engine attempt"
 
 log "a sysadmin skips the failing check: the upgrade goes through"
-"$FERRY" task retry "$T" --skip tea_gone --skip tea_gone --skip-failed-hook >"$W/retry.out" 2>&1 ||
+# attempt 1 reported soft SKIPPED and tea_gone FAIL again: only tea_gone is "the failed hook".
+[ "$(hook_result "$T" soft)" = HOOK_RESULT_SKIPPED ] || fail "soft not SKIPPED on the server in attempt 1"
+"$FERRY" task retry "$T" --skip-failed-hook >"$W/retry.out" 2>&1 ||
     fail "sysadmin retry: $(cat "$W/retry.out")"
 [ "$(sqlite3 "$DB" "SELECT skip_hooks_json FROM update_task WHERE id = $T")" = '["tea_gone"]' ] ||
-    fail "skip list not replaced (duplicates dropped)"
+    fail "--skip-failed-hook did not skip tea_gone: $(sqlite3 "$DB" "SELECT skip_hooks_json FROM update_task WHERE id = $T")"
+"$FERRY" --json task events "$T" | grep -q "retry requested (skip failed hook) (skip: tea_gone)" ||
+    fail "history lacks the failed hook skipped"
 [ "$(sqlite3 "$DB" "SELECT count(*) FROM audit_log WHERE method LIKE '%RetryTask' AND outcome = 1")" = 2 ] ||
     fail "the retries are not audited"
 wait_states "$R" "N1=100" 60
@@ -125,6 +143,12 @@ wait_states "$R" "N1=100" 60
 [ "$(local_call N1 GetStatus '{}' | json 'd["status"]["lastTask"]["attempt"]')" = 2 ] || fail "the tray does not see attempt 2"
 for _ in $(seq 100); do [ -e "$W/post.mark" ] && break; sleep 0.2; done
 [ -e "$W/post.mark" ] || fail "post_upgrade did not run"
+# post_upgrade ran after 100: its result reaches the server as a hook-only report.
+for _ in $(seq 100); do [ "$(hook_result "$T" mark)" = HOOK_RESULT_PASS ] && break; sleep 0.2; done
+[ "$(hook_result "$T" mark)" = HOOK_RESULT_PASS ] || fail "post_upgrade's mark not PASS on the server: $("$FERRY" --json task get "$T")"
+[ "$(hook_result "$T" tea_gone)" = HOOK_RESULT_SKIPPED ] || fail "tea_gone not SKIPPED on the server"
+[ "$(sqlite3 "$DB" "SELECT state || '/' || error_code FROM update_task WHERE id = $T")" = 100/ ] ||
+    fail "the hook-only report changed the final task: $(sqlite3 "$DB" "SELECT state, error_code FROM update_task WHERE id = $T")"
 [ "$(json '[h["outcome"] for p in d["phases"] for h in p["hooks"] if h["id"] == "tea_gone"][0]' <"$REPORT")" = SKIPPED ] ||
     fail "tea_gone not SKIPPED: $(cat "$REPORT")"
 # The attempt lists its own hooks: soft ran again (WARN: not skipped this time).
@@ -154,6 +178,8 @@ wait_states "$R2" "N1=110" 60 || fail "pre_upgrade failure did not end 110"
 T2=$(task_of "$R2" N1)
 "$FERRY" --json task get "$T2" >"$W/t2.json"
 json 'd["task"]["errorCode"]' <"$W/t2.json" | grep -qx E_HOOK_FAILED || fail "not a hook failure: $(cat "$W/t2.json")"
+[ "$(hook_result "$T2" export_a)/$(hook_result "$T2" export_b)" = HOOK_RESULT_PASS/HOOK_RESULT_FAIL ] ||
+    fail "export_a/export_b not PASS/FAIL on the server: $(cat "$W/t2.json")"
 # The final report carries the checkpoint: the server keeps it for the retry.
 for _ in $(seq 50); do
     [ "$(sqlite3 "$DB" "SELECT checkpoint FROM update_task WHERE id = $T2")" = export_a ] && break

@@ -8,8 +8,8 @@
 // packages uploaded through the browser (chunked signed-URL PUTs, progress bar);
 // release created in the form in two waves (approval: wave 2 has no task until Promote)
 // and watched live to 100 on both nodes WITHOUT a reload;
-// a bad package fails on one node, its task shows the error code and the report file
-// link downloads; task filters; pause/resume/cancel; rollback to 130 live; node
+// a bad package fails on one node, its task shows the error code, the result of its
+// data check (hooks.json) and the report file link downloads; task filters; pause/resume/cancel; rollback to 130 live; node
 // configurations (read-only); audit log filters; storage (sysadmin); an implementer
 // sees no storage menu, gets redirected away from /storage and has no tree writes;
 // English UI. A screenshot of each page goes to $FERRY_SHOTS. No console errors.
@@ -146,8 +146,19 @@ function makePackage(v, bad, bulk) {
     path.join(P, "data.sql"),
     bad ? "INSERT INTO no_such_table VALUES (1);\nGO\n" : `INSERT INTO orders(item) VALUES ('${v}');\nGO\n`,
   );
+  const files = ["server.zip", "client.zip", "结构.sql", "data.sql"];
+  if (bad) {
+    // A warn-only data check: the agent reports its result live and the task page lists it.
+    fs.writeFileSync(
+      path.join(P, "hooks.json"),
+      JSON.stringify({
+        pre_check: [{ id: "orders_seen", kind: "check", sql: "SELECT COUNT(*) FROM orders", threshold: 0, severity: "warn" }],
+      }),
+    );
+    files.push("hooks.json");
+  }
   const zipPath = path.join(W, `${v}.zip`);
-  run("zip", ["-q0", zipPath, "server.zip", "client.zip", "结构.sql", "data.sql"], { cwd: P });
+  run("zip", ["-q0", zipPath, ...files], { cwd: P });
   return zipPath;
 }
 
@@ -400,6 +411,9 @@ async function main() {
     // the agent reported how it downloaded the package (seed 003)
     await page.getByTestId("task-download").waitFor();
     assert.match(await page.getByTestId("task-download").textContent(), /primary/);
+    // the agent reported the package's data check as it ran (warn: the upgrade went on)
+    await page.getByTestId("task-hooks").waitFor();
+    assert.match(await page.getByTestId("task-hooks").textContent(), /orders_seen[\s\S]*WARN/);
     await page.getByTestId("task-events").waitFor();
     // the agent's files arrive after the final report: reload until they are listed
     for (let i = 0; i < 40 && (await page.getByTestId("report-files").count()) === 0; i++) {
