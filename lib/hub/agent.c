@@ -106,9 +106,11 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
             as->manifest = manifest_of(a, &pkg);
         as->forced_now = t->policy == FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_FORCED;
         as->resume_checkpoint = t->checkpoint != NULL ? t->checkpoint : (char *)"";
-        /* The hooks an administrator chose to skip in this attempt (RetryTask, issue 11). */
-        if ((rc = ferry_store_task_skip_hooks(hub->store, a, open[i].id, &as->skip_hook_ids,
-                                              &as->n_skip_hook_ids, err)) != FERRY_OK)
+        /* The hooks an administrator chose to skip in this attempt (RetryTask, issue 11).
+         * Only a retry writes that list, and every retry raises the attempt: a first
+         * attempt (nearly every CheckIn) costs no query for it. */
+        if (t->attempt > 0 && (rc = ferry_store_task_skip_hooks(hub->store, a, open[i].id, &as->skip_hook_ids,
+                                                                &as->n_skip_hook_ids, err)) != FERRY_OK)
             goto out;
         if (t->kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK) {
             ferry_err_t rerr = {0};

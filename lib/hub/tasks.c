@@ -112,6 +112,8 @@ static ferry_err_code_t get_task_body(hub_frame_t *f, const Ferry__V1__GetTaskRe
         return ferry_err_set(err, FERRY_E_NOMEM, "get task: out of memory");
     ferry_store_lock(f->store);
     rc = ferry_store_task_get(f->store, &f->arena, id, ferry_store_now_ms(), t, err);
+    if (rc == FERRY_OK)
+        rc = ferry_store_task_hooks(f->store, &f->arena, id, t, err);
     ferry_store_unlock(f->store);
     if (rc == FERRY_OK)
         resp->task = t;
@@ -313,7 +315,8 @@ static ferry_err_code_t retry_task_body(hub_frame_t *f, const Ferry__V1__RetryTa
     if ((rc = ferry_store_task_retry(f->store, id, msg, now, err)) != FERRY_OK ||
         (rc = ferry_store_task_set_skip_hooks(f->store, id, skip, n_skip, err)) != FERRY_OK ||
         (rc = ferry_store_task_event_add(f->store, &ev, err)) != FERRY_OK ||
-        (rc = ferry_store_task_get(f->store, &f->arena, id, now, t, err)) != FERRY_OK)
+        (rc = ferry_store_task_get(f->store, &f->arena, id, now, t, err)) != FERRY_OK ||
+        (rc = ferry_store_task_hooks(f->store, &f->arena, id, t, err)) != FERRY_OK)
         return rc;
     resp->task = t;
     return FERRY_OK;

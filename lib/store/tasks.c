@@ -206,8 +206,8 @@ static void read_task(ferry_arena_t *a, sqlite3_stmt *st, int64_t now_ms, Ferry_
 
 /* UpdateTask.hooks from the task_hook rows (at most FERRY_STORE_TASK_HOOKS_MAX), in stage
  * order and, within a stage, in the order they were reported. */
-static ferry_err_code_t read_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id,
-                                   Ferry__V1__UpdateTask *out, ferry_err_t *err)
+ferry_err_code_t ferry_store_task_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id,
+                                        Ferry__V1__UpdateTask *out, ferry_err_t *err)
 {
     static const char sql[] = "SELECT hook_id, stage, name, result, message, stderr_tail, duration_ms,"
                               " exit_status FROM task_hook WHERE task_id = ?1 ORDER BY stage, seq LIMIT ?2";
@@ -277,13 +277,7 @@ ferry_err_code_t ferry_store_task_get(ferry_store_t *s, ferry_arena_t *a, int64_
         goto out;
     }
     read_task(a, st, now_ms, out);
-    if (a->failed) {
-        rc = ferry_err_set(err, FERRY_E_NOMEM, "load task: out of memory");
-        goto out;
-    }
-    ferry_store_stmt_release(s, st);
-    st = NULL;
-    if ((rc = read_hooks(s, a, task_id, out, err)) == FERRY_OK && a->failed)
+    if (a->failed)
         rc = ferry_err_set(err, FERRY_E_NOMEM, "load task: out of memory");
 out:
     ferry_store_stmt_release(s, st);

@@ -269,6 +269,8 @@ START_TEST(hook_results_upsert_cap_and_attempts)
     /* GetTask's view: stage order, every field */
     ferry_store_lock(st);
     ck_assert_int_eq(ferry_store_task_get(st, &a, TASK, 0, &t, &e), FERRY_OK);
+    ck_assert_uint_eq(t.n_hooks, 0); /* a task's plain view (CheckIn, lists) goes without */
+    ck_assert_int_eq(ferry_store_task_hooks(st, &a, TASK, &t, &e), FERRY_OK);
     ferry_store_unlock(st);
     ck_assert_uint_eq(t.n_hooks, 3);
     ck_assert_str_eq(t.hooks[0]->hook_id, "tea");

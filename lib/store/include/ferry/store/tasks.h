@@ -22,12 +22,20 @@
 int ferry_store_effective_policy(int policy, int64_t deadline_ms, int64_t now_ms);
 
 /**
- * Task |task_id| into |out| (strings in |a|), showing the policy in effect at |now_ms|,
- * with its hooks' results (UpdateTask.hooks; ferry_store_tasks_list leaves them out).
- * FERRY_E_NOT_FOUND "no task <id>".
+ * Task |task_id| into |out| (strings in |a|), showing the policy in effect at |now_ms|.
+ * FERRY_E_NOT_FOUND "no task <id>". UpdateTask.hooks stays empty: ferry_store_task_hooks.
  */
 ferry_err_code_t ferry_store_task_get(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, int64_t now_ms,
                                       Ferry__V1__UpdateTask *out, ferry_err_t *err);
+
+/**
+ * Fills |out|->hooks with task |task_id|'s upgrade hook results (task_hook rows, at most
+ * FERRY_STORE_TASK_HOOKS_MAX) in stage order, each stage in the order the hooks were first
+ * reported; strings in |a|. For the views of one task (GetTask, RetryTask): a CheckIn's
+ * assignments and the task lists leave them out.
+ */
+ferry_err_code_t ferry_store_task_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id,
+                                        Ferry__V1__UpdateTask *out, ferry_err_t *err);
 
 /** Filters of ferry_store_tasks_list(); "" / 0 mean "any". */
 typedef struct ferry_store_task_filter {
