@@ -282,6 +282,31 @@ static void contact(agentd_t *ad)
     pthread_mutex_unlock(&ad->mu);
 }
 
+/*
+ * What an answer to the outbox row |row| means, the same for every kind: taken (ack,
+ * contact) or refused for good (logged naming |what|, then dropped: keeping it would block
+ * every later row) -> 1; anything else (unreachable, overloaded) -> -1, retried with
+ * backoff and shown as the last error.
+ */
+static int settle(agentd_t *ad, int64_t row, ferry_rpc_code_t c, const ferry_rpc_status_t *st,
+                  const char *what)
+{
+    if (c == FERRY_RPC_OK) {
+        (void)agentd_store_outbox_ack(ad->store, row, NULL);
+        contact(ad);
+        return 1;
+    }
+    if (refused(c)) {
+        agentd_log("outbox: %s refused: %s %s; dropped", what, st->app_code, st->message);
+        (void)agentd_store_outbox_ack(ad->store, row, NULL);
+        return 1;
+    }
+    pthread_mutex_lock(&ad->mu);
+    snprintf(ad->last_error, sizeof(ad->last_error), "report: %.400s", st->message);
+    pthread_mutex_unlock(&ad->mu);
+    return -1;
+}
+
 /* A configuration result (ReportConfigResult): 1 sent (or dropped), -1 retry later. The
  * server acknowledges a repeat of the state it has, so a resend after a lost reply is fine. */
 static int send_config(agentd_t *ad, ferry_rpc_client_t *rpc, int64_t row, const uint8_t *body, size_t len)
@@ -298,20 +323,10 @@ static int send_config(agentd_t *ad, ferry_rpc_client_t *rpc, int64_t row, const
         goto out;
     }
     ferry_rpc_code_t c = ferry_v1_report_service_report_config_result(rpc, q, &resp, NULL, &st);
-    if (c == FERRY_RPC_OK) {
-        (void)agentd_store_outbox_ack(ad->store, row, NULL);
-        contact(ad);
-        ret = 1;
-    } else if (refused(c)) {
-        agentd_log("outbox: config %s result %s refused: %s %s; dropped", q->assignment_id,
-                   agentd_cfg_state_name((int)q->state), st.app_code, st.message);
-        (void)agentd_store_outbox_ack(ad->store, row, NULL);
-        ret = 1;
-    } else {
-        pthread_mutex_lock(&ad->mu);
-        snprintf(ad->last_error, sizeof(ad->last_error), "report: %.400s", st.message);
-        pthread_mutex_unlock(&ad->mu);
-    }
+    char what[160];
+    snprintf(what, sizeof(what), "config %s result %s", q->assignment_id,
+             agentd_cfg_state_name((int)q->state));
+    ret = settle(ad, row, c, &st, what);
 out:
     if (resp != NULL)
         protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -351,23 +366,12 @@ static int send_one(agentd_t *ad, ferry_rpc_client_t *rpc)
     Ferry__V1__ReportProgressRequest req = FERRY__V1__REPORT_PROGRESS_REQUEST__INIT;
     req.report = p;
     ferry_rpc_code_t c = ferry_v1_report_service_report_progress(rpc, &req, &resp, NULL, &st);
-    if (c == FERRY_RPC_OK) {
-        (void)agentd_store_outbox_ack(ad->store, row, NULL);
-        if (resp->directive == FERRY__V1__REPORT_DIRECTIVE__REPORT_DIRECTIVE_HALT)
-            (void)agentd_store_halt(ad->store, p->task_id, 1, NULL);
-        contact(ad);
-        ret = 1;
-    } else if (refused(c)) {
-        /* E.g. a transition the server forbids. */
-        agentd_log("outbox: task %s report %llu (state %d) refused: %s %s; dropped", p->task_id,
-                   (unsigned long long)p->sequence, (int)p->state, st.app_code, st.message);
-        (void)agentd_store_outbox_ack(ad->store, row, NULL);
-        ret = 1;
-    } else {
-        pthread_mutex_lock(&ad->mu);
-        snprintf(ad->last_error, sizeof(ad->last_error), "report: %.400s", st.message);
-        pthread_mutex_unlock(&ad->mu);
-    }
+    if (c == FERRY_RPC_OK && resp->directive == FERRY__V1__REPORT_DIRECTIVE__REPORT_DIRECTIVE_HALT)
+        (void)agentd_store_halt(ad->store, p->task_id, 1, NULL);
+    char what[160]; /* a refusal is e.g. a transition the server forbids */
+    snprintf(what, sizeof(what), "task %.64s report %llu (state %d)", p->task_id,
+             (unsigned long long)p->sequence, (int)p->state);
+    ret = settle(ad, row, c, &st, what);
 out:
     if (resp != NULL)
         protobuf_c_message_free_unpacked(&resp->base, NULL);
