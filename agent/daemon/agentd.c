@@ -190,7 +190,9 @@ static void merge_assignment(agentd_t *ad, const Ferry__V1__Assignment *a)
     t.policy = u->policy == FERRY__V1__RELEASE_POLICY__RELEASE_POLICY_OPTIONAL ? AGENTD_POLICY_OPTIONAL
                                                                                : AGENTD_POLICY_FORCED;
     snprintf(t.version, sizeof(t.version), "%s", u->package_version ? u->package_version : "");
-    snprintf(t.description, sizeof(t.description), "%s", u->message ? u->message : "");
+    /* What the update brings (the prompt shows it); the task's own message is what the
+     * server last said of the task ("created by release 2"), not news for the user. */
+    snprintf(t.description, sizeof(t.description), "%s", a->description ? a->description : "");
     snprintf(t.rollback_backup, sizeof(t.rollback_backup), "%s",
              a->rollback_backup_path ? a->rollback_backup_path : "");
     t.deadline_ms = ts_ms(u->deadline);

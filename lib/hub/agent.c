@@ -112,6 +112,10 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
         if (t->attempt > 0 && (rc = ferry_store_task_skip_hooks(hub->store, a, open[i].id, &as->skip_hook_ids,
                                                                 &as->n_skip_hook_ids, err)) != FERRY_OK)
             goto out;
+        if ((rc = ferry_store_task_notes(hub->store, a, open[i].id, &as->description, err)) != FERRY_OK)
+            goto out;
+        if (as->description == NULL)
+            as->description = (char *)"";
         if (t->kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK) {
             ferry_err_t rerr = {0};
             char *path = NULL;

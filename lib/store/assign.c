@@ -86,6 +86,31 @@ ferry_err_code_t ferry_store_rollback_backup_path(ferry_store_t *s, ferry_arena_
     return rc;
 }
 
+ferry_err_code_t ferry_store_task_notes(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, char **out,
+                                        ferry_err_t *err)
+{
+    static const char sql[] = "SELECT CASE WHEN r.description <> '' THEN r.description ELSE p.description END"
+                              " FROM update_task t JOIN release r ON r.id = t.release_id"
+                              " JOIN package p ON p.id = r.package_id WHERE t.id = ?1";
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc;
+    int step;
+
+    *out = NULL;
+    if ((rc = ferry_store_prepare_cached(s, sql, &st, "update notes", err)) != FERRY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, task_id);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        if ((*out = ferry_store_col_dup(a, st, 0)) == NULL)
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "update notes: out of memory");
+    } else if (step != SQLITE_DONE) {
+        rc = ferry_store_sql_err(ferry_store_sqlite(s), "update notes", err);
+    }
+    ferry_store_stmt_release(s, st);
+    return rc;
+}
+
 ferry_err_code_t ferry_store_release_task_ids(ferry_store_t *s, ferry_arena_t *a, int64_t release_id,
                                               int64_t task_id, int64_t **ids, size_t *n, ferry_err_t *err)
 {

@@ -101,6 +101,9 @@ DEADLINE=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)
 R=$(release '1.25.12.14(12522)' optional --deadline "$DEADLINE" --description 'Faster invoice printing; fixes the VAT rounding')
 wait_states "$R" "N1=40" 30
 T=$(task_of "$R" N1)
+# The agent has the release's description for the prompt (the GUI test checks the window shows it).
+local_call N1 ListPendingUpdates '{}' | grep -q '"description":"Faster invoice printing; fixes the VAT rounding"' ||
+    fail "the agent lacks the release description: $(local_call N1 ListPendingUpdates '{}')"
 gui prompt-defer '1.25.12.14(12522)'
 for _ in $(seq 50); do "$FERRY" task get "$T" | grep -qi deferred && break; sleep 0.2; done
 "$FERRY" task get "$T" | grep -qi deferred || fail "the server does not show the deferral"

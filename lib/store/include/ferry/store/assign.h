@@ -37,6 +37,14 @@ ferry_err_code_t ferry_store_rollback_backup_path(ferry_store_t *s, ferry_arena_
                                                   char **out, ferry_err_t *err);
 
 /**
+ * What task |task_id|'s update brings, for the person asked to install it (the tray's
+ * prompt): its release's description, or its package's when the release has none; *out
+ * (in |a|) is NULL when there is no such task, "" when neither has one.
+ */
+ferry_err_code_t ferry_store_task_notes(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, char **out,
+                                        ferry_err_t *err);
+
+/**
  * The task ids of release |release_id| in id order (FERRY_E_NOT_FOUND "release <id> not
  * found"), or, with |task_id| > 0, just that task (FERRY_E_NOT_FOUND "task <id> not
  * found"). *ids is allocated in |a|.
