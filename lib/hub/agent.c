@@ -59,7 +59,7 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
     ferry_store_lock(hub->store);
     /* Open tasks, oldest first; capped (an agent runs one at a time; the rest come
      * on the next check-in). */
-    if ((rc = ferry_store_node_open_tasks(hub->store, node_id, only_task, open, FERRY_STORE_ASSIGN_MAX,
+    if ((rc = ferry_store_node_open_tasks(hub->store, a, node_id, only_task, open, FERRY_STORE_ASSIGN_MAX,
                                           &n_open, err)) != FERRY_OK ||
         n_open == 0)
         goto out;
@@ -112,10 +112,7 @@ ferry_err_code_t hub_agent_load_assignments(ferry_hub_t *hub, hub_arena_t *a, in
         if (t->attempt > 0 && (rc = ferry_store_task_skip_hooks(hub->store, a, open[i].id, &as->skip_hook_ids,
                                                                 &as->n_skip_hook_ids, err)) != FERRY_OK)
             goto out;
-        if ((rc = ferry_store_task_notes(hub->store, a, open[i].id, &as->description, err)) != FERRY_OK)
-            goto out;
-        if (as->description == NULL)
-            as->description = (char *)"";
+        as->description = open[i].notes != NULL ? open[i].notes : (char *)"";
         if (t->kind == FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK) {
             ferry_err_t rerr = {0};
             char *path = NULL;

@@ -11,15 +11,18 @@
 #include "ferry/store_sqlite.h"
 #include "ferry/v1/admin.pb-c.h"
 
-ferry_err_code_t ferry_store_node_open_tasks(ferry_store_t *s, int64_t node_id, int64_t only_task,
-                                             ferry_store_open_task_t *out, size_t max, size_t *n,
-                                             ferry_err_t *err)
+ferry_err_code_t ferry_store_node_open_tasks(ferry_store_t *s, ferry_arena_t *a, int64_t node_id,
+                                             int64_t only_task, ferry_store_open_task_t *out, size_t max,
+                                             size_t *n, ferry_err_t *err)
 {
     /* Columns 2..5: the window (NULL: none), the task's state and the node's zone, for the
-     * maintenance-window hold (decided here with the clock: a window opens without a write). */
+     * maintenance-window hold (decided here with the clock: a window opens without a write).
+     * Column 6: the update's notes, read in this query rather than once more per task. */
 #define OPEN_COLS                                                                                            \
     "SELECT t.id, t.halted OR r.status IN (?6, ?7), r.window_start, r.window_end, t.state,"                  \
-    " (SELECT time_zone FROM node WHERE id = ?1) FROM update_task t JOIN release r ON r.id = t.release_id"
+    " (SELECT time_zone FROM node WHERE id = ?1), CASE WHEN r.description <> '' THEN r.description"          \
+    " ELSE (SELECT description FROM package WHERE id = r.package_id) END"                                    \
+    " FROM update_task t JOIN release r ON r.id = t.release_id"
     static const char one[] = OPEN_COLS " WHERE t.id = ?2 AND t.node_id = ?1";
     static const char open[] = OPEN_COLS " WHERE t.node_id = ?1 AND t.state NOT IN (?3, ?4, ?5)"
                                          " ORDER BY t.id LIMIT ?8";
@@ -53,10 +56,15 @@ ferry_err_code_t ferry_store_node_open_tasks(ferry_store_t *s, int64_t node_id, 
             held = why[0] != '\0'; /* an update already started (past 10) finishes regardless */
         }
         out[*n].id = sqlite3_column_int64(st, 0);
+        out[*n].notes = NULL;
+        if (a != NULL && (out[*n].notes = ferry_store_col_dup(a, st, 6)) == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "load assignments: out of memory");
+            break;
+        }
         out[*n].window_held = held;
         out[(*n)++].halted = sqlite3_column_int(st, 1) != 0;
     }
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
+    if (rc == FERRY_OK && step != SQLITE_ROW && step != SQLITE_DONE)
         rc = ferry_store_sql_err(ferry_store_sqlite(s), "load assignments", err);
     ferry_store_stmt_release(s, st);
     return rc;
@@ -83,31 +91,6 @@ ferry_err_code_t ferry_store_rollback_backup_path(ferry_store_t *s, ferry_arena_
     else if (step != SQLITE_DONE)
         rc = ferry_store_sql_err(db, "rollback backup", err);
     sqlite3_finalize(st);
-    return rc;
-}
-
-ferry_err_code_t ferry_store_task_notes(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, char **out,
-                                        ferry_err_t *err)
-{
-    static const char sql[] = "SELECT CASE WHEN r.description <> '' THEN r.description ELSE p.description END"
-                              " FROM update_task t JOIN release r ON r.id = t.release_id"
-                              " JOIN package p ON p.id = r.package_id WHERE t.id = ?1";
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc;
-    int step;
-
-    *out = NULL;
-    if ((rc = ferry_store_prepare_cached(s, sql, &st, "update notes", err)) != FERRY_OK)
-        return rc;
-    sqlite3_bind_int64(st, 1, task_id);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        if ((*out = ferry_store_col_dup(a, st, 0)) == NULL)
-            rc = ferry_err_set(err, FERRY_E_NOMEM, "update notes: out of memory");
-    } else if (step != SQLITE_DONE) {
-        rc = ferry_store_sql_err(ferry_store_sqlite(s), "update notes", err);
-    }
-    ferry_store_stmt_release(s, st);
     return rc;
 }
 

@@ -162,18 +162,29 @@ START_TEST(open_tasks_and_reads)
 
     exec("UPDATE release SET status = 2 WHERE id = 2"); /* paused */
     ferry_store_lock(st);
-    ck_assert_int_eq(ferry_store_node_open_tasks(st, 1, 0, open, 4, &n, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_store_node_open_tasks(st, NULL, 1, 0, open, 4, &n, &e), FERRY_OK);
     ck_assert_int_eq(n, 2); /* 10 and 14; 11 is final */
     ck_assert_int_eq(open[0].id, 10);
     ck_assert(!open[0].halted);
     ck_assert_int_eq(open[1].id, 14);
     ck_assert(open[1].halted);
-    ck_assert_int_eq(ferry_store_node_open_tasks(st, 1, 0, open, 1, &n, &e), FERRY_OK);
+    ck_assert_ptr_null(open[0].notes); /* no arena: not read */
+    ck_assert_int_eq(ferry_store_node_open_tasks(st, NULL, 1, 0, open, 1, &n, &e), FERRY_OK);
     ck_assert_int_eq(n, 1); /* capped */
+    /* the notes: the release's description, else the package's, else "" */
+    exec("UPDATE package SET description = 'what 1.0.0 brings' WHERE id = 1;"
+         "UPDATE release SET description = 'roll out to the east' WHERE id = 2");
+    ck_assert_int_eq(ferry_store_node_open_tasks(st, &a, 1, 0, open, 4, &n, &e), FERRY_OK);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(open[0].notes, "what 1.0.0 brings");
+    ck_assert_str_eq(open[1].notes, "roll out to the east");
+    exec("UPDATE package SET description = '' WHERE id = 1");
+    ck_assert_int_eq(ferry_store_node_open_tasks(st, &a, 1, 10, open, 4, &n, &e), FERRY_OK);
+    ck_assert_str_eq(open[0].notes, "");
     /* one task by id, final or not, only the node's own */
-    ck_assert_int_eq(ferry_store_node_open_tasks(st, 1, 11, open, 4, &n, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_store_node_open_tasks(st, NULL, 1, 11, open, 4, &n, &e), FERRY_OK);
     ck_assert_int_eq(n, 1);
-    ck_assert_int_eq(ferry_store_node_open_tasks(st, 1, 12, open, 4, &n, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_store_node_open_tasks(st, NULL, 1, 12, open, 4, &n, &e), FERRY_OK);
     ck_assert_int_eq(n, 0);
 
     ck_assert_int_eq(ferry_store_rollback_backup_path(st, &a, 14, &backup, &e), FERRY_OK);

@@ -323,7 +323,7 @@ START_TEST(window_holds_pending_only)
     ro.success_threshold = 100;
     ck_assert_int_eq(ferry_store_rollout_set(s, id, &ro, &e), FERRY_OK);
     pending = new_task(id, 2, FERRY_STATE_PENDING, 0);
-    ck_assert_int_eq(ferry_store_node_open_tasks(s, 2, 0, open, 4, &n, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_store_node_open_tasks(s, NULL, 2, 0, open, 4, &n, &e), FERRY_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert(open[0].window_held);
     ck_assert(!open[0].halted);
@@ -333,14 +333,14 @@ START_TEST(window_holds_pending_only)
                   "%s", t.hold_reason);
     /* An update already started finishes: not held. */
     exec("UPDATE update_task SET state = 20");
-    ck_assert_int_eq(ferry_store_node_open_tasks(s, 2, 0, open, 4, &n, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_store_node_open_tasks(s, NULL, 2, 0, open, 4, &n, &e), FERRY_OK);
     ck_assert(!open[0].window_held);
     ck_assert_int_eq(ferry_store_task_get(s, &A, pending, now, &t, &e), FERRY_OK);
     ck_assert_str_eq(t.hold_reason, "");
     /* The window is in the node's zone: at +02:30 it is open now, nothing held. */
     exec("UPDATE update_task SET state = 10");
     exec("UPDATE node SET time_zone = '+02:30' WHERE id = 2");
-    ck_assert_int_eq(ferry_store_node_open_tasks(s, 2, 0, open, 4, &n, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_store_node_open_tasks(s, NULL, 2, 0, open, 4, &n, &e), FERRY_OK);
     ck_assert(!open[0].window_held);
     ck_assert_int_eq(ferry_store_windowed_releases(s, &w, &n, &e), FERRY_OK);
     ck_assert_uint_eq(n, 1);
