@@ -478,25 +478,21 @@ typedef enum { OP_PAUSE, OP_RESUME, OP_CANCEL } op_t;
 
 /*
  * The paused reason an admin's pause records ("paused by admin:<token id>"); a resume
- * clears it and acknowledges the current wave's failures so far (waves.c pauses again
- * only on a further failure above the error threshold).
+ * clears it and acknowledges every wave's failures so far (waves.c pauses again only on
+ * a further failure that puts a wave above the error threshold).
  */
 static ferry_err_code_t paused_reason(ferry_hub_t *hub, int64_t id, op_t op, const char *source,
                                       ferry_err_t *err)
 {
-    ferry_store_rollout_t ro;
-    uint64_t total = 0, ok = 0, failed = 0;
     char why[96];
     ferry_err_code_t rc = FERRY_OK;
 
     if (op == OP_PAUSE) {
         snprintf(why, sizeof(why), "paused by %s", source);
-        rc = ferry_store_rollout_paused_reason(hub->store, id, why, -1, err);
+        rc = ferry_store_rollout_paused_reason(hub->store, id, why, err);
     } else if (op == OP_RESUME) {
-        if ((rc = ferry_store_rollout_get(hub->store, id, &ro, err)) == FERRY_OK && ro.current_wave > 0)
-            rc = ferry_store_wave_counts(hub->store, id, ro.current_wave, &total, &ok, &failed, err);
-        if (rc == FERRY_OK)
-            rc = ferry_store_rollout_paused_reason(hub->store, id, "", (int64_t)failed, err);
+        if ((rc = ferry_store_waves_ack(hub->store, id, err)) == FERRY_OK)
+            rc = ferry_store_rollout_paused_reason(hub->store, id, "", err);
     }
     return rc;
 }

@@ -278,7 +278,7 @@ static ferry_err_code_t auto_pause(ferry_hub_t *hub, int64_t id, const char *rea
     snprintf(msg, sizeof(msg), "release paused: %.256s", reason);
     if ((rc = ferry_store_release_set_status(hub->store, id, FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED,
                                              now, err)) != FERRY_OK ||
-        (rc = ferry_store_rollout_paused_reason(hub->store, id, reason, -1, err)) != FERRY_OK ||
+        (rc = ferry_store_rollout_paused_reason(hub->store, id, reason, err)) != FERRY_OK ||
         (rc = ferry_store_release_tasks_apply(hub->store, &a, id, FERRY_STORE_RELEASE_PAUSE, msg, now,
                                               &changed, &n, err)) != FERRY_OK)
         goto out;
@@ -325,25 +325,36 @@ out:
 static ferry_err_code_t evaluate(ferry_hub_t *hub, int64_t id, int64_t now, evq_t *q, ferry_err_t *err)
 {
     ferry_store_rollout_t ro;
+    ferry_store_wave_tally_t w[FERRY_WAVES_MAX + 2];
     uint64_t total = 0, ok = 0, failed = 0;
+    size_t n_w = 0;
     char reason[256];
     ferry_err_code_t rc;
 
     if ((rc = ferry_store_rollout_get(hub->store, id, &ro, err)) != FERRY_OK || ro.wave_count == 0 ||
         ro.status != FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE || ro.current_wave < 1)
         goto out;
-    if ((rc = ferry_store_wave_counts(hub->store, id, ro.current_wave, &total, &ok, &failed, err)) !=
-        FERRY_OK)
+    /* Every started wave, not only the current one: with a success threshold below 100 the
+     * next wave starts while some tasks of this one still run, and their failures count. */
+    if ((rc = ferry_store_wave_tallies(hub->store, id, ro.current_wave, w, sizeof(w) / sizeof(w[0]), &n_w,
+                                       err)) != FERRY_OK ||
+        (rc = ferry_store_wave_counts(hub->store, id, ro.current_wave, &total, &ok, &failed, err)) !=
+            FERRY_OK)
         goto out;
-    if (failed > (uint64_t)ro.failures_acked &&
-        ferry_error_threshold_exceeded(ro.error_threshold, ro.error_is_count, failed, total)) {
+    for (size_t i = 0; i < n_w; i++) {
+        if (w[i].failed <= w[i].acked ||
+            !ferry_error_threshold_exceeded(ro.error_threshold, ro.error_is_count, w[i].failed, w[i].total))
+            continue;
         snprintf(reason, sizeof(reason),
-                 "wave %d: %" PRIu64 " of %" PRIu64 " task(s) failed, above the error threshold %s%u%s",
-                 ro.current_wave, failed, total, ro.error_is_count ? "count:" : "", ro.error_threshold,
-                 ro.error_is_count ? "" : "%");
+                 "wave %d: %" PRIu64 " of %" PRIu64 " task(s) failed, above the error threshold %s%u%s%s",
+                 w[i].wave, w[i].failed, w[i].total, ro.error_is_count ? "count:" : "", ro.error_threshold,
+                 ro.error_is_count ? "" : "%",
+                 w[i].wave < ro.current_wave ? " (after the next wave started)" : "");
         rc = auto_pause(hub, id, reason, now, q, err);
-    } else if (ro.current_wave < ro.wave_count &&
-               ferry_success_threshold_reached((uint32_t)ro.success_threshold, ok, total)) {
+        goto out;
+    }
+    if (ro.current_wave < ro.wave_count &&
+        ferry_success_threshold_reached((uint32_t)ro.success_threshold, ok, total)) {
         if (!ro.approve_waves)
             rc = start_wave(hub, id, ro.current_wave + 1, "server", now, q, err);
         else if (!ro.awaiting_promotion) {

@@ -481,6 +481,17 @@ static const char m0009_task_hook[] = "CREATE TABLE task_hook ("
                                       "  at INTEGER NOT NULL,"
                                       "  PRIMARY KEY (task_id, hook_id)) WITHOUT ROWID;";
 
+/* Failures acknowledged per wave (a resume), so a wave's failures that arrive after the
+ * next wave started still count against the error threshold, and acknowledged ones do not
+ * count again. release.failures_acked (the current wave's) moves to its wave's row and is
+ * left unused. */
+static const char m0010_wave_failures_acked[] =
+    "ALTER TABLE release_wave ADD COLUMN failures_acked INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE release_wave SET failures_acked = (SELECT r.failures_acked FROM release r"
+    "  WHERE r.id = release_wave.release_id AND r.current_wave = release_wave.number)"
+    " WHERE EXISTS (SELECT 1 FROM release r WHERE r.id = release_wave.release_id"
+    "  AND r.current_wave = release_wave.number);";
+
 static const ferry_db_migration_t migrations[] = {
     {1, "initial schema", m0001_initial},
     {2, "storage mirrors", m0002_storage_mirrors},
@@ -491,6 +502,7 @@ static const ferry_db_migration_t migrations[] = {
     {7, "hooks to skip in a task's next attempt", m0007_task_skip_hooks},
     {8, "rollouts in waves, maintenance windows, node time zones", m0008_rollout_waves},
     {9, "upgrade hook results as rows", m0009_task_hook},
+    {10, "failures acknowledged per wave", m0010_wave_failures_acked},
 };
 
 const ferry_db_migration_t *ferry_db_migrations(size_t *n)

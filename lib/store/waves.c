@@ -50,7 +50,7 @@ ferry_err_code_t ferry_store_rollout_get(ferry_store_t *s, int64_t id, ferry_sto
 {
     static const char sql[] =
         "SELECT status, wave_count, current_wave, success_threshold, error_threshold, error_is_count,"
-        " approve_waves, awaiting_promotion, failures_acked, COALESCE(window_start, -1),"
+        " approve_waves, awaiting_promotion, COALESCE(window_start, -1),"
         " COALESCE(window_end, -1) FROM release WHERE id = ?1";
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
@@ -70,9 +70,8 @@ ferry_err_code_t ferry_store_rollout_get(ferry_store_t *s, int64_t id, ferry_sto
         out->error_is_count = sqlite3_column_int(st, 5) != 0;
         out->approve_waves = sqlite3_column_int(st, 6) != 0;
         out->awaiting_promotion = sqlite3_column_int(st, 7) != 0;
-        out->failures_acked = sqlite3_column_int64(st, 8);
-        out->window_start = sqlite3_column_int(st, 9);
-        out->window_end = sqlite3_column_int(st, 10);
+        out->window_start = sqlite3_column_int(st, 8);
+        out->window_end = sqlite3_column_int(st, 9);
     } else {
         rc = step == SQLITE_DONE ? ferry_err_set(err, FERRY_E_NOT_FOUND, "no release %lld", (long long)id)
                                  : ferry_store_sql_err(ferry_store_sqlite(s), "rollout", err);
@@ -179,8 +178,7 @@ ferry_err_code_t ferry_store_wave_started(ferry_store_t *s, int64_t id, int wave
     static const char wsql[] =
         "UPDATE release_wave SET started_at = ?3 WHERE release_id = ?1 AND number = ?2";
     static const char rsql[] =
-        "UPDATE release SET current_wave = ?2, awaiting_promotion = 0, failures_acked = 0,"
-        " updated_at = ?3 WHERE id = ?1";
+        "UPDATE release SET current_wave = ?2, awaiting_promotion = 0, updated_at = ?3 WHERE id = ?1";
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
 
@@ -243,11 +241,9 @@ ferry_err_code_t ferry_store_rollout_awaiting(ferry_store_t *s, int64_t id, bool
 }
 
 ferry_err_code_t ferry_store_rollout_paused_reason(ferry_store_t *s, int64_t id, const char *reason,
-                                                   int64_t acked, ferry_err_t *err)
+                                                   ferry_err_t *err)
 {
-    static const char sql[] =
-        "UPDATE release SET paused_reason = ?2,"
-        " failures_acked = CASE WHEN ?3 >= 0 THEN ?3 ELSE failures_acked END WHERE id = ?1";
+    static const char sql[] = "UPDATE release SET paused_reason = ?2 WHERE id = ?1";
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
 
@@ -255,8 +251,59 @@ ferry_err_code_t ferry_store_rollout_paused_reason(ferry_store_t *s, int64_t id,
         return rc;
     sqlite3_bind_int64(st, 1, id);
     ferry_store_bind_text(st, 2, reason);
-    sqlite3_bind_int64(st, 3, acked);
     return step_done(s, st, "rollout", err);
+}
+
+/* A wave's failed update tasks (the partial index update_task_wave serves it). */
+#define WAVE_FAILED                                                                                          \
+    "(SELECT count(*) FROM update_task t WHERE t.release_id = w.release_id AND t.wave = w.number"            \
+    " AND t.wave > 0 AND t.kind = 1 AND t.state IN (?3, ?4))"
+
+ferry_err_code_t ferry_store_wave_tallies(ferry_store_t *s, int64_t id, int upto,
+                                          ferry_store_wave_tally_t *out, size_t max, size_t *n,
+                                          ferry_err_t *err)
+{
+    static const char sql[] =
+        "SELECT w.number, w.failures_acked, " WAVE_FAILED ","
+        " (SELECT count(*) FROM update_task t WHERE t.release_id = w.release_id AND t.wave = w.number"
+        " AND t.wave > 0 AND t.kind = 1)"
+        " FROM release_wave w WHERE w.release_id = ?1 AND w.number <= ?2 ORDER BY w.number";
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc;
+    int step;
+
+    *n = 0;
+    if ((rc = ferry_store_prepare_cached(s, sql, &st, "wave tallies", err)) != FERRY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, upto);
+    sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
+    sqlite3_bind_int(st, 4, FERRY_STATE_ROLLBACKED);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+        out[*n].wave = sqlite3_column_int(st, 0);
+        out[*n].acked = (uint64_t)sqlite3_column_int64(st, 1);
+        out[*n].failed = (uint64_t)sqlite3_column_int64(st, 2);
+        out[(*n)++].total = (uint64_t)sqlite3_column_int64(st, 3);
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = ferry_store_sql_err(ferry_store_sqlite(s), "wave tallies", err);
+    ferry_store_stmt_release(s, st);
+    return rc;
+}
+
+ferry_err_code_t ferry_store_waves_ack(ferry_store_t *s, int64_t id, ferry_err_t *err)
+{
+    static const char sql[] =
+        "UPDATE release_wave AS w SET failures_acked = " WAVE_FAILED " WHERE w.release_id = ?1";
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc;
+
+    if ((rc = ferry_store_prepare_cached(s, sql, &st, "acknowledge failures", err)) != FERRY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
+    sqlite3_bind_int(st, 4, FERRY_STATE_ROLLBACKED);
+    return step_done(s, st, "acknowledge failures", err);
 }
 
 ferry_err_code_t ferry_store_release_wave_count(ferry_store_t *s, int64_t id, int *wave_count,

@@ -269,6 +269,61 @@ START_TEST(success_percent_starts_next_wave)
 }
 END_TEST
 
+/* With a success threshold below 100 the next wave starts while the previous one still
+ * runs; a failure of that earlier wave arriving afterwards still pauses the release
+ * (judged against its own wave), and a resume acknowledges it like any other. */
+START_TEST(late_failure_of_an_earlier_wave_pauses)
+{
+    ferry_rpc_status_t st;
+    char id[24] = "";
+    const char *waves[] = {"2", "100%"};
+    Ferry__V1__Release *r;
+
+    /* Wave 1 = NA, NB; 50% starts wave 2 (NC, ND); no failure tolerated. */
+    ck_assert_int_eq(create("1.0.0.1(1)", waves, 2, NULL, 0, 50, "", "", id, &st), FERRY_RPC_OK);
+    succeed(0, task_of(id, "NA"));
+    ck_assert_int_ne(task_of(id, "NC"), 0); /* wave 2 started; NB still running */
+    report(1, task_of(id, "NB"), 1, 30, "");
+    r = get(id);
+    ck_assert_uint_eq(REL(r)->current_wave, 2);
+    ck_assert_int_eq(REL(r)->state, FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE);
+    rel_free(r);
+    /* NB (wave 1) fails now: the release pauses, naming wave 1 */
+    report(1, task_of(id, "NB"), 2, 110, "E_DOWNLOAD_FAILED");
+    r = get(id);
+    ck_assert_int_eq(REL(r)->state, FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED);
+    ck_assert_str_eq(REL(r)->paused_reason,
+                     "wave 1: 1 of 2 task(s) failed, above the error threshold 0% (after "
+                     "the next wave started)");
+    rel_free(r);
+    ck_assert_int_eq(
+        hh_count(&H, "audit_log", "actor_token_id = 'ferryd' AND detail LIKE '%wave 1: 1 of 2%'"), 1);
+
+    /* Resume acknowledges it; wave 2's own success then goes on without a new pause */
+    Ferry__V1__ResumeReleaseRequest rq = FERRY__V1__RESUME_RELEASE_REQUEST__INIT;
+    Ferry__V1__ResumeReleaseResponse *rr = NULL;
+    rq.id = id;
+    ck_assert_int_eq(ferry_v1_admin_service_resume_release(H.admin, &rq, &rr, NULL, &st), FERRY_RPC_OK);
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    ck_assert_int_eq(hh_query_int(&H,
+                                  "SELECT failures_acked FROM release_wave WHERE number = 1 AND release_id = "
+                                  "(SELECT max(id) FROM release)"),
+                     1);
+    succeed(2, task_of(id, "NC"));
+    r = get(id);
+    ck_assert_int_eq(REL(r)->state, FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE);
+    ck_assert_str_eq(REL(r)->paused_reason, "");
+    rel_free(r);
+    /* ... and a new failure in wave 2 pauses again, naming wave 2 */
+    report(3, task_of(id, "ND"), 1, 110, "E_DOWNLOAD_FAILED");
+    r = get(id);
+    ck_assert_int_eq(REL(r)->state, FERRY__V1__RELEASE_STATE__RELEASE_STATE_PAUSED);
+    ck_assert_str_eq(REL(r)->paused_reason, "wave 2: 1 of 2 task(s) failed, above the error threshold 0%");
+    rel_free(r);
+    ck_assert_int_eq(hh_count(&H, "audit_log", "actor_token_id = 'ferryd'"), 2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("hub_waves");
@@ -278,6 +333,7 @@ int main(void)
     tcase_add_test(tc, bad_input_changes_nothing);
     tcase_add_test(tc, error_count_threshold_and_resume);
     tcase_add_test(tc, success_percent_starts_next_wave);
+    tcase_add_test(tc, late_failure_of_an_earlier_wave_pauses);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

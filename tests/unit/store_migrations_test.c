@@ -183,6 +183,43 @@ START_TEST(rollout_waves_on_an_older_database)
 }
 END_TEST
 
+/* Migration 10: a paused-then-resumed release's acknowledged failures (release.failures_acked,
+ * the current wave's) move to that wave's row; other waves start at 0. */
+START_TEST(wave_failures_acked_move_to_their_wave)
+{
+    sqlite3 *db = NULL;
+    ferry_err_t e = {0};
+    size_t n = 0;
+    const ferry_db_migration_t *all = ferry_db_migrations(&n);
+    size_t old = migrations_before(10);
+
+    ck_assert_int_eq(ferry_db_open_with(path, all, old, &db, &e), FERRY_OK);
+    ck_assert_int_eq(ferry_db_schema_version(db), 9);
+    exec_ok(db,
+            "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'c', 1, 1);"
+            "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
+            "  has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
+            "  VALUES (1, '1.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'', x'', 'k', 1);"
+            "INSERT INTO release (id, package_id, customer_id, environment, policy, created_at, updated_at,"
+            "  wave_count, current_wave, failures_acked) VALUES (3, 1, 1, 4, 1, 1, 1, 3, 2, 4),"
+            "  (4, 1, 1, 4, 1, 1, 1, 0, 0, 0);"
+            "INSERT INTO release_wave (release_id, number, spec, node_count) VALUES (3, 1, '2', 2),"
+            "  (3, 2, '5', 3), (3, 3, 'rest', 9);");
+    ferry_db_close(db);
+    db = NULL;
+
+    ck_assert_int_eq(ferry_db_open(path, &db, &e), FERRY_OK);
+    ck_assert_int_ge(ferry_db_schema_version(db), 10);
+    /* digits: wave 1, wave 2, wave 3 */
+    ck_assert_int_eq(scalar(db,
+                            "SELECT sum(failures_acked * CASE number WHEN 1 THEN 100 WHEN 2 THEN 10 ELSE 1"
+                            " END) FROM release_wave WHERE release_id = 3"),
+                     40);
+    ck_assert_int_eq(scalar(db, "SELECT count(*) FROM release_wave"), 3);
+    ferry_db_close(db);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store_migrations");
@@ -190,6 +227,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, upgrade_report_kind_keeps_report_files);
     tcase_add_test(tc, rollout_waves_on_an_older_database);
+    tcase_add_test(tc, wave_failures_acked_move_to_their_wave);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -22,7 +22,6 @@ typedef struct ferry_store_rollout {
     bool error_is_count;          /**< error_threshold counts tasks */
     bool approve_waves;           /**< next waves wait for PromoteRelease */
     bool awaiting_promotion;      /**< the current wave reached its threshold; waiting */
-    int64_t failures_acked;       /**< failures of the current wave resumed past */
     int window_start, window_end; /**< minutes after local midnight; -1: no window */
 } ferry_store_rollout_t;
 
@@ -46,7 +45,7 @@ ferry_err_code_t ferry_store_wave_node_add(ferry_store_t *s, int64_t id, int64_t
 ferry_err_code_t ferry_store_wave_nodes(ferry_store_t *s, int64_t id, int wave, int64_t **ids, size_t *n,
                                         ferry_err_t *err);
 
-/** Wave |wave| starts now: its started_at, the release's current wave; approval and acknowledgements reset.
+/** Wave |wave| starts now: its started_at, the release's current wave; approval resets.
  */
 ferry_err_code_t ferry_store_wave_started(ferry_store_t *s, int64_t id, int wave, int64_t now,
                                           ferry_err_t *err);
@@ -55,13 +54,32 @@ ferry_err_code_t ferry_store_wave_started(ferry_store_t *s, int64_t id, int wave
 ferry_err_code_t ferry_store_wave_counts(ferry_store_t *s, int64_t id, int wave, uint64_t *total,
                                          uint64_t *succeeded, uint64_t *failed, ferry_err_t *err);
 
+/** One started wave's tally, for the error threshold. */
+typedef struct ferry_store_wave_tally {
+    int wave;        /**< 1-based */
+    uint64_t total;  /**< update tasks of the wave */
+    uint64_t failed; /**< at 110 Failed or 130 Rollbacked */
+    uint64_t acked;  /**< failures an admin resumed past (ferry_store_waves_ack) */
+} ferry_store_wave_tally_t;
+
+/**
+ * Waves 1..|upto| of release |id| in order (at most |max|): a wave's late failures count
+ * against the error threshold even after the next wave started.
+ */
+ferry_err_code_t ferry_store_wave_tallies(ferry_store_t *s, int64_t id, int upto,
+                                          ferry_store_wave_tally_t *out, size_t max, size_t *n,
+                                          ferry_err_t *err);
+
+/** A resume acknowledges every failure so far, wave by wave (the threshold then waits for a new one). */
+ferry_err_code_t ferry_store_waves_ack(ferry_store_t *s, int64_t id, ferry_err_t *err);
+
 /** Sets (or clears) the release's awaiting_promotion. */
 ferry_err_code_t ferry_store_rollout_awaiting(ferry_store_t *s, int64_t id, bool awaiting, int64_t now,
                                               ferry_err_t *err);
 
-/** Sets the release's paused reason ("" clears) and, when |acked| >= 0, failures_acked. */
+/** Sets the release's paused reason ("" clears). */
 ferry_err_code_t ferry_store_rollout_paused_reason(ferry_store_t *s, int64_t id, const char *reason,
-                                                   int64_t acked, ferry_err_t *err);
+                                                   ferry_err_t *err);
 
 /** Whether a release has waves (for the cheap check on every finished task). */
 ferry_err_code_t ferry_store_release_wave_count(ferry_store_t *s, int64_t id, int *wave_count,
