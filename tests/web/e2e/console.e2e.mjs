@@ -4,7 +4,8 @@
 //
 // Steps: bad token refused with its E_* code; sign in by keyboard; dashboard; tree
 // (customer -> store -> two nodes, token shown once with a copy button, duplicate refused
-// and nothing changed, disable/enable); agents bound with the tokens from the page;
+// and nothing changed, disable/enable, a node's name and time zone edited in place with a
+// bad zone refused and nothing changed); agents bound with the tokens from the page;
 // packages uploaded through the browser (chunked signed-URL PUTs, progress bar);
 // release created in the form in two waves (approval: wave 2 has no task until Promote)
 // and watched live to 100 on both nodes WITHOUT a reload;
@@ -285,6 +286,23 @@ async function main() {
     await page.getByTestId("toggle-web2").click();
     await page.getByTestId("node-web2").locator(".tag").waitFor({ state: "detached" });
     assert.ok(!nodeOf(cli("node", "get", "web2", "--json")).disabled);
+
+    // edit web1 in place: a bad time zone is refused naming it and changes nothing; a good one is shown
+    await page.getByTestId("edit-web1").click();
+    await page.getByTestId("edit-tz").fill("+25:00");
+    await page.getByTestId("edit-save").click();
+    await page.getByTestId("error-code").waitFor();
+    assert.equal(await page.getByTestId("error-code").textContent(), "E_INVALID_ARG");
+    assert.match(await page.getByTestId("error").textContent(), /\+25:00/);
+    assert.equal(nodeOf(cli("node", "get", "web1", "--json")).timeZone ?? "", "", "a refused zone changed the node");
+    await page.getByTestId("edit-tz").fill("+08:00");
+    await page.getByTestId("edit-name").fill("收银 web1 (前台)");
+    await page.getByTestId("edit-save").click();
+    await page.getByTestId("edit-node").waitFor({ state: "detached" });
+    await page.waitForFunction(() => document.querySelector('[data-testid="node-web1"]')?.textContent.includes("+08:00"));
+    const w1 = nodeOf(cli("node", "get", "web1", "--json"));
+    assert.equal(w1.timeZone, "+08:00");
+    assert.equal(w1.name, "收银 web1 (前台)");
 
     // rotating web2's token: the new one is shown once, the old one no longer binds
     page.once("dialog", (d) => d.accept());
