@@ -557,6 +557,47 @@ out:
     return rc;
 }
 
+/*
+ * Hook ids: column 0 of the rows of |sql| for task |task_id| (bound to ?1; |b2|, |b3| to
+ * ?2, ?3 when >= 0; the row cap FERRY_STORE_SKIP_HOOKS_MAX to ?4), in |a|. Prepared and
+ * finalized here: these run on a retry or a retried task's CheckIn, not on the hot path.
+ */
+static ferry_err_code_t hook_ids(ferry_store_t *s, ferry_arena_t *a, const char *sql, int64_t task_id, int b2,
+                                 int b3, const char *what, char ***ids, size_t *n, ferry_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    ferry_err_code_t rc = FERRY_OK;
+    int step;
+
+    *ids = NULL;
+    *n = 0;
+    if ((rc = ferry_store_prepare(ferry_store_sqlite(s), sql, &st, what, err)) != FERRY_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, task_id);
+    if (b2 >= 0)
+        sqlite3_bind_int(st, 2, b2);
+    if (b3 >= 0)
+        sqlite3_bind_int(st, 3, b3);
+    sqlite3_bind_int(st, 4, FERRY_STORE_SKIP_HOOKS_MAX);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*ids == NULL &&
+            (*ids = ferry_arena_alloc(a, FERRY_STORE_SKIP_HOOKS_MAX * sizeof(char *))) == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "%s: out of memory", what);
+            goto out;
+        }
+        if (((*ids)[*n] = ferry_store_col_dup(a, st, 0)) == NULL) {
+            rc = ferry_err_set(err, FERRY_E_NOMEM, "%s: out of memory", what);
+            goto out;
+        }
+        (*n)++;
+    }
+    if (step != SQLITE_DONE)
+        rc = ferry_store_sql_err(ferry_store_sqlite(s), what, err);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 ferry_err_code_t ferry_store_task_skip_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id, char ***ids,
                                              size_t *n, ferry_err_t *err)
 {
@@ -564,34 +605,8 @@ ferry_err_code_t ferry_store_task_skip_hooks(ferry_store_t *s, ferry_arena_t *a,
     static const char sql[] =
         "SELECT j.value FROM update_task t, json_each(CASE WHEN json_valid(t.skip_hooks_json)"
         " AND json_type(t.skip_hooks_json) = 'array' THEN t.skip_hooks_json ELSE '[]' END) j"
-        " WHERE t.id = ?1 AND j.type = 'text' ORDER BY j.key LIMIT ?2";
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
-    int step;
-
-    *ids = NULL;
-    *n = 0;
-    if ((rc = ferry_store_prepare(ferry_store_sqlite(s), sql, &st, "read skipped hooks", err)) != FERRY_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int(st, 2, FERRY_STORE_SKIP_HOOKS_MAX);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*ids == NULL &&
-            (*ids = ferry_arena_alloc(a, FERRY_STORE_SKIP_HOOKS_MAX * sizeof(char *))) == NULL) {
-            rc = ferry_err_set(err, FERRY_E_NOMEM, "read skipped hooks: out of memory");
-            goto out;
-        }
-        if (((*ids)[*n] = ferry_store_col_dup(a, st, 0)) == NULL) {
-            rc = ferry_err_set(err, FERRY_E_NOMEM, "read skipped hooks: out of memory");
-            goto out;
-        }
-        (*n)++;
-    }
-    if (step != SQLITE_DONE)
-        rc = ferry_store_sql_err(ferry_store_sqlite(s), "read skipped hooks", err);
-out:
-    sqlite3_finalize(st);
-    return rc;
+        " WHERE t.id = ?1 AND j.type = 'text' ORDER BY j.key LIMIT ?4";
+    return hook_ids(s, a, sql, task_id, -1, -1, "read skipped hooks", ids, n, err);
 }
 
 ferry_err_code_t ferry_store_task_failed_hooks(ferry_store_t *s, ferry_arena_t *a, int64_t task_id,
@@ -602,35 +617,8 @@ ferry_err_code_t ferry_store_task_failed_hooks(ferry_store_t *s, ferry_arena_t *
         "SELECT h.hook_id FROM task_hook h JOIN update_task t ON t.id = h.task_id"
         " WHERE h.task_id = ?1 AND h.result = ?2 AND h.attempt = t.attempt AND h.stage <> ?3"
         " ORDER BY h.stage, h.seq LIMIT ?4";
-    sqlite3_stmt *st = NULL;
-    ferry_err_code_t rc = FERRY_OK;
-    int step;
-
-    *ids = NULL;
-    *n = 0;
-    if ((rc = ferry_store_prepare(ferry_store_sqlite(s), sql, &st, "read failed hooks", err)) != FERRY_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int(st, 2, FERRY__V1__HOOK_RESULT__HOOK_RESULT_FAIL);
-    sqlite3_bind_int(st, 3, FERRY__V1__HOOK_STAGE__HOOK_STAGE_POST_UPGRADE);
-    sqlite3_bind_int(st, 4, FERRY_STORE_SKIP_HOOKS_MAX);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*ids == NULL &&
-            (*ids = ferry_arena_alloc(a, FERRY_STORE_SKIP_HOOKS_MAX * sizeof(char *))) == NULL) {
-            rc = ferry_err_set(err, FERRY_E_NOMEM, "read failed hooks: out of memory");
-            goto out;
-        }
-        if (((*ids)[*n] = ferry_store_col_dup(a, st, 0)) == NULL) {
-            rc = ferry_err_set(err, FERRY_E_NOMEM, "read failed hooks: out of memory");
-            goto out;
-        }
-        (*n)++;
-    }
-    if (step != SQLITE_DONE)
-        rc = ferry_store_sql_err(ferry_store_sqlite(s), "read failed hooks", err);
-out:
-    sqlite3_finalize(st);
-    return rc;
+    return hook_ids(s, a, sql, task_id, FERRY__V1__HOOK_RESULT__HOOK_RESULT_FAIL,
+                    FERRY__V1__HOOK_STAGE__HOOK_STAGE_POST_UPGRADE, "read failed hooks", ids, n, err);
 }
 
 /* ---- report files --------------------------------------------------------------------------- */
