@@ -160,6 +160,16 @@ static size_t checkin_assignments(int node)
     return n;
 }
 
+static void resume(char *id)
+{
+    Ferry__V1__ResumeReleaseRequest rq = FERRY__V1__RESUME_RELEASE_REQUEST__INIT;
+    Ferry__V1__ResumeReleaseResponse *rr = NULL;
+    ferry_rpc_status_t st = {0};
+    rq.id = id;
+    ck_assert_int_eq(ferry_v1_admin_service_resume_release(H.admin, &rq, &rr, NULL, &st), FERRY_RPC_OK);
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+}
+
 START_TEST(bad_input_changes_nothing)
 {
     ferry_rpc_status_t st;
@@ -216,11 +226,7 @@ START_TEST(error_count_threshold_and_resume)
     ck_assert_int_eq(hh_count(&H, "audit_log", "actor_token_id = 'ferryd' AND detail LIKE '%count:1%'"), 1);
 
     /* Resume acknowledges the two failures: ACTIVE, still wave 1, no second audit row. */
-    Ferry__V1__ResumeReleaseRequest rq = FERRY__V1__RESUME_RELEASE_REQUEST__INIT;
-    Ferry__V1__ResumeReleaseResponse *rr = NULL;
-    rq.id = id;
-    ck_assert_int_eq(ferry_v1_admin_service_resume_release(H.admin, &rq, &rr, NULL, &st), FERRY_RPC_OK);
-    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    resume(id);
     r = get(id);
     ck_assert_int_eq(REL(r)->state, FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE);
     ck_assert_str_eq(REL(r)->paused_reason, "");
@@ -300,11 +306,7 @@ START_TEST(late_failure_of_an_earlier_wave_pauses)
         hh_count(&H, "audit_log", "actor_token_id = 'ferryd' AND detail LIKE '%wave 1: 1 of 2%'"), 1);
 
     /* Resume acknowledges it; wave 2's own success then goes on without a new pause */
-    Ferry__V1__ResumeReleaseRequest rq = FERRY__V1__RESUME_RELEASE_REQUEST__INIT;
-    Ferry__V1__ResumeReleaseResponse *rr = NULL;
-    rq.id = id;
-    ck_assert_int_eq(ferry_v1_admin_service_resume_release(H.admin, &rq, &rr, NULL, &st), FERRY_RPC_OK);
-    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    resume(id);
     ck_assert_int_eq(hh_query_int(&H,
                                   "SELECT failures_acked FROM release_wave WHERE number = 1 AND release_id = "
                                   "(SELECT max(id) FROM release)"),
