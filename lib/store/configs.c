@@ -435,6 +435,9 @@ ferry_err_code_t ferry_store_config_assignments_list_ro(ferry_store_t *s,
 ferry_err_code_t ferry_store_config_open_ro(ferry_store_t *s, ferry_arena_t *a, int64_t node_id,
                                             Ferry__V1__ConfigAssignment ***out, size_t *n, ferry_err_t *err)
 {
+    static const char open_sql[] =
+        "SELECT " ASG_COLS ", " TPL_COLS " FROM " ASG_FROM
+        " WHERE a.node_id = ?1 AND a.state = 1 AND a.superseded = 0 ORDER BY a.id LIMIT ?2";
     sqlite3 *db;
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
@@ -448,11 +451,8 @@ ferry_err_code_t ferry_store_config_open_ro(ferry_store_t *s, ferry_arena_t *a, 
         rc = ferry_err_set(err, FERRY_E_NOMEM, "open config assignments: out of memory");
         goto out;
     }
-    if ((rc = ferry_store_prepare(
-             db,
-             "SELECT " ASG_COLS ", " TPL_COLS " FROM " ASG_FROM
-             " WHERE a.node_id = ?1 AND a.state = 1 AND a.superseded = 0 ORDER BY a.id LIMIT ?2",
-             &st, "open config assignments", err)) != FERRY_OK)
+    /* Cached on the read-only connection: every CheckIn of a node with work asks. */
+    if ((rc = ferry_store_ro_prepare_cached(s, open_sql, &st, "open config assignments", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int64(st, 1, node_id);
     sqlite3_bind_int(st, 2, FERRY_STORE_CONFIG_OPEN_MAX);
@@ -466,7 +466,7 @@ ferry_err_code_t ferry_store_config_open_ro(ferry_store_t *s, ferry_arena_t *a, 
     if (step != SQLITE_DONE)
         rc = ferry_store_sql_err(db, "open config assignments", err);
 out:
-    sqlite3_finalize(st);
+    ferry_store_stmt_release(s, st);
     ferry_store_ro_release(s);
     return rc;
 }

@@ -11,11 +11,13 @@
 #include "ferry/store/licenses.h"
 #include "ferry/store_sqlite.h"
 
-static const char lic_cols[] =
-    "SELECT l.id, l.license_key, c.code, COALESCE(n.code, ''), l.type, l.starts_at, l.ends_at, l.max_users, "
-    "l.max_companies, l.features_json, l.status, l.created_at, l.updated_at, l.grace_ms, l.revision, "
-    "l.customer_id, COALESCE(l.node_id, 0) "
-    "FROM license l JOIN customer c ON c.id = l.customer_id LEFT JOIN node n ON n.id = l.node_id";
+#define LIC_COLS                                                                                             \
+    "SELECT l.id, l.license_key, c.code, COALESCE(n.code, ''), l.type, l.starts_at, l.ends_at, "             \
+    "l.max_users, "                                                                                          \
+    "l.max_companies, l.features_json, l.status, l.created_at, l.updated_at, l.grace_ms, l.revision, "       \
+    "l.customer_id, COALESCE(l.node_id, 0) "                                                                 \
+    "FROM license l JOIN customer c ON c.id = l.customer_id LEFT JOIN node n ON n.id = l.node_id"
+static const char lic_cols[] = LIC_COLS;
 
 /* features_json -> repeated string (a malformed column reads as no features). */
 static void read_features(ferry_arena_t *a, const char *text, Ferry__V1__License *l)
@@ -134,18 +136,23 @@ out:
 }
 
 /* One licence by a WHERE clause binding one integer, on |db|. */
-static ferry_err_code_t get_one(sqlite3 *db, ferry_arena_t *a, const char *where, int64_t v1, int64_t v2,
-                                Ferry__V1__License **out, ferry_store_license_meta_t *meta, bool must,
-                                ferry_err_t *err)
+/*
+ * One licence row of |sql| (LIC_COLS + a WHERE with ?1 = |v1| and, when it has one, ?2 =
+ * |v2|). |ro| non-NULL: |db| is its read-only connection (acquired) and the statement
+ * comes from that connection's cache, so the per-CheckIn lookup is not compiled each
+ * time; |sql| must then be a static string (the cache keys on its address).
+ */
+static ferry_err_code_t get_one(sqlite3 *db, ferry_store_t *ro, ferry_arena_t *a, const char *sql, int64_t v1,
+                                int64_t v2, Ferry__V1__License **out, ferry_store_license_meta_t *meta,
+                                bool must, ferry_err_t *err)
 {
-    char sql[1024];
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
     int step;
 
     *out = NULL;
-    snprintf(sql, sizeof(sql), "%s %s", lic_cols, where);
-    if ((rc = ferry_store_prepare(db, sql, &st, "licence", err)) != FERRY_OK)
+    if ((rc = ro != NULL ? ferry_store_ro_prepare_cached(ro, sql, &st, "licence", err)
+                         : ferry_store_prepare(db, sql, &st, "licence", err)) != FERRY_OK)
         goto out;
     sqlite3_bind_int64(st, 1, v1);
     if (sqlite3_bind_parameter_count(st) >= 2)
@@ -160,7 +167,10 @@ static ferry_err_code_t get_one(sqlite3 *db, ferry_arena_t *a, const char *where
         rc = ferry_err_set(err, FERRY_E_NOMEM, "licence: out of memory");
     }
 out:
-    sqlite3_finalize(st);
+    if (ro != NULL)
+        ferry_store_stmt_release(ro, st);
+    else
+        sqlite3_finalize(st);
     return rc;
 }
 
@@ -168,7 +178,8 @@ ferry_err_code_t ferry_store_license_get(ferry_store_t *s, ferry_arena_t *a, int
                                          Ferry__V1__License **out, ferry_store_license_meta_t *meta,
                                          ferry_err_t *err)
 {
-    return get_one(ferry_store_sqlite(s), a, "WHERE l.id = ?1", id, 0, out, meta, true, err);
+    static const char sql[] = LIC_COLS " WHERE l.id = ?1";
+    return get_one(ferry_store_sqlite(s), NULL, a, sql, id, 0, out, meta, true, err);
 }
 
 ferry_err_code_t ferry_store_license_update(ferry_store_t *s, int64_t id,
@@ -272,16 +283,16 @@ ferry_err_code_t ferry_store_license_for_node_ro(ferry_store_t *s, ferry_arena_t
                                                  int64_t customer_id, Ferry__V1__License **out,
                                                  ferry_store_license_meta_t *meta, ferry_err_t *err)
 {
+    static const char node_sql[] =
+        LIC_COLS " WHERE l.node_id = ?1 OR (l.node_id IS NULL AND l.customer_id = ?2) "
+                 "ORDER BY l.status = 4, l.node_id IS NULL, l.ends_at DESC, l.id DESC LIMIT 1";
     sqlite3 *db;
     ferry_err_code_t rc;
 
     *out = NULL;
     if ((db = ferry_store_ro_acquire(s, err)) == NULL)
         return err != NULL && err->code != FERRY_OK ? err->code : FERRY_E_IO;
-    rc = get_one(db, a,
-                 "WHERE l.node_id = ?1 OR (l.node_id IS NULL AND l.customer_id = ?2) "
-                 "ORDER BY l.status = 4, l.node_id IS NULL, l.ends_at DESC, l.id DESC LIMIT 1",
-                 node_id, customer_id, out, meta, false, err);
+    rc = get_one(db, s, a, node_sql, node_id, customer_id, out, meta, false, err);
     ferry_store_ro_release(s);
     return rc;
 }

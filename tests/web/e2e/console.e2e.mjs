@@ -431,7 +431,8 @@ async function main() {
     assert.match(await page.getByTestId("task-download").textContent(), /primary/);
     // the agent reported the package's data check as it ran (warn: the upgrade went on)
     await page.getByTestId("task-hooks").waitFor();
-    assert.match(await page.getByTestId("task-hooks").textContent(), /orders_seen[\s\S]*WARN/);
+    assert.match(await page.getByTestId("task-hooks").textContent(), /前置业务检查[\s\S]*orders_seen[\s\S]*警告/);
+    assert.equal(await page.getByTestId("task-hooks").locator('[data-result="WARN"]').count(), 1);
     await page.getByTestId("task-events").waitFor();
     // the agent's files arrive after the final report: reload until they are listed
     for (let i = 0; i < 40 && (await page.getByTestId("report-files").count()) === 0; i++) {
