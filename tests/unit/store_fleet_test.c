@@ -16,10 +16,11 @@
 #include "ferry/store/node_events.h"
 #include "ferry/store/tree.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
 #define DAY 86400000LL
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *st;
 static int64_t cid, n1, n2;
 
@@ -49,10 +50,7 @@ static void setup(void)
     ferry_err_t e = {0};
     int64_t sid = 0;
     bool dis;
-    snprintf(dir, sizeof(dir), "/tmp/ferry-fleet-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &st, &e), FERRY_OK);
+    st = sf_open(&F, "fleet");
     ferry_store_lock(st);
     ck_assert_int_eq(ferry_store_tx_begin(st, &e), FERRY_OK);
     ck_assert_int_eq(ferry_store_customer_insert(st, "ACME", "Acme", 1000, &e), FERRY_OK);
@@ -80,9 +78,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    ferry_store_free(st);
+    sf_close(&F);
     st = NULL;
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 static ferry_err_code_t add_licence(int64_t node, const char *key, int64_t ends, int64_t *id, ferry_err_t *e)

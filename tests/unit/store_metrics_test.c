@@ -12,44 +12,35 @@
 #include "ferry/fs.h"
 #include "ferry/store/metrics.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *st;
-
-static void exec(const char *sql)
-{
-    char *msg = NULL;
-    ck_assert_msg(sqlite3_exec(ferry_store_sqlite(st), sql, NULL, NULL, &msg) == SQLITE_OK, "%s",
-                  msg ? msg : "");
-}
 
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-metrics-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &st, &e), FERRY_OK);
-    exec("INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 0, 0);"
-         "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 0, "
-         "0);"
-         "INSERT INTO node (id, store_id, code, environment, name, token_id, token_hash, token_issued_at,"
-         " created_at, updated_at, disabled) VALUES (1, 1, 'N1', 4, 'N1', 't1', x'00', 0, 0, 0, 0),"
-         " (2, 1, 'N2', 4, 'N2', 't2', x'00', 0, 0, 0, 1), (3, 1, 'N3', 4, 'N3', 't3', x'00', 0, 0, 0, 0);"
-         "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
-         " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
-         " VALUES (1, '1.0.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'00', x'00', 'k', 0);"
-         "INSERT INTO release (id, package_id, customer_id, environment, policy, created_at, updated_at)"
-         " VALUES (1, 1, 1, 4, 1, 0, 0), (2, 1, 1, 4, 1, 0, 0);"
-         "INSERT INTO update_task (release_id, node_id, state, created_at, updated_at) VALUES"
-         " (1, 1, 100, 0, 0), (1, 2, 100, 0, 0), (1, 3, 20, 0, 0), (2, 1, 110, 0, 0);");
+    st = sf_open(&F, "metrics");
+    sf_exec(
+        st,
+        "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 0, 0);"
+        "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 0, "
+        "0);"
+        "INSERT INTO node (id, store_id, code, environment, name, token_id, token_hash, token_issued_at,"
+        " created_at, updated_at, disabled) VALUES (1, 1, 'N1', 4, 'N1', 't1', x'00', 0, 0, 0, 0),"
+        " (2, 1, 'N2', 4, 'N2', 't2', x'00', 0, 0, 0, 1), (3, 1, 'N3', 4, 'N3', 't3', x'00', 0, 0, 0, 0);"
+        "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
+        " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
+        " VALUES (1, '1.0.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'00', x'00', 'k', 0);"
+        "INSERT INTO release (id, package_id, customer_id, environment, policy, created_at, updated_at)"
+        " VALUES (1, 1, 1, 4, 1, 0, 0), (2, 1, 1, 4, 1, 0, 0);"
+        "INSERT INTO update_task (release_id, node_id, state, created_at, updated_at) VALUES"
+        " (1, 1, 100, 0, 0), (1, 2, 100, 0, 0), (1, 3, 20, 0, 0), (2, 1, 110, 0, 0);");
 }
 
 static void teardown(void)
 {
-    ferry_store_free(st);
+    sf_close(&F);
     st = NULL;
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 static void count(void *ctx, int state, int64_t n)
@@ -67,8 +58,9 @@ START_TEST(figures)
     /* an open write transaction with uncommitted rows neither blocks nor shows */
     ferry_store_lock(st);
     ck_assert_int_eq(ferry_store_tx_begin(st, &e), FERRY_OK);
-    exec("UPDATE node SET disabled = 1 WHERE id = 3; INSERT INTO update_task (release_id, node_id, state,"
-         " created_at, updated_at) VALUES (2, 3, 10, 0, 0)");
+    sf_exec(st,
+            "UPDATE node SET disabled = 1 WHERE id = 3; INSERT INTO update_task (release_id, node_id, state,"
+            " created_at, updated_at) VALUES (2, 3, 10, 0, 0)");
     ck_assert_int_eq(ferry_store_task_states_ro(st, count, by_state, &e), FERRY_OK);
     ck_assert_int_eq(ferry_store_nodes_enabled_ro(st, &nodes, &e), FERRY_OK);
     ferry_store_tx_rollback(st);

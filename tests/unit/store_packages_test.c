@@ -12,48 +12,27 @@
 #include "ferry/fs.h"
 #include "ferry/store/packages.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *s;
-
-static void exec(const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(ferry_store_sqlite(s), sql, NULL, NULL, &msg);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg != NULL ? msg : "");
-    sqlite3_free(msg);
-}
-
-static long long scalar(const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-    ck_assert_int_eq(sqlite3_prepare_v2(ferry_store_sqlite(s), sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
 
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-store-pkg-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &s, &e), FERRY_OK);
+    s = sf_open(&F, "store-pkg");
     ferry_store_lock(s);
-    exec("INSERT INTO admin_token (id, token_id, token_hash, role, created_at) VALUES (3, 'fya_x', x'00', 1, "
-         "1)");
+    sf_exec(
+        s,
+        "INSERT INTO admin_token (id, token_id, token_hash, role, created_at) VALUES (3, 'fya_x', x'00', 1, "
+        "1)");
 }
 
 static void teardown(void)
 {
     if (s != NULL)
         ferry_store_unlock(s);
-    ferry_store_free(s);
+    sf_close(&F);
     s = NULL;
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 /* A manifest with one part, serialized as the hub signs it. */
@@ -129,7 +108,7 @@ START_TEST(insert_get_round_trip)
     ck_assert_uint_eq(p.n_parts, 1);
     ck_assert_str_eq(p.parts[0]->name, "server.zip");
     ck_assert_uint_eq(p.parts[0]->size, 77);
-    ck_assert_int_eq(scalar("SELECT has_server + 2 * has_client FROM package"), 1);
+    ck_assert_int_eq(sf_scalar(s, "SELECT has_server + 2 * has_client FROM package"), 1);
     ferry_arena_free(&a);
 }
 END_TEST
@@ -144,7 +123,7 @@ START_TEST(refusals_change_nothing)
     ck_assert_int_eq(insert("2.0", 2, 0, "sha-a", &e), FERRY_OK);
     ck_assert_int_eq(insert("2.0", 2, 0, "sha-b", &e), FERRY_E_VERSION_DUPLICATE);
     ck_assert_ptr_nonnull(strstr(e.msg, "2.0"));
-    ck_assert_int_eq(scalar("SELECT count(*) FROM package"), 1);
+    ck_assert_int_eq(sf_scalar(s, "SELECT count(*) FROM package"), 1);
     ck_assert_int_eq(ferry_store_package_get(s, &a, "2.0", &p, NULL, sha, &e), FERRY_OK);
     ck_assert_str_eq(sha, "sha-a");
     ck_assert_int_eq(ferry_store_package_get(s, &a, "9.9", &p, NULL, NULL, &e), FERRY_E_NOT_FOUND);

@@ -1,3 +1,3 @@
 # The presence/binding and assignment-read repositories against a real SQLite file.
-ferry_add_check_test(store_presence_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_presence_test.c
+ferry_add_check_test(store_presence_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_presence_test.c ${CMAKE_SOURCE_DIR}/tests/support/store_fixture.c
     LIBS ferry_store ferry_model ferry_core PkgConfig::SQLITE)

@@ -16,60 +16,40 @@
 #include "ferry/store/assign.h"
 #include "ferry/store/presence.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *st;
-
-static void exec(const char *sql)
-{
-    char *msg = NULL;
-    ck_assert_msg(sqlite3_exec(ferry_store_sqlite(st), sql, NULL, NULL, &msg) == SQLITE_OK, "%s",
-                  msg ? msg : "");
-}
-
-static long long scalar(const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    long long v = -1;
-    ck_assert_int_eq(sqlite3_prepare_v2(ferry_store_sqlite(st), sql, -1, &s, NULL), SQLITE_OK);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
 
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-presence-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &st, &e), FERRY_OK);
-    exec("INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 0, 0);"
-         "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 0, "
-         "0);"
-         "INSERT INTO node (id, store_id, code, environment, name, token_id, token_hash, token_issued_at,"
-         " created_at, updated_at) VALUES (1, 1, 'N1', 4, 'Node one', 't1', x'00', 0, 10, 20),"
-         " (2, 1, 'N2', 4, 'N2', 't2', x'00', 0, 0, 0), (3, 1, 'N3', 4, 'N3', 't3', x'00', 0, 0, 0);"
-         "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
-         " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
-         " VALUES (1, '1.0.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'00', x'00', 'k', 0);"
-         "INSERT INTO release (id, package_id, customer_id, environment, policy, created_at, updated_at)"
-         " VALUES (1, 1, 1, 4, 1, 0, 0), (2, 1, 1, 4, 1, 0, 0);"
-         /* node 1: an open task (50), a final one (100) and a paused release's task; node 2: a task of
-          * its own; node 3: only final tasks */
-         "INSERT INTO update_task (id, release_id, node_id, state, backup_local_path, created_at, updated_at)"
-         " VALUES (10, 1, 1, 50, '/backups/10', 0, 0), (11, 2, 1, 100, '', 0, 0), (12, 1, 2, 10, '', 0, 0),"
-         " (13, 2, 3, 110, '', 0, 0);"
-         "INSERT INTO update_task (id, release_id, node_id, kind, state, rollback_of_task_id, created_at,"
-         " updated_at) VALUES (14, 2, 1, 2, 10, 10, 0, 0);");
+    st = sf_open(&F, "presence");
+    sf_exec(
+        st,
+        "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 0, 0);"
+        "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 0, "
+        "0);"
+        "INSERT INTO node (id, store_id, code, environment, name, token_id, token_hash, token_issued_at,"
+        " created_at, updated_at) VALUES (1, 1, 'N1', 4, 'Node one', 't1', x'00', 0, 10, 20),"
+        " (2, 1, 'N2', 4, 'N2', 't2', x'00', 0, 0, 0), (3, 1, 'N3', 4, 'N3', 't3', x'00', 0, 0, 0);"
+        "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
+        " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
+        " VALUES (1, '1.0.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'00', x'00', 'k', 0);"
+        "INSERT INTO release (id, package_id, customer_id, environment, policy, created_at, updated_at)"
+        " VALUES (1, 1, 1, 4, 1, 0, 0), (2, 1, 1, 4, 1, 0, 0);"
+        /* node 1: an open task (50), a final one (100) and a paused release's task; node 2: a task of
+         * its own; node 3: only final tasks */
+        "INSERT INTO update_task (id, release_id, node_id, state, backup_local_path, created_at, updated_at)"
+        " VALUES (10, 1, 1, 50, '/backups/10', 0, 0), (11, 2, 1, 100, '', 0, 0), (12, 1, 2, 10, '', 0, 0),"
+        " (13, 2, 3, 110, '', 0, 0);"
+        "INSERT INTO update_task (id, release_id, node_id, kind, state, rollback_of_task_id, created_at,"
+        " updated_at) VALUES (14, 2, 1, 2, 10, 10, 0, 0);");
 }
 
 static void teardown(void)
 {
-    ferry_store_free(st);
+    sf_close(&F);
     st = NULL;
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 static void flush(const ferry_store_presence_row_t *rows, size_t n)
@@ -88,17 +68,17 @@ START_TEST(flush_rules)
                                        {2, 6000, true, "2.0.0", "", 1, 10 /* node 1's task: not kept */}};
     flush(r, 2);
     ck_assert_int_eq(
-        scalar("SELECT count(*) FROM node WHERE id = 1 AND last_seen_at = 5000 AND agent_version = "
-               "'2.0.0' AND installed_version = '1.0.0' AND free_disk_bytes = 1234 AND "
-               "current_task_id = 10"),
+        sf_scalar(st, "SELECT count(*) FROM node WHERE id = 1 AND last_seen_at = 5000 AND agent_version = "
+                      "'2.0.0' AND installed_version = '1.0.0' AND free_disk_bytes = 1234 AND "
+                      "current_task_id = 10"),
         1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM node WHERE id = 2 AND current_task_id IS NULL"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM node WHERE id = 2 AND current_task_id IS NULL"), 1);
     /* an older keep-alive neither moves last_seen back nor touches the facts */
     ferry_store_presence_row_t k = {1, 4000, false, "9.9.9", "9.9.9", 0, 0};
     flush(&k, 1);
     ck_assert_int_eq(
-        scalar("SELECT count(*) FROM node WHERE id = 1 AND last_seen_at = 5000 AND agent_version = "
-               "'2.0.0' AND current_task_id = 10"),
+        sf_scalar(st, "SELECT count(*) FROM node WHERE id = 1 AND last_seen_at = 5000 AND agent_version = "
+                      "'2.0.0' AND current_task_id = 10"),
         1);
 }
 END_TEST
@@ -123,7 +103,7 @@ START_TEST(enumerations_and_bind)
     int busy[4] = {0};
     Ferry__V1__Node *n = NULL;
 
-    exec("UPDATE node SET last_seen_at = 777 WHERE id = 2");
+    sf_exec(st, "UPDATE node SET last_seen_at = 777 WHERE id = 2");
     ferry_store_lock(st);
     ck_assert_int_eq(ferry_store_presence_nodes(st, on_node, seen_of, &e), FERRY_OK);
     ck_assert_int_eq(ferry_store_presence_busy_nodes(st, on_busy, busy, &e), FERRY_OK);
@@ -160,7 +140,7 @@ START_TEST(open_tasks_and_reads)
     char *backup = NULL;
     int64_t *ids = NULL;
 
-    exec("UPDATE release SET status = 2 WHERE id = 2"); /* paused */
+    sf_exec(st, "UPDATE release SET status = 2 WHERE id = 2"); /* paused */
     ferry_store_lock(st);
     ck_assert_int_eq(ferry_store_node_open_tasks(st, NULL, 1, 0, open, 4, &n, &e), FERRY_OK);
     ck_assert_int_eq(n, 2); /* 10 and 14; 11 is final */
@@ -172,13 +152,13 @@ START_TEST(open_tasks_and_reads)
     ck_assert_int_eq(ferry_store_node_open_tasks(st, NULL, 1, 0, open, 1, &n, &e), FERRY_OK);
     ck_assert_int_eq(n, 1); /* capped */
     /* the notes: the release's description, else the package's, else "" */
-    exec("UPDATE package SET description = 'what 1.0.0 brings' WHERE id = 1;"
-         "UPDATE release SET description = 'roll out to the east' WHERE id = 2");
+    sf_exec(st, "UPDATE package SET description = 'what 1.0.0 brings' WHERE id = 1;"
+                "UPDATE release SET description = 'roll out to the east' WHERE id = 2");
     ck_assert_int_eq(ferry_store_node_open_tasks(st, &a, 1, 0, open, 4, &n, &e), FERRY_OK);
     ck_assert_int_eq(n, 2);
     ck_assert_str_eq(open[0].notes, "what 1.0.0 brings");
     ck_assert_str_eq(open[1].notes, "roll out to the east");
-    exec("UPDATE package SET description = '' WHERE id = 1");
+    sf_exec(st, "UPDATE package SET description = '' WHERE id = 1");
     ck_assert_int_eq(ferry_store_node_open_tasks(st, &a, 1, 10, open, 4, &n, &e), FERRY_OK);
     ck_assert_str_eq(open[0].notes, "");
     /* one task by id, final or not, only the node's own */

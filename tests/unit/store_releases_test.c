@@ -15,72 +15,51 @@
 #include "ferry/store/releases.h"
 #include "ferry/store/tasks.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
 #define PROD FERRY__V1__ENVIRONMENT__ENVIRONMENT_PROD
 #define TEST FERRY__V1__ENVIRONMENT__ENVIRONMENT_TEST
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *s;
 static ferry_arena_t A;
-
-static void exec(const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(ferry_store_sqlite(s), sql, NULL, NULL, &msg);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg != NULL ? msg : "");
-    sqlite3_free(msg);
-}
-
-static long long scalar(const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-    ck_assert_int_eq(sqlite3_prepare_v2(ferry_store_sqlite(s), sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
 
 /* Customer C (1) with stores S1 (1) and S2 (2, disabled); PROD nodes a (S1), b (S1,
  * disabled), c (S2), d (S1); TEST node t (S1); customer D (2) disabled; package 1.0. */
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-store-rel-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &s, &e), FERRY_OK);
+    s = sf_open(&F, "store-rel");
     memset(&A, 0, sizeof(A));
     ferry_store_lock(s);
-    exec("INSERT INTO admin_token (id, token_id, token_hash, role, created_at) VALUES (1, 'fya_a', x'00', 1, "
-         "1);"
-         "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 1, 1);"
-         "INSERT INTO customer (id, code, name, disabled, created_at, updated_at) VALUES (2, 'D', 'D', 1, 1, "
-         "1);"
-         "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S1', 'S', "
-         "1, 1);"
-         "INSERT INTO store (id, customer_id, code, name, disabled, created_at, updated_at)"
-         " VALUES (2, 1, 'S2', 'S', 1, 1, 1);"
-         "INSERT INTO node (id, store_id, code, environment, token_id, token_hash, disabled, token_issued_at,"
-         " created_at, updated_at) VALUES (1, 1, 'a', 4, 'n1', x'00', 0, 1, 1, 1), (2, 1, 'b', 4, 'n2', "
-         "x'00', 1,"
-         " 1, 1, 1), (3, 2, 'c', 4, 'n3', x'00', 0, 1, 1, 1), (4, 1, 'd', 4, 'n4', x'00', 0, 1, 1, 1),"
-         " (5, 1, 't', 2, 'n5', x'00', 0, 1, 1, 1);"
-         "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, type, size, "
-         "sha256,"
-         " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
-         " VALUES (1, '1.0', 1, 0, 0, 0, 0, 1, 10, 'aa', 1, 0, 0, 0, x'', x'', "
-         "'k', 1);");
+    sf_exec(
+        s,
+        "INSERT INTO admin_token (id, token_id, token_hash, role, created_at) VALUES (1, 'fya_a', x'00', 1, "
+        "1);"
+        "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 1, 1);"
+        "INSERT INTO customer (id, code, name, disabled, created_at, updated_at) VALUES (2, 'D', 'D', 1, 1, "
+        "1);"
+        "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S1', 'S', "
+        "1, 1);"
+        "INSERT INTO store (id, customer_id, code, name, disabled, created_at, updated_at)"
+        " VALUES (2, 1, 'S2', 'S', 1, 1, 1);"
+        "INSERT INTO node (id, store_id, code, environment, token_id, token_hash, disabled, token_issued_at,"
+        " created_at, updated_at) VALUES (1, 1, 'a', 4, 'n1', x'00', 0, 1, 1, 1), (2, 1, 'b', 4, 'n2', "
+        "x'00', 1,"
+        " 1, 1, 1), (3, 2, 'c', 4, 'n3', x'00', 0, 1, 1, 1), (4, 1, 'd', 4, 'n4', x'00', 0, 1, 1, 1),"
+        " (5, 1, 't', 2, 'n5', x'00', 0, 1, 1, 1);"
+        "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, type, size, "
+        "sha256,"
+        " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
+        " VALUES (1, '1.0', 1, 0, 0, 0, 0, 1, 10, 'aa', 1, 0, 0, 0, x'', x'', "
+        "'k', 1);");
 }
 
 static void teardown(void)
 {
     ferry_store_unlock(s);
-    ferry_store_free(s);
+    sf_close(&F);
     s = NULL;
     ferry_arena_free(&A);
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 /* A release of package 1 to customer C in PROD with tasks (state |states[i]|) on nodes |nodes|. */
@@ -153,10 +132,10 @@ START_TEST(release_round_trip_and_completed)
     ck_assert_int_eq(r.state, FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE);
 
     /* Every task final (Succeeded, Failed, Rollbacked): ACTIVE reads COMPLETED. */
-    exec("UPDATE update_task SET state = 110 WHERE node_id = 1");
+    sf_exec(s, "UPDATE update_task SET state = 110 WHERE node_id = 1");
     ck_assert_int_eq(ferry_store_release_get(s, &A, id, &r, &e), FERRY_OK);
     ck_assert_int_eq(r.state, FERRY__V1__RELEASE_STATE__RELEASE_STATE_COMPLETED);
-    exec("UPDATE update_task SET state = 120 WHERE node_id = 1"); /* rolling back: open */
+    sf_exec(s, "UPDATE update_task SET state = 120 WHERE node_id = 1"); /* rolling back: open */
     ck_assert_int_eq(ferry_store_release_get(s, &A, id, &r, &e), FERRY_OK);
     ck_assert_int_eq(r.state, FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE);
 
@@ -220,7 +199,7 @@ START_TEST(overlap_ignores_failed_and_rollbacked)
     ck_assert_int_eq(state, FERRY_STATE_SUCCEEDED);
     ck_assert_int_eq(ferry_store_release_node_has_version(s, 4, 1, &has, &rid, &state, &e), FERRY_OK);
     ck_assert(!has);
-    exec("UPDATE update_task SET state = 130 WHERE node_id = 1");
+    sf_exec(s, "UPDATE update_task SET state = 130 WHERE node_id = 1");
     ck_assert_int_eq(ferry_store_release_node_has_version(s, 1, 1, &has, &rid, &state, &e), FERRY_OK);
     ck_assert(!has);
 }
@@ -240,24 +219,26 @@ START_TEST(pause_resume_cancel_touch_only_early_tasks)
     ck_assert_int_eq(
         ferry_store_release_tasks_apply(s, &A, id, FERRY_STORE_RELEASE_PAUSE, "", 5, &ch, &n, &e), FERRY_OK);
     ck_assert_uint_eq(n, 2);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM update_task WHERE halted = 1"), 2);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM update_task WHERE halted = 1 AND node_id IN (1, 2)"), 2);
+    ck_assert_int_eq(sf_scalar(s, "SELECT count(*) FROM update_task WHERE halted = 1"), 2);
+    ck_assert_int_eq(sf_scalar(s, "SELECT count(*) FROM update_task WHERE halted = 1 AND node_id IN (1, 2)"),
+                     2);
     ck_assert_int_eq(
         ferry_store_release_tasks_apply(s, &A, id, FERRY_STORE_RELEASE_RESUME, "", 6, &ch, &n, &e), FERRY_OK);
     ck_assert_uint_eq(n, 2);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM update_task WHERE halted = 1"), 0);
+    ck_assert_int_eq(sf_scalar(s, "SELECT count(*) FROM update_task WHERE halted = 1"), 0);
     ck_assert_int_eq(
         ferry_store_release_tasks_apply(s, &A, id, FERRY_STORE_RELEASE_CANCEL, "stop", 7, &ch, &n, &e),
         FERRY_OK);
     ck_assert_uint_eq(n, 2);
     ck_assert_int_eq(ch[0].state, FERRY_STATE_FAILED);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM update_task WHERE state = 110 AND error_code = 'E_CANCELED'"
-                            " AND message = 'stop' AND halted = 1 AND finished_at = 7"),
-                     2);
+    ck_assert_int_eq(
+        sf_scalar(s, "SELECT count(*) FROM update_task WHERE state = 110 AND error_code = 'E_CANCELED'"
+                     " AND message = 'stop' AND halted = 1 AND finished_at = 7"),
+        2);
     /* Later tasks run on untouched. */
-    ck_assert_int_eq(scalar("SELECT state FROM update_task WHERE node_id = 3"),
+    ck_assert_int_eq(sf_scalar(s, "SELECT state FROM update_task WHERE node_id = 3"),
                      FERRY_STATE_INSTALLING_SERVER);
-    ck_assert_int_eq(scalar("SELECT state FROM update_task WHERE node_id = 4"), FERRY_STATE_SUCCEEDED);
+    ck_assert_int_eq(sf_scalar(s, "SELECT state FROM update_task WHERE node_id = 4"), FERRY_STATE_SUCCEEDED);
 
     ck_assert_int_eq(ferry_store_release_status(s, id, &status, &e), FERRY_OK);
     ck_assert_int_eq(status, FERRY__V1__RELEASE_STATE__RELEASE_STATE_ACTIVE);
@@ -277,8 +258,9 @@ START_TEST(rollback_candidates_and_summary)
     size_t n = 0;
     bool has = false;
 
-    exec("UPDATE update_task SET backup_local_path = '/b/a', error_code = 'E_SQL_FAILED' WHERE node_id = 1;"
-         "UPDATE node SET last_seen_at = 77 WHERE id = 1");
+    sf_exec(
+        s, "UPDATE update_task SET backup_local_path = '/b/a', error_code = 'E_SQL_FAILED' WHERE node_id = 1;"
+           "UPDATE node SET last_seen_at = 77 WHERE id = 1");
     ferry_store_task_new_t rb = {
         id, 1, FERRY__V1__TASK_KIND__TASK_KIND_ROLLBACK, FERRY_STATE_PENDING, "m", 1, "/b/a", "", "", 5};
     ck_assert_int_eq(ferry_store_task_insert(s, &rb, &tid, &e), FERRY_OK);

@@ -17,56 +17,36 @@
 #include "ferry/store/reports.h"
 #include "ferry/store/tasks.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 #include "ferry/v1/admin.pb-c.h"
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *st;
 static const int64_t TASK = 7, NODE = 1;
 
-static void exec(const char *sql)
-{
-    char *msg = NULL;
-    ck_assert_msg(sqlite3_exec(ferry_store_sqlite(st), sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
-                  msg != NULL ? msg : "");
-}
-
-static long long scalar(const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    long long v = -1;
-    ck_assert_int_eq(sqlite3_prepare_v2(ferry_store_sqlite(st), sql, -1, &s, NULL), SQLITE_OK);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
-
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-reports-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &st, &e), FERRY_OK);
-    exec("INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 0, 0);"
-         "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 0, "
-         "0);"
-         "INSERT INTO node (id, store_id, code, environment, name, token_id, token_hash, token_issued_at,"
-         " created_at, updated_at) VALUES (1, 1, 'N1', 4, 'N1', 'fyn_1', x'00', 0, 0, 0),"
-         " (2, 1, 'N2', 4, 'N2', 'fyn_2', x'00', 0, 0, 0);"
-         "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
-         " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
-         " VALUES (1, '1.0.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'00', x'00', 'k', 0);"
-         "INSERT INTO release (id, package_id, customer_id, environment, policy, created_at, updated_at)"
-         " VALUES (3, 1, 1, 4, 1, 0, 0);"
-         "INSERT INTO update_task (id, release_id, node_id, created_at, updated_at) VALUES (7, 3, 1, 0, 0);");
+    st = sf_open(&F, "reports");
+    sf_exec(
+        st,
+        "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 0, 0);"
+        "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 0, "
+        "0);"
+        "INSERT INTO node (id, store_id, code, environment, name, token_id, token_hash, token_issued_at,"
+        " created_at, updated_at) VALUES (1, 1, 'N1', 4, 'N1', 'fyn_1', x'00', 0, 0, 0),"
+        " (2, 1, 'N2', 4, 'N2', 'fyn_2', x'00', 0, 0, 0);"
+        "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
+        " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
+        " VALUES (1, '1.0.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'00', x'00', 'k', 0);"
+        "INSERT INTO release (id, package_id, customer_id, environment, policy, created_at, updated_at)"
+        " VALUES (3, 1, 1, 4, 1, 0, 0);"
+        "INSERT INTO update_task (id, release_id, node_id, created_at, updated_at) VALUES (7, 3, 1, 0, 0);");
 }
 
 static void teardown(void)
 {
-    ferry_store_free(st);
+    sf_close(&F);
     st = NULL;
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 static void begin(void)
@@ -117,13 +97,13 @@ START_TEST(task_and_apply)
     ck_assert_str_eq(e.msg, "task 99 not found");
     ck_assert_int_eq(ferry_store_report_apply(st, &r, &e), FERRY_OK);
     commit();
-    ck_assert_int_eq(scalar("SELECT state FROM update_task WHERE id = 7"), FERRY_STATE_DOWNLOADING);
-    ck_assert_int_eq(scalar("SELECT last_seq * 1000 + percent FROM update_task WHERE id = 7"), 1040);
-    ck_assert_int_eq(scalar("SELECT started_at FROM update_task WHERE id = 7"), 6000);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM update_task WHERE server_dir = '/srv/app' AND "
-                            "download_json LIKE '%primary%'"),
+    ck_assert_int_eq(sf_scalar(st, "SELECT state FROM update_task WHERE id = 7"), FERRY_STATE_DOWNLOADING);
+    ck_assert_int_eq(sf_scalar(st, "SELECT last_seq * 1000 + percent FROM update_task WHERE id = 7"), 1040);
+    ck_assert_int_eq(sf_scalar(st, "SELECT started_at FROM update_task WHERE id = 7"), 6000);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM update_task WHERE server_dir = '/srv/app' AND "
+                                   "download_json LIKE '%primary%'"),
                      1);
-    ck_assert_int_eq(scalar("SELECT reported_at FROM task_event WHERE task_id = 7 AND seq = 1"), 5000);
+    ck_assert_int_eq(sf_scalar(st, "SELECT reported_at FROM task_event WHERE task_id = 7 AND seq = 1"), 5000);
 
     /* a failure keeps the last error code when the report gives none; "" keeps the dirs */
     r = (ferry_store_report_t){.task_id = TASK,
@@ -139,12 +119,13 @@ START_TEST(task_and_apply)
     r.prev_state = FERRY_STATE_FAILED;
     ck_assert_int_eq(ferry_store_report_apply(st, &r, &e), FERRY_OK);
     commit();
-    ck_assert_int_eq(scalar("SELECT count(*) FROM update_task WHERE id = 7 AND error_code = 'E_NOSPACE' AND "
-                            "server_dir = '/srv/app' AND finished_at = 7000"),
-                     1);
+    ck_assert_int_eq(
+        sf_scalar(st, "SELECT count(*) FROM update_task WHERE id = 7 AND error_code = 'E_NOSPACE' AND "
+                      "server_dir = '/srv/app' AND finished_at = 7000"),
+        1);
 
     /* a paused release halts its tasks */
-    exec("UPDATE release SET status = 2 WHERE id = 3");
+    sf_exec(st, "UPDATE release SET status = 2 WHERE id = 3");
     begin();
     ck_assert_int_eq(ferry_store_report_task(st, TASK, &t, &e), FERRY_OK);
     rollback();
@@ -169,15 +150,15 @@ START_TEST(timings_are_capped_all_or_nothing)
                       e.msg);
         commit();
     }
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_timing WHERE task_id = 7"),
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM task_timing WHERE task_id = 7"),
                      FERRY_STORE_TASK_TIMINGS_MAX);
     /* a repeated step only updates its duration */
     t[0].duration_ms = 99;
     begin();
     ck_assert_int_eq(ferry_store_report_timings_put(st, TASK, t, 1, 9, &e), FERRY_OK);
     commit();
-    ck_assert_int_eq(scalar("SELECT duration_ms FROM task_timing WHERE task_id = 7 AND started_at = 1192"),
-                     99);
+    ck_assert_int_eq(
+        sf_scalar(st, "SELECT duration_ms FROM task_timing WHERE task_id = 7 AND started_at = 1192"), 99);
     /* one more new step: refused naming the cap, and none of the report's rows is kept */
     t[0].started_at = 5000;
     t[1].started_at = 5001;
@@ -187,9 +168,9 @@ START_TEST(timings_are_capped_all_or_nothing)
     /* the savepoint left the transaction usable */
     ck_assert(ferry_store_in_tx(st));
     commit();
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_timing WHERE task_id = 7"),
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM task_timing WHERE task_id = 7"),
                      FERRY_STORE_TASK_TIMINGS_MAX);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_timing WHERE started_at >= 5000"), 0);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM task_timing WHERE started_at >= 5000"), 0);
 }
 END_TEST
 
@@ -200,22 +181,22 @@ START_TEST(history_past_its_cap_keeps_state_changes)
         .task_id = TASK, .prev_state = FERRY_STATE_DOWNLOADING, .state = FERRY_STATE_DOWNLOADING};
 
     /* fill the history to its cap directly (a long download reported every second) */
-    exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4096)"
-         " INSERT INTO task_event (task_id, seq, state, at) SELECT 7, i, 50, i FROM n");
+    sf_exec(st, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4096)"
+                " INSERT INTO task_event (task_id, seq, state, at) SELECT 7, i, 50, i FROM n");
     r.seq = 5000;
     begin();
     ck_assert_int_eq(ferry_store_report_apply(st, &r, &e),
                      FERRY_OK); /* progress only: task updated, no row */
     commit();
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_event WHERE task_id = 7"),
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM task_event WHERE task_id = 7"),
                      FERRY_STORE_TASK_EVENTS_MAX);
-    ck_assert_int_eq(scalar("SELECT last_seq FROM update_task WHERE id = 7"), 5000);
+    ck_assert_int_eq(sf_scalar(st, "SELECT last_seq FROM update_task WHERE id = 7"), 5000);
     r.seq = 5001;
     r.state = FERRY_STATE_VERIFYING;
     begin();
     ck_assert_int_eq(ferry_store_report_apply(st, &r, &e), FERRY_OK); /* a state change is still recorded */
     commit();
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_event WHERE task_id = 7"),
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM task_event WHERE task_id = 7"),
                      FERRY_STORE_TASK_EVENTS_MAX + 1);
 }
 END_TEST
@@ -284,14 +265,14 @@ START_TEST(hook_results_upsert_cap_and_attempts)
     ferry_arena_free(&a);
 
     /* a retry (attempt 1): the earlier attempt's failure no longer counts ... */
-    exec("UPDATE update_task SET attempt = 1 WHERE id = 7");
+    sf_exec(st, "UPDATE update_task SET attempt = 1 WHERE id = 7");
     ck_assert_str_eq(failed_ids(buf, sizeof(buf)), "");
     /* ... the new attempt's does; a later result of the same id replaces the row */
     ck_assert_int_eq(hook("exp", 2, 3, "exit 1", 4, &e), FERRY_OK);
     ck_assert_int_eq(hook("tea", 1, 4, "skipped by an administrator", 5, &e), FERRY_OK);
     ck_assert_str_eq(failed_ids(buf, sizeof(buf)), "exp");
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_hook WHERE task_id = 7"), 3);
-    ck_assert_int_eq(scalar("SELECT result * 10 + attempt FROM task_hook WHERE hook_id = 'tea'"), 41);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM task_hook WHERE task_id = 7"), 3);
+    ck_assert_int_eq(sf_scalar(st, "SELECT result * 10 + attempt FROM task_hook WHERE hook_id = 'tea'"), 41);
 
     /* the cap: 320 distinct ids; one more is refused naming it and nothing is stored */
     for (int i = 3; i < FERRY_STORE_TASK_HOOKS_MAX; i++) {
@@ -300,25 +281,26 @@ START_TEST(hook_results_upsert_cap_and_attempts)
     }
     ck_assert_int_eq(hook("one_more", 3, 1, "", 900, &e), FERRY_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(e.msg, "at most 320 hook results ('one_more'"));
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_hook WHERE task_id = 7"), FERRY_STORE_TASK_HOOKS_MAX);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_hook WHERE hook_id = 'one_more'"), 0);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM task_hook WHERE task_id = 7"),
+                     FERRY_STORE_TASK_HOOKS_MAX);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM task_hook WHERE hook_id = 'one_more'"), 0);
     /* a known id still updates at the cap */
     ck_assert_int_eq(hook("h3", 3, 2, "warn", 901, &e), FERRY_OK);
-    ck_assert_int_eq(scalar("SELECT result FROM task_hook WHERE hook_id = 'h3'"), 2);
+    ck_assert_int_eq(sf_scalar(st, "SELECT result FROM task_hook WHERE hook_id = 'h3'"), 2);
     /* no such task: nothing to attach the result to */
     ferry_store_hook_t h = {.hook_id = "x", .stage = 1, .result = 1};
     begin();
     ck_assert_int_eq(ferry_store_report_hook_put(st, 99, &h, 1, 0, &e), FERRY_E_INVALID_ARG);
     rollback();
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_hook WHERE task_id = 99"), 0);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM task_hook WHERE task_id = 99"), 0);
 }
 END_TEST
 
 START_TEST(hook_only_report_of_a_final_task)
 {
     ferry_err_t e = {0};
-    exec("UPDATE update_task SET state = 100, message = 'update applied', percent = 100, last_seq = 5,"
-         " finished_at = 4000, updated_at = 4000 WHERE id = 7");
+    sf_exec(st, "UPDATE update_task SET state = 100, message = 'update applied', percent = 100, last_seq = 5,"
+                " finished_at = 4000, updated_at = 4000 WHERE id = 7");
     ferry_store_report_t r = {.task_id = TASK,
                               .prev_state = FERRY_STATE_SUCCEEDED,
                               .state = FERRY_STATE_SUCCEEDED,
@@ -333,13 +315,13 @@ START_TEST(hook_only_report_of_a_final_task)
     commit();
     /* only the sequence moved; the final task's columns are as they were */
     ck_assert_int_eq(
-        scalar("SELECT count(*) FROM update_task WHERE id = 7 AND state = 100 AND last_seq = 6 AND"
-               " message = 'update applied' AND percent = 100 AND finished_at = 4000 AND"
-               " updated_at = 4000"),
+        sf_scalar(st, "SELECT count(*) FROM update_task WHERE id = 7 AND state = 100 AND last_seq = 6 AND"
+                      " message = 'update applied' AND percent = 100 AND finished_at = 4000 AND"
+                      " updated_at = 4000"),
         1);
     ck_assert_int_eq(
-        scalar("SELECT count(*) FROM task_event WHERE task_id = 7 AND seq = 6 AND state = 100 AND"
-               " hook_json LIKE '%\"mark\"%' AND message = 'hook mark (post_upgrade): PASS'"),
+        sf_scalar(st, "SELECT count(*) FROM task_event WHERE task_id = 7 AND seq = 6 AND state = 100 AND"
+                      " hook_json LIKE '%\"mark\"%' AND message = 'hook mark (post_upgrade): PASS'"),
         1);
 }
 END_TEST
@@ -381,19 +363,22 @@ START_TEST(node_files_commit_and_cap)
     ck_assert_int_eq(ferry_store_node_upload_commit(st, &f, &file_id, &e), FERRY_OK);
     commit();
     ck_assert_int_gt(file_id, 0);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM upload WHERE id = 'u1' AND status = 'committed' AND "
-                            "blob_sha256 = 'cd' AND report_file_id IS NOT NULL"),
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM upload WHERE id = 'u1' AND status = 'committed' AND "
+                                   "blob_sha256 = 'cd' AND report_file_id IS NOT NULL"),
                      1);
-    ck_assert_int_eq(scalar("SELECT json_array_length(report_files_json) FROM update_task WHERE id = 7"), 1);
+    ck_assert_int_eq(
+        sf_scalar(st, "SELECT json_array_length(report_files_json) FROM update_task WHERE id = 7"), 1);
     /* a second commit of the same upload loses */
     begin();
     ck_assert_int_eq(ferry_store_node_upload_commit(st, &f, &file_id, &e), FERRY_E_PRECONDITION);
     rollback();
 
     /* the task's list is capped: the commit past it is refused and changes nothing */
-    exec("UPDATE update_task SET report_files_json = (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
-         " FROM n WHERE i < 256) SELECT json_group_array(json_object('fileId', CAST(i AS TEXT))) FROM n)"
-         " WHERE id = 7");
+    sf_exec(
+        st,
+        "UPDATE update_task SET report_files_json = (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+        " FROM n WHERE i < 256) SELECT json_group_array(json_object('fileId', CAST(i AS TEXT))) FROM n)"
+        " WHERE id = 7");
     begin();
     ck_assert_int_eq(ferry_store_task_files_count(st, TASK, &n, &e), FERRY_OK);
     ck_assert_int_eq(n, FERRY_STORE_TASK_FILES_MAX);
@@ -404,8 +389,8 @@ START_TEST(node_files_commit_and_cap)
     ck_assert_int_eq(ferry_store_node_upload_commit(st, &f, &file_id, &e), FERRY_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(e.msg, "at most 256"));
     rollback();
-    ck_assert_int_eq(scalar("SELECT count(*) FROM report_file"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM upload WHERE id = 'u2' AND status = 'open'"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM report_file"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM upload WHERE id = 'u2' AND status = 'open'"), 1);
 
     /* a node configuration replaces the node's index entry */
     for (int i = 0; i < 2; i++) {
@@ -425,9 +410,9 @@ START_TEST(node_files_commit_and_cap)
         ck_assert_msg(ferry_store_node_upload_commit(st, &f, &file_id, &e) == FERRY_OK, "%s", e.msg);
         commit();
     }
-    ck_assert_int_eq(scalar("SELECT count(*) FROM node_config_index"), 1);
-    ck_assert_int_eq(scalar("SELECT config_version FROM node_config_index WHERE node_id = 2"), 11);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM report_file WHERE task_id IS NULL"), 2);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM node_config_index"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT config_version FROM node_config_index WHERE node_id = 2"), 11);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM report_file WHERE task_id IS NULL"), 2);
 }
 END_TEST
 

@@ -13,8 +13,9 @@
 #include "ferry/store/storage.h"
 #include "ferry/store/tree.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *st;
 static int64_t acme, beta, gamma_id;
 
@@ -32,10 +33,7 @@ static long long count(const char *sql)
 static void setup(void)
 {
     ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-storage-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &st, &e), FERRY_OK);
+    st = sf_open(&F, "storage");
     ferry_store_lock(st);
     ck_assert_int_eq(ferry_store_tx_begin(st, &e), FERRY_OK);
     ck_assert_int_eq(ferry_store_customer_insert(st, "ACME", "Acme", 1, &e), FERRY_OK);
@@ -50,9 +48,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    ferry_store_free(st);
+    sf_close(&F);
     st = NULL;
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 static void put(int64_t customer, const char *kind, const char *settings, int64_t at)

@@ -1,1 +1,1 @@
-ferry_add_check_test(store_tasks_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_tasks_test.c LIBS ferry_store ferry_model PkgConfig::SQLITE)
+ferry_add_check_test(store_tasks_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_tasks_test.c ${CMAKE_SOURCE_DIR}/tests/support/store_fixture.c LIBS ferry_store ferry_model PkgConfig::SQLITE)

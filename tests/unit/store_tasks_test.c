@@ -13,67 +13,46 @@
 #include "ferry/model/states.h"
 #include "ferry/store/tasks.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
 #define PROD FERRY__V1__ENVIRONMENT__ENVIRONMENT_PROD
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *s;
 static ferry_arena_t A;
-
-static void exec(const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(ferry_store_sqlite(s), sql, NULL, NULL, &msg);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg != NULL ? msg : "");
-    sqlite3_free(msg);
-}
-
-static long long scalar(const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-    ck_assert_int_eq(sqlite3_prepare_v2(ferry_store_sqlite(s), sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
 
 /* Customer C / store S / PROD nodes a (1), b (2); package 1.0; release 1 OPTIONAL with a
  * deadline at 5000; release 2 FORCED and PAUSED. */
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-store-task-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &s, &e), FERRY_OK);
+    s = sf_open(&F, "store-task");
     memset(&A, 0, sizeof(A));
     ferry_store_lock(s);
-    exec("INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 1, 1);"
-         "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 1, "
-         "1);"
-         "INSERT INTO node (id, store_id, code, environment, token_id, token_hash, token_issued_at, "
-         "created_at,"
-         " updated_at, last_seen_at) VALUES (1, 1, 'a', 4, 'n1', x'00', 1, 1, 1, 9000),"
-         " (2, 1, 'b', 4, 'n2', x'00', 1, 1, 1, NULL);"
-         "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, type, size, "
-         "sha256,"
-         " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
-         " VALUES (1, '1.0', 1, 0, 0, 0, 0, 1, 10, 'aa', 1, 0, 0, 0, x'', x'', "
-         "'k', 1);"
-         "INSERT INTO release (id, package_id, customer_id, environment, policy, deadline_at, status, "
-         "created_at,"
-         " updated_at) VALUES (1, 1, 1, 4, 2, 5000, 1, 1, 1), (2, 1, 1, 4, 1, NULL, 2, 1, 1);");
+    sf_exec(
+        s,
+        "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 1, 1);"
+        "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 1, "
+        "1);"
+        "INSERT INTO node (id, store_id, code, environment, token_id, token_hash, token_issued_at, "
+        "created_at,"
+        " updated_at, last_seen_at) VALUES (1, 1, 'a', 4, 'n1', x'00', 1, 1, 1, 9000),"
+        " (2, 1, 'b', 4, 'n2', x'00', 1, 1, 1, NULL);"
+        "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, type, size, "
+        "sha256,"
+        " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
+        " VALUES (1, '1.0', 1, 0, 0, 0, 0, 1, 10, 'aa', 1, 0, 0, 0, x'', x'', "
+        "'k', 1);"
+        "INSERT INTO release (id, package_id, customer_id, environment, policy, deadline_at, status, "
+        "created_at,"
+        " updated_at) VALUES (1, 1, 1, 4, 2, 5000, 1, 1, 1), (2, 1, 1, 4, 1, NULL, 2, 1, 1);");
 }
 
 static void teardown(void)
 {
     ferry_store_unlock(s);
-    ferry_store_free(s);
+    sf_close(&F);
     s = NULL;
     ferry_arena_free(&A);
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 static int64_t task(int64_t release, int64_t node, int state)
@@ -97,7 +76,7 @@ START_TEST(task_round_trip)
              "INSERT INTO task_timing (task_id, state, started_at, duration_ms, seq)"
              " VALUES (%lld, 30, 2000, 5, 1), (%lld, 20, 1000, 7, 1)",
              (long long)id, (long long)id);
-    exec(sql);
+    sf_exec(s, sql);
     ck_assert_int_eq(ferry_store_task_get(s, &A, id, 4000, &t, &e), FERRY_OK);
     ck_assert_str_eq(t.node_code, "a");
     ck_assert_str_eq(t.store_code, "S");
@@ -159,7 +138,9 @@ START_TEST(history_and_retry)
     int64_t id = task(1, 2, FERRY_STATE_FAILED);
     ferry_store_task_event_new_t ev = {id, FERRY_STATE_PENDING, "", "retry requested", "admin:fya_x", 3000};
 
-    exec("UPDATE update_task SET error_code = 'E_X', percent = 40, halted = 1, attempt = 1, finished_at = 9");
+    sf_exec(
+        s,
+        "UPDATE update_task SET error_code = 'E_X', percent = 40, halted = 1, attempt = 1, finished_at = 9");
     ck_assert_int_eq(ferry_store_task_ref(s, id, &ref, &e), FERRY_OK);
     ck_assert_int_eq(ref.node_id, 2);
     ck_assert_int_eq(ref.release_id, 1);
@@ -168,8 +149,8 @@ START_TEST(history_and_retry)
     ck_assert_int_eq(ferry_store_task_retry(s, id, "retry requested", 3000, &e), FERRY_OK);
     ck_assert_int_eq(ferry_store_task_event_add(s, &ev, &e), FERRY_OK);
     ck_assert_int_eq(
-        scalar("SELECT state = 10 AND error_code = '' AND percent = 0 AND halted = 0 AND attempt = 2"
-               " AND finished_at IS NULL AND updated_at = 3000 FROM update_task"),
+        sf_scalar(s, "SELECT state = 10 AND error_code = '' AND percent = 0 AND halted = 0 AND attempt = 2"
+                     " AND finished_at IS NULL AND updated_at = 3000 FROM update_task"),
         1);
     ferry_store_unlock(s);
     ck_assert_int_eq(ferry_store_task_events_list(s, id, "", 0, &A, &page, &e), FERRY_OK);
@@ -180,7 +161,7 @@ START_TEST(history_and_retry)
     ck_assert_int_eq(ferry_store_task_events_list(s, 55, "", 0, &A, &page, &e), FERRY_E_NOT_FOUND);
     ferry_store_lock(s);
     ck_assert_int_eq(ferry_store_task_ref(s, 55, &ref, &e), FERRY_E_NOT_FOUND);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM task_event"), 1);
+    ck_assert_int_eq(sf_scalar(s, "SELECT count(*) FROM task_event"), 1);
 }
 END_TEST
 
@@ -194,11 +175,12 @@ START_TEST(files_configs_dashboard)
     Ferry__V1__GetDashboardResponse d = FERRY__V1__GET_DASHBOARD_RESPONSE__INIT;
     int64_t t1 = task(1, 1, FERRY_STATE_FAILED);
 
-    exec("UPDATE update_task SET error_code = 'E_SQL_FAILED'");
-    exec("INSERT INTO report_file (id, node_id, task_id, kind, name, blob_sha256, size, created_at) VALUES"
-         " (1, 1, 1, 1, 'log.txt', 'f1', 3, 1), (2, 2, NULL, 3, 'node-config.json', 'f2', 4, 2);"
-         "INSERT INTO node_config_index (node_id, config_version, file_id, blob_sha256, size, summary_json,"
-         " uploaded_at) VALUES (2, 7, 2, 'f2', 4, '{}', 2)");
+    sf_exec(s, "UPDATE update_task SET error_code = 'E_SQL_FAILED'");
+    sf_exec(
+        s, "INSERT INTO report_file (id, node_id, task_id, kind, name, blob_sha256, size, created_at) VALUES"
+           " (1, 1, 1, 1, 'log.txt', 'f1', 3, 1), (2, 2, NULL, 3, 'node-config.json', 'f2', 4, 2);"
+           "INSERT INTO node_config_index (node_id, config_version, file_id, blob_sha256, size, summary_json,"
+           " uploaded_at) VALUES (2, 7, 2, 'f2', 4, '{}', 2)");
     ck_assert_int_eq(ferry_store_report_file_get(s, &A, 1, &fi, &e), FERRY_OK);
     ck_assert_str_eq(fi.file->file_name, "log.txt");
     ck_assert_str_eq(fi.file->task_id, "1");

@@ -14,21 +14,11 @@
 #include "ferry/fs.h"
 #include "ferry/store/tree.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 #include "hub_frame.h"
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *st;
-
-static long long scalar(const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    long long v = -1;
-    ck_assert_int_eq(sqlite3_prepare_v2(ferry_store_sqlite(st), sql, -1, &s, NULL), SQLITE_OK);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
 
 static void text(const char *sql, char *out, size_t size)
 {
@@ -42,18 +32,13 @@ static void text(const char *sql, char *out, size_t size)
 
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-treeframe-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &st, &e), FERRY_OK);
+    st = sf_open(&F, "treeframe");
 }
 
 static void teardown(void)
 {
-    ferry_store_free(st);
+    sf_close(&F);
     st = NULL;
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 /* What the test body creates: a customer (unless it exists), then a store under it. */
@@ -118,10 +103,10 @@ START_TEST(success_commits_rows_with_their_audit_row)
     char buf[256];
 
     ck_assert_int_eq(run(&req, &e), FERRY_OK);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM customer WHERE code = 'ACME'"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM store WHERE code = 'S1'"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM audit_log"), 1);
-    ck_assert_int_eq(scalar("SELECT outcome FROM audit_log"),
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM customer WHERE code = 'ACME'"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM store WHERE code = 'S1'"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM audit_log"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT outcome FROM audit_log"),
                      FERRY__V1__AUDIT_OUTCOME__AUDIT_OUTCOME_SUCCESS);
     text("SELECT target FROM audit_log", buf, sizeof(buf));
     ck_assert_str_eq(buf, "store:S1,customer:ACME");
@@ -138,10 +123,10 @@ START_TEST(failure_rolls_back_everything_and_records_the_refusal)
     /* customer inserted and disabled, then the store refused: nothing of it stays */
     ck_assert_int_eq(run(&req, &e), FERRY_E_PRECONDITION);
     ck_assert_str_eq(e.msg, "customer 'BETA' is disabled");
-    ck_assert_int_eq(scalar("SELECT count(*) FROM customer"), 0);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM store"), 0);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM audit_log"), 1);
-    ck_assert_int_eq(scalar("SELECT outcome FROM audit_log"),
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM customer"), 0);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM store"), 0);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM audit_log"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT outcome FROM audit_log"),
                      FERRY__V1__AUDIT_OUTCOME__AUDIT_OUTCOME_FAILURE);
     text("SELECT error_code FROM audit_log", buf, sizeof(buf));
     ck_assert_str_eq(buf, "E_PRECONDITION");
@@ -155,9 +140,9 @@ START_TEST(failure_rolls_back_everything_and_records_the_refusal)
     req = (create_req_t){"GAMMA", "S1", false};
     ck_assert_int_eq(run(&req, &e), FERRY_E_EXISTS);
     ck_assert_ptr_nonnull(strstr(e.msg, "store 'S1' already exists"));
-    ck_assert_int_eq(scalar("SELECT count(*) FROM customer WHERE code = 'GAMMA'"), 0);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM store"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM audit_log WHERE error_code = 'E_EXISTS'"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM customer WHERE code = 'GAMMA'"), 0);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM store"), 1);
+    ck_assert_int_eq(sf_scalar(st, "SELECT count(*) FROM audit_log WHERE error_code = 'E_EXISTS'"), 1);
 }
 END_TEST
 

@@ -12,24 +12,20 @@
 #include "ferry/fs.h"
 #include "ferry/store/tree.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *st;
 
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-tree-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &st, &e), FERRY_OK);
+    st = sf_open(&F, "tree");
 }
 
 static void teardown(void)
 {
-    ferry_store_free(st);
+    sf_close(&F);
     st = NULL;
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 static long long count(const char *sql)

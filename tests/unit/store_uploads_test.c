@@ -13,53 +13,32 @@
 #include "ferry/fs.h"
 #include "ferry/store/uploads.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *s;
-
-static void exec(const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(ferry_store_sqlite(s), sql, NULL, NULL, &msg);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg != NULL ? msg : "");
-    sqlite3_free(msg);
-}
-
-static long long scalar(const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-    ck_assert_int_eq(sqlite3_prepare_v2(ferry_store_sqlite(s), sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
 
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-store-up-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &s, &e), FERRY_OK);
+    s = sf_open(&F, "store-up");
     ferry_store_lock(s);
-    exec("INSERT INTO admin_token (id, token_id, token_hash, role, created_at) VALUES"
-         " (1, 'fya_a', x'00', 1, 1), (2, 'fya_b', x'00', 1, 1);"
-         "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 1, 1);"
-         "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 1, "
-         "1);"
-         "INSERT INTO node (id, store_id, code, environment, token_id, token_hash, token_issued_at, "
-         "created_at,"
-         " updated_at) VALUES (7, 1, 'N', 1, 'fyn_n', x'00', 1, 1, 1);");
+    sf_exec(
+        s,
+        "INSERT INTO admin_token (id, token_id, token_hash, role, created_at) VALUES"
+        " (1, 'fya_a', x'00', 1, 1), (2, 'fya_b', x'00', 1, 1);"
+        "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 1, 1);"
+        "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 1, "
+        "1);"
+        "INSERT INTO node (id, store_id, code, environment, token_id, token_hash, token_issued_at, "
+        "created_at,"
+        " updated_at) VALUES (7, 1, 'N', 1, 'fyn_n', x'00', 1, 1, 1);");
 }
 
 static void teardown(void)
 {
     ferry_store_unlock(s);
-    ferry_store_free(s);
+    sf_close(&F);
     s = NULL;
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 static void insert(const char *id, int64_t by, uint64_t size, int64_t created, int64_t expires)
@@ -92,7 +71,7 @@ START_TEST(insert_get_round_trip)
 
     /* No creator: stored as NULL, read back as 0. */
     insert("u2", 0, 1, 1, 2);
-    ck_assert_int_eq(scalar("SELECT created_by IS NULL FROM upload WHERE id = 'u2'"), 1);
+    ck_assert_int_eq(sf_scalar(s, "SELECT created_by IS NULL FROM upload WHERE id = 'u2'"), 1);
     ck_assert_int_eq(ferry_store_upload_get(s, "u2", &u, &e), FERRY_OK);
     ck_assert_int_eq(u.created_by, 0);
 }
@@ -108,7 +87,7 @@ START_TEST(refusals_change_nothing)
     insert("u1", 1, 10, 1, 100);
     /* Same id again: refused, the first row as it was. */
     ck_assert_int_eq(ferry_store_package_upload_insert(s, &dup, &e), FERRY_E_IO);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM upload"), 1);
+    ck_assert_int_eq(sf_scalar(s, "SELECT count(*) FROM upload"), 1);
     ck_assert_int_eq(ferry_store_upload_get(s, "u1", &u, &e), FERRY_OK);
     ck_assert_str_eq(u.file_name, "pkg.zip");
     ck_assert_uint_eq(u.expected_size, 10);
@@ -174,7 +153,7 @@ START_TEST(expired_lists_open_uploads_past_expiry_or_ttl)
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(ids[0], "old");
     /* Listing changed nothing. */
-    ck_assert_int_eq(scalar("SELECT count(*) FROM upload WHERE status = 'open'"), 3);
+    ck_assert_int_eq(sf_scalar(s, "SELECT count(*) FROM upload WHERE status = 'open'"), 3);
 }
 END_TEST
 
@@ -191,8 +170,8 @@ START_TEST(usage_counts_open_uploads_per_owner_and_kind)
     insert("c", 2, 7, 1, 10);
     insert("d", 1, 1000, 1, 10);
     ck_assert_int_eq(ferry_store_upload_close(s, "d", NULL, NULL, &e), FERRY_OK); /* closed: not counted */
-    exec("INSERT INTO upload (id, purpose, node_id, expected_size, created_at, expires_at) VALUES"
-         " ('n1', 'node_file', 7, 4096, 1, 10), ('n2', 'node_file', 7, 1, 1, 10);");
+    sf_exec(s, "INSERT INTO upload (id, purpose, node_id, expected_size, created_at, expires_at) VALUES"
+               " ('n1', 'node_file', 7, 4096, 1, 10), ('n2', 'node_file', 7, 1, 1, 10);");
 
     ck_assert_int_eq(ferry_store_uploads_open_usage(s, &a1, &count, &bytes, &e), FERRY_OK);
     ck_assert_int_eq(count, 2);
@@ -244,7 +223,7 @@ START_TEST(upload_area_lists_partial_files_only)
     int calls = 0;
     FILE *fp;
 
-    snprintf(root, sizeof(root), "%s/blobs", dir);
+    snprintf(root, sizeof(root), "%s/blobs", F.dir);
     ck_assert_ptr_nonnull(bs = ferry_blob_store_open(root, &e));
     ck_assert_int_eq(ferry_blob_upload_begin(bs, "up1", &e), FERRY_OK);
     ck_assert_int_eq(ferry_blob_upload_write(bs, "up1", 0, "abc", 3, 10, &e), FERRY_OK);

@@ -23,6 +23,7 @@
 #include "ferry/store/tasks.h"
 #include "ferry/store/waves.h"
 #include "ferry/store_sqlite.h"
+#include "store_fixture.h"
 
 #define PROD FERRY__V1__ENVIRONMENT__ENVIRONMENT_PROD
 
@@ -153,49 +154,37 @@ END_TEST
 
 /* ---- repository -------------------------------------------------------------------------- */
 
-static char dir[64], path[128];
+static store_fixture_t F;
 static ferry_store_t *s;
 static ferry_arena_t A;
-
-static void exec(const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(ferry_store_sqlite(s), sql, NULL, NULL, &msg);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg != NULL ? msg : "");
-    sqlite3_free(msg);
-}
 
 /* Customer C, stores S1 and S2; PROD nodes a (S2), b (S1), c (S1, zone +08:00); package 1.0. */
 static void setup(void)
 {
-    ferry_err_t e = {0};
-    snprintf(dir, sizeof(dir), "/tmp/ferry-store-waves-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/ferry.db", dir);
-    ck_assert_int_eq(ferry_store_open(path, &s, &e), FERRY_OK);
+    s = sf_open(&F, "store-waves");
     memset(&A, 0, sizeof(A));
     ferry_store_lock(s);
-    exec("INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 1, 1);"
-         "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S1', 'S', "
-         "1, 1),"
-         " (2, 1, 'S2', 'S', 1, 1);"
-         "INSERT INTO node (id, store_id, code, environment, token_id, token_hash, token_issued_at, "
-         "created_at,"
-         " updated_at, time_zone) VALUES (1, 2, 'a', 4, 'n1', x'00', 1, 1, 1, ''),"
-         " (2, 1, 'b', 4, 'n2', x'00', 1, 1, 1, 'UTC'), (3, 1, 'c', 4, 'n3', x'00', 1, 1, 1, '+08:00');"
-         "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, type, size, "
-         "sha256,"
-         " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
-         " VALUES (1, '1.0', 1, 0, 0, 0, 0, 1, 10, 'aa', 1, 0, 0, 0, x'', x'', 'k', 1);");
+    sf_exec(
+        s, "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 1, 1);"
+           "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S1', 'S', "
+           "1, 1),"
+           " (2, 1, 'S2', 'S', 1, 1);"
+           "INSERT INTO node (id, store_id, code, environment, token_id, token_hash, token_issued_at, "
+           "created_at,"
+           " updated_at, time_zone) VALUES (1, 2, 'a', 4, 'n1', x'00', 1, 1, 1, ''),"
+           " (2, 1, 'b', 4, 'n2', x'00', 1, 1, 1, 'UTC'), (3, 1, 'c', 4, 'n3', x'00', 1, 1, 1, '+08:00');"
+           "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, type, size, "
+           "sha256,"
+           " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
+           " VALUES (1, '1.0', 1, 0, 0, 0, 0, 1, 10, 'aa', 1, 0, 0, 0, x'', x'', 'k', 1);");
 }
 
 static void teardown(void)
 {
     ferry_store_unlock(s);
-    ferry_store_free(s);
+    sf_close(&F);
     s = NULL;
     ferry_arena_free(&A);
-    ferry_fs_rm_rf(dir, NULL);
 }
 
 static int64_t new_release(void)
@@ -259,12 +248,12 @@ START_TEST(waved_release_round_trip)
         ck_assert_int_eq(state, FERRY_STATE_PENDING);
     }
     /* A node disabled since creation gets no task when its wave starts. */
-    exec("UPDATE node SET disabled = 1 WHERE id = 1");
+    sf_exec(s, "UPDATE node SET disabled = 1 WHERE id = 1");
     ck_assert_int_eq(ferry_store_wave_nodes(s, id, 2, &ids, &n, &e), FERRY_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(ids[0], 2);
     free(ids);
-    exec("UPDATE node SET disabled = 0 WHERE id = 1");
+    sf_exec(s, "UPDATE node SET disabled = 0 WHERE id = 1");
 
     ck_assert_int_eq(ferry_store_rollout_get(s, id, &got, &e), FERRY_OK);
     ck_assert_int_eq(got.wave_count, 2);
@@ -305,7 +294,7 @@ START_TEST(waved_release_round_trip)
 
     /* Tallies of every started wave, and a resume's acknowledgement wave by wave. */
     ferry_store_wave_tally_t w[4];
-    exec("UPDATE update_task SET state = 110 WHERE node_id = 3"); /* wave 1's task fails late */
+    sf_exec(s, "UPDATE update_task SET state = 110 WHERE node_id = 3"); /* wave 1's task fails late */
     ck_assert_int_eq(ferry_store_wave_tallies(s, id, 2, w, 4, &n, &e), FERRY_OK);
     ck_assert_uint_eq(n, 2);
     ck_assert(w[0].wave == 1 && w[0].total == 1 && w[0].failed == 1 && w[0].acked == 0);
@@ -345,14 +334,14 @@ START_TEST(window_holds_pending_only)
     ck_assert_msg(strstr(t.hold_reason, "opens in 2h00m") != NULL || strstr(t.hold_reason, "opens in 1h59m"),
                   "%s", t.hold_reason);
     /* An update already started finishes: not held. */
-    exec("UPDATE update_task SET state = 20");
+    sf_exec(s, "UPDATE update_task SET state = 20");
     ck_assert_int_eq(ferry_store_node_open_tasks(s, NULL, 2, 0, open, 4, &n, &e), FERRY_OK);
     ck_assert(!open[0].window_held);
     ck_assert_int_eq(ferry_store_task_get(s, &A, pending, now, &t, &e), FERRY_OK);
     ck_assert_str_eq(t.hold_reason, "");
     /* The window is in the node's zone: at +02:30 it is open now, nothing held. */
-    exec("UPDATE update_task SET state = 10");
-    exec("UPDATE node SET time_zone = '+02:30' WHERE id = 2");
+    sf_exec(s, "UPDATE update_task SET state = 10");
+    sf_exec(s, "UPDATE node SET time_zone = '+02:30' WHERE id = 2");
     ck_assert_int_eq(ferry_store_node_open_tasks(s, NULL, 2, 0, open, 4, &n, &e), FERRY_OK);
     ck_assert(!open[0].window_held);
     ck_assert_int_eq(ferry_store_windowed_releases(s, &w, &n, &e), FERRY_OK);
