@@ -433,6 +433,8 @@ async function main() {
     await page.getByTestId("task-hooks").waitFor();
     assert.match(await page.getByTestId("task-hooks").textContent(), /前置业务检查[\s\S]*orders_seen[\s\S]*警告/);
     assert.equal(await page.getByTestId("task-hooks").locator('[data-result="WARN"]').count(), 1);
+    // no hook failed: nothing to offer skipping (web/src/hooks.ts, tests/web/unit/hooks.test.ts)
+    assert.equal(await page.getByTestId("retry-skip-failed").count(), 0);
     await page.getByTestId("task-events").waitFor();
     // the agent's files arrive after the final report: reload until they are listed
     for (let i = 0; i < 40 && (await page.getByTestId("report-files").count()) === 0; i++) {
