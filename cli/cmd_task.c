@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "ferry/fs.h"
 #include "ferry/hash.h"
+#include "ferry/model/hooks.h"
 #include "ferry/transfer.h"
 
 #define MAX_STATES 16
@@ -167,20 +168,26 @@ static void print_tail(FILE *f, const char *text, int max)
 }
 
 /* The task's upgrade hooks, as the agent reported them: one line each, a failure's output tail. */
+/* "PASS" for HOOK_RESULT_PASS: the IDL's own names, "?" for a value this CLI does not know. */
+static const char *hook_result_name(int result)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&ferry__v1__hook_result__descriptor, result);
+    return v != NULL && result > 0 ? v->name + strlen("HOOK_RESULT_") : "?";
+}
+
+/* The task's upgrade hooks, as the agent reported them: one line each, a failure's output
+ * tail. Stages are named as hooks.json names them (HookStage n = the model's phase n - 1). */
 static void print_hooks(FILE *f, const Ferry__V1__UpdateTask *t)
 {
-    static const char *const stages[] = {"?",           "pre_check",    "pre_upgrade",
-                                         "startup_pre", "startup_post", "post_upgrade"};
-    static const char *const results[] = {"?", "PASS", "WARN", "FAIL", "SKIPPED", "RETRY_LATER"};
     if (t->n_hooks == 0)
         return;
     fprintf(f, "hooks: %zu\n", t->n_hooks);
     for (size_t i = 0; i < t->n_hooks; i++) {
         const Ferry__V1__HookReport *h = t->hooks[i];
-        unsigned st = (unsigned)h->stage <= 5 ? (unsigned)h->stage : 0,
-                 rs = (unsigned)h->result <= 5 ? (unsigned)h->result : 0;
         int64_t ms = h->duration != NULL ? h->duration->seconds * 1000 + h->duration->nanos / 1000000 : 0;
-        fprintf(f, "  %s %s: %s (%lld ms", stages[st], h->hook_id, results[rs], (long long)ms);
+        fprintf(f, "  %s %s: %s (%lld ms", ferry_hook_phase_name((ferry_hook_phase_t)((int)h->stage - 1)),
+                h->hook_id, hook_result_name((int)h->result), (long long)ms);
         if (h->exit_status > 0) /* -1: not a program (check, sql); 0 says nothing */
             fprintf(f, ", exit %d", h->exit_status);
         fprintf(f, ")%s%s\n", h->message != NULL && h->message[0] ? ": " : "",

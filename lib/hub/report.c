@@ -179,13 +179,15 @@ typedef struct report_outcome {
     hub_task_event_t ev; /* to publish after commit (ev.task_id == 0: nothing) */
 } report_outcome_t;
 
-/* "hook ID (stage): RESULT" for a hook-only report's history row. */
+/* "hook ID (stage): RESULT" for a hook-only report's history row: the stage as hooks.json
+ * names it, the result as the IDL does (check_report keeps both in range). */
 static const char *hook_line(const Ferry__V1__HookReport *h, char *buf, size_t size)
 {
-    static const char *const results[] = {"", "PASS", "WARN", "FAIL", "SKIPPED", "RETRY_LATER"};
-    /* check_report keeps stage (1..5: the model's phases from 0) and result in range */
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&ferry__v1__hook_result__descriptor, (int)h->result);
     snprintf(buf, size, "hook %.64s (%s): %s", h->hook_id,
-             ferry_hook_phase_name((ferry_hook_phase_t)(h->stage - 1)), results[h->result]);
+             ferry_hook_phase_name((ferry_hook_phase_t)(h->stage - 1)),
+             v != NULL ? v->name + strlen("HOOK_RESULT_") : "?");
     return buf;
 }
 

@@ -326,7 +326,7 @@ static ferry_err_code_t evaluate(ferry_hub_t *hub, int64_t id, int64_t now, evq_
 {
     ferry_store_rollout_t ro;
     ferry_store_wave_tally_t w[FERRY_WAVES_MAX + 2];
-    uint64_t total = 0, ok = 0, failed = 0;
+    uint64_t total = 0, ok = 0;
     size_t n_w = 0;
     char reason[256];
     ferry_err_code_t rc;
@@ -337,9 +337,7 @@ static ferry_err_code_t evaluate(ferry_hub_t *hub, int64_t id, int64_t now, evq_
     /* Every started wave, not only the current one: with a success threshold below 100 the
      * next wave starts while some tasks of this one still run, and their failures count. */
     if ((rc = ferry_store_wave_tallies(hub->store, id, ro.current_wave, w, sizeof(w) / sizeof(w[0]), &n_w,
-                                       err)) != FERRY_OK ||
-        (rc = ferry_store_wave_counts(hub->store, id, ro.current_wave, &total, &ok, &failed, err)) !=
-            FERRY_OK)
+                                       err)) != FERRY_OK)
         goto out;
     for (size_t i = 0; i < n_w; i++) {
         if (w[i].failed <= w[i].acked ||
@@ -352,6 +350,11 @@ static ferry_err_code_t evaluate(ferry_hub_t *hub, int64_t id, int64_t now, evq_
                  w[i].wave < ro.current_wave ? " (after the next wave started)" : "");
         rc = auto_pause(hub, id, reason, now, q, err);
         goto out;
+    }
+    /* the current wave is the last one tallied */
+    if (n_w > 0 && w[n_w - 1].wave == ro.current_wave) {
+        total = w[n_w - 1].total;
+        ok = w[n_w - 1].succeeded;
     }
     if (ro.current_wave < ro.wave_count &&
         ferry_success_threshold_reached((uint32_t)ro.success_threshold, ok, total)) {

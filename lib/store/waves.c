@@ -266,7 +266,9 @@ ferry_err_code_t ferry_store_wave_tallies(ferry_store_t *s, int64_t id, int upto
     static const char sql[] =
         "SELECT w.number, w.failures_acked, " WAVE_FAILED ","
         " (SELECT count(*) FROM update_task t WHERE t.release_id = w.release_id AND t.wave = w.number"
-        " AND t.wave > 0 AND t.kind = 1)"
+        " AND t.wave > 0 AND t.kind = 1),"
+        " (SELECT count(*) FROM update_task t WHERE t.release_id = w.release_id AND t.wave = w.number"
+        " AND t.wave > 0 AND t.kind = 1 AND t.state = ?5)"
         " FROM release_wave w WHERE w.release_id = ?1 AND w.number <= ?2 ORDER BY w.number";
     sqlite3_stmt *st = NULL;
     ferry_err_code_t rc;
@@ -279,11 +281,13 @@ ferry_err_code_t ferry_store_wave_tallies(ferry_store_t *s, int64_t id, int upto
     sqlite3_bind_int(st, 2, upto);
     sqlite3_bind_int(st, 3, FERRY_STATE_FAILED);
     sqlite3_bind_int(st, 4, FERRY_STATE_ROLLBACKED);
+    sqlite3_bind_int(st, 5, FERRY_STATE_SUCCEEDED);
     while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
         out[*n].wave = sqlite3_column_int(st, 0);
         out[*n].acked = (uint64_t)sqlite3_column_int64(st, 1);
         out[*n].failed = (uint64_t)sqlite3_column_int64(st, 2);
-        out[(*n)++].total = (uint64_t)sqlite3_column_int64(st, 3);
+        out[*n].total = (uint64_t)sqlite3_column_int64(st, 3);
+        out[(*n)++].succeeded = (uint64_t)sqlite3_column_int64(st, 4);
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         rc = ferry_store_sql_err(ferry_store_sqlite(s), "wave tallies", err);

@@ -15,6 +15,17 @@ typedef struct store_fixture {
     ferry_store_t *st;
 } store_fixture_t;
 
+/** Seed rows several store tests start from: customer 1 'C' and its store 1 'S'. */
+#define SF_SEED_CUSTOMER_STORE                                                                               \
+    "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 0, 0);"              \
+    "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 0, 0);"
+
+/** Package 1, version '1.0.0': the row only (no blob behind it). */
+#define SF_SEED_PACKAGE                                                                                      \
+    "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"        \
+    " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"        \
+    " VALUES (1, '1.0.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'00', x'00', 'k', 0);"
+
 /** Creates the directory and opens ferry.db there (migrations applied); returns f->st. */
 ferry_store_t *sf_open(store_fixture_t *f, const char *tag);
 

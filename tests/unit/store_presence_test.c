@@ -25,16 +25,11 @@ static void setup(void)
 {
     st = sf_open(&F, "presence");
     sf_exec(
-        st,
-        "INSERT INTO customer (id, code, name, created_at, updated_at) VALUES (1, 'C', 'C', 0, 0);"
-        "INSERT INTO store (id, customer_id, code, name, created_at, updated_at) VALUES (1, 1, 'S', 'S', 0, "
-        "0);"
+        st, SF_SEED_CUSTOMER_STORE
         "INSERT INTO node (id, store_id, code, environment, name, token_id, token_hash, token_issued_at,"
         " created_at, updated_at) VALUES (1, 1, 'N1', 4, 'Node one', 't1', x'00', 0, 10, 20),"
-        " (2, 1, 'N2', 4, 'N2', 't2', x'00', 0, 0, 0), (3, 1, 'N3', 4, 'N3', 't3', x'00', 0, 0, 0);"
-        "INSERT INTO package (id, version, v_major, v_minor, v_patch, v_revision, v_build, size, sha256,"
-        " has_server, has_client, has_schema_sql, has_data_sql, manifest, signature, key_id, created_at)"
-        " VALUES (1, '1.0.0', 1, 0, 0, 0, 0, 1, 'aa', 1, 0, 0, 0, x'00', x'00', 'k', 0);"
+        " (2, 1, 'N2', 4, 'N2', 't2', x'00', 0, 0, 0), (3, 1, 'N3', 4, 'N3', 't3', x'00', 0, 0, "
+        "0);" SF_SEED_PACKAGE
         "INSERT INTO release (id, package_id, customer_id, environment, policy, created_at, updated_at)"
         " VALUES (1, 1, 1, 4, 1, 0, 0), (2, 1, 1, 4, 1, 0, 0);"
         /* node 1: an open task (50), a final one (100) and a paused release's task; node 2: a task of

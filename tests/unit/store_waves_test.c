@@ -299,6 +299,7 @@ START_TEST(waved_release_round_trip)
     ck_assert_uint_eq(n, 2);
     ck_assert(w[0].wave == 1 && w[0].total == 1 && w[0].failed == 1 && w[0].acked == 0);
     ck_assert(w[1].wave == 2 && w[1].total == 2 && w[1].failed == 1 && w[1].acked == 0);
+    ck_assert(w[0].succeeded == 0 && w[1].succeeded == 1);
     ck_assert_int_eq(ferry_store_wave_tallies(s, id, 1, w, 4, &n, &e), FERRY_OK);
     ck_assert_uint_eq(n, 1); /* up to the wave asked for */
     ck_assert_int_eq(ferry_store_waves_ack(s, id, &e), FERRY_OK);

@@ -56,10 +56,11 @@ ferry_err_code_t ferry_store_wave_counts(ferry_store_t *s, int64_t id, int wave,
 
 /** One started wave's tally, for the error threshold. */
 typedef struct ferry_store_wave_tally {
-    int wave;        /**< 1-based */
-    uint64_t total;  /**< update tasks of the wave */
-    uint64_t failed; /**< at 110 Failed or 130 Rollbacked */
-    uint64_t acked;  /**< failures an admin resumed past (ferry_store_waves_ack) */
+    int wave;           /**< 1-based */
+    uint64_t total;     /**< update tasks of the wave */
+    uint64_t succeeded; /**< at 100 Succeeded */
+    uint64_t failed;    /**< at 110 Failed or 130 Rollbacked */
+    uint64_t acked;     /**< failures an admin resumed past (ferry_store_waves_ack) */
 } ferry_store_wave_tally_t;
 
 /**
